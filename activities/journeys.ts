@@ -1,0 +1,156 @@
+// The journeys read model: one row per journey, its append-only timeline and its tasks. Each
+// transition is written in one transaction, so one read never shows half of it.
+import type { JourneySnapshot, TaskChange, Transition } from '../workflows/definitions.js';
+import { iso, type Sql } from './db.js';
+
+export interface TimelineRow {
+  seq: number;
+  at: string;
+  type: string;
+  actor: string;
+  data: Record<string, unknown>;
+}
+
+export interface TaskView {
+  id: string;
+  kind: string;
+  role: string;
+  status: string;
+  journeyId?: string;
+  subject: string;
+  dueAt: string;
+  createdAt: string;
+  tier: number;
+}
+
+export interface JourneyView extends JourneySnapshot {
+  timeline: TimelineRow[];
+  openTasks: TaskView[];
+}
+
+/** Idempotent: events carry keys unique per journey, tasks deterministic ids. */
+export async function recordTransition(sql: Sql, t: Transition): Promise<void> {
+  const s = t.snapshot;
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step,
+                            department, doctor_id, slot_id, snapshot)
+      values (${s.id}, ${s.patientId}, ${s.mode}, ${s.pathway.id}, ${s.pathway.version}, ${s.phase}, ${s.status},
+              ${s.step}, ${s.triage?.department ?? null}, ${s.appointment?.doctorId ?? null},
+              ${s.appointment?.slotId ?? null}, ${tx.json(s as never)})
+      on conflict (id) do update set
+        phase = excluded.phase, status = excluded.status, step = excluded.step,
+        department = excluded.department, doctor_id = excluded.doctor_id, slot_id = excluded.slot_id,
+        snapshot = excluded.snapshot, updated_at = now()`;
+    for (const e of t.events) {
+      await tx`
+        insert into timeline (journey_id, seq, key, at, type, actor, data)
+        select ${s.id}, coalesce(max(seq), 0) + 1, ${e.key}, ${e.at}, ${e.type}, ${e.actor}, ${tx.json(e.data as never)}
+        from timeline where journey_id = ${s.id}
+        on conflict (journey_id, key) do nothing`;
+    }
+    for (const task of t.tasks ?? []) await upsertTask(tx as unknown as Sql, s.id, task);
+  });
+}
+
+async function upsertTask(sql: Sql, journeyId: string, t: TaskChange): Promise<void> {
+  await sql`
+    insert into tasks (id, kind, role, status, journey_id, subject, due_at, tier, closed_at)
+    values (${t.id}, ${t.kind}, ${t.role}, ${t.status}, ${journeyId}, ${t.subject}, ${t.dueAt}, ${t.tier},
+            ${t.status === 'open' ? null : new Date()})
+    on conflict (id) do update set
+      status = excluded.status, tier = greatest(tasks.tier, excluded.tier), subject = excluded.subject,
+      closed_at = excluded.closed_at`;
+}
+
+interface TaskRow {
+  id: string;
+  kind: string;
+  role: string;
+  status: string;
+  journey_id: string | null;
+  subject: string;
+  due_at: Date;
+  created_at: Date;
+  tier: number;
+}
+
+export const taskView = (r: TaskRow): TaskView => ({
+  id: r.id,
+  kind: r.kind,
+  role: r.role,
+  status: r.status,
+  ...(r.journey_id ? { journeyId: r.journey_id } : {}),
+  subject: r.subject,
+  dueAt: iso(r.due_at)!,
+  createdAt: iso(r.created_at)!,
+  tier: r.tier,
+});
+
+/** The journey with its timeline and open tasks, read in one snapshot-consistent transaction. */
+export async function getJourney(sql: Sql, id: string): Promise<JourneyView | undefined> {
+  return sql.begin('isolation level repeatable read read only', async (tx) => {
+    const [row] = await tx<{ snapshot: JourneySnapshot }[]>`select snapshot from journeys where id = ${id}`;
+    if (!row) return undefined;
+    const timeline = await tx<{ seq: number; at: Date; type: string; actor: string; data: Record<string, unknown> }[]>`
+      select seq, at, type, actor, data from timeline where journey_id = ${id} order by seq`;
+    const tasks = await tx<TaskRow[]>`select * from tasks where journey_id = ${id} and status = 'open' order by created_at`;
+    return {
+      ...row.snapshot,
+      timeline: timeline.map((e) => ({ seq: e.seq, at: iso(e.at)!, type: e.type, actor: e.actor, data: e.data })),
+      openTasks: tasks.map(taskView),
+    };
+  });
+}
+
+/** Who a journey belongs to, for object-level access checks. */
+export async function journeyOwner(sql: Sql, id: string): Promise<{ patientId: string; doctorId: string | null } | undefined> {
+  const [row] = await sql<{ patient_id: string; doctor_id: string | null }[]>`
+    select patient_id, doctor_id from journeys where id = ${id}`;
+  return row ? { patientId: row.patient_id, doctorId: row.doctor_id } : undefined;
+}
+
+export interface JourneyFilter {
+  status?: string;
+  phase?: string;
+  department?: string;
+  patientId?: string;
+  doctorId?: string;
+  overdue?: boolean;
+  limit: number;
+  cursor?: { createdAt: string; id: string };
+}
+
+export interface JourneySummary extends JourneySnapshot {
+  createdAt: string;
+  updatedAt: string;
+  overdue: boolean;
+}
+
+/** Keyset-paginated list, newest first; `overdue` means an open task past its due time. */
+export async function listJourneys(sql: Sql, f: JourneyFilter): Promise<{ items: JourneySummary[]; next?: { createdAt: string; id: string } }> {
+  const rows = await sql<{ snapshot: JourneySnapshot; created_at: Date; updated_at: Date; id: string; overdue: boolean }[]>`
+    select j.id, j.snapshot, j.created_at, j.updated_at,
+           exists (select 1 from tasks t where t.journey_id = j.id and t.status = 'open' and t.due_at <= now()) as overdue
+    from journeys j
+    where true
+      ${f.status ? sql`and j.status = ${f.status}` : sql``}
+      ${f.phase ? sql`and j.phase = ${f.phase}` : sql``}
+      ${f.department ? sql`and j.department = ${f.department}` : sql``}
+      ${f.patientId ? sql`and j.patient_id = ${f.patientId}` : sql``}
+      ${f.doctorId ? sql`and j.doctor_id = ${f.doctorId}` : sql``}
+      ${
+        f.overdue === undefined
+          ? sql``
+          : sql`and ${f.overdue} = exists (select 1 from tasks t where t.journey_id = j.id and t.status = 'open' and t.due_at <= now())`
+      }
+      ${f.cursor ? sql`and (j.created_at, j.id) < (${f.cursor.createdAt}::timestamptz, ${f.cursor.id})` : sql``}
+    order by j.created_at desc, j.id desc
+    limit ${f.limit + 1}`;
+  const page = rows.slice(0, f.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({ ...r.snapshot, createdAt: iso(r.created_at)!, updatedAt: iso(r.updated_at)!, overdue: r.overdue })),
+    ...(rows.length > f.limit && last ? { next: { createdAt: iso(last.created_at)!, id: last.id } } : {}),
+  };
+}

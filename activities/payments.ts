@@ -1,0 +1,68 @@
+// Payment orders and the payment provider adapter. The provider's refund is keyed by order id, so a
+// retried refund never pays back twice.
+import type { PaymentStatus } from '../workflows/definitions.js';
+import { iso, type Sql } from './db.js';
+
+/** The payment provider as CarePath sees it. Production swaps in the real channel's client. */
+export interface PaymentProvider {
+  /** Refunds `amount` of the order; calling it again for the same order changes nothing. */
+  refund(r: { orderId: string; amount: number; reason: string }): Promise<void>;
+}
+
+/** Records refunds in the `refunds` ledger: the reference adapter for development and tests. */
+export function ledgerPaymentProvider(sql: Sql): PaymentProvider {
+  return {
+    async refund(r) {
+      await sql`
+        insert into refunds (order_id, amount, reason) values (${r.orderId}, ${r.amount}, ${r.reason})
+        on conflict (order_id) do nothing`;
+    },
+  };
+}
+
+export interface PaymentOrder {
+  orderId: string;
+  journeyId: string;
+  amount: number;
+  currency: 'CNY';
+  status: PaymentStatus;
+  dueBy: string;
+  paidAt?: string;
+}
+
+export async function requestPayment(sql: Sql, r: { orderId: string; journeyId: string; amount: number; dueBy: string }): Promise<void> {
+  await sql`
+    insert into payments (order_id, journey_id, amount, status, due_by)
+    values (${r.orderId}, ${r.journeyId}, ${r.amount}, 'pending', ${r.dueBy})
+    on conflict (order_id) do nothing`;
+}
+
+export async function markPayment(
+  sql: Sql,
+  r: { orderId: string; status: PaymentStatus; paidAt?: string; channel?: string },
+): Promise<void> {
+  await sql`
+    update payments set status = ${r.status},
+      paid_at = coalesce(${r.paidAt ?? null}::timestamptz, paid_at), channel = coalesce(${r.channel ?? null}, channel)
+    where order_id = ${r.orderId}`;
+}
+
+export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder | undefined> {
+  const [row] = await sql<{ order_id: string; journey_id: string; amount: number; status: PaymentStatus; due_by: Date; paid_at: Date | null }[]>`
+    select order_id, journey_id, amount, status, due_by, paid_at from payments where order_id = ${orderId}`;
+  if (!row) return undefined;
+  return {
+    orderId: row.order_id,
+    journeyId: row.journey_id,
+    amount: row.amount,
+    currency: 'CNY',
+    status: row.status,
+    dueBy: iso(row.due_by)!,
+    ...(row.paid_at ? { paidAt: iso(row.paid_at)! } : {}),
+  };
+}
+
+export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { orderId: string; amount: number; reason: string }): Promise<void> {
+  await provider.refund(r);
+  await sql`update payments set status = 'refunded' where order_id = ${r.orderId}`;
+}

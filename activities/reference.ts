@@ -1,0 +1,76 @@
+// Reference data repositories: clinicians, patients and pathway templates.
+import { randomUUID } from 'node:crypto';
+import type { PathwayTemplate } from '../workflows/definitions.js';
+import { iso, type Sql } from './db.js';
+
+export interface Clinician {
+  id: string;
+  name: string;
+  role: 'doctor' | 'pharmacist' | 'coordinator';
+  department?: string;
+  createdAt: string;
+}
+
+export async function createClinician(sql: Sql, c: Omit<Clinician, 'id' | 'createdAt'>, id: string = randomUUID()): Promise<Clinician> {
+  const [row] = await sql<{ id: string; name: string; role: Clinician['role']; department: string | null; created_at: Date }[]>`
+    insert into clinicians (id, name, role, department) values (${id}, ${c.name}, ${c.role}, ${c.department ?? null})
+    on conflict (id) do update set name = excluded.name
+    returning *`;
+  return { id: row!.id, name: row!.name, role: row!.role, ...(row!.department ? { department: row!.department } : {}), createdAt: iso(row!.created_at)! };
+}
+
+export async function getClinician(sql: Sql, id: string): Promise<{ role: Clinician['role'] } | undefined> {
+  const [row] = await sql<{ role: Clinician['role'] }[]>`select role from clinicians where id = ${id}`;
+  return row;
+}
+
+export interface Patient {
+  id: string;
+  name: string;
+  phone: string;
+  birthDate: string;
+  sex: 'F' | 'M' | 'O';
+  timezone: string;
+  createdAt: string;
+}
+
+export async function createPatient(sql: Sql, p: Omit<Patient, 'id' | 'createdAt'>, id: string = randomUUID()): Promise<Patient> {
+  const [row] = await sql<{ id: string; name: string; phone: string; birth_date: string; sex: Patient['sex']; timezone: string; created_at: Date }[]>`
+    insert into patients (id, name, phone, birth_date, sex, timezone)
+    values (${id}, ${p.name}, ${p.phone}, ${p.birthDate}, ${p.sex}, ${p.timezone})
+    on conflict (id) do update set name = excluded.name
+    returning id, name, phone, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex, timezone, created_at`;
+  return { id: row!.id, name: row!.name, phone: row!.phone, birthDate: row!.birth_date, sex: row!.sex, timezone: row!.timezone, createdAt: iso(row!.created_at)! };
+}
+
+export async function patientExists(sql: Sql, id: string): Promise<boolean> {
+  const [row] = await sql`select 1 from patients where id = ${id}`;
+  return row !== undefined;
+}
+
+/** Inserts a new template version; returns false when that id + version already exists. */
+export async function insertPathway(sql: Sql, t: PathwayTemplate): Promise<boolean> {
+  const rows = await sql`
+    insert into pathway_templates (id, version, body) values (${t.id}, ${t.version}, ${sql.json(t as never)})
+    on conflict (id, version) do nothing returning id`;
+  return rows.length === 1;
+}
+
+/** The latest version of a template, or a given one. */
+export async function getPathway(sql: Sql, id: string, version?: number): Promise<PathwayTemplate | undefined> {
+  const [row] = await sql<{ body: PathwayTemplate }[]>`
+    select body from pathway_templates where id = ${id} ${version === undefined ? sql`` : sql`and version = ${version}`}
+    order by version desc limit 1`;
+  return row?.body;
+}
+
+export async function listPathways(sql: Sql): Promise<PathwayTemplate[]> {
+  const rows = await sql<{ body: PathwayTemplate }[]>`
+    select distinct on (id) body from pathway_templates order by id, version desc`;
+  return rows.map((r) => r.body);
+}
+
+export async function listPathwayVersions(sql: Sql, id: string): Promise<PathwayTemplate[]> {
+  const rows = await sql<{ body: PathwayTemplate }[]>`select body from pathway_templates where id = ${id} order by version desc`;
+  return rows.map((r) => r.body);
+}

@@ -1,0 +1,46 @@
+// Seeds the reference data every installation needs (pathway templates, triage rules) and, for
+// `npm start -- --demo`, a few clinicians, patients and slots to click through.
+import type { PathwayTemplate } from '../workflows/definitions.js';
+import pathways from '../db/seed/pathways.json' with { type: 'json' };
+import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
+import type { Sql } from './db.js';
+import { createClinician, createPatient, insertPathway } from './reference.js';
+import { createSlot } from './slots.js';
+import { storeRules, type TriageRuleSet } from './triage.js';
+
+export async function seedReferenceData(sql: Sql): Promise<void> {
+  for (const t of pathways as PathwayTemplate[]) await insertPathway(sql, t);
+  await storeRules(sql, triageRules as TriageRuleSet);
+}
+
+export const DEMO = {
+  doctors: [
+    { id: 'doc-cardio', name: 'Dr. Li Wei', department: 'cardiology' },
+    { id: 'doc-endo', name: 'Dr. Wang Fang', department: 'endocrinology' },
+    { id: 'doc-resp', name: 'Dr. Zhang Min', department: 'respiratory' },
+  ],
+  coordinator: { id: 'coord-1', name: 'Chen Jing' },
+  pharmacist: { id: 'pharm-1', name: 'Liu Yang' },
+  patients: [
+    { id: 'pat-1', name: 'Zhao Lei', phone: '+8613800000001', birthDate: '1968-04-02', sex: 'M' as const },
+    { id: 'pat-2', name: 'Sun Li', phone: '+8613800000002', birthDate: '1975-09-18', sex: 'F' as const },
+  ],
+};
+
+/** Demo data: idempotent for clinicians and patients; adds tomorrow's slots once per day. */
+export async function seedDemoData(sql: Sql): Promise<void> {
+  for (const d of DEMO.doctors) await createClinician(sql, { name: d.name, role: 'doctor', department: d.department }, d.id);
+  await createClinician(sql, { name: DEMO.coordinator.name, role: 'coordinator' }, DEMO.coordinator.id);
+  await createClinician(sql, { name: DEMO.pharmacist.name, role: 'pharmacist' }, DEMO.pharmacist.id);
+  for (const p of DEMO.patients) await createPatient(sql, { ...p, timezone: 'Asia/Shanghai' }, p.id);
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  tomorrow.setUTCHours(1, 0, 0, 0); // 09:00 in Shanghai
+  const [existing] = await sql`select 1 from slots where start_at >= ${tomorrow} limit 1`;
+  if (existing) return;
+  for (const d of DEMO.doctors) {
+    for (const [hour, mode] of [[0, 'offline'], [1, 'offline'], [2, 'online']] as const) {
+      const start = new Date(tomorrow.getTime() + hour * 3_600_000);
+      await createSlot(sql, { doctorId: d.id, department: d.department, start: start.toISOString(), end: new Date(start.getTime() + 3_600_000).toISOString(), capacity: 5, mode });
+    }
+  }
+}

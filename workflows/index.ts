@@ -1,0 +1,1 @@
+export { patientJourney } from './patient-journey.js';
