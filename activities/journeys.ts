@@ -15,7 +15,7 @@ export interface TaskView {
   id: string;
   kind: string;
   role: string;
-  status: string;
+  status: 'open' | 'done' | 'cancelled';
   journeyId?: string;
   subject: string;
   dueAt: string;
@@ -67,7 +67,7 @@ interface TaskRow {
   id: string;
   kind: string;
   role: string;
-  status: string;
+  status: TaskView['status'];
   journey_id: string | null;
   subject: string;
   due_at: Date;

@@ -1,7 +1,8 @@
 // Payment orders and the payment provider adapter. The provider's refund is keyed by order id, so a
 // retried refund never pays back twice.
-import type { PaymentStatus } from '../workflows/definitions.js';
+import { journeyWorkflowId, type JourneySnapshot, type NotificationRequest, type PaymentStatus } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
+import { recordTransition } from './journeys.js';
 
 /** The payment provider as CarePath sees it. Production swaps in the real channel's client. */
 export interface PaymentProvider {
@@ -65,4 +66,33 @@ export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder
 export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { orderId: string; amount: number; reason: string }): Promise<void> {
   await provider.refund(r);
   await sql`update payments set status = 'refunded' where order_id = ${r.orderId}`;
+}
+
+/**
+ * A payment for a journey whose workflow has already closed (lapsed or cancelled): refund it at
+ * once and record that on the journey, leaving its status, phase and step as they are.
+ */
+export async function refundClosedJourneyPayment(
+  sql: Sql,
+  provider: PaymentProvider,
+  orderId: string,
+  notify: (req: NotificationRequest) => Promise<void>,
+): Promise<void> {
+  const order = await findOrder(sql, orderId);
+  if (!order || order.status === 'paid' || order.status === 'refunded') return;
+  await refundPayment(sql, provider, { orderId, amount: order.amount, reason: 'late-payment' });
+  const [row] = await sql<{ snapshot: JourneySnapshot }[]>`select snapshot from journeys where id = ${order.journeyId}`;
+  if (!row) return;
+  const snapshot: JourneySnapshot = { ...row.snapshot, payment: { ...row.snapshot.payment!, status: 'refunded' } };
+  await recordTransition(sql, {
+    snapshot,
+    events: [{ key: 'payment.refunded', at: new Date().toISOString(), type: 'payment.refunded', actor: 'system', data: { orderId, amount: order.amount, reason: 'late-payment' } }],
+  });
+  await notify({
+    id: `${journeyWorkflowId(order.journeyId)}:payment.refunded:${orderId}`,
+    patientId: snapshot.patientId,
+    kind: 'payment.refunded',
+    refs: { journeyId: order.journeyId },
+    params: { amount: order.amount },
+  });
 }

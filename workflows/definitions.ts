@@ -3,6 +3,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const JOURNEY_TASK_QUEUE = 'carepath-journeys';
+/** Workflow type names, as registered by the worker (the exported function names). */
+export const PATIENT_JOURNEY_WORKFLOW = 'patientJourney';
 
 export const journeyWorkflowId = (journeyId: string): string => `journey:${journeyId}`;
 

@@ -65,6 +65,8 @@ class Journey {
   consultationStarted = false;
   outcomeRecorded = false;
   nearTurnSent = false;
+  /** Set once triage is projected, so the API's answer reads a read model that already has it. */
+  triageDone = false;
   /** The escalation task currently open for this journey, closed by the transition that resolves it. */
   private openTask: TaskChange | undefined;
   private paymentEvents: PaymentReceived[] = [];
@@ -136,6 +138,7 @@ class Journey {
       this.snapshot.step = 'booking';
     }
     await this.project(events);
+    this.triageDone = true;
   }
 
   validateBook(): void {
@@ -389,7 +392,7 @@ class Journey {
   }
 
   view(): JourneySnapshot {
-    return structuredClone(this.snapshot);
+    return JSON.parse(JSON.stringify(this.snapshot)) as JourneySnapshot;
   }
 }
 
@@ -400,7 +403,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   }
   setHandler(snapshotQuery, () => j.view());
   setHandler(triagedUpdate, async () => {
-    await condition(() => j.snapshot.step !== 'triage' || j.snapshot.status !== 'active');
+    await condition(() => j.triageDone);
     return j.view();
   });
   setHandler(bookUpdate, (b) => j.book(b.slotId, b.actor), { validator: (_b: BookInput) => j.validateBook() });

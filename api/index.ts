@@ -1,0 +1,82 @@
+// The HTTP API: createApi(deps) builds the Hono app. One router per resource, zod at the edge,
+// one error mapper, problem+json everywhere, request ids and pino logs that carry ids only.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { ApiProblem, errorHandler, problemResponse } from './problems.js';
+import { journeyRoutes } from './routes/journeys.js';
+import { clinicianRoutes, pathwayRoutes, patientRoutes, slotRoutes } from './routes/reference.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import type { ApiDeps, AppEnv } from './types.js';
+
+export type { ApiDeps } from './types.js';
+
+const MAX_BODY = 64 * 1024;
+
+export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+  app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(async (c, next) => {
+    const started = performance.now();
+    const log = deps.log.child({ requestId: c.get('requestId') });
+    c.set('log', log);
+    await next();
+    // Route patterns, not paths, so logs carry ids only where a handler adds them deliberately.
+    log.info({ method: c.req.method, route: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY,
+      onError: (c) => problemResponse(c, new ApiProblem(413, 'too-large', 'Payload too large', `the body is over ${MAX_BODY} bytes`)),
+    }),
+  );
+  app.onError(errorHandler(deps.log));
+  app.notFound((c) => problemResponse(c, new ApiProblem(404, 'not-found', 'Not found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const checks = await deps.ready();
+    const ok = checks.temporal && checks.postgres;
+    return c.json({ status: ok ? 'ready' : 'not-ready', checks }, ok ? 200 : 503);
+  });
+
+  app.route('/v1/clinicians', clinicianRoutes(deps));
+  app.route('/v1/patients', patientRoutes(deps));
+  app.route('/v1/slots', slotRoutes(deps));
+  app.route('/v1/pathways', pathwayRoutes(deps));
+  app.route('/v1/journeys', journeyRoutes(deps));
+  app.route('/v1/webhooks', webhookRoutes(deps));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'CarePath API',
+      version: '1',
+      description: 'Care-pathway engine for internet hospitals. Errors are application/problem+json (RFC 9457).',
+    },
+  });
+  const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const asset = (name: string) => readFileSync(join(swaggerDir, name));
+  const assets: Record<string, { body: Buffer; type: string }> = {
+    'swagger-ui.css': { body: asset('swagger-ui.css'), type: 'text/css' },
+    'swagger-ui-bundle.js': { body: asset('swagger-ui-bundle.js'), type: 'text/javascript' },
+  };
+  app.get('/docs', (c) => c.html(DOCS_PAGE));
+  app.get('/docs/:asset', (c) => {
+    const a = assets[c.req.param('asset')];
+    if (!a) return problemResponse(c, new ApiProblem(404, 'not-found', 'Not found', 'no such asset'));
+    return c.body(new Uint8Array(a.body), 200, { 'content-type': a.type, 'cache-control': 'public, max-age=3600' });
+  });
+  return app;
+}
+
+// Served from the installed swagger-ui-dist, so the docs work without internet.
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>CarePath API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui' });</script></body></html>`;

@@ -1,0 +1,274 @@
+// Journeys: start one (triage included), read and list them, and drive the pre-visit and visit steps
+// through the workflow's updates. Reads come from the PostgreSQL read model.
+import { randomUUID } from 'node:crypto';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
+import { getPathway, patientExists } from '../../activities/reference.js';
+import {
+  FailureType,
+  JOURNEY_TASK_QUEUE,
+  PATIENT_JOURNEY_WORKFLOW,
+  bookUpdate,
+  cancelUpdate,
+  checkInUpdate,
+  journeyWorkflowId,
+  recordOutcomeUpdate,
+  startConsultationUpdate,
+  triagedUpdate,
+  type JourneyInput,
+} from '../../workflows/definitions.js';
+import type { patientJourney } from '../../workflows/patient-journey.js';
+import { authenticate, isStaff, requireRole, type User } from '../auth.js';
+import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
+import { ApiProblem, forbidden, notFound, unprocessable } from '../problems.js';
+import * as s from '../schemas.js';
+import type { ApiDeps, AppEnv } from '../types.js';
+
+const DEFAULT_PATHWAY = { offline: 'standard-outpatient', online: 'online-follow-up' } as const;
+
+const encodeCursor = (c: { createdAt: string; id: string }): string => Buffer.from(JSON.stringify(c)).toString('base64url');
+const Cursor = z.object({ createdAt: z.iso.datetime({ offset: true }), id: z.string() });
+function decodeCursor(raw: string): { createdAt: string; id: string } {
+  try {
+    return Cursor.parse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
+  } catch {
+    throw new ApiProblem(400, 'validation', 'Invalid request', 'cursor is not one this API gave out', [{ path: 'query.cursor', message: 'invalid cursor' }]);
+  }
+}
+
+export function journeyRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  r.use('*', authenticate(deps.secrets.jwt));
+  const wf = (id: string) => deps.temporal.workflow.getHandle(journeyWorkflowId(id));
+
+  /** The journey if the caller may see it; 404 otherwise (never reveal that it exists). */
+  async function visible(user: User, id: string): Promise<{ patientId: string; doctorId: string | null }> {
+    const owner = await journeyOwner(deps.sql, id);
+    const ok =
+      owner !== undefined &&
+      (isStaff(user) || (user.role === 'patient' && user.id === owner.patientId) || (user.role === 'doctor' && user.id === owner.doctorId));
+    if (!ok) throw notFound('journey');
+    return owner;
+  }
+
+  /** Only the booked doctor; another doctor is refused with 403 once the journey is known to exist. */
+  async function bookedDoctor(user: User, id: string): Promise<void> {
+    const owner = await journeyOwner(deps.sql, id);
+    if (!owner) throw notFound('journey');
+    if (owner.doctorId !== user.id) throw new ApiProblem(403, FailureType.NotBookedDoctor, 'Forbidden', 'only the booked doctor may do this');
+  }
+
+  async function read(c: Context<AppEnv>, id: string): Promise<JourneyView> {
+    const j = await getJourney(deps.sql, id);
+    if (!j) throw notFound('journey');
+    return j;
+  }
+
+  const patientOrStaff = requireRole('patient', 'coordinator', 'admin');
+  const journeyResponse = (description: string) => jsonResponse(s.Journey, description);
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['journeys'],
+      summary: 'Start a journey; answers once triage is done',
+      security: bearer,
+      middleware: [patientOrStaff] as const,
+      request: { body: jsonBody(s.JourneyInput) },
+      responses: { 201: journeyResponse('The journey, triaged'), ...problems(400, 401, 403, 404, 413, 422) },
+    }),
+    async (c) => {
+      const user = c.get('user');
+      const body = c.req.valid('json');
+      if (user.role === 'patient' && user.id !== body.patientId) throw forbidden('a patient may start a journey only for themself');
+      if (!(await patientExists(deps.sql, body.patientId))) throw notFound('patient');
+      const pathway = await getPathway(deps.sql, body.pathwayId ?? DEFAULT_PATHWAY[body.mode]);
+      if (!pathway) throw notFound('pathway');
+      if (!pathway.modes.includes(body.mode)) throw unprocessable('mode-not-offered', `pathway ${pathway.id} does not offer ${body.mode} visits`);
+      if (body.mode === 'online' && !body.followUpOf) {
+        throw unprocessable(FailureType.FirstVisitOnline, 'a first visit is never online: an online journey needs a prior offline diagnosis (followUpOf)');
+      }
+      const journeyId = randomUUID();
+      const input: JourneyInput = {
+        journeyId,
+        patientId: body.patientId,
+        mode: body.mode,
+        complaint: body.complaint,
+        pathway,
+        ...(body.followUpOf ? { followUpOf: body.followUpOf } : {}),
+        startedBy: { role: user.role, id: user.id },
+      };
+      const handle = await deps.temporal.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+        taskQueue: JOURNEY_TASK_QUEUE,
+        workflowId: journeyWorkflowId(journeyId),
+        args: [input],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+      await handle.executeUpdate(triagedUpdate);
+      c.get('log').info({ journeyId, patientId: body.patientId }, 'journey started');
+      return c.json(await read(c, journeyId), 201);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['journeys'],
+      summary: 'List journeys (coordinators and admins; a doctor sees those booked with them)',
+      security: bearer,
+      middleware: [requireRole('coordinator', 'admin', 'doctor')] as const,
+      request: { query: s.JourneyQuery },
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(s.JourneySummary), nextCursor: z.string().nullable() }), 'A page, newest first'),
+        ...problems(400, 401, 403),
+      },
+    }),
+    async (c) => {
+      const user = c.get('user');
+      const q = c.req.valid('query');
+      const page = await listJourneys(deps.sql, {
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.phase ? { phase: q.phase } : {}),
+        ...(q.department ? { department: q.department } : {}),
+        ...(q.patientId ? { patientId: q.patientId } : {}),
+        ...(q.overdue !== undefined ? { overdue: q.overdue } : {}),
+        ...(user.role === 'doctor' ? { doctorId: user.id } : {}),
+        ...(q.cursor ? { cursor: decodeCursor(q.cursor) } : {}),
+        limit: q.limit,
+      });
+      return c.json({ items: page.items, nextCursor: page.next ? encodeCursor(page.next) : null }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      tags: ['journeys'],
+      summary: 'One journey with its timeline and open tasks',
+      security: bearer,
+      request: { params: s.IdParam },
+      responses: { 200: journeyResponse('The journey'), ...problems(401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await visible(c.get('user'), id);
+      return c.json(await read(c, id), 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/appointment',
+      tags: ['journeys'],
+      summary: 'Book a slot; the registration fee is then due within the payment window',
+      security: bearer,
+      middleware: [patientOrStaff] as const,
+      request: { params: s.IdParam, body: jsonBody(s.BookInput) },
+      responses: { 200: journeyResponse('Booked; payment pending'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const user = c.get('user');
+      await visible(user, id);
+      await wf(id).executeUpdate(bookUpdate, { args: [{ slotId: c.req.valid('json').slotId, actor: { role: user.role, id: user.id } }] });
+      return c.json(await read(c, id), 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/cancel',
+      tags: ['journeys'],
+      summary: 'Cancel before the visit: the seat is freed and a paid fee refunded',
+      security: bearer,
+      middleware: [patientOrStaff] as const,
+      request: { params: s.IdParam, body: jsonBody(s.CancelInput) },
+      responses: { 200: journeyResponse('Cancelled'), ...problems(400, 401, 403, 404, 409, 413) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const user = c.get('user');
+      await visible(user, id);
+      await wf(id).executeUpdate(cancelUpdate, { args: [{ reason: c.req.valid('json').reason, actor: { role: user.role, id: user.id } }] });
+      return c.json(await read(c, id), 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/check-in',
+      tags: ['journeys'],
+      summary: 'Check in: returns the queue number and how many are ahead',
+      security: bearer,
+      middleware: [patientOrStaff] as const,
+      request: { params: s.IdParam },
+      responses: { 200: jsonResponse(s.CheckInResult, 'Checked in'), ...problems(401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const user = c.get('user');
+      await visible(user, id);
+      const result = await wf(id).executeUpdate(checkInUpdate, { args: [{ role: user.role, id: user.id }] });
+      return c.json(result, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/consultation',
+      tags: ['journeys'],
+      summary: 'The booked doctor starts the consultation',
+      security: bearer,
+      middleware: [requireRole('doctor')] as const,
+      request: { params: s.IdParam },
+      responses: { 200: journeyResponse('In consultation'), ...problems(401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const user = c.get('user');
+      await bookedDoctor(user, id);
+      await wf(id).executeUpdate(startConsultationUpdate, { args: [{ doctorId: user.id }] });
+      return c.json(await read(c, id), 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/outcome',
+      tags: ['journeys'],
+      summary: 'The booked doctor records the outcome',
+      security: bearer,
+      middleware: [requireRole('doctor')] as const,
+      request: { params: s.IdParam, body: jsonBody(s.OutcomeInput) },
+      responses: { 200: journeyResponse('Outcome recorded'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const user = c.get('user');
+      const body = c.req.valid('json');
+      await bookedDoctor(user, id);
+      for (const key of ['prescriptions', 'exams'] as const) {
+        if ((body[key]?.length ?? 0) > 0) throw unprocessable('not-supported-yet', `${key} are not supported yet`);
+      }
+      for (const key of ['referral', 'followUp', 'program'] as const) {
+        if (body[key] !== undefined && body[key] !== null) throw unprocessable('not-supported-yet', `${key} is not supported yet`);
+      }
+      await wf(id).executeUpdate(recordOutcomeUpdate, {
+        args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes }],
+      });
+      return c.json(await read(c, id), 200);
+    },
+  );
+
+  return r;
+}

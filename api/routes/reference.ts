@@ -1,0 +1,149 @@
+// Reference data: clinicians, patients, slots (written by admin or coordinator) and pathway
+// templates (written by admin); slots and pathways are readable by any signed-in user.
+import { createRoute, z } from '@hono/zod-openapi';
+import { listNotifications } from '../../activities/notifications.js';
+import * as reference from '../../activities/reference.js';
+import { createSlot, listSlots } from '../../activities/slots.js';
+import { authenticate, isStaff, requireRole } from '../auth.js';
+import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
+import { ApiProblem, conflict, notFound } from '../problems.js';
+import * as s from '../schemas.js';
+import type { ApiDeps } from '../types.js';
+
+const staff = requireRole('admin', 'coordinator');
+
+export function clinicianRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  r.use('*', authenticate(deps.secrets.jwt));
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['reference data'],
+      security: bearer,
+      middleware: [staff] as const,
+      request: { body: jsonBody(s.ClinicianInput) },
+      responses: { 201: jsonResponse(s.Clinician, 'Created'), ...problems(400, 401, 403, 413) },
+    }),
+    async (c) => c.json(await reference.createClinician(deps.sql, c.req.valid('json')), 201),
+  );
+  return r;
+}
+
+export function patientRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  r.use('*', authenticate(deps.secrets.jwt));
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['reference data'],
+      security: bearer,
+      middleware: [staff] as const,
+      request: { body: jsonBody(s.PatientInput) },
+      responses: { 201: jsonResponse(s.Patient, 'Created'), ...problems(400, 401, 403, 413) },
+    }),
+    async (c) => c.json(await reference.createPatient(deps.sql, c.req.valid('json')), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/notifications',
+      tags: ['notifications'],
+      summary: "The patient's notification inbox (the patient, coordinators, admins)",
+      security: bearer,
+      request: { params: s.IdParam },
+      responses: { 200: jsonResponse(z.object({ items: z.array(s.Notification) }), 'Inbox, newest first'), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      const user = c.get('user');
+      const { id } = c.req.valid('param');
+      if (user.role === 'doctor' || user.role === 'pharmacist') throw new ApiProblem(403, 'forbidden', 'Forbidden', 'only the patient and staff read an inbox');
+      if (!(isStaff(user) || user.id === id) || !(await reference.patientExists(deps.sql, id))) throw notFound('patient');
+      return c.json({ items: await listNotifications(deps.sql, id) }, 200);
+    },
+  );
+  return r;
+}
+
+export function slotRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  r.use('*', authenticate(deps.secrets.jwt));
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['reference data'],
+      security: bearer,
+      middleware: [staff] as const,
+      request: { body: jsonBody(s.SlotInput) },
+      responses: { 201: jsonResponse(s.Slot, 'Created'), ...problems(400, 401, 403, 404, 413, 422) },
+    }),
+    async (c) => {
+      const input = c.req.valid('json');
+      const doctor = await reference.getClinician(deps.sql, input.doctorId);
+      if (!doctor) throw notFound('doctor');
+      if (doctor.role !== 'doctor') throw new ApiProblem(422, 'not-a-doctor', 'Unprocessable', 'doctorId names a clinician who is not a doctor');
+      return c.json(await createSlot(deps.sql, input), 201);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['reference data'],
+      security: bearer,
+      request: { query: s.SlotQuery },
+      responses: { 200: jsonResponse(z.object({ items: z.array(s.Slot) }), 'Slots in start order, full ones included'), ...problems(400, 401) },
+    }),
+    async (c) => c.json({ items: await listSlots(deps.sql, c.req.valid('query')) }, 200),
+  );
+  return r;
+}
+
+export function pathwayRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  r.use('*', authenticate(deps.secrets.jwt));
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['pathways'],
+      security: bearer,
+      middleware: [requireRole('admin')] as const,
+      request: { body: jsonBody(s.PathwayTemplateSchema) },
+      responses: { 201: jsonResponse(s.PathwayTemplateSchema, 'Created'), ...problems(400, 401, 403, 409, 413) },
+    }),
+    async (c) => {
+      const t = c.req.valid('json');
+      if (!(await reference.insertPathway(deps.sql, t))) throw conflict('version-exists', `pathway ${t.id} version ${t.version} exists; versions are immutable`);
+      return c.json(t, 201);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['pathways'],
+      security: bearer,
+      responses: { 200: jsonResponse(z.object({ items: z.array(s.PathwayTemplateSchema) }), 'Latest version of each template'), ...problems(401) },
+    }),
+    async (c) => c.json({ items: await reference.listPathways(deps.sql) }, 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      tags: ['pathways'],
+      security: bearer,
+      request: { params: s.IdParam, query: z.strictObject({ version: z.coerce.number().int().min(1).optional() }) },
+      responses: { 200: jsonResponse(s.PathwayTemplateSchema, 'The latest version, or ?version='), ...problems(400, 401, 404) },
+    }),
+    async (c) => {
+      const t = await reference.getPathway(deps.sql, c.req.valid('param').id, c.req.valid('query').version);
+      if (!t) throw notFound('pathway');
+      return c.json(t, 200);
+    },
+  );
+  return r;
+}

@@ -1,0 +1,91 @@
+// Signed partner webhooks: payments and courier. The signature covers the raw body and is checked
+// before anything else; a bad one is 401 and changes nothing.
+import { createRoute } from '@hono/zod-openapi';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { MiddlewareHandler } from 'hono';
+import { notify } from '../../activities/notifications.js';
+import { findOrder, refundClosedJourneyPayment } from '../../activities/payments.js';
+import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
+import { journeyWorkflowId, paymentReceivedSignal } from '../../workflows/definitions.js';
+import { jsonBody, newRouter, problems } from '../openapi.js';
+import { ApiProblem, notFound, problemResponse, unprocessable } from '../problems.js';
+import * as s from '../schemas.js';
+import type { ApiDeps, AppEnv } from '../types.js';
+
+function signed(secret: string): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const raw = await c.req.text();
+    if (!verifySignature(secret, raw, c.req.header(SIGNATURE_HEADER))) {
+      return problemResponse(c, new ApiProblem(401, 'bad-signature', 'Unauthorized', `${SIGNATURE_HEADER} is missing or does not match the body`));
+    }
+    await next();
+  };
+}
+
+/** How long the webhook waits for the journey to show the payment, so a GET right after sees it. */
+const SETTLE_MS = 5_000;
+
+export function webhookRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  const signature = { [SIGNATURE_HEADER]: { schema: { type: 'string' as const }, description: 'sha256=<hex HMAC-SHA256 of the raw body>' } };
+
+  async function settled(journeyId: string): Promise<void> {
+    const until = Date.now() + SETTLE_MS;
+    while (Date.now() < until) {
+      const [row] = await deps.sql<{ status: string | null }[]>`
+        select snapshot->'payment'->>'status' as status from journeys where id = ${journeyId}`;
+      if (row?.status !== 'pending') return;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+  }
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/payments',
+      tags: ['webhooks'],
+      summary: 'The payment provider reports an order paid or failed',
+      middleware: [signed(deps.secrets.paymentWebhook)] as const,
+      request: { body: jsonBody(s.PaymentWebhook) },
+      responses: { 204: { description: 'Taken (a duplicate changes nothing)', headers: signature }, ...problems(400, 401, 404, 413, 422) },
+    }),
+    async (c) => {
+      const p = c.req.valid('json');
+      const order = await findOrder(deps.sql, p.orderId);
+      if (!order) throw notFound('order');
+      if (p.amount !== order.amount) throw unprocessable('amount-mismatch', `the order is for ${order.amount} fen, not ${p.amount}`);
+      c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, status: p.status }, 'payment webhook');
+      if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
+      try {
+        await deps.temporal.workflow
+          .getHandle(journeyWorkflowId(order.journeyId))
+          .signal(paymentReceivedSignal, { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel });
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        // The journey's workflow has closed (lapsed or cancelled): refund the money at once.
+        await refundClosedJourneyPayment(deps.sql, deps.payments, p.orderId, (req) => notify(deps.sql, deps.notifyWebhook, req));
+      }
+      await settled(order.journeyId);
+      return c.body(null, 204);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/courier',
+      tags: ['webhooks'],
+      summary: 'The courier reports a delivery status',
+      middleware: [signed(deps.secrets.courierWebhook)] as const,
+      request: { body: jsonBody(s.CourierWebhook) },
+      responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 413) },
+    }),
+    async (c) => {
+      // Deliveries are created by prescription fulfilment, which a later issue adds: until then no
+      // delivery id names anything.
+      c.get('log').info({ deliveryId: c.req.valid('json').deliveryId }, 'courier webhook for an unknown delivery');
+      throw notFound('delivery');
+    },
+  );
+  return r;
+}

@@ -1,0 +1,255 @@
+// zod schemas at the API's edge. The same schemas validate requests and generate /openapi.json.
+import { z } from '@hono/zod-openapi';
+import { isIsoDuration } from '../workflows/duration.js';
+import type { PathwayTemplate } from '../workflows/definitions.js';
+
+export const DEPARTMENTS = [
+  'general-medicine',
+  'cardiology',
+  'endocrinology',
+  'respiratory',
+  'gastroenterology',
+  'neurology',
+  'dermatology',
+  'pediatrics',
+  'gynecology',
+  'orthopedics',
+  'ophthalmology',
+  'ent',
+  'psychiatry',
+] as const;
+
+/** Ids are opaque: any non-empty string up to 200 characters; one that names nothing is a 404. */
+export const Id = z.string().min(1).max(200);
+const Text = (max: number) => z.string().trim().min(1).max(max);
+export const Department = z.enum(DEPARTMENTS);
+export const Mode = z.enum(['online', 'offline']);
+export const Timestamp = z.iso.datetime({ offset: true }).openapi({ example: '2026-12-01T09:00:00+08:00' });
+export const Duration = z
+  .string()
+  .refine(isIsoDuration, 'an ISO 8601 duration of weeks, days, hours, minutes or seconds, such as PT15M or P1D')
+  .openapi({ example: 'PT15M' });
+const IsoDate = z.iso.date();
+
+function isValidTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- reference data ----------------------------------------------------------------------
+
+export const ClinicianInput = z
+  .strictObject({
+    name: Text(200),
+    role: z.enum(['doctor', 'pharmacist', 'coordinator']),
+    department: Department.optional(),
+  })
+  .openapi('ClinicianInput');
+export const Clinician = ClinicianInput.extend({ id: Id, department: z.string().optional(), createdAt: Timestamp }).openapi('Clinician');
+
+export const PatientInput = z
+  .strictObject({
+    name: Text(200),
+    phone: z.string().regex(/^\+?[0-9][0-9 -]{4,19}$/, 'a phone number of digits, optionally starting with +'),
+    birthDate: IsoDate.refine((d) => d <= new Date().toISOString().slice(0, 10), 'must not be in the future'),
+    sex: z.enum(['F', 'M', 'O']),
+    timezone: z.string().refine(isValidTimezone, 'an IANA timezone such as Asia/Shanghai').default('Asia/Shanghai'),
+  })
+  .openapi('PatientInput');
+export const Patient = PatientInput.extend({ id: Id, timezone: z.string(), createdAt: Timestamp }).openapi('Patient');
+
+export const SlotInput = z
+  .strictObject({
+    doctorId: Id,
+    department: Department,
+    start: Timestamp,
+    end: Timestamp,
+    capacity: z.number().int().min(1).max(500),
+    mode: Mode,
+  })
+  .refine((s) => Date.parse(s.end) > Date.parse(s.start), { path: ['end'], message: 'must be after start' })
+  .openapi('SlotInput');
+export const Slot = z
+  .object({
+    id: Id,
+    doctorId: Id,
+    department: z.string(),
+    start: Timestamp,
+    end: Timestamp,
+    capacity: z.number().int(),
+    remaining: z.number().int(),
+    mode: Mode,
+  })
+  .openapi('Slot');
+export const SlotQuery = z.strictObject({
+  department: Department.optional(),
+  from: Timestamp.optional(),
+  to: Timestamp.optional(),
+  mode: Mode.optional(),
+});
+
+export const PathwayTemplateSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'),
+    version: z.number().int().min(1),
+    name: Text(200),
+    modes: z.array(Mode).min(1),
+    fees: z.strictObject({ registration: z.number().int().min(0) }),
+    paymentWindow: Duration,
+    appointmentReminders: z.array(Duration).max(10),
+    nearTurnAhead: z.number().int().min(0),
+    noShowGrace: Duration,
+    consultStartSla: Duration,
+    pharmacistReviewSla: Duration,
+    prescriptionValidity: Duration,
+    bookingWindow: Duration.optional(),
+    outcomeSla: Duration.optional(),
+  })
+  .openapi('PathwayTemplate') satisfies z.ZodType<PathwayTemplate>;
+
+// ---- journeys ----------------------------------------------------------------------------
+
+export const JourneyInput = z
+  .strictObject({
+    patientId: Id,
+    mode: Mode,
+    complaint: Text(2000),
+    pathwayId: Id.optional(),
+    followUpOf: z
+      .strictObject({
+        diagnosis: Text(500),
+        visitDate: IsoDate.refine((d) => d <= new Date().toISOString().slice(0, 10), 'must not be in the future'),
+        facility: Text(200),
+      })
+      .optional(),
+  })
+  .openapi('JourneyInput');
+
+export const BookInput = z.strictObject({ slotId: Id }).openapi('BookInput');
+export const CancelInput = z.strictObject({ reason: Text(500) }).openapi('CancelInput');
+export const OutcomeInput = z
+  .strictObject({
+    diagnosis: z.strictObject({ code: z.string().trim().min(1).max(32).optional(), text: Text(1000) }),
+    notes: z.string().max(10_000),
+    // Post-visit items: accepted by shape here; until their workflows land a non-empty one is a 422.
+    prescriptions: z.array(z.unknown()).max(50).optional(),
+    exams: z.array(z.unknown()).max(50).optional(),
+    referral: z.unknown().optional(),
+    followUp: z.unknown().optional(),
+    program: z.unknown().optional(),
+  })
+  .openapi('OutcomeInput');
+
+const Task = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    role: z.string(),
+    status: z.enum(['open', 'done', 'cancelled']),
+    journeyId: z.string().optional(),
+    subject: z.string(),
+    dueAt: Timestamp,
+    createdAt: Timestamp,
+    tier: z.number().int(),
+  })
+  .openapi('Task');
+
+export const Journey = z
+  .object({
+    id: Id,
+    patientId: Id,
+    mode: Mode,
+    pathway: z.object({ id: z.string(), version: z.number().int() }),
+    phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']),
+    status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']),
+    step: z.string(),
+    triage: z.object({ department: z.string(), urgency: z.enum(['routine', 'urgent', 'emergency']), advice: z.string() }).optional(),
+    appointment: z
+      .object({ slotId: Id, doctorId: Id, start: Timestamp, end: Timestamp, queueNumber: z.number().int().optional() })
+      .optional(),
+    payment: z
+      .object({
+        orderId: z.string(),
+        amount: z.number().int(),
+        currency: z.literal('CNY'),
+        status: z.enum(['pending', 'paid', 'expired', 'refunded']),
+        dueBy: Timestamp,
+      })
+      .optional(),
+    outcome: z
+      .object({
+        diagnosis: z.object({ code: z.string().optional(), text: z.string() }),
+        notes: z.string(),
+        recordedBy: z.string(),
+        recordedAt: Timestamp,
+      })
+      .optional(),
+    timeline: z.array(z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) })),
+    openTasks: z.array(Task),
+  })
+  .openapi('Journey');
+
+export const JourneySummary = Journey.omit({ timeline: true, openTasks: true })
+  .extend({ createdAt: Timestamp, updatedAt: Timestamp, overdue: z.boolean() })
+  .openapi('JourneySummary');
+
+const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
+export const JourneyQuery = z.strictObject({
+  status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional(),
+  phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']).optional(),
+  department: Department.optional(),
+  patientId: Id.optional(),
+  overdue: booleanParam.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export const CheckInResult = z.object({ queueNumber: z.number().int(), ahead: z.number().int() }).openapi('CheckInResult');
+
+// ---- partners ----------------------------------------------------------------------------
+
+export const PaymentWebhook = z
+  .strictObject({
+    orderId: Id,
+    status: z.enum(['paid', 'failed']),
+    amount: z.number().int().min(0),
+    paidAt: Timestamp,
+    channel: z.enum(['wechat', 'alipay', 'insurance']),
+  })
+  .openapi('PaymentWebhook');
+
+export const CourierWebhook = z
+  .strictObject({
+    deliveryId: Id,
+    status: z.enum(['picked-up', 'in-transit', 'delivered', 'failed']),
+    at: Timestamp,
+  })
+  .openapi('CourierWebhook');
+
+export const Notification = z
+  .object({
+    id: z.string(),
+    patientId: z.string(),
+    kind: z.string(),
+    title: z.string(),
+    body: z.string(),
+    at: Timestamp,
+    refs: z.record(z.string(), z.string()),
+  })
+  .openapi('Notification');
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+export const IdParam = z.object({ id: Id.openapi({ param: { name: 'id', in: 'path' } }) });

@@ -1,0 +1,22 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Sql } from '../activities/db.js';
+import type { NotifyWebhook } from '../activities/notifications.js';
+import type { PaymentProvider } from '../activities/payments.js';
+import type { User } from './auth.js';
+
+export interface ApiDeps {
+  temporal: Client;
+  sql: Sql;
+  log: Logger;
+  payments: PaymentProvider;
+  /** Where notifications raised by the API itself (a late refund) are POSTed. */
+  notifyWebhook?: NotifyWebhook;
+  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string };
+  /** Temporal and PostgreSQL reachable. */
+  ready(): Promise<{ temporal: boolean; postgres: boolean }>;
+}
+
+export interface AppEnv {
+  Variables: { user: User; requestId: string; log: Logger };
+}

@@ -1,0 +1,334 @@
+// patientJourney on the time-skipping test server: every branch of the pre-visit and visit phases.
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pathways from '../db/seed/pathways.json' with { type: 'json' };
+import {
+  PATIENT_JOURNEY_WORKFLOW,
+  bookUpdate,
+  cancelUpdate,
+  checkInUpdate,
+  journeyWorkflowId,
+  paymentReceivedSignal,
+  queueAdvancedSignal,
+  recordOutcomeUpdate,
+  snapshotQuery,
+  startConsultationUpdate,
+  triagedUpdate,
+  type JourneyInput,
+  type JourneySnapshot,
+  type PathwayTemplate,
+} from '../workflows/definitions.js';
+import type { patientJourney } from '../workflows/patient-journey.js';
+import { FakeWorld } from './support/fake-activities.js';
+import { timeSkippingEnv, workflowBundle } from './support/temporal.js';
+
+const HOUR = 3_600_000;
+const MIN = 60_000;
+const standard = pathways[0] as PathwayTemplate;
+const patientActor = { role: 'patient' as const, id: 'pat-1' };
+
+let env: TestWorkflowEnvironment;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  await workflowBundle();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+/** Runs `fn` with a worker on fresh fakes; every test gets its own task queue. */
+async function withWorker<T>(fn: (ctx: { world: FakeWorld; taskQueue: string }) => Promise<T>): Promise<T> {
+  const world = new FakeWorld();
+  const taskQueue = `test-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: world.activities(),
+  });
+  try {
+    return await worker.runUntil(fn({ world, taskQueue }));
+  } finally {
+    // A failed test must not leave workflows behind: they would hold the test server's clock.
+    for (const h of started.splice(0)) await h.terminate('test over').catch(() => undefined);
+  }
+}
+
+const started: WorkflowHandle[] = [];
+
+async function startJourney(
+  taskQueue: string,
+  over: Partial<JourneyInput> = {},
+): Promise<{ handle: WorkflowHandle<typeof patientJourney>; journeyId: string; triaged: JourneySnapshot }> {
+  const journeyId = randomUUID();
+  const input: JourneyInput = {
+    journeyId,
+    patientId: 'pat-1',
+    mode: 'offline',
+    complaint: '咳嗽一周，有痰',
+    pathway: standard,
+    startedBy: patientActor,
+    ...over,
+  };
+  const handle = await env.client.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+    taskQueue,
+    workflowId: journeyWorkflowId(journeyId),
+    args: [input],
+  });
+  started.push(handle);
+  const triaged = await handle.executeUpdate(triagedUpdate);
+  return { handle, journeyId, triaged };
+}
+
+async function now(): Promise<number> {
+  return env.currentTimeMs();
+}
+
+/** Books a respiratory slot of doctor `doc-1` starting `inMs` from now and pays it. */
+async function bookAndPay(world: FakeWorld, handle: WorkflowHandle<typeof patientJourney>, inMs: number, opts: { pay?: boolean; slotId?: string } = {}) {
+  const slotId = opts.slotId ?? randomUUID();
+  if (!world.slots.has(slotId)) {
+    world.addSlot({ id: slotId, doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + inMs, remaining: 3 });
+  }
+  const booked = await handle.executeUpdate(bookUpdate, { args: [{ slotId, actor: patientActor }] });
+  if (opts.pay !== false) {
+    await handle.signal(paymentReceivedSignal, { orderId: booked.payment!.orderId, amount: booked.payment!.amount, paidAt: new Date().toISOString(), channel: 'wechat' });
+    await waitFor(async () => (await handle.query(snapshotQuery)).payment?.status === 'paid');
+  }
+  return { booked, slotId, start: Date.parse(booked.appointment!.start) };
+}
+
+async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function refusal(err: unknown): string | undefined {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  return undefined;
+}
+
+describe('patientJourney', () => {
+  it('runs the happy path: triage, booking, payment, reminders at their offsets, check-in, consultation, outcome', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId, triaged } = await startJourney(taskQueue);
+      expect(triaged).toMatchObject({ step: 'booking', phase: 'pre-visit', triage: { department: 'respiratory', urgency: 'routine' } });
+
+      const { booked, start } = await bookAndPay(world, handle, 2 * 24 * HOUR);
+      expect(booked).toMatchObject({ step: 'awaiting-payment', payment: { status: 'pending', amount: 1500, currency: 'CNY' } });
+      expect(world.notificationsOf('payment.due')).toHaveLength(1);
+
+      await env.sleep(2 * 24 * HOUR - 10 * MIN);
+      const reminders = world.events(journeyId, 'reminder.sent');
+      expect(reminders.map((e) => e.data.offset)).toEqual(['P1D', 'PT1H']);
+      expect(Math.abs(Date.parse(reminders[0]!.at) - (start - 24 * HOUR))).toBeLessThan(2000);
+      expect(Math.abs(Date.parse(reminders[1]!.at) - (start - HOUR))).toBeLessThan(2000);
+      expect(world.notificationsOf('appointment.reminder')).toHaveLength(2);
+
+      const queued = await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      expect(queued).toEqual({ queueNumber: 1, ahead: 0 });
+      expect(world.notificationsOf('queue.near-turn')).toHaveLength(1);
+
+      const inConsult = await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      expect(inConsult).toMatchObject({ step: 'in-consultation', phase: 'visit' });
+      const done = await handle.executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: 'doc-1', diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: 'Rest, fluids.' }] });
+      expect(done).toMatchObject({ phase: 'closed', status: 'completed', step: 'done', outcome: { diagnosis: { code: 'J20.9' } } });
+      expect(await handle.result()).toMatchObject({ status: 'completed' });
+      expect(world.types(journeyId)).toEqual([
+        'journey.started',
+        'triage.completed',
+        'appointment.booked',
+        'payment.requested',
+        'payment.received',
+        'reminder.sent',
+        'reminder.sent',
+        'journey.checked-in',
+        'queue.near-turn',
+        'consultation.started',
+        'outcome.recorded',
+        'journey.completed',
+      ]);
+    });
+  });
+
+  it('cancels the journey and frees the seat when the payment window passes', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { slotId } = await bookAndPay(world, handle, 2 * 24 * HOUR, { pay: false });
+      expect(world.slots.get(slotId)!.remaining).toBe(2);
+      await env.sleep(14 * MIN);
+      expect((await handle.query(snapshotQuery)).status).toBe('active');
+      await env.sleep(2 * MIN);
+      const result = await handle.result();
+      expect(result).toMatchObject({ status: 'cancelled', phase: 'closed', payment: { status: 'expired' } });
+      expect(world.slots.get(slotId)!.remaining).toBe(3);
+      expect(world.types(journeyId).slice(-2)).toEqual(['payment.expired', 'journey.cancelled']);
+      expect(world.notificationsOf('journey.cancelled')).toHaveLength(1);
+    });
+  });
+
+  it('cancels a paid journey with a refund and frees the seat', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { booked, slotId } = await bookAndPay(world, handle, 2 * 24 * HOUR);
+      const cancelled = await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'feeling better', actor: patientActor }] });
+      expect(cancelled).toMatchObject({ status: 'cancelled', phase: 'closed', payment: { status: 'refunded' } });
+      expect(world.refunds.get(booked.payment!.orderId)).toBe(1500);
+      expect(world.slots.get(slotId)!.remaining).toBe(3);
+      expect(world.types(journeyId)).toContain('payment.refunded');
+      expect(world.notificationsOf('journey.cancelled')).toHaveLength(1);
+      // The journey is closed: a second cancellation is refused (the workflow has completed).
+      await expect(handle.executeUpdate(cancelUpdate, { args: [{ reason: 'again', actor: patientActor }] })).rejects.toBeInstanceOf(WorkflowNotFoundError);
+      expect(world.refunds.size).toBe(1);
+    });
+  });
+
+  it('refunds at once a payment that arrives when the journey no longer waits for it', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { booked } = await bookAndPay(world, handle, 2 * 24 * HOUR, { pay: false });
+      let open!: () => void;
+      world.releaseGate = new Promise((r) => (open = r));
+      const cancelling = handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind', actor: patientActor }] });
+      await waitFor(async () => world.releaseCalls > 0);
+      // The payment lands while the cancellation is under way.
+      const order = booked.payment!;
+      await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'alipay' });
+      await waitFor(async () => world.refunds.has(order.orderId));
+      open();
+      const cancelled = await cancelling;
+      expect(cancelled).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'refunded' } });
+      expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
+      expect(world.refunds.get(order.orderId)).toBe(1500);
+      expect(world.types(journeyId)).not.toContain('payment.received');
+      expect(world.types(journeyId)).toContain('payment.refunded');
+    });
+  });
+
+  it('skips reminder offsets already past when the booking is paid', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { start } = await bookAndPay(world, handle, 2 * HOUR);
+      await env.sleep(2 * HOUR - 5 * MIN);
+      const reminders = world.events(journeyId, 'reminder.sent');
+      expect(reminders.map((e) => e.data.offset)).toEqual(['PT1H']);
+      expect(Math.abs(Date.parse(reminders[0]!.at) - (start - HOUR))).toBeLessThan(2000);
+    });
+  });
+
+  it('marks a patient who never checks in as a no-show after start + noShowGrace', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { slotId } = await bookAndPay(world, handle, 3 * HOUR);
+      await env.sleep(3 * HOUR + 29 * MIN);
+      expect((await handle.query(snapshotQuery)).status).toBe('active');
+      await env.sleep(2 * MIN);
+      expect(await handle.result()).toMatchObject({ status: 'no-show', phase: 'closed', step: 'done' });
+      expect(world.types(journeyId).at(-1)).toBe('journey.no-show');
+      expect(world.notificationsOf('journey.no-show')).toHaveLength(1);
+      expect(world.seats.get(journeyId)?.status).toBe('no-show');
+      expect(world.slots.get(slotId)!.remaining).toBe(3);
+    });
+  });
+
+  it('escalates to coordinators when the doctor has not started within the SLA, and closes the task on start', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { start } = await bookAndPay(world, handle, 2 * HOUR);
+      await env.sleep(2 * HOUR - 20 * MIN);
+      await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await env.sleep(45 * MIN); // start + 25 min: SLA (30 min from start) not passed yet
+      expect(world.events(journeyId, 'task.escalated')).toHaveLength(0);
+      await env.sleep(10 * MIN);
+      const escalated = world.events(journeyId, 'task.escalated');
+      expect(escalated).toHaveLength(1);
+      expect(Math.abs(Date.parse(escalated[0]!.at) - (start + 30 * MIN))).toBeLessThan(2000);
+      const task = [...world.tasks.values()][0]!;
+      expect(task).toMatchObject({ kind: 'escalation', role: 'coordinator', status: 'open', tier: 1 });
+      await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      expect(world.tasks.get(task.id)!.status).toBe('done');
+    });
+  });
+
+  it('ends triage with emergency advice on a red flag: no booking', async () => {
+    await withWorker(async ({ taskQueue, world }) => {
+      const { handle, journeyId, triaged } = await startJourney(taskQueue, { complaint: '突发胸痛伴呼吸困难半小时' });
+      expect(triaged).toMatchObject({ status: 'redirected', phase: 'closed', triage: { urgency: 'emergency' } });
+      expect(triaged.triage!.advice).toMatch(/emergency/i);
+      expect(await handle.result()).toMatchObject({ status: 'redirected' });
+      expect(world.types(journeyId)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
+    });
+  });
+
+  it('refuses an online first visit', async () => {
+    await withWorker(async ({ taskQueue }) => {
+      const journeyId = randomUUID();
+      const handle = await env.client.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+        taskQueue,
+        workflowId: journeyWorkflowId(journeyId),
+        args: [{ journeyId, patientId: 'pat-1', mode: 'online', complaint: '血糖高', pathway: pathways[1] as PathwayTemplate, startedBy: patientActor }],
+      });
+      const err = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect(((err as WorkflowFailedError).cause as ApplicationFailure).type).toBe('first-visit-online');
+    });
+  });
+
+  it('accepts consultation and outcome only from the booked doctor, in order', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle } = await startJourney(taskQueue);
+      await bookAndPay(world, handle, HOUR);
+      await expect(handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
+      await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await expect(handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-2' }] })).rejects.toSatisfy((e) => refusal(e) === 'not-booked-doctor');
+      await expect(
+        handle.executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: 'doc-1', diagnosis: { text: 'x' }, notes: '' }] }),
+      ).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
+      await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      await expect(
+        handle.executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: 'doc-2', diagnosis: { text: 'x' }, notes: '' }] }),
+      ).rejects.toSatisfy((e) => refusal(e) === 'not-booked-doctor');
+      await expect(handle.executeUpdate(cancelUpdate, { args: [{ reason: 'late', actor: patientActor }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
+    });
+  });
+
+  it('refuses a full slot and a second booking', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const full = world.addSlot({ id: 'full', doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + HOUR, remaining: 0 });
+      const { handle } = await startJourney(taskQueue);
+      await expect(handle.executeUpdate(bookUpdate, { args: [{ slotId: full.id, actor: patientActor }] })).rejects.toSatisfy((e) => refusal(e) === 'slot-unavailable');
+      expect((await handle.query(snapshotQuery)).step).toBe('booking');
+      world.addSlot({ id: 'wrong-dept', doctorId: 'doc-1', department: 'cardiology', mode: 'offline', start: (await now()) + HOUR, remaining: 1 });
+      await expect(handle.executeUpdate(bookUpdate, { args: [{ slotId: 'wrong-dept', actor: patientActor }] })).rejects.toSatisfy((e) => refusal(e) === 'slot-mismatch');
+      await bookAndPay(world, handle, HOUR, { pay: false });
+      await expect(handle.executeUpdate(bookUpdate, { args: [{ slotId: 'other', actor: patientActor }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
+    });
+  });
+
+  it('sends queue.near-turn once, when a consultation ahead starts', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const tight = { ...standard, nearTurnAhead: 0 };
+      const a = await startJourney(taskQueue, { pathway: tight });
+      const b = await startJourney(taskQueue, { pathway: tight });
+      const { slotId } = await bookAndPay(world, a.handle, HOUR);
+      await bookAndPay(world, b.handle, HOUR, { slotId });
+      expect(await a.handle.executeUpdate(checkInUpdate, { args: [patientActor] })).toEqual({ queueNumber: 1, ahead: 0 });
+      expect(await b.handle.executeUpdate(checkInUpdate, { args: [patientActor] })).toEqual({ queueNumber: 2, ahead: 1 });
+      expect(world.events(b.journeyId, 'queue.near-turn')).toHaveLength(0);
+      await a.handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      expect(world.queueSignals.at(-1)).toEqual([b.journeyId]);
+      await b.handle.signal(queueAdvancedSignal);
+      await b.handle.signal(queueAdvancedSignal);
+      await waitFor(async () => world.events(b.journeyId, 'queue.near-turn').length === 1);
+      expect(world.notificationsOf('queue.near-turn').filter((n) => n.refs.journeyId === b.journeyId)).toHaveLength(1);
+    });
+  });
+});

@@ -1,0 +1,130 @@
+// Typed in-memory fakes of the activities, for workflow tests on the time-skipping server. They keep
+// the same contracts as activities/ (idempotent writes, seat counting, queue order) so the workflow's
+// behaviour can be asserted from what it asked them to do.
+import type { Activities } from '../../activities/index.js';
+import { classify, type TriageRuleSet } from '../../activities/triage.js';
+import triageRules from '../../db/seed/triage-rules.json' with { type: 'json' };
+import type { Appointment, JourneySnapshot, NotificationRequest, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+
+export interface FakeSlot {
+  id: string;
+  doctorId: string;
+  department: string;
+  mode: 'online' | 'offline';
+  start: number;
+  end: number;
+  remaining: number;
+}
+
+export class FakeWorld {
+  slots = new Map<string, FakeSlot>();
+  seats = new Map<string, { slotId: string; status: 'held' | 'released' | 'no-show' }>();
+  queue: { journeyId: string; slotId: string; queueNumber: number; status: 'waiting' | 'in-consultation' | 'done' }[] = [];
+  snapshots = new Map<string, JourneySnapshot>();
+  timeline = new Map<string, TimelineEvent[]>();
+  tasks = new Map<string, TaskChange>();
+  notifications = new Map<string, NotificationRequest>();
+  payments = new Map<string, { status: string; amount: number }>();
+  refunds = new Map<string, number>();
+  queueSignals: string[][] = [];
+  /** When set, releaseSeat waits for it: lets a test deliver a signal mid-transition. */
+  releaseGate: Promise<void> | undefined;
+  releaseCalls = 0;
+
+  addSlot(s: Omit<FakeSlot, 'end'> & { end?: number }): FakeSlot {
+    const slot = { end: s.start + 3_600_000, ...s };
+    this.slots.set(slot.id, slot);
+    return slot;
+  }
+
+  types(journeyId: string): string[] {
+    return (this.timeline.get(journeyId) ?? []).map((e) => e.type);
+  }
+
+  events(journeyId: string, type: string): TimelineEvent[] {
+    return (this.timeline.get(journeyId) ?? []).filter((e) => e.type === type);
+  }
+
+  notificationsOf(kind: NotificationRequest['kind']): NotificationRequest[] {
+    return [...this.notifications.values()].filter((n) => n.kind === kind);
+  }
+
+  activities(): Activities {
+    const w = this;
+    const appointment = (s: FakeSlot): Appointment => ({
+      slotId: s.id,
+      doctorId: s.doctorId,
+      start: new Date(s.start).toISOString(),
+      end: new Date(s.end).toISOString(),
+    });
+    const aheadOf = (journeyId: string): number => {
+      const me = w.queue.find((q) => q.journeyId === journeyId)!;
+      return w.queue.filter((q) => q.slotId === me.slotId && q.status === 'waiting' && q.queueNumber < me.queueNumber).length;
+    };
+    return {
+      async recordTransition(t: Transition) {
+        w.snapshots.set(t.snapshot.id, structuredClone(t.snapshot));
+        const list = w.timeline.get(t.snapshot.id) ?? [];
+        for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
+        w.timeline.set(t.snapshot.id, list);
+        for (const task of t.tasks ?? []) w.tasks.set(task.id, { ...task });
+      },
+      async triage(r) {
+        return classify(r.complaint, triageRules as TriageRuleSet);
+      },
+      async reserveSeat(r) {
+        const held = w.seats.get(r.journeyId);
+        if (held?.status === 'held' && held.slotId === r.slotId) return { ok: true, appointment: appointment(w.slots.get(r.slotId)!) };
+        const s = w.slots.get(r.slotId);
+        if (!s) return { ok: false, reason: 'not-found', message: 'slot not found' };
+        if (s.mode !== r.mode || s.department !== r.department) return { ok: false, reason: 'mismatch', message: 'mismatch' };
+        if (s.remaining <= 0) return { ok: false, reason: 'full', message: 'slot is full' };
+        s.remaining -= 1;
+        w.seats.set(r.journeyId, { slotId: s.id, status: 'held' });
+        return { ok: true, appointment: appointment(s) };
+      },
+      async releaseSeat(r) {
+        w.releaseCalls += 1;
+        await w.releaseGate;
+        const seat = w.seats.get(r.journeyId);
+        if (seat?.status !== 'held') return;
+        seat.status = r.noShow ? 'no-show' : 'released';
+        w.slots.get(seat.slotId)!.remaining += 1;
+      },
+      async checkIn(r) {
+        let entry = w.queue.find((q) => q.journeyId === r.journeyId);
+        if (!entry) {
+          const n = Math.max(0, ...w.queue.filter((q) => q.slotId === r.slotId).map((q) => q.queueNumber)) + 1;
+          entry = { journeyId: r.journeyId, slotId: r.slotId, queueNumber: n, status: 'waiting' };
+          w.queue.push(entry);
+        }
+        return { queueNumber: entry.queueNumber, ahead: aheadOf(r.journeyId) };
+      },
+      async queuePosition(r) {
+        return { ahead: aheadOf(r.journeyId) };
+      },
+      async startConsultationInQueue(r) {
+        const me = w.queue.find((q) => q.journeyId === r.journeyId);
+        if (me) me.status = 'in-consultation';
+        w.queueSignals.push(w.queue.filter((q) => q.slotId === r.slotId && q.status === 'waiting').map((q) => q.journeyId));
+      },
+      async finishConsultationInQueue(r) {
+        const me = w.queue.find((q) => q.journeyId === r.journeyId);
+        if (me) me.status = 'done';
+      },
+      async requestPayment(r) {
+        if (!w.payments.has(r.orderId)) w.payments.set(r.orderId, { status: 'pending', amount: r.amount });
+      },
+      async markPayment(r) {
+        w.payments.get(r.orderId)!.status = r.status;
+      },
+      async refundPayment(r) {
+        if (!w.refunds.has(r.orderId)) w.refunds.set(r.orderId, r.amount);
+        w.payments.get(r.orderId)!.status = 'refunded';
+      },
+      async notify(req) {
+        if (!w.notifications.has(req.id)) w.notifications.set(req.id, req);
+      },
+    };
+  }
+}

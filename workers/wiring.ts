@@ -1,0 +1,91 @@
+// Builds the pieces every entry point shares: the Temporal connection and client, the SQL pool, and
+// a worker with its activities. Entry points (worker.ts, api.ts, start.ts) and tests wire from here.
+import { createRequire } from 'node:module';
+import { Client, Connection, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type NativeConnectionOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities/index.js';
+import type { Sql } from '../activities/db.js';
+import type { NotifyWebhook } from '../activities/notifications.js';
+import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
+import { JOURNEY_TASK_QUEUE, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
+import type { Config } from './config.js';
+
+const require = createRequire(import.meta.url);
+export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
+
+/** Routes the Temporal runtime's own logs into pino (once per process). */
+export function installRuntimeLogger(log: Logger): void {
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) => log[levels[entry.level]]({ ...(entry.meta ?? {}), source: 'temporal' }, entry.message)),
+    });
+  } catch {
+    // already installed in this process
+  }
+}
+
+export function temporalConnectionOptions(cfg: Config['temporal'], address: string): ConnectionOptions & NativeConnectionOptions {
+  return {
+    address,
+    ...(cfg.tlsCert && cfg.tlsKey
+      ? { tls: { clientCertPair: { crt: Buffer.from(cfg.tlsCert), key: Buffer.from(cfg.tlsKey) } } }
+      : cfg.apiKey
+        ? { tls: true }
+        : {}),
+    ...(cfg.apiKey ? { apiKey: cfg.apiKey, metadata: { 'temporal-namespace': cfg.namespace } } : {}),
+  };
+}
+
+export async function connectClient(cfg: Config['temporal'], address: string): Promise<Client> {
+  const connection = await Connection.connect(temporalConnectionOptions(cfg, address));
+  return new Client({ connection, namespace: cfg.namespace });
+}
+
+export interface WorkerWiring {
+  connection: NativeConnection;
+  namespace: string;
+  client: Client;
+  sql: Sql;
+  log: Logger;
+  payments?: PaymentProvider;
+  notifyWebhook?: NotifyWebhook;
+  taskQueue?: string;
+  /** A prebuilt bundle for production; otherwise workflows are bundled at start. */
+  bundle?: WorkflowBundleOption;
+}
+
+export function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
+  return createActivities({
+    sql: w.sql,
+    log: w.log,
+    payments: w.payments ?? ledgerPaymentProvider(w.sql),
+    ...(w.notifyWebhook ? { notifyWebhook: w.notifyWebhook } : {}),
+    async signalQueueAdvanced(journeyIds) {
+      await Promise.all(
+        journeyIds.map(async (id) => {
+          try {
+            await w.client.workflow.getHandle(journeyWorkflowId(id)).signal(queueAdvancedSignal);
+          } catch (err) {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          }
+        }),
+      );
+    },
+  });
+}
+
+export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
+  return Worker.create({
+    connection: w.connection,
+    namespace: w.namespace,
+    taskQueue: w.taskQueue ?? JOURNEY_TASK_QUEUE,
+    ...(w.bundle ? { workflowBundle: w.bundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: journeyActivities(w),
+  });
+}
+
+export async function connectWorker(cfg: Config['temporal'], address: string): Promise<NativeConnection> {
+  return NativeConnection.connect(temporalConnectionOptions(cfg, address));
+}
