@@ -1,0 +1,117 @@
+// The whole system for integration tests, on the real components: the Temporal CLI dev server, the
+// machine's PostgreSQL (own schema), a worker, the HTTP API on a local port, and a local listener
+// that receives the signed notifications.
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { ledgerPaymentProvider } from '../../activities/payments.js';
+import { sign } from '../../activities/signature.js';
+import { createApi } from '../../api/index.js';
+import { signToken } from '../../api/auth.js';
+import type { Role } from '../../workflows/definitions.js';
+import { createLogger } from '../../workers/logger.js';
+import { createJourneyWorker } from '../../workers/wiring.js';
+import { testDb, type TestDb } from './db.js';
+import { devServerEnv, workflowBundle } from './temporal.js';
+
+export const SECRETS = { jwt: 'test-jwt-secret', paymentWebhook: 'test-payment-secret', courierWebhook: 'test-courier-secret', notifyWebhook: 'test-notify-secret' };
+
+export interface Received {
+  at: number;
+  headers: IncomingHttpHeaders;
+  raw: string;
+  body: { id: string; patientId: string; kind: string; title: string; body: string; at: string; refs: Record<string, string> };
+}
+
+/** A local HTTP listener that records every notification POSTed to it. */
+export async function notificationListener(): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (raw += chunk));
+    req.on('end', () => {
+      received.push({ at: Date.now(), headers: req.headers, raw, body: JSON.parse(raw) as Received['body'] });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/notify`, received, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+export interface Stack {
+  url: string;
+  env: TestWorkflowEnvironment;
+  db: TestDb;
+  notifications: Received[];
+  token(role: Role, id: string, ttlSeconds?: number): Promise<string>;
+  /** fetch against the API with a JSON body and an optional bearer token. */
+  call(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Response>;
+  payWebhook(body: unknown, secret?: string): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  const [env, db, listener] = await Promise.all([devServerEnv(), testDb(), notificationListener()]);
+  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const notifyWebhook = { url: listener.url, secret: SECRETS.notifyWebhook };
+  const worker: Worker = await createJourneyWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    client: env.client,
+    sql: db.sql,
+    log,
+    notifyWebhook,
+    bundle: { code: (await workflowBundle()).code },
+  });
+  const running = worker.run();
+  const app = createApi({
+    temporal: env.client,
+    sql: db.sql,
+    log,
+    payments: ledgerPaymentProvider(db.sql),
+    notifyWebhook,
+    secrets: SECRETS,
+    ready: async () => ({ temporal: true, postgres: true }),
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+
+  const call: Stack['call'] = (method, path, opts = {}) =>
+    fetch(url + path, {
+      method,
+      headers: {
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
+      ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+    });
+
+  return {
+    url,
+    env,
+    db,
+    notifications: listener.received,
+    token: (role, id, ttl) => signToken(SECRETS.jwt, { role, id }, ttl),
+    call,
+    payWebhook(body, secret = SECRETS.paymentWebhook) {
+      const raw = JSON.stringify(body);
+      return call('POST', '/v1/webhooks/payments', { raw, headers: { 'X-Signature': sign(secret, raw) } });
+    },
+    async stop() {
+      server.close();
+      worker.shutdown();
+      await running;
+      await env.teardown();
+      await db.drop();
+      await listener.close();
+    },
+  };
+}
