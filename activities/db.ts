@@ -11,11 +11,14 @@ export interface SqlOptions {
   max?: number;
   /** Schema to work in (tests get one each). */
   schema?: string;
+  /** A Unix socket to connect through instead of the URL's host (the embedded PGlite). */
+  socketPath?: string;
 }
 
 export function createSql(url: string, opts: SqlOptions = {}): Sql {
   return postgres(url, {
     max: opts.max ?? 10,
+    ...(opts.socketPath ? { path: opts.socketPath } : {}),
     onnotice: () => {},
     // Timestamps come back as ISO strings; the API and workflows speak ISO 8601 with offset.
     types: { bigint: postgres.BigInt },

@@ -20,6 +20,7 @@ export function installRuntimeLogger(log: Logger): void {
   try {
     Runtime.install({
       logger: new DefaultLogger('WARN', (entry) => log[levels[entry.level]]({ ...(entry.meta ?? {}), source: 'temporal' }, entry.message)),
+      telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
     });
   } catch {
     // already installed in this process
@@ -38,9 +39,9 @@ export function temporalConnectionOptions(cfg: Config['temporal'], address: stri
   };
 }
 
-export async function connectClient(cfg: Config['temporal'], address: string): Promise<Client> {
+export async function connectClient(cfg: Config['temporal'], address: string): Promise<{ client: Client; connection: Connection }> {
   const connection = await Connection.connect(temporalConnectionOptions(cfg, address));
-  return new Client({ connection, namespace: cfg.namespace });
+  return { client: new Client({ connection, namespace: cfg.namespace }), connection };
 }
 
 export interface WorkerWiring {
