@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../workers/config.js';
+import { durationMs, isIsoDuration } from '../workflows/duration.js';
+import { sign, verifySignature } from '../activities/signature.js';
+
+describe('configuration', () => {
+  it('has development defaults', () => {
+    const c = parseConfig({});
+    expect(c).toMatchObject({ env: 'development', port: 3000, temporal: { namespace: 'default' }, logLevel: 'info' });
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.secrets.jwt.length).toBeGreaterThan(10);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('names every bad field at once', () => {
+    const err = (() => {
+      try {
+        parseConfig({ PORT: 'abc', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', NOTIFY_WEBHOOK_URL: 'not a url' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    const fields = (err as ConfigError).fields.map((f) => f.split(':')[0]);
+    expect(fields).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'NOTIFY_WEBHOOK_URL']));
+  });
+
+  it('refuses production without secrets', () => {
+    expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/AUTH_JWT_SECRET[\s\S]*PAYMENT_WEBHOOK_SECRET[\s\S]*COURIER_WEBHOOK_SECRET/);
+    const ok = parseConfig({
+      NODE_ENV: 'production',
+      AUTH_JWT_SECRET: 'a',
+      PAYMENT_WEBHOOK_SECRET: 'b',
+      COURIER_WEBHOOK_SECRET: 'c',
+      DATABASE_URL: 'postgres://u@db/carepath',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+    });
+    expect(ok.secrets).toMatchObject({ jwt: 'a', paymentWebhook: 'b', courierWebhook: 'c' });
+    expect(() =>
+      parseConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'a', PAYMENT_WEBHOOK_SECRET: 'b', COURIER_WEBHOOK_SECRET: 'c', DATABASE_URL: 'postgres://u@db/x', TEMPORAL_ADDRESS: 't:7233', NOTIFY_WEBHOOK_URL: 'https://gw.example/n' }),
+    ).toThrow(/NOTIFY_WEBHOOK_SECRET/);
+  });
+});
+
+describe('ISO 8601 durations', () => {
+  it.each([
+    ['PT15M', 900_000],
+    ['P1D', 86_400_000],
+    ['PT1H', 3_600_000],
+    ['P1DT2H30M', 95_400_000],
+    ['PT0.5S', 500],
+    ['P2W', 1_209_600_000],
+  ])('%s = %d ms', (d, ms) => expect(durationMs(d)).toBe(ms));
+
+  it.each(['', 'P', 'PT', '15M', 'P1M', 'P1Y', 'PT-1S', '1 day'])('refuses %j', (d) => {
+    expect(isIsoDuration(d)).toBe(false);
+    expect(() => durationMs(d)).toThrow();
+  });
+});
+
+describe('webhook signatures', () => {
+  it('verifies sha256=<hex HMAC> of the raw body, and nothing else', () => {
+    const body = '{"orderId":"o1"}';
+    const header = sign('secret', body);
+    expect(header).toMatch(/^sha256=[0-9a-f]{64}$/);
+    expect(verifySignature('secret', body, header)).toBe(true);
+    expect(verifySignature('other', body, header)).toBe(false);
+    expect(verifySignature('secret', body + ' ', header)).toBe(false);
+    expect(verifySignature('secret', body, undefined)).toBe(false);
+    expect(verifySignature('secret', body, 'sha256=00')).toBe(false);
+  });
+});
