@@ -199,10 +199,11 @@ class Journey {
     if (!pay || pay.orderId !== p.orderId) return;
     if (pay.status === 'paid' || pay.status === 'refunded') return; // duplicate: nothing changes
     if (pay.status === 'pending' && !this.isEnding && this.snapshot.step === 'awaiting-payment') {
-      await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
+      // State first, synchronously: a payment window timer firing meanwhile sees the journey paid.
       pay.status = 'paid';
       this.paid = true;
       this.snapshot.step = 'booked';
+      await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
       await this.project([this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
       return;
     }
@@ -433,7 +434,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   // Payment window, from the request.
   const payDeadline = Date.parse(j.snapshot.payment!.dueBy);
   const paid = await condition(() => j.paid || j.isEnding, Math.max(payDeadline - Date.now(), 1));
-  if (!paid && !j.isEnding) await j.expirePayment();
+  if (!paid && !j.paid && !j.isEnding) await j.expirePayment();
   if (j.isEnding) return finish(j);
 
   // Reminders before the start; offsets already past are skipped, never sent late.
