@@ -34,7 +34,8 @@ export function webhookRoutes(deps: ApiDeps) {
     while (Date.now() < until) {
       const [row] = await deps.sql<{ status: string | null }[]>`
         select snapshot->'payment'->>'status' as status from journeys where id = ${journeyId}`;
-      if (row?.status !== 'pending') return;
+      // A taken payment always ends as paid (journey waiting) or refunded (journey no longer waiting).
+      if (!row || row.status === 'paid' || row.status === 'refunded') return;
       await new Promise((res) => setTimeout(res, 25));
     }
   }
@@ -57,9 +58,11 @@ export function webhookRoutes(deps: ApiDeps) {
       c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, status: p.status }, 'payment webhook');
       if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
       try {
-        await deps.temporal.workflow
-          .getHandle(journeyWorkflowId(order.journeyId))
-          .signal(paymentReceivedSignal, { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel });
+        await deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), () =>
+          deps.temporal.workflow
+            .getHandle(journeyWorkflowId(order.journeyId))
+            .signal(paymentReceivedSignal, { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel }),
+        );
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
         // The journey's workflow has closed (lapsed or cancelled): refund the money at once.
