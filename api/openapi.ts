@@ -1,8 +1,9 @@
 // Router factory and helpers for declaring routes once: the same declaration validates the request
 // and documents it in /openapi.json.
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
-import { Problem } from './schemas.js';
-import { problemResponse, validationProblem } from './problems.js';
+import type { MiddlewareHandler } from 'hono';
+import { canNameSomething, Problem } from './schemas.js';
+import { notFound, problemResponse, validationProblem } from './problems.js';
 import type { AppEnv } from './types.js';
 
 export function newRouter(): OpenAPIHono<AppEnv> {
@@ -42,3 +43,12 @@ export function problems(...statuses: number[]) {
 }
 
 export const bearer = [{ bearerAuth: [] }];
+
+/** An `:id` that cannot name anything (too long, NUL) is a 404 like any other unknown id. */
+export function opaqueIds(what: string): MiddlewareHandler {
+  return async (c, next) => {
+    const id = c.req.param('id');
+    if (id !== undefined && !canNameSomething(id)) return problemResponse(c, notFound(what));
+    await next();
+  };
+}

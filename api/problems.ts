@@ -1,5 +1,11 @@
 // RFC 9457 problem details, and the one error mapper every route shares.
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import {
+  ServiceError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -67,8 +73,18 @@ export function fromWorkflowError(err: unknown): ApiProblem | undefined {
   }
   if (err instanceof WorkflowNotFoundError) return conflict('journey-closed', 'the journey is closed');
   if (err instanceof WorkflowExecutionAlreadyStartedError) return conflict('already-exists', 'already started');
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || err instanceof ServiceError) {
+    return new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the journey engine did not answer in time; try again');
+  }
   return undefined;
 }
+
+/** Problems raised by Hono itself (body parsing, media type, size). */
+const HTTP_PROBLEMS: Partial<Record<number, { type: string; title: string }>> = {
+  400: { type: 'bad-request', title: 'Bad request' },
+  413: { type: 'too-large', title: 'Payload too large' },
+  415: { type: 'unsupported-media-type', title: 'Unsupported media type' },
+};
 
 export function errorHandler(log: Logger) {
   return (err: Error, c: Context): Response => {
@@ -77,8 +93,9 @@ export function errorHandler(log: Logger) {
     if (mapped) return problemResponse(c, mapped);
     if (err instanceof HTTPException) {
       const status = err.status as ContentfulStatusCode;
+      const known = HTTP_PROBLEMS[status] ?? { type: 'bad-request', title: 'Bad request' };
       const detail = status === 400 ? 'the request body is not valid JSON' : err.message;
-      return problemResponse(c, new ApiProblem(status, status === 413 ? 'too-large' : 'bad-request', status === 413 ? 'Payload too large' : 'Bad request', detail));
+      return problemResponse(c, new ApiProblem(status, known.type, known.title, detail));
     }
     log.error({ err: { message: err.message, name: err.name, stack: err.stack }, requestId: c.get('requestId') }, 'unhandled error');
     return problemResponse(c, new ApiProblem(500, 'internal', 'Internal server error', 'something went wrong; the request id is in X-Request-Id'));

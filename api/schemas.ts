@@ -19,17 +19,25 @@ export const DEPARTMENTS = [
   'psychiatry',
 ] as const;
 
+// PostgreSQL text cannot hold NUL; refusing it here keeps such input a 400, never a stuck retry.
+const NO_NUL = [(v: string) => !v.includes('\u0000'), 'must not contain NUL characters'] as const;
 /** Ids are opaque: any non-empty string up to 200 characters; one that names nothing is a 404. */
-export const Id = z.string().min(1).max(200);
-const Text = (max: number) => z.string().trim().min(1).max(max);
+export const Id = z.string().min(1).max(200).refine(...NO_NUL);
+const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL);
 export const Department = z.enum(DEPARTMENTS);
 export const Mode = z.enum(['online', 'offline']);
-export const Timestamp = z.iso.datetime({ offset: true }).openapi({ example: '2026-12-01T09:00:00+08:00' });
+/** PostgreSQL int4: larger numbers are refused at the edge, not by the database. */
+export const INT4_MAX = 2_147_483_647;
+const inCareEra = (iso: string): boolean => iso >= '1900' && iso < '3000';
+export const Timestamp = z.iso
+  .datetime({ offset: true })
+  .refine(inCareEra, 'a time between the years 1900 and 2999')
+  .openapi({ example: '2026-12-01T09:00:00+08:00' });
 export const Duration = z
   .string()
   .refine(isIsoDuration, 'an ISO 8601 duration of weeks, days, hours, minutes or seconds, such as PT15M or P1D')
   .openapi({ example: 'PT15M' });
-const IsoDate = z.iso.date();
+const IsoDate = z.iso.date().refine(inCareEra, 'a date between the years 1900 and 2999');
 
 function isValidTimezone(tz: string): boolean {
   try {
@@ -95,13 +103,13 @@ export const SlotQuery = z.strictObject({
 export const PathwayTemplateSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'),
-    version: z.number().int().min(1),
+    version: z.number().int().min(1).max(INT4_MAX),
     name: Text(200),
     modes: z.array(Mode).min(1),
-    fees: z.strictObject({ registration: z.number().int().min(0) }),
+    fees: z.strictObject({ registration: z.number().int().min(0).max(INT4_MAX) }),
     paymentWindow: Duration,
     appointmentReminders: z.array(Duration).max(10),
-    nearTurnAhead: z.number().int().min(0),
+    nearTurnAhead: z.number().int().min(0).max(1000),
     noShowGrace: Duration,
     consultStartSla: Duration,
     pharmacistReviewSla: Duration,
@@ -133,8 +141,8 @@ export const BookInput = z.strictObject({ slotId: Id }).openapi('BookInput');
 export const CancelInput = z.strictObject({ reason: Text(500) }).openapi('CancelInput');
 export const OutcomeInput = z
   .strictObject({
-    diagnosis: z.strictObject({ code: z.string().trim().min(1).max(32).optional(), text: Text(1000) }),
-    notes: z.string().max(10_000),
+    diagnosis: z.strictObject({ code: Text(32).optional(), text: Text(1000) }),
+    notes: z.string().max(10_000).refine(...NO_NUL),
     // Post-visit items: accepted by shape here; until their workflows land a non-empty one is a 422.
     prescriptions: z.array(z.unknown()).max(50).optional(),
     exams: z.array(z.unknown()).max(50).optional(),
@@ -216,7 +224,7 @@ export const PaymentWebhook = z
   .strictObject({
     orderId: Id,
     status: z.enum(['paid', 'failed']),
-    amount: z.number().int().min(0),
+    amount: z.number().int().min(0).max(INT4_MAX),
     paidAt: Timestamp,
     channel: z.enum(['wechat', 'alipay', 'insurance']),
   })
@@ -252,4 +260,6 @@ export const Problem = z
   })
   .openapi('Problem');
 
-export const IdParam = z.object({ id: Id.openapi({ param: { name: 'id', in: 'path' } }) });
+/** Path ids: any shape is accepted here; one that cannot name anything is a 404 (see `opaqueIds`). */
+export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
+export const canNameSomething = (id: string): boolean => id.length > 0 && id.length <= 200 && !id.includes('\u0000');

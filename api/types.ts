@@ -13,6 +13,8 @@ export interface ApiDeps {
   /** Where notifications raised by the API itself (a late refund) are POSTed. */
   notifyWebhook?: NotifyWebhook;
   secrets: { jwt: string; paymentWebhook: string; courierWebhook: string };
+  /** Deadline for one call into the journey engine (default 30 s); past it the API answers 503. */
+  engineTimeoutMs?: number;
   /** Temporal and PostgreSQL reachable. */
   ready(): Promise<{ temporal: boolean; postgres: boolean }>;
 }

@@ -20,7 +20,7 @@ import {
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
-import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
+import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, forbidden, notFound, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps, AppEnv } from '../types.js';
@@ -28,7 +28,7 @@ import type { ApiDeps, AppEnv } from '../types.js';
 const DEFAULT_PATHWAY = { offline: 'standard-outpatient', online: 'online-follow-up' } as const;
 
 const encodeCursor = (c: { createdAt: string; id: string }): string => Buffer.from(JSON.stringify(c)).toString('base64url');
-const Cursor = z.object({ createdAt: z.iso.datetime({ offset: true }), id: z.string() });
+const Cursor = z.object({ createdAt: s.Timestamp, id: s.Id });
 function decodeCursor(raw: string): { createdAt: string; id: string } {
   try {
     return Cursor.parse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
@@ -40,7 +40,11 @@ function decodeCursor(raw: string): { createdAt: string; id: string } {
 export function journeyRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/:id', opaqueIds('journey'));
+  r.use('/:id/*', opaqueIds('journey'));
   const wf = (id: string) => deps.temporal.workflow.getHandle(journeyWorkflowId(id));
+  /** Every call into the journey engine has a deadline: a stalled engine is a 503, not a hung request. */
+  const engine = <R>(fn: () => Promise<R>): Promise<R> => deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn);
 
   /** The journey if the caller may see it; 404 otherwise (never reveal that it exists). */
   async function visible(user: User, id: string): Promise<{ patientId: string; doctorId: string | null }> {
@@ -100,14 +104,16 @@ export function journeyRoutes(deps: ApiDeps) {
         ...(body.followUpOf ? { followUpOf: body.followUpOf } : {}),
         startedBy: { role: user.role, id: user.id },
       };
-      const handle = await deps.temporal.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
-        taskQueue: JOURNEY_TASK_QUEUE,
-        workflowId: journeyWorkflowId(journeyId),
-        args: [input],
-        workflowIdConflictPolicy: 'FAIL',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      await engine(async () => {
+        const handle = await deps.temporal.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+          taskQueue: JOURNEY_TASK_QUEUE,
+          workflowId: journeyWorkflowId(journeyId),
+          args: [input],
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
+        await handle.executeUpdate(triagedUpdate);
       });
-      await handle.executeUpdate(triagedUpdate);
       c.get('log').info({ journeyId, patientId: body.patientId }, 'journey started');
       return c.json(await read(c, journeyId), 201);
     },
@@ -176,7 +182,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const user = c.get('user');
       await visible(user, id);
-      await wf(id).executeUpdate(bookUpdate, { args: [{ slotId: c.req.valid('json').slotId, actor: { role: user.role, id: user.id } }] });
+      await engine(() => wf(id).executeUpdate(bookUpdate, { args: [{ slotId: c.req.valid('json').slotId, actor: { role: user.role, id: user.id } }] }));
       return c.json(await read(c, id), 200);
     },
   );
@@ -196,7 +202,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const user = c.get('user');
       await visible(user, id);
-      await wf(id).executeUpdate(cancelUpdate, { args: [{ reason: c.req.valid('json').reason, actor: { role: user.role, id: user.id } }] });
+      await engine(() => wf(id).executeUpdate(cancelUpdate, { args: [{ reason: c.req.valid('json').reason, actor: { role: user.role, id: user.id } }] }));
       return c.json(await read(c, id), 200);
     },
   );
@@ -216,7 +222,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const user = c.get('user');
       await visible(user, id);
-      const result = await wf(id).executeUpdate(checkInUpdate, { args: [{ role: user.role, id: user.id }] });
+      const result = await engine(() => wf(id).executeUpdate(checkInUpdate, { args: [{ role: user.role, id: user.id }] }));
       return c.json(result, 200);
     },
   );
@@ -236,7 +242,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const user = c.get('user');
       await bookedDoctor(user, id);
-      await wf(id).executeUpdate(startConsultationUpdate, { args: [{ doctorId: user.id }] });
+      await engine(() => wf(id).executeUpdate(startConsultationUpdate, { args: [{ doctorId: user.id }] }));
       return c.json(await read(c, id), 200);
     },
   );
@@ -263,9 +269,9 @@ export function journeyRoutes(deps: ApiDeps) {
       for (const key of ['referral', 'followUp', 'program'] as const) {
         if (body[key] !== undefined && body[key] !== null) throw unprocessable('not-supported-yet', `${key} is not supported yet`);
       }
-      await wf(id).executeUpdate(recordOutcomeUpdate, {
+      await engine(() => wf(id).executeUpdate(recordOutcomeUpdate, {
         args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes }],
-      });
+      }));
       return c.json(await read(c, id), 200);
     },
   );

@@ -5,7 +5,7 @@ import { listNotifications } from '../../activities/notifications.js';
 import * as reference from '../../activities/reference.js';
 import { createSlot, listSlots } from '../../activities/slots.js';
 import { authenticate, isStaff, requireRole } from '../auth.js';
-import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
+import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, notFound } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
@@ -33,6 +33,7 @@ export function clinicianRoutes(deps: ApiDeps) {
 export function patientRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/:id/*', opaqueIds('patient'));
   r.openapi(
     createRoute({
       method: 'post',
@@ -104,6 +105,7 @@ export function slotRoutes(deps: ApiDeps) {
 export function pathwayRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/:id', opaqueIds('pathway'));
   r.openapi(
     createRoute({
       method: 'post',
@@ -136,7 +138,7 @@ export function pathwayRoutes(deps: ApiDeps) {
       path: '/{id}',
       tags: ['pathways'],
       security: bearer,
-      request: { params: s.IdParam, query: z.strictObject({ version: z.coerce.number().int().min(1).optional() }) },
+      request: { params: s.IdParam, query: z.strictObject({ version: z.coerce.number().int().min(1).max(s.INT4_MAX).optional() }) },
       responses: { 200: jsonResponse(s.PathwayTemplateSchema, 'The latest version, or ?version='), ...problems(400, 401, 404) },
     }),
     async (c) => {
