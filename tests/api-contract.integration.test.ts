@@ -96,6 +96,17 @@ async function expectUnknownKeyRefused(res: Response, key: string): Promise<void
   ).toBe(true);
 }
 
+/** Some 4xx problem: the contract fixes that the input is refused, not which 4xx. */
+async function expectClientProblem(res: Response): Promise<Problem> {
+  const text = await res.text();
+  expect(res.status, text.slice(0, 300)).toBeGreaterThanOrEqual(400);
+  expect(res.status, text.slice(0, 300)).toBeLessThan(500);
+  expect(res.headers.get('content-type') ?? '').toMatch(/^application\/problem\+json\b/);
+  const body = JSON.parse(text) as Problem;
+  expect(body).toMatchObject({ type: expect.stringMatching(/\S/), title: expect.stringMatching(/\S/), status: res.status });
+  return body;
+}
+
 /** Never a 5xx: the answer is a success or a 4xx problem. */
 async function expectNoServerError(res: Response): Promise<void> {
   const text = await res.text();
@@ -204,8 +215,8 @@ async function getJourney(id: string): Promise<JourneyBody> {
   return expectJson<JourneyBody>(await st.call('GET', `/v1/journeys/${id}`, { token: await tokenFor('admin') }), 200);
 }
 
-function signedCall(path: string, raw: string, secret: string): Promise<Response> {
-  return st.call('POST', path, { raw, headers: { 'X-Signature': sign(secret, raw) } });
+function signedCall(path: string, raw: string, secret: string, headers: Record<string, string> = {}): Promise<Response> {
+  return st.call('POST', path, { raw, headers: { ...headers, 'X-Signature': sign(secret, raw) } });
 }
 
 beforeAll(async () => {
@@ -626,9 +637,9 @@ const BODY_ROUTES: BodyRoute[] = [
   },
 ];
 
-async function postRaw(route: { path: () => string; auth: Auth }, raw: string): Promise<Response> {
-  if ('webhookSecret' in route.auth) return signedCall(route.path(), raw, route.auth.webhookSecret);
-  return st.call('POST', route.path(), { raw, token: await tokenFor(route.auth.role, route.auth.id?.()) });
+async function postRaw(route: { path: () => string; auth: Auth }, raw: string, headers: Record<string, string> = {}): Promise<Response> {
+  if ('webhookSecret' in route.auth) return signedCall(route.path(), raw, route.auth.webhookSecret, headers);
+  return st.call('POST', route.path(), { raw, headers, token: await tokenFor(route.auth.role, route.auth.id?.()) });
 }
 
 const MALFORMED_JSON: [string, string][] = [
@@ -658,6 +669,11 @@ describe('request validation', () => {
       ['a string', '"x"'],
     ])('a JSON body that is %s, not an object → 400 with errors', async (_label, raw) => {
       await expectValidation(await postRaw(route, raw));
+    });
+
+    it('a broken body sent as text/plain is a 4xx problem, never a 5xx', async () => {
+      const broken = route.broken[0]!.body();
+      await expectClientProblem(await postRaw(route, JSON.stringify(broken), { 'content-type': 'text/plain' }));
     });
 
     it('an unknown top-level field → 400 (schemas are strict)', async () => {
