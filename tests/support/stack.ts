@@ -54,11 +54,17 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
+export interface StackOptions {
+  /** Run no worker: the engine then never answers (for the API's deadline behaviour). */
+  worker?: boolean;
+  engineTimeoutMs?: number;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const [env, db, listener] = await Promise.all([devServerEnv(), testDb(), notificationListener()]);
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const notifyWebhook = { url: listener.url, secret: SECRETS.notifyWebhook };
-  const worker: Worker = await createJourneyWorker({
+  const worker: Worker | undefined = opts.worker === false ? undefined : await createJourneyWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     client: env.client,
@@ -67,7 +73,7 @@ export async function startStack(): Promise<Stack> {
     notifyWebhook,
     bundle: { code: (await workflowBundle()).code },
   });
-  const running = worker.run();
+  const running = worker ? worker.run() : Promise.resolve();
   const app = createApi({
     temporal: env.client,
     sql: db.sql,
@@ -75,6 +81,7 @@ export async function startStack(): Promise<Stack> {
     payments: ledgerPaymentProvider(db.sql),
     notifyWebhook,
     secrets: SECRETS,
+    ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
     ready: async () => ({ temporal: true, postgres: true }),
   });
   const server: ServerType = await new Promise((resolve) => {
@@ -107,7 +114,7 @@ export async function startStack(): Promise<Stack> {
     },
     async stop() {
       server.close();
-      worker.shutdown();
+      if (worker?.getState() === 'RUNNING') worker.shutdown();
       await running;
       await env.teardown();
       await db.drop();
