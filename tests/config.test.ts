@@ -70,3 +70,21 @@ describe('webhook signatures', () => {
     expect(verifySignature('secret', body, 'sha256=00')).toBe(false);
   });
 });
+
+describe('Temporal connection options', () => {
+  it('uses mTLS from PEM text or files, or an API key over TLS', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { temporalConnectionOptions } = await import('../workers/wiring.js');
+    const pemText = '-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n';
+    const dir = mkdtempSync(join(tmpdir(), 'pem-'));
+    writeFileSync(join(dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nxyz\n-----END PRIVATE KEY-----\n');
+    const mtls = temporalConnectionOptions({ namespace: 'ns.acct', tlsCert: pemText, tlsKey: join(dir, 'client.key') }, 'ns.acct.tmprl.cloud:7233');
+    expect(mtls.tls).toMatchObject({ clientCertPair: { crt: Buffer.from(pemText) } });
+    expect(String((mtls.tls as unknown as { clientCertPair: { key: Buffer } }).clientCertPair.key)).toContain('PRIVATE KEY');
+    const keyed = temporalConnectionOptions({ namespace: 'ns.acct', apiKey: 'k' }, 'eu-west-1.aws.api.temporal.io:7233');
+    expect(keyed).toMatchObject({ tls: true, apiKey: 'k', metadata: { 'temporal-namespace': 'ns.acct' } });
+    expect(temporalConnectionOptions({ namespace: 'default' }, 'localhost:7233').tls).toBeUndefined();
+  });
+});

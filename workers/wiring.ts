@@ -1,5 +1,6 @@
 // Builds the pieces every entry point shares: the Temporal connection and client, the SQL pool, and
 // a worker with its activities. Entry points (worker.ts, api.ts, start.ts) and tests wire from here.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Client, Connection, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type NativeConnectionOptions, type WorkflowBundleOption } from '@temporalio/worker';
@@ -27,11 +28,16 @@ export function installRuntimeLogger(log: Logger): void {
   }
 }
 
+/** TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY hold either the PEM text or the path of a PEM file. */
+export function pem(value: string): Buffer {
+  return value.includes('-----BEGIN') ? Buffer.from(value) : readFileSync(value);
+}
+
 export function temporalConnectionOptions(cfg: Config['temporal'], address: string): ConnectionOptions & NativeConnectionOptions {
   return {
     address,
     ...(cfg.tlsCert && cfg.tlsKey
-      ? { tls: { clientCertPair: { crt: Buffer.from(cfg.tlsCert), key: Buffer.from(cfg.tlsKey) } } }
+      ? { tls: { clientCertPair: { crt: pem(cfg.tlsCert), key: pem(cfg.tlsKey) } } }
       : cfg.apiKey
         ? { tls: true }
         : {}),
