@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { NotificationRequest, Transition, Triage } from '../workflows/definitions.js';
 import type { Sql } from './db.js';
 import { recordTransition } from './journeys.js';
-import { notify, type NotifyWebhook } from './notifications.js';
+import { deliverNotification, storeNotification, type NotifyWebhook } from './notifications.js';
 import { markPayment, refundPayment, requestPayment, type PaymentProvider } from './payments.js';
 import * as slots from './slots.js';
 import { classify, loadRules } from './triage.js';
@@ -53,8 +53,14 @@ export function createActivities(deps: ActivityDeps) {
     markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
     refundPayment: (r: { orderId: string; amount: number; reason: string }) => refundPayment(sql, deps.payments, r),
     async notify(req: NotificationRequest): Promise<void> {
-      await notify(sql, deps.notifyWebhook, req);
+      await storeNotification(sql, req, deps.notifyWebhook !== undefined);
       log().info({ notificationId: req.id, kind: req.kind }, 'notification stored');
+    },
+    /** Delivers a stored notification to the webhook, if one is configured; retried until it lands. */
+    async deliverNotification(r: { id: string }): Promise<void> {
+      if (!deps.notifyWebhook) return;
+      const outcome = await deliverNotification(sql, deps.notifyWebhook, r.id);
+      log().info({ notificationId: r.id, outcome }, 'notification delivery');
     },
   };
 }

@@ -53,29 +53,37 @@ export function render(kind: NotificationKind, p: NotificationRequest['params'],
 }
 
 /**
- * Stores the notification in the inbox (once per id) and, when a webhook is configured, delivers it
- * signed. A delivery that failed throws, so the activity's retry policy tries again; one that
- * succeeded is marked and never sent again.
+ * Stores the notification in the inbox, once per id, and when a webhook is configured queues it in
+ * the outbox in the same transaction. Fast and local: a journey never waits on the gateway for this.
  */
-export async function notify(sql: Sql, webhook: NotifyWebhook | undefined, req: NotificationRequest): Promise<void> {
+export async function storeNotification(sql: Sql, req: NotificationRequest, queue: boolean): Promise<void> {
   const [patient] = await sql<{ timezone: string }[]>`select timezone from patients where id = ${req.patientId}`;
   const { title, body } = render(req.kind, req.params, patient?.timezone ?? 'Asia/Shanghai');
-  await sql`
-    insert into notifications (id, patient_id, kind, title, body, refs)
-    values (${req.id}, ${req.patientId}, ${req.kind}, ${title}, ${body}, ${sql.json(req.refs)})
-    on conflict (id) do nothing`;
-  if (!webhook) return;
-  await sql`insert into outbox (id) values (${req.id}) on conflict (id) do nothing`;
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into notifications (id, patient_id, kind, title, body, refs)
+      values (${req.id}, ${req.patientId}, ${req.kind}, ${title}, ${body}, ${tx.json(req.refs)})
+      on conflict (id) do nothing`;
+    if (queue) await tx`insert into outbox (id) values (${req.id}) on conflict (id) do nothing`;
+  });
+}
+
+/**
+ * POSTs a queued notification, signed, unless it was delivered already. A failed delivery throws, so
+ * the activity's retry policy tries again; a delivered one is marked and never sent again. (A crash
+ * between the gateway's 2xx and the mark would send it once more, with the same Idempotency-Key.)
+ */
+export async function deliverNotification(sql: Sql, webhook: NotifyWebhook, id: string): Promise<'delivered' | 'already-delivered'> {
   const [pending] = await sql<{ id: string }[]>`
-    update outbox set attempts = attempts + 1 where id = ${req.id} and delivered_at is null returning id`;
-  if (!pending) return; // already delivered
-  const [n] = await sql<NotificationRow[]>`select * from notifications where id = ${req.id}`;
+    update outbox set attempts = attempts + 1 where id = ${id} and delivered_at is null returning id`;
+  if (!pending) return 'already-delivered';
+  const [n] = await sql<NotificationRow[]>`select * from notifications where id = ${id}`;
   const payload = JSON.stringify(notificationView(n!));
   let error: string | undefined;
   try {
     const res = await fetch(webhook.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(webhook.secret, payload), 'Idempotency-Key': req.id },
+      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(webhook.secret, payload), 'Idempotency-Key': id },
       body: payload,
       signal: AbortSignal.timeout(10_000),
     });
@@ -84,10 +92,17 @@ export async function notify(sql: Sql, webhook: NotifyWebhook | undefined, req: 
     error = `webhook unreachable: ${(e as Error).message}`;
   }
   if (error) {
-    await sql`update outbox set last_error = ${error} where id = ${req.id}`;
-    throw new Error(`notification ${req.id}: ${error}`);
+    await sql`update outbox set last_error = ${error} where id = ${id}`;
+    throw new Error(`notification ${id}: ${error}`);
   }
-  await sql`update outbox set delivered_at = now(), last_error = null where id = ${req.id}`;
+  await sql`update outbox set delivered_at = now(), last_error = null where id = ${id}`;
+  return 'delivered';
+}
+
+/** Store, then deliver at once (for callers outside a workflow). */
+export async function notify(sql: Sql, webhook: NotifyWebhook | undefined, req: NotificationRequest): Promise<void> {
+  await storeNotification(sql, req, webhook !== undefined);
+  if (webhook) await deliverNotification(sql, webhook, req.id);
 }
 
 interface NotificationRow {
