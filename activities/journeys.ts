@@ -34,14 +34,16 @@ export async function recordTransition(sql: Sql, t: Transition): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`
       insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step,
-                            department, doctor_id, slot_id, snapshot)
+                            department, doctor_id, slot_id, snapshot, version)
       values (${s.id}, ${s.patientId}, ${s.mode}, ${s.pathway.id}, ${s.pathway.version}, ${s.phase}, ${s.status},
               ${s.step}, ${s.triage?.department ?? null}, ${s.appointment?.doctorId ?? null},
-              ${s.appointment?.slotId ?? null}, ${tx.json(s as never)})
+              ${s.appointment?.slotId ?? null}, ${tx.json(s as never)}, ${t.version})
       on conflict (id) do update set
         phase = excluded.phase, status = excluded.status, step = excluded.step,
         department = excluded.department, doctor_id = excluded.doctor_id, slot_id = excluded.slot_id,
-        snapshot = excluded.snapshot, updated_at = now()`;
+        snapshot = excluded.snapshot, version = excluded.version, updated_at = now()
+      -- the row lock this takes orders concurrent transitions of one journey; an older one keeps its events only
+      where journeys.version < excluded.version`;
     for (const e of t.events) {
       await tx`
         insert into timeline (journey_id, seq, key, at, type, actor, data)
@@ -59,8 +61,12 @@ async function upsertTask(sql: Sql, journeyId: string, t: TaskChange): Promise<v
     values (${t.id}, ${t.kind}, ${t.role}, ${t.status}, ${journeyId}, ${t.subject}, ${t.dueAt}, ${t.tier},
             ${t.status === 'open' ? null : new Date()})
     on conflict (id) do update set
-      status = excluded.status, tier = greatest(tasks.tier, excluded.tier), subject = excluded.subject,
-      closed_at = excluded.closed_at`;
+      -- a closed task stays closed, whatever order projections arrive in
+      status = case when tasks.status = 'open' then excluded.status else tasks.status end,
+      closed_at = case when tasks.status = 'open' then excluded.closed_at else tasks.closed_at end,
+      tier = greatest(tasks.tier, excluded.tier),
+      due_at = case when excluded.tier > tasks.tier then excluded.due_at else tasks.due_at end,
+      subject = excluded.subject`;
 }
 
 interface TaskRow {

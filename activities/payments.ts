@@ -81,10 +81,11 @@ export async function refundClosedJourneyPayment(
   const order = await findOrder(sql, orderId);
   if (!order || order.status === 'paid' || order.status === 'refunded') return;
   await refundPayment(sql, provider, { orderId, amount: order.amount, reason: 'late-payment' });
-  const [row] = await sql<{ snapshot: JourneySnapshot }[]>`select snapshot from journeys where id = ${order.journeyId}`;
+  const [row] = await sql<{ snapshot: JourneySnapshot; version: number }[]>`select snapshot, version from journeys where id = ${order.journeyId}`;
   if (!row) return;
   const snapshot: JourneySnapshot = { ...row.snapshot, payment: { ...row.snapshot.payment!, status: 'refunded' } };
   await recordTransition(sql, {
+    version: row.version + 1, // the workflow has closed: nothing projects after this
     snapshot,
     events: [{ key: 'payment.refunded', at: new Date().toISOString(), type: 'payment.refunded', actor: 'system', data: { orderId, amount: order.amount, reason: 'late-payment' } }],
   });

@@ -178,6 +178,8 @@ export interface NotificationRequest {
 
 /** One transition of a journey, projected into the read model in one transaction. */
 export interface Transition {
+  /** Monotonic per journey: a projection older than the stored one changes no snapshot. */
+  version: number;
   snapshot: JourneySnapshot;
   events: TimelineEvent[];
   tasks?: TaskChange[];

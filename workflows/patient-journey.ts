@@ -42,6 +42,12 @@ const act = proxyActivities<Activities>({
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+/** Webhook deliveries retry on their own, in the background, until the gateway takes them. */
+const delivery = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
 /** Escalation tiers raised while the same thing stays late. */
 const MAX_ESCALATION_TIER = 3;
 const DEFAULT_OUTCOME_SLA = 'PT2H';
@@ -70,6 +76,11 @@ class Journey {
   /** The escalation task currently open for this journey, closed by the transition that resolves it. */
   private openTask: TaskChange | undefined;
   private paymentEvents: PaymentReceived[] = [];
+  private deliveries: Promise<unknown>[] = [];
+  /** The booking in progress, if any: ending transitions wait for it instead of racing it. */
+  private booking: Promise<unknown> = Promise.resolve();
+  /** Increases with every projection, so the read model never takes an older snapshot over a newer one. */
+  private version = 0;
   private paymentWork: Promise<void> = Promise.resolve();
 
   constructor(readonly input: JourneyInput) {
@@ -104,7 +115,21 @@ class Journey {
   }
 
   async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
-    await act.recordTransition({ snapshot: { ...this.snapshot }, events, tasks });
+    this.version += 1;
+    await act.recordTransition({ version: this.version, snapshot: { ...this.snapshot }, events, tasks });
+  }
+
+  /** Stores the notification (awaited) and delivers it in the background: a down gateway never holds the journey. */
+  async send(req: NotificationRequest): Promise<void> {
+    await act.notify(req);
+    this.deliveries.push(
+      delivery.deliverNotification({ id: req.id }).catch((err: unknown) => log.warn('notification delivery gave up', { notificationId: req.id, error: String(err) })),
+    );
+  }
+
+  /** Resolves once every notification sent so far has been delivered (or given up). */
+  async deliveriesSettled(): Promise<void> {
+    await Promise.all(this.deliveries);
   }
 
   notification(kind: NotificationRequest['kind'], occurrence: string, params: NotificationRequest['params'] = {}): NotificationRequest {
@@ -147,7 +172,18 @@ class Journey {
     }
   }
 
-  async book(slotId: string, actor: Actor): Promise<JourneySnapshot> {
+  book(slotId: string, actor: Actor): Promise<JourneySnapshot> {
+    const run = this.doBook(slotId, actor);
+    this.booking = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits for a booking in progress to finish (or be refused). */
+  async bookingSettled(): Promise<void> {
+    await this.booking;
+  }
+
+  private async doBook(slotId: string, actor: Actor): Promise<JourneySnapshot> {
     this.validateBook();
     // Hold the step while the seat is reserved, so a second booking is refused, not raced.
     this.snapshot.step = 'awaiting-payment';
@@ -184,7 +220,7 @@ class Journey {
       this.event('appointment.booked', who, { slotId, doctorId: seat.appointment.doctorId, start: seat.appointment.start }),
       this.event('payment.requested', SYSTEM, { orderId, amount, currency: 'CNY', dueBy }),
     ]);
-    await act.notify(this.notification('payment.due', orderId, { amount, dueBy }));
+    await this.send(this.notification('payment.due', orderId, { amount, dueBy }));
     return this.view();
   }
 
@@ -216,7 +252,7 @@ class Journey {
     await act.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason });
     pay.status = 'refunded';
     await this.project([this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason })]);
-    await act.notify(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
+    await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
   }
 
   /** Waits until every payment signal received so far has been handled. */
@@ -239,7 +275,7 @@ class Journey {
       this.event('payment.expired', SYSTEM, { orderId: pay.orderId }),
       this.event('journey.cancelled', SYSTEM, { reason: 'payment-expired' }),
     ]);
-    await act.notify(this.notification('journey.cancelled', 'cancel', { reason: 'payment-expired' }));
+    await this.send(this.notification('journey.cancelled', 'cancel', { reason: 'payment-expired' }));
   }
 
   validateCancel(): void {
@@ -251,6 +287,7 @@ class Journey {
   async cancel(reason: string, actor: Actor): Promise<JourneySnapshot> {
     this.validateCancel();
     this.claimEnd();
+    await this.bookingSettled();
     await this.paymentsSettled();
     if (this.snapshot.appointment) await act.releaseSeat({ journeyId: this.input.journeyId });
     const pay = this.snapshot.payment;
@@ -261,13 +298,13 @@ class Journey {
     if (pay?.status === 'paid') await this.refund('cancelled');
     this.close('cancelled');
     await this.project([this.event('journey.cancelled', actorName(actor), { reason: actor.role === 'patient' ? 'patient' : 'staff', note: reason })]);
-    await act.notify(this.notification('journey.cancelled', 'cancel', { reason: actor.role === 'patient' ? 'patient' : 'staff' }));
+    await this.send(this.notification('journey.cancelled', 'cancel', { reason: actor.role === 'patient' ? 'patient' : 'staff' }));
     return this.view();
   }
 
   async sendReminder(offset: string): Promise<void> {
     const a = this.snapshot.appointment!;
-    await act.notify(this.notification('appointment.reminder', offset, { start: a.start, offset }));
+    await this.send(this.notification('appointment.reminder', offset, { start: a.start, offset }));
     await this.project([this.event('reminder.sent', SYSTEM, { offset, start: a.start }, offset)]);
   }
 
@@ -276,7 +313,7 @@ class Journey {
     await act.releaseSeat({ journeyId: this.input.journeyId, noShow: true });
     this.close('no-show');
     await this.project([this.event('journey.no-show', SYSTEM, { start: this.snapshot.appointment!.start })]);
-    await act.notify(this.notification('journey.no-show', 'no-show', { start: this.snapshot.appointment!.start }));
+    await this.send(this.notification('journey.no-show', 'no-show', { start: this.snapshot.appointment!.start }));
   }
 
   // ---- visit ------------------------------------------------------------------------------
@@ -306,7 +343,7 @@ class Journey {
     const n = ahead ?? (await act.queuePosition({ journeyId: this.input.journeyId })).ahead;
     if (n > this.template.nearTurnAhead || this.nearTurnSent || this.consultationStarted) return;
     this.nearTurnSent = true;
-    await act.notify(this.notification('queue.near-turn', 'near-turn', { ahead: n, queueNumber: this.snapshot.appointment!.queueNumber ?? 0 }));
+    await this.send(this.notification('queue.near-turn', 'near-turn', { ahead: n, queueNumber: this.snapshot.appointment!.queueNumber ?? 0 }));
     await this.project([this.event('queue.near-turn', SYSTEM, { ahead: n })]);
   }
 
@@ -383,7 +420,7 @@ class Journey {
     this.claimEnd();
     this.close('cancelled');
     await this.project([this.event('journey.cancelled', SYSTEM, { reason: 'not-booked' })]);
-    await act.notify(this.notification('journey.cancelled', 'cancel', { reason: 'not-booked' }));
+    await this.send(this.notification('journey.cancelled', 'cancel', { reason: 'not-booked' }));
   }
 
   close(status: JourneySnapshot['status']): void {
@@ -428,7 +465,10 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
     () => j.snapshot.payment !== undefined || j.isEnding,
     durationMs(t.bookingWindow ?? DEFAULT_BOOKING_WINDOW),
   );
-  if (!booked) await j.lapseUnbooked();
+  if (!booked) {
+    await j.bookingSettled(); // a booking may be completing as the window closes
+    if (!j.snapshot.payment && !j.isEnding) await j.lapseUnbooked();
+  }
   if (j.isEnding) return finish(j);
 
   // Payment window, from the request.
@@ -480,6 +520,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
 async function finish(j: Journey): Promise<JourneySnapshot> {
   await condition(allHandlersFinished);
   await j.paymentsSettled();
+  await j.deliveriesSettled();
   log.info('journey finished', { journeyId: j.input.journeyId, status: j.snapshot.status, workflowId: workflowInfo().workflowId });
   return j.view();
 }

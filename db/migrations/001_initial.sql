@@ -83,6 +83,8 @@ create table journeys (
   doctor_id text,
   slot_id text,
   snapshot jsonb not null,
+  -- the workflow's projection counter: an older transition never overwrites a newer snapshot
+  version integer not null default 0,
   -- millisecond precision, so the ISO cursor of GET /v1/journeys compares exactly
   created_at timestamptz not null default date_trunc('milliseconds', now()),
   updated_at timestamptz not null default now()

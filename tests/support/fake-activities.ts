@@ -21,15 +21,28 @@ export class FakeWorld {
   seats = new Map<string, { slotId: string; status: 'held' | 'released' | 'no-show' }>();
   queue: { journeyId: string; slotId: string; queueNumber: number; status: 'waiting' | 'in-consultation' | 'done' }[] = [];
   snapshots = new Map<string, JourneySnapshot>();
+  versions = new Map<string, number>();
+  /** Webhook deliveries, in order (a notification id may appear only once). */
+  delivered: string[] = [];
   timeline = new Map<string, TimelineEvent[]>();
   tasks = new Map<string, TaskChange>();
   notifications = new Map<string, NotificationRequest>();
   payments = new Map<string, { status: string; amount: number }>();
   refunds = new Map<string, number>();
   queueSignals: string[][] = [];
-  /** When set, releaseSeat waits for it: lets a test deliver a signal mid-transition. */
-  releaseGate: Promise<void> | undefined;
-  releaseCalls = 0;
+  /** An activity whose gate is set waits for it: lets a test act in the middle of a transition. */
+  gates: Partial<Record<keyof Activities, Promise<void>>> = {};
+  calls: Partial<Record<keyof Activities, number>> = {};
+
+  /** Closes the gate of `name`; returns the function that opens it. */
+  hold(name: keyof Activities): () => void {
+    let open!: () => void;
+    this.gates[name] = new Promise<void>((r) => (open = r));
+    return () => {
+      delete this.gates[name];
+      open();
+    };
+  }
 
   addSlot(s: Omit<FakeSlot, 'end'> & { end?: number }): FakeSlot {
     const slot = { end: s.start + 3_600_000, ...s };
@@ -50,6 +63,19 @@ export class FakeWorld {
   }
 
   activities(): Activities {
+    const impl = this.implementations();
+    const gated = {} as Record<string, (...args: never[]) => Promise<unknown>>;
+    for (const [name, fn] of Object.entries(impl) as [keyof Activities, (...args: never[]) => Promise<unknown>][]) {
+      gated[name] = async (...args: never[]) => {
+        this.calls[name] = (this.calls[name] ?? 0) + 1;
+        await this.gates[name];
+        return fn(...args);
+      };
+    }
+    return gated as unknown as Activities;
+  }
+
+  private implementations(): Activities {
     const w = this;
     const appointment = (s: FakeSlot): Appointment => ({
       slotId: s.id,
@@ -63,7 +89,10 @@ export class FakeWorld {
     };
     return {
       async recordTransition(t: Transition) {
-        w.snapshots.set(t.snapshot.id, structuredClone(t.snapshot));
+        if ((w.versions.get(t.snapshot.id) ?? 0) < t.version) {
+          w.versions.set(t.snapshot.id, t.version);
+          w.snapshots.set(t.snapshot.id, structuredClone(t.snapshot));
+        }
         const list = w.timeline.get(t.snapshot.id) ?? [];
         for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
         w.timeline.set(t.snapshot.id, list);
@@ -84,8 +113,6 @@ export class FakeWorld {
         return { ok: true, appointment: appointment(s) };
       },
       async releaseSeat(r) {
-        w.releaseCalls += 1;
-        await w.releaseGate;
         const seat = w.seats.get(r.journeyId);
         if (seat?.status !== 'held') return;
         seat.status = r.noShow ? 'no-show' : 'released';
@@ -124,6 +151,9 @@ export class FakeWorld {
       },
       async notify(req) {
         if (!w.notifications.has(req.id)) w.notifications.set(req.id, req);
+      },
+      async deliverNotification(r) {
+        if (!w.delivered.includes(r.id)) w.delivered.push(r.id);
       },
     };
   }
