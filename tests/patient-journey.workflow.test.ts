@@ -55,7 +55,12 @@ async function withWorker<T>(fn: (ctx: { world: FakeWorld; taskQueue: string }) 
     return await worker.runUntil(async () => {
       const result = await fn({ world, taskQueue });
       // Let in-flight activities (background deliveries) finish: one cut off by the worker's shutdown
-      // would keep the time-skipping server's clock locked for the tests after this one.
+      // would keep the time-skipping server's clock locked for the tests after this one. A journey
+      // that has ended completes once its deliveries are done; one still active has none pending.
+      for (const h of started) {
+        const snapshot = await h.query(snapshotQuery).catch(() => undefined);
+        if (snapshot && snapshot.status !== 'active') await h.result().catch(() => undefined);
+      }
       await waitFor(async () => {
         const pending = await Promise.all(started.map(async (h) => (await h.describe()).raw.pendingActivities?.length ?? 0));
         return pending.every((n) => n === 0);
