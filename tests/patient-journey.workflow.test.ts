@@ -402,4 +402,27 @@ describe('patientJourney', () => {
       expect(world.snapshots.get(journeyId)!.step).toBe('awaiting-payment');
     });
   });
+
+  it('refunds a payment that lands while a lapsed journey is still sending its last notifications', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      // Held deliveries also hold the test server's clock, so this window passes in real time.
+      const open = world.hold('deliverNotification');
+      const { handle, journeyId } = await startJourney(taskQueue, { pathway: { ...standard, paymentWindow: 'PT2S' } });
+      const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
+      // Lapsed, and both its deliveries (payment.due, journey.cancelled) have started: the workflow is
+      // now only waiting for them before it completes.
+      await waitFor(async () => world.snapshots.get(journeyId)?.status === 'cancelled' && world.calls.deliverNotification === 2);
+      const order = booked.payment!;
+      const openRefund = world.hold('refundPayment');
+      await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'wechat' });
+      await waitFor(async () => (world.calls.refundPayment ?? 0) > 0);
+      open(); // the last deliveries go out while the refund is still under way
+      await waitFor(async () => world.delivered.length === world.notifications.size);
+      await new Promise((r) => setTimeout(r, 1000)); // time for the workflow to act on them
+      openRefund();
+      expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
+      expect(world.refunds.get(order.orderId)).toBe(1500);
+      expect(world.types(journeyId).slice(-3)).toEqual(['payment.expired', 'journey.cancelled', 'payment.refunded']);
+    });
+  });
 });

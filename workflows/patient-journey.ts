@@ -129,7 +129,16 @@ class Journey {
 
   /** Resolves once every notification sent so far has been delivered (or given up). */
   async deliveriesSettled(): Promise<void> {
-    await Promise.all(this.deliveries);
+    let seen = -1;
+    while (seen !== this.deliveries.length) {
+      seen = this.deliveries.length;
+      await Promise.all(this.deliveries);
+    }
+  }
+
+  /** How much background work (payments, deliveries) has been started so far. */
+  workCount(): number {
+    return this.paymentEvents.length + this.deliveries.length;
   }
 
   notification(kind: NotificationRequest['kind'], occurrence: string, params: NotificationRequest['params'] = {}): NotificationRequest {
@@ -518,9 +527,15 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
 }
 
 async function finish(j: Journey): Promise<JourneySnapshot> {
-  await condition(allHandlersFinished);
-  await j.paymentsSettled();
-  await j.deliveriesSettled();
+  // A payment may still arrive while the last deliveries go out: settle until nothing new came in,
+  // so a late payment is always refunded by this workflow rather than lost when it completes.
+  for (;;) {
+    const before = j.workCount();
+    await condition(allHandlersFinished);
+    await j.paymentsSettled();
+    await j.deliveriesSettled();
+    if (j.workCount() === before) break;
+  }
   log.info('journey finished', { journeyId: j.input.journeyId, status: j.snapshot.status, workflowId: workflowInfo().workflowId });
   return j.view();
 }
