@@ -6,7 +6,7 @@ import type { NotificationRequest, Transition, Triage } from '../workflows/defin
 import type { Sql } from './db.js';
 import { recordTransition } from './journeys.js';
 import { deliverNotification, storeNotification, type NotifyWebhook } from './notifications.js';
-import { markPayment, refundPayment, requestPayment, type PaymentProvider } from './payments.js';
+import { markPayment, refundClosedJourneyPayment, refundPayment, requestPayment, type PaymentProvider } from './payments.js';
 import * as slots from './slots.js';
 import { classify, loadRules } from './triage.js';
 import triageSeed from '../db/seed/triage-rules.json' with { type: 'json' };
@@ -52,6 +52,7 @@ export function createActivities(deps: ActivityDeps) {
     requestPayment: (r: Parameters<typeof requestPayment>[1]) => requestPayment(sql, r),
     markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
     refundPayment: (r: { orderId: string; amount: number; reason: string }) => refundPayment(sql, deps.payments, r),
+    refundClosedJourneyPayment: (r: { orderId: string }) => refundClosedJourneyPayment(sql, deps.payments, r.orderId),
     async notify(req: NotificationRequest): Promise<void> {
       await storeNotification(sql, req, deps.notifyWebhook !== undefined);
       log().info({ notificationId: req.id, kind: req.kind }, 'notification stored');

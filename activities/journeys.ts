@@ -30,29 +30,32 @@ export interface JourneyView extends JourneySnapshot {
 
 /** Idempotent: events carry keys unique per journey, tasks deterministic ids. */
 export async function recordTransition(sql: Sql, t: Transition): Promise<void> {
+  await sql.begin((tx) => writeTransition(tx as unknown as Sql, t));
+}
+
+/** The writes of one transition, inside the caller's transaction. */
+export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
   const s = t.snapshot;
-  await sql.begin(async (tx) => {
+  await tx`
+    insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step,
+                          department, doctor_id, slot_id, snapshot, version)
+    values (${s.id}, ${s.patientId}, ${s.mode}, ${s.pathway.id}, ${s.pathway.version}, ${s.phase}, ${s.status},
+            ${s.step}, ${s.triage?.department ?? null}, ${s.appointment?.doctorId ?? null},
+            ${s.appointment?.slotId ?? null}, ${tx.json(s as never)}, ${t.version})
+    on conflict (id) do update set
+      phase = excluded.phase, status = excluded.status, step = excluded.step,
+      department = excluded.department, doctor_id = excluded.doctor_id, slot_id = excluded.slot_id,
+      snapshot = excluded.snapshot, version = excluded.version, updated_at = now()
+    -- the row lock this takes orders concurrent transitions of one journey; an older one keeps its events only
+    where journeys.version < excluded.version`;
+  for (const e of t.events) {
     await tx`
-      insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step,
-                            department, doctor_id, slot_id, snapshot, version)
-      values (${s.id}, ${s.patientId}, ${s.mode}, ${s.pathway.id}, ${s.pathway.version}, ${s.phase}, ${s.status},
-              ${s.step}, ${s.triage?.department ?? null}, ${s.appointment?.doctorId ?? null},
-              ${s.appointment?.slotId ?? null}, ${tx.json(s as never)}, ${t.version})
-      on conflict (id) do update set
-        phase = excluded.phase, status = excluded.status, step = excluded.step,
-        department = excluded.department, doctor_id = excluded.doctor_id, slot_id = excluded.slot_id,
-        snapshot = excluded.snapshot, version = excluded.version, updated_at = now()
-      -- the row lock this takes orders concurrent transitions of one journey; an older one keeps its events only
-      where journeys.version < excluded.version`;
-    for (const e of t.events) {
-      await tx`
-        insert into timeline (journey_id, seq, key, at, type, actor, data)
-        select ${s.id}, coalesce(max(seq), 0) + 1, ${e.key}, ${e.at}, ${e.type}, ${e.actor}, ${tx.json(e.data as never)}
-        from timeline where journey_id = ${s.id}
-        on conflict (journey_id, key) do nothing`;
-    }
-    for (const task of t.tasks ?? []) await upsertTask(tx as unknown as Sql, s.id, task);
-  });
+      insert into timeline (journey_id, seq, key, at, type, actor, data)
+      select ${s.id}, coalesce(max(seq), 0) + 1, ${e.key}, ${e.at}, ${e.type}, ${e.actor}, ${tx.json(e.data as never)}
+      from timeline where journey_id = ${s.id}
+      on conflict (journey_id, key) do nothing`;
+  }
+  for (const task of t.tasks ?? []) await upsertTask(tx, s.id, task);
 }
 
 async function upsertTask(sql: Sql, journeyId: string, t: TaskChange): Promise<void> {

@@ -2,7 +2,7 @@
 // retried refund never pays back twice.
 import { journeyWorkflowId, type JourneySnapshot, type NotificationRequest, type PaymentStatus } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
-import { recordTransition } from './journeys.js';
+import { writeTransition } from './journeys.js';
 
 /** The payment provider as CarePath sees it. Production swaps in the real channel's client. */
 export interface PaymentProvider {
@@ -42,10 +42,11 @@ export async function markPayment(
   sql: Sql,
   r: { orderId: string; status: PaymentStatus; paidAt?: string; channel?: string },
 ): Promise<void> {
+  // An order moves on only from pending: a refunded one is never marked expired or paid again.
   await sql`
     update payments set status = ${r.status},
       paid_at = coalesce(${r.paidAt ?? null}::timestamptz, paid_at), channel = coalesce(${r.channel ?? null}, channel)
-    where order_id = ${r.orderId}`;
+    where order_id = ${r.orderId} and status = 'pending'`;
 }
 
 export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder | undefined> {
@@ -69,31 +70,36 @@ export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { or
 }
 
 /**
- * A payment for a journey whose workflow has already closed (lapsed or cancelled): refund it at
- * once and record that on the journey, leaving its status, phase and step as they are.
+ * A payment for a journey whose workflow has already closed (lapsed or cancelled): refund it, then
+ * record that on the journey (order status, snapshot and timeline in one transaction), leaving its
+ * status, phase and step as they are. Idempotent: the provider refunds an order once, the timeline
+ * event has a fixed key. Returns the notification to send, or nothing when there is nothing to refund.
  */
-export async function refundClosedJourneyPayment(
-  sql: Sql,
-  provider: PaymentProvider,
-  orderId: string,
-  notify: (req: NotificationRequest) => Promise<void>,
-): Promise<void> {
+export async function refundClosedJourneyPayment(sql: Sql, provider: PaymentProvider, orderId: string): Promise<NotificationRequest | undefined> {
   const order = await findOrder(sql, orderId);
-  if (!order || order.status === 'paid' || order.status === 'refunded') return;
-  await refundPayment(sql, provider, { orderId, amount: order.amount, reason: 'late-payment' });
-  const [row] = await sql<{ snapshot: JourneySnapshot; version: number }[]>`select snapshot, version from journeys where id = ${order.journeyId}`;
-  if (!row) return;
-  const snapshot: JourneySnapshot = { ...row.snapshot, payment: { ...row.snapshot.payment!, status: 'refunded' } };
-  await recordTransition(sql, {
-    version: row.version + 1, // the workflow has closed: nothing projects after this
-    snapshot,
-    events: [{ key: 'payment.refunded', at: new Date().toISOString(), type: 'payment.refunded', actor: 'system', data: { orderId, amount: order.amount, reason: 'late-payment' } }],
+  if (!order || order.status === 'paid') return undefined;
+  await provider.refund({ orderId, amount: order.amount, reason: 'late-payment' });
+  const patientId = await sql.begin(async (tx) => {
+    const [row] = await tx<{ snapshot: JourneySnapshot; version: number }[]>`
+      select snapshot, version from journeys where id = ${order.journeyId} for update`;
+    if (!row) return undefined;
+    await tx`update payments set status = 'refunded' where order_id = ${orderId}`;
+    if (row.snapshot.payment?.status !== 'refunded') {
+      const snapshot: JourneySnapshot = { ...row.snapshot, payment: { ...row.snapshot.payment!, status: 'refunded' } };
+      await writeTransition(tx as unknown as Sql, {
+        version: row.version + 1, // the workflow has closed: nothing else projects after this
+        snapshot,
+        events: [{ key: 'payment.refunded', at: new Date().toISOString(), type: 'payment.refunded', actor: 'system', data: { orderId, amount: order.amount, reason: 'late-payment' } }],
+      });
+    }
+    return row.snapshot.patientId;
   });
-  await notify({
+  if (!patientId) return undefined;
+  return {
     id: `${journeyWorkflowId(order.journeyId)}:payment.refunded:${orderId}`,
-    patientId: snapshot.patientId,
+    patientId,
     kind: 'payment.refunded',
     refs: { journeyId: order.journeyId },
     params: { amount: order.amount },
-  });
+  };
 }

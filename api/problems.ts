@@ -66,10 +66,12 @@ const FAILURE_STATUS: Record<FailureType, ContentfulStatusCode> = {
 
 /** Maps what a workflow refused (an update's ApplicationFailure) to a problem. */
 export function fromWorkflowError(err: unknown): ApiProblem | undefined {
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-    const type = err.cause.type as FailureType | undefined | null;
+  if (err instanceof WorkflowUpdateFailedError) {
+    const type = err.cause instanceof ApplicationFailure ? (err.cause.type as FailureType | undefined | null) : undefined;
     const status = type ? FAILURE_STATUS[type] : undefined;
-    if (type && status) return new ApiProblem(status, type, status === 409 ? 'Conflict' : status === 404 ? 'Not found' : status === 403 ? 'Forbidden' : 'Unprocessable', err.cause.message);
+    if (type && status) return new ApiProblem(status, type, status === 409 ? 'Conflict' : status === 404 ? 'Not found' : status === 403 ? 'Forbidden' : 'Unprocessable', err.cause!.message);
+    // Any other refusal of an update (e.g. the journey completed meanwhile) is the state refusing it.
+    return conflict(FailureType.InvalidState, 'the journey refused this in its current state');
   }
   if (err instanceof WorkflowNotFoundError) return conflict('journey-closed', 'the journey is closed');
   if (err instanceof WorkflowExecutionAlreadyStartedError) return conflict('already-exists', 'already started');

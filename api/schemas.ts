@@ -19,8 +19,11 @@ export const DEPARTMENTS = [
   'psychiatry',
 ] as const;
 
-// PostgreSQL text cannot hold NUL; refusing it here keeps such input a 400, never a stuck retry.
-const NO_NUL = [(v: string) => !v.includes('\u0000'), 'must not contain NUL characters'] as const;
+// PostgreSQL text cannot hold NUL, nor jsonb a lone UTF-16 surrogate (half an emoji, as a front end
+// that cuts strings by code unit may send): refusing them here keeps such input a 400, never a stuck retry.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const storable = (v: string): boolean => !v.includes('\u0000') && !LONE_SURROGATE.test(v);
+const NO_NUL = [storable, 'must be well-formed text without NUL characters'] as const;
 /** Ids are opaque: any non-empty string up to 200 characters; one that names nothing is a 404. */
 export const Id = z.string().min(1).max(200).refine(...NO_NUL);
 const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL);
@@ -29,6 +32,8 @@ export const Mode = z.enum(['online', 'offline']);
 /** PostgreSQL int4: larger numbers are refused at the edge, not by the database. */
 export const INT4_MAX = 2_147_483_647;
 const inCareEra = (iso: string): boolean => iso >= '1900' && iso < '3000';
+/** "Not in the future" for a calendar date: compared with today where the day is furthest ahead (UTC+14). */
+const notAfterToday = (d: string): boolean => d <= new Date(Date.now() + 14 * 3_600_000).toISOString().slice(0, 10);
 export const Timestamp = z.iso
   .datetime({ offset: true })
   .refine(inCareEra, 'a time between the years 1900 and 2999')
@@ -63,7 +68,7 @@ export const PatientInput = z
   .strictObject({
     name: Text(200),
     phone: z.string().regex(/^\+?[0-9][0-9 -]{4,19}$/, 'a phone number of digits, optionally starting with +'),
-    birthDate: IsoDate.refine((d) => d <= new Date().toISOString().slice(0, 10), 'must not be in the future'),
+    birthDate: IsoDate.refine(notAfterToday, 'must not be in the future'),
     sex: z.enum(['F', 'M', 'O']),
     timezone: z.string().refine(isValidTimezone, 'an IANA timezone such as Asia/Shanghai').default('Asia/Shanghai'),
   })
@@ -130,7 +135,7 @@ export const JourneyInput = z
     followUpOf: z
       .strictObject({
         diagnosis: Text(500),
-        visitDate: IsoDate.refine((d) => d <= new Date().toISOString().slice(0, 10), 'must not be in the future'),
+        visitDate: IsoDate.refine(notAfterToday, 'must not be in the future'),
         facility: Text(200),
       })
       .optional(),
@@ -262,4 +267,4 @@ export const Problem = z
 
 /** Path ids: any shape is accepted here; one that cannot name anything is a 404 (see `opaqueIds`). */
 export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
-export const canNameSomething = (id: string): boolean => id.length > 0 && id.length <= 200 && !id.includes('\u0000');
+export const canNameSomething = (id: string): boolean => id.length > 0 && id.length <= 200 && storable(id);

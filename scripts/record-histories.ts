@@ -4,11 +4,20 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { journeyWorkflowId } from '../workflows/definitions.js';
+import { journeyWorkflowId, latePaymentWorkflowId } from '../workflows/definitions.js';
 import { startStack } from '../tests/support/stack.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'histories');
 const stack = await startStack();
+
+async function save(workflowId: string, name: string): Promise<void> {
+  const handle = stack.env.client.workflow.getHandle(workflowId);
+  await handle.result();
+  const history = await handle.fetchHistory();
+  const file = join(OUT, name);
+  writeFileSync(file, historyToJSON(history));
+  console.log(`wrote ${file} (${history.events?.length} events)`);
+}
 try {
   const admin = await stack.token('admin', 'admin');
   const post = async (path: string, token: string, body?: unknown) => {
@@ -36,12 +45,21 @@ try {
   await new Promise((r) => setTimeout(r, 1500)); // past the consult-start SLA: one escalation
   await post(`/v1/journeys/${journey.id}/consultation`, dt);
   await post(`/v1/journeys/${journey.id}/outcome`, dt, { diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: 'Rest.' });
-  const handle = stack.env.client.workflow.getHandle(journeyWorkflowId(journey.id));
-  await handle.result();
-  const history = await handle.fetchHistory();
-  const file = join(OUT, 'patient-journey-completed.json');
-  writeFileSync(file, historyToJSON(history));
-  console.log(`wrote ${file} (${history.events?.length} events)`);
+  await save(journeyWorkflowId(journey.id), 'patient-journey-completed.json');
+
+  // A journey that lapses unpaid, then a payment that comes after its workflow has closed.
+  await post('/v1/pathways', admin, {
+    id: 'replay-lapse', version: 1, name: 'Replay lapse', modes: ['offline'], fees: { registration: 800 }, paymentWindow: 'PT1S',
+    appointmentReminders: [], nearTurnAhead: 2, noShowGrace: 'PT5S', consultStartSla: 'PT1S', pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D',
+  });
+  const slot2 = await post('/v1/slots', admin, { doctorId: doctor.id, department: 'respiratory', start: new Date(Date.now() + 3600_000).toISOString(), end: new Date(Date.now() + 7200_000).toISOString(), capacity: 2, mode: 'offline' });
+  const lapsing = await post('/v1/journeys', pt, { patientId: patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-lapse' });
+  const order = (await post(`/v1/journeys/${lapsing.id}/appointment`, pt, { slotId: slot2.id })).payment.orderId as string;
+  await stack.env.client.workflow.getHandle(journeyWorkflowId(lapsing.id)).result();
+  const late = await stack.payWebhook({ orderId: order, status: 'paid', amount: 800, paidAt: new Date().toISOString(), channel: 'alipay' });
+  if (late.status !== 204) throw new Error(`late payment ${late.status}`);
+  await save(journeyWorkflowId(lapsing.id), 'patient-journey-lapsed.json');
+  await save(latePaymentWorkflowId(order), 'late-payment-refund.json');
 } finally {
   await stack.stop();
 }

@@ -780,6 +780,7 @@ describe('request validation', () => {
     // Values zod lets through but PostgreSQL cannot store or compare: the NUL character, year 0000,
     // integers past int4. The contract: bad input is a 4xx with a clear message, never a 5xx.
     const NUL = 'a\u0000b';
+    const HALF = 'diabetes \ud83d';
     const ODD: { name: string; send: () => Promise<Response> }[] = [
       { name: 'a clinician name with a NUL character', send: async () => st.call('POST', '/v1/clinicians', { token: await tokenFor('admin'), body: { ...bodies.clinician(), name: NUL } }) },
       { name: 'a patient name with a NUL character', send: async () => st.call('POST', '/v1/patients', { token: await tokenFor('admin'), body: { ...bodies.patient(), name: NUL } }) },
@@ -805,6 +806,10 @@ describe('request validation', () => {
       { name: 'GET /v1/pathways/{id}?version= past int4', send: async () => st.call('GET', '/v1/pathways/standard-outpatient?version=99999999999', { token: await tokenFor('admin') }) },
       { name: 'a payment webhook for an orderId with a NUL character', send: async () => signedCall('/v1/webhooks/payments', JSON.stringify(bodies.payment(NUL)), SECRETS.paymentWebhook) },
       { name: 'a courier webhook for a deliveryId with a NUL character', send: async () => signedCall('/v1/webhooks/courier', JSON.stringify({ ...bodies.courier(), deliveryId: NUL }), SECRETS.courierWebhook) },
+      // A lone UTF-16 surrogate (half an emoji) cannot be stored in jsonb.
+      { name: 'a pathway name with a lone surrogate', send: async () => st.call('POST', '/v1/pathways', { token: await tokenFor('admin'), body: { ...bodies.pathway('half-emoji'), name: HALF } }) },
+      { name: 'a patient name with a lone surrogate', send: async () => st.call('POST', '/v1/patients', { token: await tokenFor('admin'), body: { ...bodies.patient(), name: HALF } }) },
+      { name: 'a complaint with a lone surrogate', send: async () => st.call('POST', '/v1/journeys', { token: await tokenFor('patient'), body: { ...bodies.journey(), complaint: `cough ${HALF}` } }) },
     ];
 
     it.each(ODD)('$name', async ({ send }) => {
@@ -816,6 +821,14 @@ describe('request validation', () => {
       const res = await within(ANSWER_WITHIN_MS, st.call('POST', `/v1/journeys/${j.id}/appointment`, { token: await tokenFor('patient', f.patientB), body: bodies.book(NUL) }));
       expect(res, `no answer within ${ANSWER_WITHIN_MS} ms`).not.toBe('no answer');
       if (res !== 'no answer') await expectNoServerError(res);
+    });
+
+    it('cancelling with a reason that holds a lone surrogate is a 400 and changes nothing', async () => {
+      const j = await startJourney(f.patientB);
+      const res = await st.call('POST', `/v1/journeys/${j.id}/cancel`, { token: await tokenFor('patient', f.patientB), body: { reason: HALF } });
+      expect(res.status).toBe(400);
+      const after = (await (await st.call('GET', `/v1/journeys/${j.id}`, { token: await tokenFor('patient', f.patientB) })).json()) as { status: string };
+      expect(after.status).toBe('active');
     });
 
     it('cancelling with a reason that holds a NUL character is answered (4xx), not left hanging', async () => {

@@ -267,4 +267,30 @@ describe('a whole journey over HTTP', () => {
     const slot = await newSlot(3_600_000);
     expect((await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient.token, body: { slotId: slot.id } })).status).toBe(409);
   });
+
+  it('tells the next patient it is nearly their turn when the consultation ahead starts', async () => {
+    await json(await stack.call('POST', '/v1/pathways', { token: admin, body: { ...quick, id: 'quick-queue', nearTurnAhead: 0, consultStartSla: 'PT10M' } }), 201);
+    const first = await newPatient();
+    const second = await newPatient();
+    const slot = await newSlot(60_000);
+    const journeys: JourneyBody[] = [];
+    for (const p of [first, second]) {
+      const j = await startJourney(p, '高血压', 'quick-queue');
+      const booked = await json<JourneyBody>(await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: p.token, body: { slotId: slot.id } }), 200);
+      expect((await stack.payWebhook({ orderId: booked.payment!.orderId, status: 'paid', amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
+      journeys.push(j);
+    }
+    const [a, b] = journeys as [JourneyBody, JourneyBody];
+    expect(await json(await stack.call('POST', `/v1/journeys/${a.id}/check-in`, { token: first.token }), 200)).toEqual({ queueNumber: 1, ahead: 0 });
+    expect(await json(await stack.call('POST', `/v1/journeys/${b.id}/check-in`, { token: second.token }), 200)).toEqual({ queueNumber: 2, ahead: 1 });
+    const nearTurn = (id: string) => stack.notifications.filter((n) => n.body.refs.journeyId === id && n.body.kind === 'queue.near-turn');
+    await waitFor(async () => (nearTurn(a.id).length === 1 ? true : undefined));
+    expect(nearTurn(b.id)).toHaveLength(0);
+    await json(await stack.call('POST', `/v1/journeys/${a.id}/consultation`, { token: doctor }), 200);
+    await waitFor(async () => (nearTurn(b.id).length === 1 ? true : undefined));
+    const timeline = (await getJourney(b.id)).timeline.map((e) => e.type);
+    expect(timeline.slice(-2)).toEqual(['journey.checked-in', 'queue.near-turn']);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(nearTurn(b.id)).toHaveLength(1);
+  });
 });

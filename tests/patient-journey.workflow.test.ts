@@ -207,24 +207,23 @@ describe('patientJourney', () => {
     });
   });
 
-  it('refunds at once a payment that arrives when the journey no longer waits for it', async () => {
+  it('refunds at once a payment that arrives while the journey is being cancelled', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
       const { booked } = await bookAndPay(world, handle, 2 * 24 * HOUR, { pay: false });
       const open = world.hold('releaseSeat');
       const cancelling = handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind', actor: patientActor }] });
       await waitFor(async () => (world.calls.releaseSeat ?? 0) > 0);
-      // The payment lands while the cancellation is under way.
+      // The payment lands while the cancellation is under way: it is handled after it, as a late payment.
       const order = booked.payment!;
       await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'alipay' });
-      await waitFor(async () => world.refunds.has(order.orderId));
       open();
-      const cancelled = await cancelling;
-      expect(cancelled).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'refunded' } });
-      expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
+      expect(await cancelling).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'expired' } });
+      expect(await handle.result()).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'refunded' } });
       expect(world.refunds.get(order.orderId)).toBe(1500);
+      expect(world.types(journeyId).slice(-2)).toEqual(['journey.cancelled', 'payment.refunded']);
       expect(world.types(journeyId)).not.toContain('payment.received');
-      expect(world.types(journeyId)).toContain('payment.refunded');
+      expect(world.snapshots.get(journeyId)).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
     });
   });
 
@@ -392,17 +391,6 @@ describe('patientJourney', () => {
     });
   });
 
-  it('keeps the newest snapshot in the read model whatever order projections arrive in', async () => {
-    await withWorker(async ({ world, taskQueue }) => {
-      const { handle, journeyId } = await startJourney(taskQueue);
-      await bookAndPay(world, handle, 2 * HOUR, { pay: false });
-      expect(world.versions.get(journeyId)).toBe(3); // started, triaged, booked
-      const before = world.snapshots.get(journeyId)!;
-      await world.activities().recordTransition({ version: 1, snapshot: { ...before, step: 'triage' }, events: [] });
-      expect(world.snapshots.get(journeyId)!.step).toBe('awaiting-payment');
-    });
-  });
-
   it('refunds a payment that lands while a lapsed journey is still sending its last notifications', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       // Held deliveries also hold the test server's clock, so this window passes in real time.
@@ -423,6 +411,78 @@ describe('patientJourney', () => {
       expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
       expect(world.refunds.get(order.orderId)).toBe(1500);
       expect(world.types(journeyId).slice(-3)).toEqual(['payment.expired', 'journey.cancelled', 'payment.refunded']);
+    });
+  });
+
+  it('refunds a payment that lands while the payment window is expiring, and says so', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue, { pathway: { ...standard, paymentWindow: 'PT1S' } });
+      const open = world.hold('markPayment');
+      const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
+      await waitFor(async () => (world.calls.markPayment ?? 0) > 0); // the expiry is marking the order
+      const order = booked.payment!;
+      await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'wechat' });
+      open();
+      expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
+      expect(world.payments.get(order.orderId)!.status).toBe('refunded');
+      expect(world.types(journeyId).slice(-3)).toEqual(['payment.expired', 'journey.cancelled', 'payment.refunded']);
+    });
+  });
+
+  it('takes a payment that lands while its booking is still being recorded', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const slot = world.addSlot({ id: randomUUID(), doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + 2 * HOUR, remaining: 1 });
+      const open = world.hold('requestPayment');
+      const booking = handle.executeUpdate(bookUpdate, { args: [{ slotId: slot.id, actor: patientActor }] });
+      await waitFor(async () => (world.calls.requestPayment ?? 0) > 0);
+      await handle.signal(paymentReceivedSignal, { orderId: `${journeyId}-reg`, amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' });
+      open();
+      await booking;
+      await waitFor(async () => world.snapshots.get(journeyId)?.payment?.status === 'paid');
+      expect(world.types(journeyId).slice(-3)).toEqual(['appointment.booked', 'payment.requested', 'payment.received']);
+      expect(world.refunds.size).toBe(0);
+    });
+  });
+
+  it('accepts one outcome when two arrive at once, and refuses the other', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      await bookAndPay(world, handle, HOUR);
+      await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      const outcome = (text: string) => handle.executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: 'doc-1', diagnosis: { text }, notes: '' }] });
+      const results = await Promise.allSettled([outcome('first'), outcome('second')]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const accepted = results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<JourneySnapshot>;
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(refusal(rejected.reason) ?? (rejected.reason instanceof WorkflowNotFoundError ? 'closed' : undefined)).toBeDefined();
+      expect(world.snapshots.get(journeyId)!.outcome!.diagnosis.text).toBe(accepted.value.outcome!.diagnosis.text);
+      expect(world.events(journeyId, 'outcome.recorded')).toHaveLength(1);
+    });
+  });
+
+  it('sends near-turn after check-in when the queue moves during the check-in itself', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const tight = { ...standard, nearTurnAhead: 0 };
+      const a = await startJourney(taskQueue, { pathway: tight });
+      const b = await startJourney(taskQueue, { pathway: tight });
+      const { slotId } = await bookAndPay(world, a.handle, HOUR);
+      await bookAndPay(world, b.handle, HOUR, { slotId });
+      await a.handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      const open = world.hold('checkIn');
+      const checking = b.handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await waitFor(async () => (world.calls.checkIn ?? 0) > 1);
+      await b.handle.signal(queueAdvancedSignal); // arrives mid check-in
+      open();
+      expect(await checking).toEqual({ queueNumber: 2, ahead: 1 });
+      await a.handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      await b.handle.signal(queueAdvancedSignal);
+      await waitFor(async () => world.events(b.journeyId, 'queue.near-turn').length === 1);
+      expect(world.types(b.journeyId).slice(-2)).toEqual(['journey.checked-in', 'queue.near-turn']);
+      const sent = world.notificationsOf('queue.near-turn').filter((n) => n.refs.journeyId === b.journeyId);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.params).toMatchObject({ queueNumber: 2, ahead: 0 });
     });
   });
 });

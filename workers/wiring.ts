@@ -15,12 +15,30 @@ import type { Config } from './config.js';
 const require = createRequire(import.meta.url);
 export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
 
+/**
+ * What of the runtime's log metadata may reach the logs: errors shrink to name, code and (except for
+ * database errors, whose details can quote the rows they refused) message.
+ */
+export function safeLogMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(meta ?? {})) {
+    if (value instanceof Error) {
+      const code = (value as { code?: unknown }).code;
+      const database = value.name === 'PostgresError' || typeof (value as { severity?: unknown }).severity === 'string';
+      out[key] = { name: value.name, ...(code === undefined ? {} : { code }), ...(database ? {} : { message: value.message }) };
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
 /** Routes the Temporal runtime's own logs into pino (once per process). */
 export function installRuntimeLogger(log: Logger): void {
   const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
   try {
     Runtime.install({
-      logger: new DefaultLogger('WARN', (entry) => log[levels[entry.level]]({ ...(entry.meta ?? {}), source: 'temporal' }, entry.message)),
+      logger: new DefaultLogger('WARN', (entry) => log[levels[entry.level]]({ ...safeLogMeta(entry.meta), source: 'temporal' }, entry.message)),
       telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
     });
   } catch {

@@ -5,8 +5,11 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 export const JOURNEY_TASK_QUEUE = 'carepath-journeys';
 /** Workflow type names, as registered by the worker (the exported function names). */
 export const PATIENT_JOURNEY_WORKFLOW = 'patientJourney';
+export const LATE_PAYMENT_WORKFLOW = 'latePaymentRefund';
 
 export const journeyWorkflowId = (journeyId: string): string => `journey:${journeyId}`;
+/** One refund workflow per order: a payment the provider reports twice is refunded once. */
+export const latePaymentWorkflowId = (orderId: string): string => `late-payment:${orderId}`;
 
 // ---- domain types -------------------------------------------------------------------------
 
@@ -223,6 +226,10 @@ export interface OutcomeInput {
   diagnosis: { code?: string; text: string };
   notes: string;
 }
+export interface LatePaymentInput {
+  orderId: string;
+}
+
 export interface PaymentReceived {
   orderId: string;
   amount: number;

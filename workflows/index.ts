@@ -1,1 +1,2 @@
 export { patientJourney } from './patient-journey.js';
+export { latePaymentRefund } from './late-payment.js';

@@ -1,12 +1,18 @@
 // Signed partner webhooks: payments and courier. The signature covers the raw body and is checked
 // before anything else; a bad one is 401 and changes nothing.
 import { createRoute } from '@hono/zod-openapi';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
-import { notify } from '../../activities/notifications.js';
-import { findOrder, refundClosedJourneyPayment } from '../../activities/payments.js';
+import { findOrder } from '../../activities/payments.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
-import { journeyWorkflowId, paymentReceivedSignal } from '../../workflows/definitions.js';
+import type { latePaymentRefund } from '../../workflows/late-payment.js';
+import {
+  JOURNEY_TASK_QUEUE,
+  LATE_PAYMENT_WORKFLOW,
+  journeyWorkflowId,
+  latePaymentWorkflowId,
+  paymentReceivedSignal,
+} from '../../workflows/definitions.js';
 import { jsonBody, newRouter, problems } from '../openapi.js';
 import { ApiProblem, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
@@ -23,21 +29,22 @@ function signed(secret: string): MiddlewareHandler<AppEnv> {
 }
 
 /** How long the webhook waits for the journey to show the payment, so a GET right after sees it. */
-const SETTLE_MS = 5_000;
+const SETTLE_MS = 10_000;
 
 export function webhookRoutes(deps: ApiDeps) {
   const r = newRouter();
   const signature = { [SIGNATURE_HEADER]: { schema: { type: 'string' as const }, description: 'sha256=<hex HMAC-SHA256 of the raw body>' } };
 
-  async function settled(journeyId: string): Promise<void> {
+  async function settled(journeyId: string): Promise<boolean> {
     const until = Date.now() + SETTLE_MS;
     while (Date.now() < until) {
       const [row] = await deps.sql<{ status: string | null }[]>`
         select snapshot->'payment'->>'status' as status from journeys where id = ${journeyId}`;
       // A taken payment always ends as paid (journey waiting) or refunded (journey no longer waiting).
-      if (!row || row.status === 'paid' || row.status === 'refunded') return;
+      if (!row || row.status === 'paid' || row.status === 'refunded') return true;
       await new Promise((res) => setTimeout(res, 25));
     }
+    return false;
   }
 
   r.openapi(
@@ -57,18 +64,31 @@ export function webhookRoutes(deps: ApiDeps) {
       if (p.amount !== order.amount) throw unprocessable('amount-mismatch', `the order is for ${order.amount} fen, not ${p.amount}`);
       c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, status: p.status }, 'payment webhook');
       if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
-      try {
-        await deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), () =>
-          deps.temporal.workflow
+      await deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), async () => {
+        try {
+          await deps.temporal.workflow
             .getHandle(journeyWorkflowId(order.journeyId))
-            .signal(paymentReceivedSignal, { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel }),
-        );
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-        // The journey's workflow has closed (lapsed or cancelled): refund the money at once.
-        await refundClosedJourneyPayment(deps.sql, deps.payments, p.orderId, (req) => notify(deps.sql, deps.notifyWebhook, req));
+            .signal(paymentReceivedSignal, { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel });
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          // The journey's workflow has closed (lapsed or cancelled): refund the money at once, durably.
+          await deps.temporal.workflow
+            .start<typeof latePaymentRefund>(LATE_PAYMENT_WORKFLOW, {
+              taskQueue: JOURNEY_TASK_QUEUE,
+              workflowId: latePaymentWorkflowId(p.orderId),
+              args: [{ orderId: p.orderId }],
+              workflowIdConflictPolicy: 'USE_EXISTING',
+              workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            })
+            .catch((e: unknown) => {
+              if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e; // refunded already
+            });
+        }
+      });
+      // Answer once the journey shows the payment; if it does not in time, 503 makes the provider retry.
+      if (!(await settled(order.journeyId))) {
+        throw new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the payment was not applied in time; retry later');
       }
-      await settled(order.journeyId);
       return c.body(null, 204);
     },
   );

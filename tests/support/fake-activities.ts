@@ -149,6 +149,13 @@ export class FakeWorld {
         if (!w.refunds.has(r.orderId)) w.refunds.set(r.orderId, r.amount);
         w.payments.get(r.orderId)!.status = 'refunded';
       },
+      async refundClosedJourneyPayment(r) {
+        const order = w.payments.get(r.orderId);
+        if (!order || order.status === 'paid') return undefined;
+        if (!w.refunds.has(r.orderId)) w.refunds.set(r.orderId, order.amount);
+        order.status = 'refunded';
+        return { id: `late:${r.orderId}`, patientId: 'pat-1', kind: 'payment.refunded' as const, refs: {}, params: { amount: order.amount } };
+      },
       async notify(req) {
         if (!w.notifications.has(req.id)) w.notifications.set(req.id, req);
       },
