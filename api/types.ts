@@ -1,17 +1,12 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Sql } from '../activities/db.js';
-import type { NotifyWebhook } from '../activities/notifications.js';
-import type { PaymentProvider } from '../activities/payments.js';
 import type { User } from './auth.js';
 
 export interface ApiDeps {
   temporal: Client;
   sql: Sql;
   log: Logger;
-  payments: PaymentProvider;
-  /** Where notifications raised by the API itself (a late refund) are POSTed. */
-  notifyWebhook?: NotifyWebhook;
   secrets: { jwt: string; paymentWebhook: string; courierWebhook: string };
   /** Deadline for one call into the journey engine (default 30 s); past it the API answers 503. */
   engineTimeoutMs?: number;

@@ -22,3 +22,9 @@ it('answers 503 problem+json when the engine does not answer in time', async () 
   expect(((await r.json()) as { type: string }).type).toMatch(/engine-unavailable$/);
   expect(Date.now() - started).toBeLessThan(10_000);
 });
+
+it('reports ready when Temporal and PostgreSQL answer, even with no worker polling', async () => {
+  const res = await stack.call('GET', '/readyz');
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ status: 'ready', checks: { temporal: true, postgres: true } });
+});

@@ -2,7 +2,6 @@
 // Stateless: run several behind a load balancer.
 import { serve } from '@hono/node-server';
 import { createSql } from '../activities/db.js';
-import { ledgerPaymentProvider } from '../activities/payments.js';
 import { createApi } from '../api/index.js';
 import { loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
@@ -17,13 +16,10 @@ if (!config.databaseUrl) {
 }
 const sql = createSql(config.databaseUrl);
 const { client, connection } = await connectClient(config.temporal, config.temporal.address ?? 'localhost:7233');
-const notifyWebhook = config.notifyWebhookUrl ? { url: config.notifyWebhookUrl, secret: config.secrets.notifyWebhook } : undefined;
 const app = createApi({
   temporal: client,
   sql,
   log,
-  payments: ledgerPaymentProvider(sql),
-  ...(notifyWebhook ? { notifyWebhook } : {}),
   secrets: config.secrets,
   ready: readiness(sql, connection),
 });

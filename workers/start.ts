@@ -9,7 +9,6 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection } from '@temporalio/worker';
-import { ledgerPaymentProvider } from '../activities/payments.js';
 import { seedDemoData, DEMO } from '../activities/seed.js';
 import { createApi } from '../api/index.js';
 import { loadConfigOrExit } from './config.js';
@@ -104,8 +103,6 @@ try {
     temporal: client,
     sql: db.sql,
     log,
-    payments: ledgerPaymentProvider(db.sql),
-    ...(notifyWebhook ? { notifyWebhook } : {}),
     secrets: config.secrets,
     ready: readiness(db.sql, connection),
   });

@@ -6,12 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { ledgerPaymentProvider } from '../../activities/payments.js';
 import { sign } from '../../activities/signature.js';
 import { createApi } from '../../api/index.js';
 import { signToken } from '../../api/auth.js';
 import type { Role } from '../../workflows/definitions.js';
 import { createLogger } from '../../workers/logger.js';
+import { readiness } from '../../workers/services.js';
 import { createJourneyWorker } from '../../workers/wiring.js';
 import { testDb, type TestDb } from './db.js';
 import { devServerEnv, workflowBundle } from './temporal.js';
@@ -78,11 +78,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     temporal: env.client,
     sql: db.sql,
     log,
-    payments: ledgerPaymentProvider(db.sql),
-    notifyWebhook,
     secrets: SECRETS,
     ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
-    ready: async () => ({ temporal: true, postgres: true }),
+    ready: readiness(db.sql, env.connection),
   });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
