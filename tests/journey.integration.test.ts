@@ -2,6 +2,7 @@
 // payment webhooks in, signed notifications out to a local listener.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '../activities/signature.js';
+import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 
 let stack: Stack;
@@ -144,20 +145,7 @@ describe('a whole journey over HTTP', () => {
     const done = await json<JourneyBody>(await stack.call('POST', `/v1/journeys/${journey.id}/outcome`, { token: doctor, body: outcome }), 200);
     expect(done).toMatchObject({ phase: 'closed', status: 'completed', step: 'done' });
     const types = done.timeline.map((e) => e.type);
-    expect(types).toEqual([
-      'journey.started',
-      'triage.completed',
-      'appointment.booked',
-      'payment.requested',
-      'payment.received',
-      'reminder.sent',
-      'reminder.sent',
-      'journey.checked-in',
-      'queue.near-turn',
-      'consultation.started',
-      'outcome.recorded',
-      'journey.completed',
-    ]);
+    expect(types).toEqual(HAPPY_PATH_TIMELINE);
     expect(done.timeline.map((e) => e.seq)).toEqual(types.map((_, i) => i + 1));
 
     // The doctor sees the journey in their list; the patient's inbox has the notifications.

@@ -23,6 +23,7 @@ import {
   type PathwayTemplate,
 } from '../workflows/definitions.js';
 import type { patientJourney } from '../workflows/patient-journey.js';
+import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import { FakeWorld } from './support/fake-activities.js';
 import { timeSkippingEnv, workflowBundle } from './support/temporal.js';
 
@@ -117,6 +118,16 @@ async function bookAndPay(world: FakeWorld, handle: WorkflowHandle<typeof patien
   return { booked, slotId, start: Date.parse(booked.appointment!.start) };
 }
 
+/** Two journeys booked and paid in one slot, on a pathway that calls near-turn only when nobody is ahead. */
+async function twoPaidInOneSlot(world: FakeWorld, taskQueue: string) {
+  const tight = { ...standard, nearTurnAhead: 0 };
+  const a = await startJourney(taskQueue, { pathway: tight });
+  const b = await startJourney(taskQueue, { pathway: tight });
+  const { slotId } = await bookAndPay(world, a.handle, HOUR);
+  await bookAndPay(world, b.handle, HOUR, { slotId });
+  return [a, b] as const;
+}
+
 async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const until = Date.now() + ms;
   while (!(await check())) {
@@ -156,20 +167,7 @@ describe('patientJourney', () => {
       const done = await handle.executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: 'doc-1', diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: 'Rest, fluids.' }] });
       expect(done).toMatchObject({ phase: 'closed', status: 'completed', step: 'done', outcome: { diagnosis: { code: 'J20.9' } } });
       expect(await handle.result()).toMatchObject({ status: 'completed' });
-      expect(world.types(journeyId)).toEqual([
-        'journey.started',
-        'triage.completed',
-        'appointment.booked',
-        'payment.requested',
-        'payment.received',
-        'reminder.sent',
-        'reminder.sent',
-        'journey.checked-in',
-        'queue.near-turn',
-        'consultation.started',
-        'outcome.recorded',
-        'journey.completed',
-      ]);
+      expect(world.types(journeyId)).toEqual(HAPPY_PATH_TIMELINE);
     });
   });
 
@@ -329,11 +327,7 @@ describe('patientJourney', () => {
 
   it('sends queue.near-turn once, when a consultation ahead starts', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      const tight = { ...standard, nearTurnAhead: 0 };
-      const a = await startJourney(taskQueue, { pathway: tight });
-      const b = await startJourney(taskQueue, { pathway: tight });
-      const { slotId } = await bookAndPay(world, a.handle, HOUR);
-      await bookAndPay(world, b.handle, HOUR, { slotId });
+      const [a, b] = await twoPaidInOneSlot(world, taskQueue);
       expect(await a.handle.executeUpdate(checkInUpdate, { args: [patientActor] })).toEqual({ queueNumber: 1, ahead: 0 });
       expect(await b.handle.executeUpdate(checkInUpdate, { args: [patientActor] })).toEqual({ queueNumber: 2, ahead: 1 });
       expect(world.events(b.journeyId, 'queue.near-turn')).toHaveLength(0);
@@ -464,11 +458,7 @@ describe('patientJourney', () => {
 
   it('sends near-turn after check-in when the queue moves during the check-in itself', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      const tight = { ...standard, nearTurnAhead: 0 };
-      const a = await startJourney(taskQueue, { pathway: tight });
-      const b = await startJourney(taskQueue, { pathway: tight });
-      const { slotId } = await bookAndPay(world, a.handle, HOUR);
-      await bookAndPay(world, b.handle, HOUR, { slotId });
+      const [a, b] = await twoPaidInOneSlot(world, taskQueue);
       await a.handle.executeUpdate(checkInUpdate, { args: [patientActor] });
       const open = world.hold('checkIn');
       const checking = b.handle.executeUpdate(checkInUpdate, { args: [patientActor] });
