@@ -69,8 +69,3 @@ export async function listPathways(sql: Sql): Promise<PathwayTemplate[]> {
     select distinct on (id) body from pathway_templates order by id, version desc`;
   return rows.map((r) => r.body);
 }
-
-export async function listPathwayVersions(sql: Sql, id: string): Promise<PathwayTemplate[]> {
-  const rows = await sql<{ body: PathwayTemplate }[]>`select body from pathway_templates where id = ${id} order by version desc`;
-  return rows.map((r) => r.body);
-}

@@ -33,6 +33,7 @@ const PROBLEM_TEXT: Record<number, string> = {
   409: 'The current state refuses the request',
   413: 'Body over 64 KiB',
   422: 'A business rule refuses the request',
+  503: 'The journey engine did not answer in time; retry',
 };
 
 /** problem+json responses for the given statuses. */

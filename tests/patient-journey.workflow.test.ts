@@ -118,6 +118,15 @@ async function bookAndPay(world: FakeWorld, handle: WorkflowHandle<typeof patien
   return { booked, slotId, start: Date.parse(booked.appointment!.start) };
 }
 
+/** Starts booking a fresh one-seat slot and holds it while its payment order is being requested. */
+async function bookingHeldAtPaymentRequest(world: FakeWorld, handle: WorkflowHandle<typeof patientJourney>) {
+  const slot = world.addSlot({ id: randomUUID(), doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + 2 * HOUR, remaining: 1 });
+  const open = world.hold('requestPayment');
+  const booking = handle.executeUpdate(bookUpdate, { args: [{ slotId: slot.id, actor: patientActor }] });
+  await waitFor(async () => (world.calls.requestPayment ?? 0) > 0);
+  return { slot, open, booking };
+}
+
 /** Two journeys booked and paid in one slot, on a pathway that calls near-turn only when nobody is ahead. */
 async function twoPaidInOneSlot(world: FakeWorld, taskQueue: string) {
   const tight = { ...standard, nearTurnAhead: 0 };
@@ -343,10 +352,7 @@ describe('patientJourney', () => {
   it('lets a cancellation that arrives mid-booking wait for the booking, then undo it cleanly', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
-      const slot = world.addSlot({ id: randomUUID(), doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + 2 * HOUR, remaining: 1 });
-      const open = world.hold('requestPayment');
-      const booking = handle.executeUpdate(bookUpdate, { args: [{ slotId: slot.id, actor: patientActor }] });
-      await waitFor(async () => (world.calls.requestPayment ?? 0) > 0);
+      const { slot, open, booking } = await bookingHeldAtPaymentRequest(world, handle);
       const cancelling = handle.executeUpdate(cancelUpdate, { args: [{ reason: 'wrong slot', actor: patientActor }] });
       open();
       await booking;
@@ -426,10 +432,7 @@ describe('patientJourney', () => {
   it('takes a payment that lands while its booking is still being recorded', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
-      const slot = world.addSlot({ id: randomUUID(), doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + 2 * HOUR, remaining: 1 });
-      const open = world.hold('requestPayment');
-      const booking = handle.executeUpdate(bookUpdate, { args: [{ slotId: slot.id, actor: patientActor }] });
-      await waitFor(async () => (world.calls.requestPayment ?? 0) > 0);
+      const { open, booking } = await bookingHeldAtPaymentRequest(world, handle);
       await handle.signal(paymentReceivedSignal, { orderId: `${journeyId}-reg`, amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' });
       open();
       await booking;

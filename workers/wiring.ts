@@ -81,7 +81,7 @@ export interface WorkerWiring {
   bundle?: WorkflowBundleOption;
 }
 
-export function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
+function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
   return createActivities({
     sql: w.sql,
     log: w.log,

@@ -2,7 +2,6 @@
 // through the workflow's updates. Reads come from the PostgreSQL read model.
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
 import { getPathway, patientExists } from '../../activities/reference.js';
 import {
@@ -23,7 +22,7 @@ import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, forbidden, notFound, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
-import type { ApiDeps, AppEnv } from '../types.js';
+import type { ApiDeps } from '../types.js';
 
 const DEFAULT_PATHWAY = { offline: 'standard-outpatient', online: 'online-follow-up' } as const;
 
@@ -46,14 +45,13 @@ export function journeyRoutes(deps: ApiDeps) {
   /** Every call into the journey engine has a deadline: a stalled engine is a 503, not a hung request. */
   const engine = <R>(fn: () => Promise<R>): Promise<R> => deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn);
 
-  /** The journey if the caller may see it; 404 otherwise (never reveal that it exists). */
-  async function visible(user: User, id: string): Promise<{ patientId: string; doctorId: string | null }> {
+  const maySee = (user: User, owner: { patientId: string; doctorId: string | null | undefined }): boolean =>
+    isStaff(user) || (user.role === 'patient' && user.id === owner.patientId) || (user.role === 'doctor' && user.id === owner.doctorId);
+
+  /** Refuses (404, never revealing that it exists) a journey the caller may not see. */
+  async function visible(user: User, id: string): Promise<void> {
     const owner = await journeyOwner(deps.sql, id);
-    const ok =
-      owner !== undefined &&
-      (isStaff(user) || (user.role === 'patient' && user.id === owner.patientId) || (user.role === 'doctor' && user.id === owner.doctorId));
-    if (!ok) throw notFound('journey');
-    return owner;
+    if (!owner || !maySee(user, owner)) throw notFound('journey');
   }
 
   /** Only the booked doctor; another doctor is refused with 403 once the journey is known to exist. */
@@ -63,7 +61,7 @@ export function journeyRoutes(deps: ApiDeps) {
     if (owner.doctorId !== user.id) throw new ApiProblem(403, FailureType.NotBookedDoctor, 'Forbidden', 'only the booked doctor may do this');
   }
 
-  async function read(c: Context<AppEnv>, id: string): Promise<JourneyView> {
+  async function read(id: string): Promise<JourneyView> {
     const j = await getJourney(deps.sql, id);
     if (!j) throw notFound('journey');
     return j;
@@ -115,7 +113,7 @@ export function journeyRoutes(deps: ApiDeps) {
         await handle.executeUpdate(triagedUpdate);
       });
       c.get('log').info({ journeyId, patientId: body.patientId }, 'journey started');
-      return c.json(await read(c, journeyId), 201);
+      return c.json(await read(journeyId), 201);
     },
   );
 
@@ -162,8 +160,10 @@ export function journeyRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await visible(c.get('user'), id);
-      return c.json(await read(c, id), 200);
+      // One read: the journey and the access check come from the same snapshot.
+      const journey = await getJourney(deps.sql, id);
+      if (!journey || !maySee(c.get('user'), { patientId: journey.patientId, doctorId: journey.appointment?.doctorId })) throw notFound('journey');
+      return c.json(journey, 200);
     },
   );
 
@@ -183,7 +183,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const user = c.get('user');
       await visible(user, id);
       await engine(() => wf(id).executeUpdate(bookUpdate, { args: [{ slotId: c.req.valid('json').slotId, actor: { role: user.role, id: user.id } }] }));
-      return c.json(await read(c, id), 200);
+      return c.json(await read(id), 200);
     },
   );
 
@@ -203,7 +203,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const user = c.get('user');
       await visible(user, id);
       await engine(() => wf(id).executeUpdate(cancelUpdate, { args: [{ reason: c.req.valid('json').reason, actor: { role: user.role, id: user.id } }] }));
-      return c.json(await read(c, id), 200);
+      return c.json(await read(id), 200);
     },
   );
 
@@ -243,7 +243,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const user = c.get('user');
       await bookedDoctor(user, id);
       await engine(() => wf(id).executeUpdate(startConsultationUpdate, { args: [{ doctorId: user.id }] }));
-      return c.json(await read(c, id), 200);
+      return c.json(await read(id), 200);
     },
   );
 
@@ -272,7 +272,7 @@ export function journeyRoutes(deps: ApiDeps) {
       await engine(() => wf(id).executeUpdate(recordOutcomeUpdate, {
         args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes }],
       }));
-      return c.json(await read(c, id), 200);
+      return c.json(await read(id), 200);
     },
   );
 

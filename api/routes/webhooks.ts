@@ -1,6 +1,6 @@
 // Signed partner webhooks: payments and courier. The signature covers the raw body and is checked
 // before anything else; a bad one is 401 and changes nothing.
-import { createRoute } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
 import { findOrder } from '../../activities/payments.js';
@@ -28,12 +28,16 @@ function signed(secret: string): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** Documents the signature header; the `signed` middleware checks it (401) before any validation. */
+const SignatureHeader = z.object({
+  [SIGNATURE_HEADER.toLowerCase()]: z.string().openapi({ description: 'sha256=<hex HMAC-SHA256 of the raw body>' }),
+});
+
 /** How long the webhook waits for the journey to show the payment, so a GET right after sees it. */
 const SETTLE_MS = 10_000;
 
 export function webhookRoutes(deps: ApiDeps) {
   const r = newRouter();
-  const signature = { [SIGNATURE_HEADER]: { schema: { type: 'string' as const }, description: 'sha256=<hex HMAC-SHA256 of the raw body>' } };
 
   async function settled(journeyId: string): Promise<boolean> {
     const until = Date.now() + SETTLE_MS;
@@ -54,8 +58,8 @@ export function webhookRoutes(deps: ApiDeps) {
       tags: ['webhooks'],
       summary: 'The payment provider reports an order paid or failed',
       middleware: [signed(deps.secrets.paymentWebhook)] as const,
-      request: { body: jsonBody(s.PaymentWebhook) },
-      responses: { 204: { description: 'Taken (a duplicate changes nothing)', headers: signature }, ...problems(400, 401, 404, 413, 422) },
+      request: { headers: SignatureHeader, body: jsonBody(s.PaymentWebhook) },
+      responses: { 204: { description: 'Taken (a duplicate changes nothing)' }, ...problems(400, 401, 404, 413, 422, 503) },
     }),
     async (c) => {
       const p = c.req.valid('json');
@@ -100,7 +104,7 @@ export function webhookRoutes(deps: ApiDeps) {
       tags: ['webhooks'],
       summary: 'The courier reports a delivery status',
       middleware: [signed(deps.secrets.courierWebhook)] as const,
-      request: { body: jsonBody(s.CourierWebhook) },
+      request: { headers: SignatureHeader, body: jsonBody(s.CourierWebhook) },
       responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 413) },
     }),
     async (c) => {
