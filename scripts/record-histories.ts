@@ -1,65 +1,189 @@
-// Records histories of finished journeys on the real dev server, for the replay tests in
-// tests/replay.test.ts. Run when a workflow change needs a new history: `npx tsx scripts/record-histories.ts`.
-import { writeFileSync } from 'node:fs';
+// Records histories of finished workflows on the real dev server, for the replay tests in
+// tests/replay.test.ts. A committed history is never re-recorded: journeys that ran the code it was
+// recorded from may still be running in the world, so this script refuses to overwrite a file.
+//
+//   npx tsx scripts/record-histories.ts            records every scenario whose file is missing
+//   npx tsx scripts/record-histories.ts NAME ...   records only those scenarios (still never overwriting)
+//
+// Record a new scenario when a workflow gains a branch or a `patched()` change: the history then
+// proves that the code after the change still replays what ran before it.
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { journeyWorkflowId, latePaymentWorkflowId } from '../workflows/definitions.js';
-import { startStack } from '../tests/support/stack.js';
+import { startStack, type Stack } from '../tests/support/stack.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'histories');
-const stack = await startStack();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function save(workflowId: string, name: string): Promise<void> {
-  const handle = stack.env.client.workflow.getHandle(workflowId);
-  await handle.result();
-  const history = await handle.fetchHistory();
-  const file = join(OUT, name);
-  writeFileSync(file, historyToJSON(history));
-  console.log(`wrote ${file} (${history.events?.length} events)`);
+interface Ctx {
+  stack: Stack;
+  post(path: string, token: string, body?: unknown): Promise<Record<string, any>>;
+  admin: string;
+  pt: string;
+  dt: string;
+  patient: Record<string, any>;
+  doctor: Record<string, any>;
+  /** A pathway with short timings (PT1M payment window unless overridden). */
+  pathway(id: string, over?: Record<string, unknown>): Promise<void>;
+  slot(inMs: number): Promise<Record<string, any>>;
+  pay(orderId: string, amount?: number): Promise<void>;
+  /** Saves the history of a workflow once it has completed. */
+  save(workflowId: string, name: string): Promise<void>;
 }
+
+/** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
+const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }> = {
+  completed: {
+    files: ['patient-journey-completed.json'],
+    async run(c) {
+      await c.pathway('replay', { paymentWindow: 'PT1M', appointmentReminders: ['PT4S', 'PT2S'], noShowGrace: 'PT5S', consultStartSla: 'PT1S' });
+      const slot = await c.slot(6000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough and sputum', pathwayId: 'replay' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(6500); // both reminders, then the start
+      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+      await sleep(1500); // past the consult-start SLA: one escalation
+      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: 'Rest.' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-completed.json');
+    },
+  },
+  lapsed: {
+    files: ['patient-journey-lapsed.json', 'late-payment-refund.json'],
+    async run(c) {
+      // A journey that lapses unpaid, then a payment that comes after its workflow has closed.
+      await c.pathway('replay-lapse', { paymentWindow: 'PT1S', appointmentReminders: [] });
+      const slot = await c.slot(3600_000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-lapse' });
+      const order = (await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id })).payment.orderId as string;
+      await c.stack.env.client.workflow.getHandle(journeyWorkflowId(j.id)).result();
+      await c.pay(order);
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-lapsed.json');
+      await c.save(latePaymentWorkflowId(order), 'late-payment-refund.json');
+    },
+  },
+  cancelled: {
+    files: ['patient-journey-cancelled.json'],
+    async run(c) {
+      // Booked and paid, then cancelled by the patient: seat freed, fee refunded.
+      await c.pathway('replay-cancel', { appointmentReminders: ['PT1H'] });
+      const slot = await c.slot(7200_000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-cancel' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await c.post(`/v1/journeys/${j.id}/cancel`, c.pt, { reason: 'cannot come' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-cancelled.json');
+    },
+  },
+  'no-show': {
+    files: ['patient-journey-no-show.json'],
+    async run(c) {
+      await c.pathway('replay-no-show', { appointmentReminders: ['PT1S'], noShowGrace: 'PT1S' });
+      const slot = await c.slot(3000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-no-show' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-no-show.json');
+    },
+  },
+  'red-flag': {
+    files: ['patient-journey-red-flag.json'],
+    async run(c) {
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: '胸痛伴呼吸困难' });
+      if (j.status !== 'redirected') throw new Error(`red flag: ${j.status}`);
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-red-flag.json');
+    },
+  },
+  unbooked: {
+    files: ['patient-journey-unbooked.json'],
+    async run(c) {
+      await c.pathway('replay-unbooked', { bookingWindow: 'PT1S' });
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-unbooked' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-unbooked.json');
+    },
+  },
+  escalated: {
+    files: ['patient-journey-escalated.json'],
+    async run(c) {
+      // Checked in, the doctor never starts: tiers 1, 2 and 3, then the landed code's timers after
+      // the last tier; then the consultation and the outcome.
+      await c.pathway('replay-escalate', { appointmentReminders: [], consultStartSla: 'PT1S', noShowGrace: 'PT1M' });
+      const slot = await c.slot(2000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-escalate' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(2200);
+      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+      await sleep(5500);
+      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-escalated.json');
+    },
+  },
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) if (!scenarios[name]) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
+const todo = Object.entries(scenarios).filter(
+  ([name, s]) => (wanted.length === 0 || wanted.includes(name)) && s.files.every((f) => !existsSync(join(OUT, f))),
+);
+for (const [name, s] of Object.entries(scenarios)) {
+  if ((wanted.length === 0 || wanted.includes(name)) && s.files.some((f) => existsSync(join(OUT, f)))) {
+    console.log(`skip ${name}: ${s.files.join(', ')} committed already (never re-recorded)`);
+  }
+}
+if (todo.length === 0) process.exit(0);
+
+const stack = await startStack();
 try {
   const admin = await stack.token('admin', 'admin');
-  const post = async (path: string, token: string, body?: unknown) => {
+  const post: Ctx['post'] = async (path, token, body) => {
     const res = await stack.call('POST', path, { token, ...(body === undefined ? {} : { body }) });
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, any>>;
   };
   const doctor = await post('/v1/clinicians', admin, { name: 'Dr. Replay', role: 'doctor', department: 'respiratory' });
   const patient = await post('/v1/patients', admin, { name: 'Replay', phone: '+8613800000009', birthDate: '1980-05-05', sex: 'F' });
-  await post('/v1/pathways', admin, {
-    id: 'replay', version: 1, name: 'Replay', modes: ['offline'], fees: { registration: 800 }, paymentWindow: 'PT1M',
-    appointmentReminders: ['PT4S', 'PT2S'], nearTurnAhead: 2, noShowGrace: 'PT5S', consultStartSla: 'PT1S',
-    pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D',
-  });
-  const start = new Date(Date.now() + 6000);
-  const slot = await post('/v1/slots', admin, { doctorId: doctor.id, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 2, mode: 'offline' });
-  const pt = await stack.token('patient', patient.id);
-  const dt = await stack.token('doctor', doctor.id);
-  const journey = await post('/v1/journeys', pt, { patientId: patient.id, mode: 'offline', complaint: 'cough and sputum', pathwayId: 'replay' });
-  const booked = await post(`/v1/journeys/${journey.id}/appointment`, pt, { slotId: slot.id });
-  const pay = await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 800, paidAt: new Date().toISOString(), channel: 'wechat' });
-  if (pay.status !== 204) throw new Error(`payment ${pay.status}`);
-  await new Promise((r) => setTimeout(r, 6500)); // both reminders, then the start
-  await post(`/v1/journeys/${journey.id}/check-in`, pt);
-  await new Promise((r) => setTimeout(r, 1500)); // past the consult-start SLA: one escalation
-  await post(`/v1/journeys/${journey.id}/consultation`, dt);
-  await post(`/v1/journeys/${journey.id}/outcome`, dt, { diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: 'Rest.' });
-  await save(journeyWorkflowId(journey.id), 'patient-journey-completed.json');
-
-  // A journey that lapses unpaid, then a payment that comes after its workflow has closed.
-  await post('/v1/pathways', admin, {
-    id: 'replay-lapse', version: 1, name: 'Replay lapse', modes: ['offline'], fees: { registration: 800 }, paymentWindow: 'PT1S',
-    appointmentReminders: [], nearTurnAhead: 2, noShowGrace: 'PT5S', consultStartSla: 'PT1S', pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D',
-  });
-  const slot2 = await post('/v1/slots', admin, { doctorId: doctor.id, department: 'respiratory', start: new Date(Date.now() + 3600_000).toISOString(), end: new Date(Date.now() + 7200_000).toISOString(), capacity: 2, mode: 'offline' });
-  const lapsing = await post('/v1/journeys', pt, { patientId: patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-lapse' });
-  const order = (await post(`/v1/journeys/${lapsing.id}/appointment`, pt, { slotId: slot2.id })).payment.orderId as string;
-  await stack.env.client.workflow.getHandle(journeyWorkflowId(lapsing.id)).result();
-  const late = await stack.payWebhook({ orderId: order, status: 'paid', amount: 800, paidAt: new Date().toISOString(), channel: 'alipay' });
-  if (late.status !== 204) throw new Error(`late payment ${late.status}`);
-  await save(journeyWorkflowId(lapsing.id), 'patient-journey-lapsed.json');
-  await save(latePaymentWorkflowId(order), 'late-payment-refund.json');
+  const ctx: Ctx = {
+    stack,
+    post,
+    admin,
+    pt: await stack.token('patient', patient.id),
+    dt: await stack.token('doctor', doctor.id),
+    patient,
+    doctor,
+    async pathway(id, over = {}) {
+      await post('/v1/pathways', admin, {
+        id, version: 1, name: id, modes: ['offline'], fees: { registration: 800 }, paymentWindow: 'PT1M',
+        appointmentReminders: [], nearTurnAhead: 2, noShowGrace: 'PT5S', consultStartSla: 'PT1S',
+        pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D', ...over,
+      });
+    },
+    async slot(inMs) {
+      const start = new Date(Date.now() + inMs);
+      return post('/v1/slots', admin, { doctorId: doctor.id, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 2, mode: 'offline' });
+    },
+    async pay(orderId, amount = 800) {
+      const res = await stack.payWebhook({ orderId, status: 'paid', amount, paidAt: new Date().toISOString(), channel: 'wechat' });
+      if (res.status !== 204) throw new Error(`payment ${res.status}`);
+    },
+    async save(workflowId, name) {
+      const handle = stack.env.client.workflow.getHandle(workflowId);
+      await handle.result();
+      const history = await handle.fetchHistory();
+      const file = join(OUT, name);
+      if (existsSync(file)) throw new Error(`${file} exists: a committed history is never re-recorded`);
+      writeFileSync(file, historyToJSON(history));
+      console.log(`wrote ${file} (${history.events?.length} events)`);
+    },
+  };
+  for (const [name, s] of todo) {
+    console.log(`recording ${name}`);
+    await s.run(ctx);
+  }
 } finally {
   await stack.stop();
 }
