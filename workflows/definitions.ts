@@ -245,7 +245,18 @@ export const checkInUpdate = defineUpdate<CheckInResult, [Actor]>('checkIn');
 export const startConsultationUpdate = defineUpdate<JourneySnapshot, [DoctorInput]>('startConsultation');
 export const recordOutcomeUpdate = defineUpdate<JourneySnapshot, [OutcomeInput]>('recordOutcome');
 
-/** An external fact: the payment provider says the order was paid. */
+/** What became of a reported payment once the workflow took it. */
+export interface PaymentTaken {
+  /** `paid`: the order is paid; `refunded`: nobody waits for it any more, so it was paid back; `unchanged`: a duplicate or another order. */
+  outcome: 'paid' | 'refunded' | 'unchanged';
+}
+
+/**
+ * The payment provider says the order was paid; answered once the workflow has taken it (the payment
+ * webhook answers 204 then, so a read right after shows it).
+ */
+export const paymentUpdate = defineUpdate<PaymentTaken, [PaymentReceived]>('payment');
+/** The same fact as a signal: kept for journeys and callers of the landed code. */
 export const paymentReceivedSignal = defineSignal<[PaymentReceived]>('paymentReceived');
 /** Someone ahead in the same slot's queue went in: recompute `ahead`. */
 export const queueAdvancedSignal = defineSignal('queueAdvanced');

@@ -23,6 +23,7 @@ import {
   checkInUpdate,
   journeyWorkflowId,
   paymentReceivedSignal,
+  paymentUpdate,
   queueAdvancedSignal,
   recordOutcomeUpdate,
   snapshotQuery,
@@ -36,6 +37,7 @@ import {
   type JourneySnapshot,
   type NotificationRequest,
   type PaymentReceived,
+  type PaymentTaken,
   type Step,
   type TaskChange,
   type TimelineEvent,
@@ -239,24 +241,25 @@ class Journey {
   }
 
   /** The provider says an order was paid. Queued like any transition, so it never races another one. */
-  onPayment(p: PaymentReceived): Promise<void> {
-    return this.transition(async () => {
+  onPayment(p: PaymentReceived): Promise<PaymentTaken> {
+    return this.transition(async (): Promise<PaymentTaken> => {
       const pay = this.snapshot.payment;
-      if (!pay || pay.orderId !== p.orderId) return;
-      if (pay.status === 'paid' || pay.status === 'refunded') return; // duplicate: nothing changes
+      if (!pay || pay.orderId !== p.orderId) return { outcome: 'unchanged' };
+      if (pay.status === 'paid' || pay.status === 'refunded') return { outcome: 'unchanged' }; // duplicate: nothing changes
       if (pay.status === 'pending' && !this.isEnding && this.snapshot.step === 'awaiting-payment') {
         pay.status = 'paid';
         this.paid = true;
         this.snapshot.step = 'booked';
         await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
         await this.project([this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
-        return;
+        return { outcome: 'paid' };
       }
       // The journey no longer waits for this payment (lapsed or cancelled): refund it at once, and
       // leave status, phase and step as they are.
       const refunded = await this.refund('late-payment');
       await this.project([refunded]);
       await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
+      return { outcome: 'refunded' };
     });
   }
 
@@ -463,7 +466,10 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   setHandler(recordOutcomeUpdate, (o) => j.recordOutcome(o.doctorId, o.diagnosis, o.notes), {
     validator: (o) => j.requireBookedDoctor(o.doctorId, 'in-consultation'),
   });
-  setHandler(paymentReceivedSignal, (p) => j.onPayment(p));
+  setHandler(paymentReceivedSignal, async (p) => {
+    await j.onPayment(p);
+  });
+  setHandler(paymentUpdate, (p) => j.onPayment(p));
   setHandler(queueAdvancedSignal, () => j.onQueueAdvanced());
 
   await j.start();
