@@ -1,7 +1,9 @@
 // The journeys read model: one row per journey, its append-only timeline and its tasks. Each
 // transition is written in one transaction, so one read never shows half of it.
-import type { JourneySnapshot, TaskChange, Transition } from '../workflows/definitions.js';
+import type { JourneySnapshot, Transition } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
+import { activityLog, type ActivityDeps } from './deps.js';
+import { openTasksOfJourney, upsertTask, type TaskView } from './tasks.js';
 
 export interface TimelineRow {
   seq: number;
@@ -9,18 +11,6 @@ export interface TimelineRow {
   type: string;
   actor: string;
   data: Record<string, unknown>;
-}
-
-export interface TaskView {
-  id: string;
-  kind: string;
-  role: string;
-  status: 'open' | 'done' | 'cancelled';
-  journeyId?: string;
-  subject: string;
-  dueAt: string;
-  createdAt: string;
-  tier: number;
 }
 
 export interface JourneyView extends JourneySnapshot {
@@ -58,44 +48,6 @@ export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
   for (const task of t.tasks ?? []) await upsertTask(tx, s.id, task);
 }
 
-async function upsertTask(sql: Sql, journeyId: string, t: TaskChange): Promise<void> {
-  await sql`
-    insert into tasks (id, kind, role, status, journey_id, subject, due_at, tier, closed_at)
-    values (${t.id}, ${t.kind}, ${t.role}, ${t.status}, ${journeyId}, ${t.subject}, ${t.dueAt}, ${t.tier},
-            ${t.status === 'open' ? null : new Date()})
-    on conflict (id) do update set
-      -- a closed task stays closed, whatever order projections arrive in
-      status = case when tasks.status = 'open' then excluded.status else tasks.status end,
-      closed_at = case when tasks.status = 'open' then excluded.closed_at else tasks.closed_at end,
-      tier = greatest(tasks.tier, excluded.tier),
-      due_at = case when excluded.tier > tasks.tier then excluded.due_at else tasks.due_at end,
-      subject = excluded.subject`;
-}
-
-interface TaskRow {
-  id: string;
-  kind: string;
-  role: string;
-  status: TaskView['status'];
-  journey_id: string | null;
-  subject: string;
-  due_at: Date;
-  created_at: Date;
-  tier: number;
-}
-
-export const taskView = (r: TaskRow): TaskView => ({
-  id: r.id,
-  kind: r.kind,
-  role: r.role,
-  status: r.status,
-  ...(r.journey_id ? { journeyId: r.journey_id } : {}),
-  subject: r.subject,
-  dueAt: iso(r.due_at)!,
-  createdAt: iso(r.created_at)!,
-  tier: r.tier,
-});
-
 /** The journey with its timeline and open tasks, read in one snapshot-consistent transaction. */
 export async function getJourney(sql: Sql, id: string): Promise<JourneyView | undefined> {
   return sql.begin('isolation level repeatable read read only', async (tx) => {
@@ -103,11 +55,10 @@ export async function getJourney(sql: Sql, id: string): Promise<JourneyView | un
     if (!row) return undefined;
     const timeline = await tx<{ seq: number; at: Date; type: string; actor: string; data: Record<string, unknown> }[]>`
       select seq, at, type, actor, data from timeline where journey_id = ${id} order by seq`;
-    const tasks = await tx<TaskRow[]>`select * from tasks where journey_id = ${id} and status = 'open' order by created_at`;
     return {
       ...row.snapshot,
       timeline: timeline.map((e) => ({ seq: e.seq, at: iso(e.at)!, type: e.type, actor: e.actor, data: e.data })),
-      openTasks: tasks.map(taskView),
+      openTasks: await openTasksOfJourney(tx as unknown as Sql, id),
     };
   });
 }
@@ -161,5 +112,16 @@ export async function listJourneys(sql: Sql, f: JourneyFilter): Promise<{ items:
   return {
     items: page.map((r) => ({ ...r.snapshot, createdAt: iso(r.created_at)!, updatedAt: iso(r.updated_at)!, overdue: r.overdue })),
     ...(rows.length > f.limit && last ? { next: { createdAt: iso(last.created_at)!, id: last.id } } : {}),
+  };
+}
+
+/** The journey's activities: its read-model projection. */
+export function journeyActivities(deps: ActivityDeps) {
+  const { sql } = deps;
+  return {
+    async recordTransition(t: Transition): Promise<void> {
+      await recordTransition(sql, t);
+      activityLog(deps).debug({ journeyId: t.snapshot.id, events: t.events.map((e) => e.type) }, 'transition projected');
+    },
   };
 }

@@ -2,6 +2,7 @@
 // NOTIFY_WEBHOOK_URL. The notification id is the idempotency key: stored once, delivered once.
 import type { NotificationKind, NotificationRequest } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
+import { activityLog, type ActivityDeps } from './deps.js';
 import { SIGNATURE_HEADER, sign } from './signature.js';
 
 export interface NotifyWebhook {
@@ -128,4 +129,21 @@ const notificationView = (r: NotificationRow): Notification => ({
 export async function listNotifications(sql: Sql, patientId: string): Promise<Notification[]> {
   const rows = await sql<NotificationRow[]>`select * from notifications where patient_id = ${patientId} order by at desc, id limit 200`;
   return rows.map(notificationView);
+}
+
+/** Notification activities: store at once (the workflow waits), deliver in the background (it does not). */
+export function notificationActivities(deps: ActivityDeps) {
+  const { sql } = deps;
+  return {
+    async notify(req: NotificationRequest): Promise<void> {
+      await storeNotification(sql, req, deps.notifyWebhook !== undefined);
+      activityLog(deps).info({ notificationId: req.id, kind: req.kind }, 'notification stored');
+    },
+    /** Delivers a stored notification to the webhook, if one is configured; retried until it lands. */
+    async deliverNotification(r: { id: string }): Promise<void> {
+      if (!deps.notifyWebhook) return;
+      const outcome = await deliverNotification(sql, deps.notifyWebhook, r.id);
+      activityLog(deps).info({ notificationId: r.id, outcome }, 'notification delivery');
+    },
+  };
 }

@@ -2,6 +2,7 @@
 // retried refund never pays back twice.
 import { journeyWorkflowId, type JourneySnapshot, type NotificationRequest, type PaymentStatus } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
+import type { ActivityDeps } from './deps.js';
 import { writeTransition } from './journeys.js';
 
 /** The payment provider as CarePath sees it. Production swaps in the real channel's client. */
@@ -101,5 +102,16 @@ export async function refundClosedJourneyPayment(sql: Sql, provider: PaymentProv
     kind: 'payment.refunded',
     refs: { journeyId: order.journeyId },
     params: { amount: order.amount },
+  };
+}
+
+/** Payment activities: orders, their status, and refunds through the provider. */
+export function paymentActivities(deps: ActivityDeps) {
+  const { sql } = deps;
+  return {
+    requestPayment: (r: Parameters<typeof requestPayment>[1]) => requestPayment(sql, r),
+    markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
+    refundPayment: (r: { orderId: string; amount: number; reason: string }) => refundPayment(sql, deps.payments, r),
+    refundClosedJourneyPayment: (r: { orderId: string }) => refundClosedJourneyPayment(sql, deps.payments, r.orderId),
   };
 }

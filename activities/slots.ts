@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Appointment, CheckInResult, Mode } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
+import type { ActivityDeps } from './deps.js';
 
 export interface Slot {
   id: string;
@@ -154,4 +155,33 @@ export async function startConsultationInQueue(sql: Sql, r: { journeyId: string;
 
 export async function finishConsultationInQueue(sql: Sql, r: { journeyId: string }): Promise<void> {
   await sql`update queue_entries set status = 'done' where journey_id = ${r.journeyId}`;
+}
+
+/**
+ * A checked-in patient leaves the queue without being seen (the journey was ended by a coordinator);
+ * returns the journeys still waiting in that slot, who may now be near their turn.
+ */
+export async function leaveQueue(sql: Sql, r: { journeyId: string; slotId: string }): Promise<string[]> {
+  await sql`update queue_entries set status = 'done' where journey_id = ${r.journeyId} and status = 'waiting'`;
+  const rows = await sql<{ journey_id: string }[]>`
+    select journey_id from queue_entries where slot_id = ${r.slotId} and status = 'waiting' order by queue_number`;
+  return rows.map((x) => x.journey_id);
+}
+
+/** Slot activities: seats and the per-slot queue; whoever the queue moves for is told. */
+export function slotActivities(deps: ActivityDeps) {
+  const { sql } = deps;
+  return {
+    reserveSeat: (r: Parameters<typeof reserveSeat>[1]) => reserveSeat(sql, r),
+    releaseSeat: (r: Parameters<typeof releaseSeat>[1]) => releaseSeat(sql, r),
+    checkIn: (r: Parameters<typeof checkIn>[1]) => checkIn(sql, r),
+    queuePosition: (r: Parameters<typeof queuePosition>[1]) => queuePosition(sql, r),
+    async startConsultationInQueue(r: Parameters<typeof startConsultationInQueue>[1]): Promise<void> {
+      await deps.signalQueueAdvanced(await startConsultationInQueue(sql, r));
+    },
+    finishConsultationInQueue: (r: Parameters<typeof finishConsultationInQueue>[1]) => finishConsultationInQueue(sql, r),
+    async leaveQueue(r: Parameters<typeof leaveQueue>[1]): Promise<void> {
+      await deps.signalQueueAdvanced(await leaveQueue(sql, r));
+    },
+  };
 }

@@ -2,6 +2,8 @@
 // and English choose a department; red-flag rules set urgency `emergency`. It advises; it never diagnoses.
 import type { Triage, Urgency } from '../workflows/definitions.js';
 import type { Sql } from './db.js';
+import type { ActivityDeps } from './deps.js';
+import triageSeed from '../db/seed/triage-rules.json' with { type: 'json' };
 
 export interface TriageRule {
   id: string;
@@ -75,4 +77,14 @@ export async function storeRules(sql: Sql, set: TriageRuleSet): Promise<void> {
         values (${r.id}, ${r.department}, ${r.urgency}, ${tx.json(r.groups)}, ${r.advice ?? (r.urgency === 'emergency' ? set.emergencyAdvice : '')}, ${r.priority})`;
     }
   });
+}
+
+/** Triage activities: classify a complaint with the stored rules. */
+export function triageActivities(deps: ActivityDeps) {
+  return {
+    async triage(r: { complaint: string }): Promise<Triage> {
+      const rules = await loadRules(deps.sql, triageSeed.emergencyAdvice, triageSeed.fallback as { department: string; urgency: 'routine' });
+      return classify(r.complaint, rules);
+    },
+  };
 }

@@ -157,17 +157,26 @@ export const OutcomeInput = z
   })
   .openapi('OutcomeInput');
 
-const Task = z
+export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined'] as const;
+export const Task = z
   .object({
     id: z.string(),
-    kind: z.string(),
+    kind: z.enum(TaskKinds),
     role: z.string(),
     status: z.enum(['open', 'done', 'cancelled']),
+    subject: z
+      .object({ type: z.enum(['journey', 'prescription', 'exam', 'referral']), id: z.string() })
+      .openapi({ description: 'The item the task is about' }),
+    action: z.string().openapi({ description: 'What the person who takes the task is asked to do' }),
     journeyId: z.string().optional(),
-    subject: z.string(),
+    assigneeId: z.string().optional().openapi({ description: 'The one doctor a task is for; role-wide tasks have none' }),
     dueAt: Timestamp,
     createdAt: Timestamp,
-    tier: z.number().int(),
+    overdue: z.boolean().openapi({ description: 'dueAt < now' }),
+    tier: z.number().int().openapi({ description: 'Escalation tier (1, 2, …); other tasks 0' }),
+    closedAt: Timestamp.optional(),
+    closedBy: z.string().optional(),
+    note: z.string().optional(),
   })
   .openapi('Task');
 

@@ -13,6 +13,7 @@ import {
   checkInUpdate,
   journeyWorkflowId,
   paymentReceivedSignal,
+  paymentUpdate,
   queueAdvancedSignal,
   recordOutcomeUpdate,
   snapshotQuery,
@@ -145,6 +146,28 @@ async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void
   }
 }
 
+/** Each notification was stored once and delivered once: counted from the calls, repeats included. */
+function expectEachNotificationOnce(world: FakeWorld): void {
+  const stored = world.notifyCalls.map((n) => n.id);
+  expect(new Set(stored).size, `notify called twice for one id: ${stored.join(', ')}`).toBe(stored.length);
+  expect([...world.delivered].sort()).toEqual([...stored].sort());
+}
+
+/** Checks in, then lets the consult-start SLA pass `periods` times with nobody starting. */
+async function checkedInAndLate(world: FakeWorld, taskQueue: string, periods: number) {
+  const j = await startJourney(taskQueue);
+  const { start } = await bookAndPay(world, j.handle, HOUR);
+  await env.sleep(HOUR - 10 * MIN);
+  await j.handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+  await env.sleep(10 * MIN + periods * 30 * MIN + MIN);
+  return { ...j, start };
+}
+
+async function timersStarted(handle: WorkflowHandle): Promise<number> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? []).filter((e) => e.timerStartedEventAttributes).length;
+}
+
 function refusal(err: unknown): string | undefined {
   if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
   return undefined;
@@ -158,7 +181,9 @@ describe('patientJourney', () => {
 
       const { booked, start } = await bookAndPay(world, handle, 2 * 24 * HOUR);
       expect(booked).toMatchObject({ step: 'awaiting-payment', payment: { status: 'pending', amount: 1500, currency: 'CNY' } });
-      expect(world.notificationsOf('payment.due')).toHaveLength(1);
+      expect(world.notificationsOf('payment.due')).toEqual([
+        expect.objectContaining({ id: `journey:${journeyId}:payment.due:${journeyId}-reg`, patientId: 'pat-1', refs: { journeyId }, params: { amount: 1500, dueBy: booked.payment!.dueBy } }),
+      ]);
 
       await env.sleep(2 * 24 * HOUR - 10 * MIN);
       const reminders = world.events(journeyId, 'reminder.sent');
@@ -177,6 +202,14 @@ describe('patientJourney', () => {
       expect(done).toMatchObject({ phase: 'closed', status: 'completed', step: 'done', outcome: { diagnosis: { code: 'J20.9' } } });
       expect(await handle.result()).toMatchObject({ status: 'completed' });
       expect(world.types(journeyId)).toEqual(HAPPY_PATH_TIMELINE);
+      expect(world.projected.get(journeyId)!.map((e) => e.type)).toEqual(HAPPY_PATH_TIMELINE); // each projected once
+      expect(world.notificationsOf('appointment.reminder').map((n) => n.params)).toEqual([
+        { start: booked.appointment!.start, offset: 'P1D' },
+        { start: booked.appointment!.start, offset: 'PT1H' },
+      ]);
+      expect(world.calls.markPayment).toBe(1);
+      expect(world.refundCalls).toEqual([]);
+      expectEachNotificationOnce(world);
     });
   });
 
@@ -202,15 +235,20 @@ describe('patientJourney', () => {
       const { booked, slotId } = await bookAndPay(world, handle, 2 * 24 * HOUR);
       const cancelled = await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'feeling better', actor: patientActor }] });
       expect(cancelled).toMatchObject({ status: 'cancelled', phase: 'closed', payment: { status: 'refunded' } });
-      expect(world.refunds.get(booked.payment!.orderId)).toBe(1500);
+      const orderId = booked.payment!.orderId;
+      expect(world.refundCalls).toEqual([{ orderId, amount: 1500, reason: 'cancelled' }]);
       expect(world.slots.get(slotId)!.remaining).toBe(3);
-      expect(world.types(journeyId)).toContain('payment.refunded');
-      expect(world.notificationsOf('journey.cancelled')).toHaveLength(1);
+      expect(world.events(journeyId, 'payment.refunded').map((e) => e.data)).toEqual([{ orderId, amount: 1500, reason: 'cancelled' }]);
+      expect(world.events(journeyId, 'journey.cancelled').map((e) => [e.actor, e.data])).toEqual([['patient:pat-1', { reason: 'patient', note: 'feeling better' }]]);
+      expect(world.notificationsOf('journey.cancelled').map((n) => n.params)).toEqual([{ reason: 'patient' }]);
+      expect(world.notificationsOf('payment.refunded').map((n) => n.params)).toEqual([{ amount: 1500 }]);
       // The journey is closed: a second cancellation is refused (by the workflow, or by the server once it has completed).
       await expect(handle.executeUpdate(cancelUpdate, { args: [{ reason: 'again', actor: patientActor }] })).rejects.toSatisfy(
         (e) => refusal(e) === 'invalid-state' || e instanceof WorkflowNotFoundError,
       );
-      expect(world.refunds.size).toBe(1);
+      expect(world.refundCalls).toHaveLength(1);
+      await handle.result();
+      expectEachNotificationOnce(world);
     });
   });
 
@@ -248,13 +286,14 @@ describe('patientJourney', () => {
   it('marks a patient who never checks in as a no-show after start + noShowGrace', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
-      const { slotId } = await bookAndPay(world, handle, 3 * HOUR);
+      const { slotId, start } = await bookAndPay(world, handle, 3 * HOUR);
       await env.sleep(3 * HOUR + 29 * MIN);
       expect((await handle.query(snapshotQuery)).status).toBe('active');
       await env.sleep(2 * MIN);
       expect(await handle.result()).toMatchObject({ status: 'no-show', phase: 'closed', step: 'done' });
       expect(world.types(journeyId).at(-1)).toBe('journey.no-show');
-      expect(world.notificationsOf('journey.no-show')).toHaveLength(1);
+      expect(world.notificationsOf('journey.no-show').map((n) => n.params)).toEqual([{ start: new Date(start).toISOString() }]);
+      expect(world.events(journeyId, 'journey.no-show').map((e) => e.data)).toEqual([{ start: new Date(start).toISOString() }]);
       expect(world.seats.get(journeyId)?.status).toBe('no-show');
       expect(world.slots.get(slotId)!.remaining).toBe(3);
     });
@@ -476,6 +515,92 @@ describe('patientJourney', () => {
       const sent = world.notificationsOf('queue.near-turn').filter((n) => n.refs.journeyId === b.journeyId);
       expect(sent).toHaveLength(1);
       expect(sent[0]!.params).toMatchObject({ queueNumber: 2, ahead: 0 });
+    });
+  });
+  it('takes a duplicate payment once: one payment.received, one markPayment, no refund', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
+      const p = { orderId: booked.payment!.orderId, amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' as const };
+      expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'paid' });
+      expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'unchanged' });
+      await handle.signal(paymentReceivedSignal, p);
+      expect(await handle.executeUpdate(paymentUpdate, { args: [{ ...p, orderId: 'another-order' }] })).toEqual({ outcome: 'unchanged' });
+      expect(world.projectedOf(journeyId, 'payment.received').map((e) => e.data)).toEqual([{ orderId: p.orderId, amount: 1500, channel: 'wechat' }]);
+      expect(world.calls.markPayment).toBe(1);
+      expect(world.refundCalls).toEqual([]);
+      expect((await handle.query(snapshotQuery)).payment).toMatchObject({ status: 'paid', amount: 1500 });
+    });
+  });
+
+  it('answers a payment for a cancelled journey as refunded, with the amount', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      const open = world.hold('deliverNotification'); // keeps the workflow open after the cancellation
+      const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
+      await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: patientActor }] });
+      const p = { orderId: booked.payment!.orderId, amount: 1500, paidAt: new Date().toISOString(), channel: 'alipay' as const };
+      expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'refunded' });
+      open();
+      expect(await handle.result()).toMatchObject({ status: 'cancelled', step: 'done', payment: { status: 'refunded' } });
+      expect(world.refundCalls).toEqual([{ orderId: p.orderId, amount: 1500, reason: 'late-payment' }]);
+      expect(world.notificationsOf('payment.refunded').map((n) => n.params)).toEqual([{ amount: 1500 }]);
+      expectEachNotificationOnce(world);
+    });
+  });
+
+  it('raises tier 1, 2 and 3 as tasks of their own, each at its SLA, then waits without a timer', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId, start } = await checkedInAndLate(world, taskQueue, 3);
+      const escalated = world.events(journeyId, 'task.escalated');
+      expect(escalated.map((e) => e.data.tier)).toEqual([1, 2, 3]);
+      escalated.forEach((e, i) => expect(Math.abs(Date.parse(e.at) - (start + (i + 1) * 30 * MIN))).toBeLessThan(2000));
+      const tasks = [...world.tasks.values()];
+      expect(tasks.map((t) => [t.id, t.tier, t.status])).toEqual([1, 2, 3].map((tier) => [`journey:${journeyId}:consult-start-sla:${tier}`, tier, 'open']));
+      expect(tasks[0]).toMatchObject({ kind: 'escalation', role: 'coordinator', subject: { type: 'journey', id: journeyId }, dueAt: new Date(start + 30 * MIN).toISOString() });
+      // After the last tier: no more escalations and no timer re-armed every SLA period.
+      const timers = await timersStarted(handle);
+      await env.sleep(24 * HOUR);
+      expect(await timersStarted(handle)).toBe(timers);
+      expect(world.projectedOf(journeyId, 'task.escalated')).toHaveLength(3);
+      // The work is done at last: every tier closes with it.
+      await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      expect([...world.tasks.values()].map((t) => t.status)).toEqual(['done', 'done', 'done']);
+      expect(world.events(journeyId, 'task.closed').map((e) => e.data.taskId)).toEqual(tasks.map((t) => t.id));
+    });
+  });
+
+  it('lets a coordinator end a checked-in journey before the consultation: refund, tasks cancelled, queue moves up', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const [a, b] = await twoPaidInOneSlot(world, taskQueue);
+      await a.handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      expect(await b.handle.executeUpdate(checkInUpdate, { args: [patientActor] })).toEqual({ queueNumber: 2, ahead: 1 });
+      await env.sleep(HOUR + 31 * MIN); // a's consult-start SLA passed: tier 1
+      expect(world.events(a.journeyId, 'task.escalated')).toHaveLength(1);
+      // The patient may not end it in the visit phase.
+      await expect(a.handle.executeUpdate(cancelUpdate, { args: [{ reason: 'tired of waiting', actor: patientActor }] })).rejects.toSatisfy(
+        (e) => refusal(e) === 'invalid-state',
+      );
+      const coordinator = { role: 'coordinator' as const, id: 'coord-1' };
+      const ended = await a.handle.executeUpdate(cancelUpdate, { args: [{ reason: 'doctor unavailable', actor: coordinator }] });
+      expect(ended).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'refunded', amount: 1500 } });
+      const orderId = ended.payment!.orderId;
+      expect(world.refundCalls).toEqual([{ orderId, amount: 1500, reason: 'cancelled' }]);
+      expect(world.events(a.journeyId, 'journey.cancelled').map((e) => [e.actor, e.data])).toEqual([['coordinator:coord-1', { reason: 'staff', note: 'doctor unavailable' }]]);
+      const task = [...world.tasks.values()].find((t) => t.subject.id === a.journeyId)!;
+      expect(task.status).toBe('cancelled');
+      expect(world.events(a.journeyId, 'task.closed').map((e) => e.data)).toEqual([{ taskId: task.id, status: 'cancelled' }]);
+      // b moves up: a left the queue and b's workflow was told.
+      expect(world.queue.find((q) => q.journeyId === a.journeyId)!.status).toBe('done');
+      expect(world.queueSignals.at(-1)).toEqual([b.journeyId]);
+      await b.handle.signal(queueAdvancedSignal);
+      await waitFor(async () => world.events(b.journeyId, 'queue.near-turn').length === 1);
+      expect(world.events(b.journeyId, 'queue.near-turn')[0]!.data).toEqual({ ahead: 0 });
+      expect(await a.handle.result()).toMatchObject({ status: 'cancelled' });
+      expect(world.notificationsOf('journey.cancelled').map((n) => [n.refs.journeyId, n.params])).toEqual([[a.journeyId, { reason: 'staff' }]]);
+      // Once the consultation has started it can no longer be ended this way.
+      await b.handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      await expect(b.handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: coordinator }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
     });
   });
 });

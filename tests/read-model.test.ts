@@ -46,7 +46,7 @@ describe('recordTransition', () => {
 
   it('keeps a closed task closed whatever order its projections arrive in, and moves its due time with its tier', async () => {
     const id = 'rm-2';
-    const task: TaskChange = { id: 'journey:rm-2:consult-start-sla', kind: 'escalation', role: 'coordinator', status: 'open', subject: 'late', dueAt: '2026-12-01T01:30:00.000Z', tier: 1 };
+    const task: TaskChange = { id: 'journey:rm-2:consult-start-sla', kind: 'escalation', role: 'coordinator', status: 'open', subject: { type: 'journey', id: 'rm-2' }, action: 'late', dueAt: '2026-12-01T01:30:00.000Z', tier: 1 };
     await recordTransition(db.sql, { version: 1, snapshot: snapshot(id, 'booked'), events: [], tasks: [task] });
     await recordTransition(db.sql, { version: 2, snapshot: snapshot(id, 'booked'), events: [], tasks: [{ ...task, tier: 2, dueAt: '2026-12-01T02:00:00.000Z' }] });
     expect((await getJourney(db.sql, id))!.openTasks).toMatchObject([{ tier: 2, dueAt: '2026-12-01T02:00:00.000Z' }]);

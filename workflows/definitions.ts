@@ -146,17 +146,27 @@ export const TIMELINE_TYPES = [
   'task.created',
   'task.escalated',
   'task.closed',
+  'task.completed',
 ] as const;
 export type TimelineType = (typeof TIMELINE_TYPES)[number];
 
-export type TaskKind = 'escalation';
+export type TaskKind = 'escalation' | 'pharmacist-review' | 'prescription-revision' | 'abnormal-result' | 'referral-declined';
+/** The item a task is about. */
+export interface TaskSubject {
+  type: 'journey' | 'prescription' | 'exam' | 'referral';
+  id: string;
+}
 export interface TaskChange {
   /** Deterministic id derived from the workflow and occurrence. */
   id: string;
   kind: TaskKind;
   role: Role;
   status: 'open' | 'done' | 'cancelled';
-  subject: string;
+  subject: TaskSubject;
+  /** What the person who takes the task is asked to do (no patient data). */
+  action: string;
+  /** For tasks of one person (a doctor's revision): their id. Role-wide tasks have none. */
+  assigneeId?: string;
   dueAt: string;
   tier: number;
 }

@@ -6,16 +6,7 @@
 // (`Journey.transition`). Handlers, signals and timers only queue them: a cancellation never
 // interleaves with a payment, an expiry or a booking, and the timeline reads in the order things
 // happened. Each transition re-checks the state it needs once it runs.
-import {
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  log,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { condition, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   FailureType,
   bookUpdate,
@@ -35,7 +26,6 @@ import {
   type CheckInResult,
   type JourneyInput,
   type JourneySnapshot,
-  type NotificationRequest,
   type PaymentReceived,
   type PaymentTaken,
   type Step,
@@ -44,34 +34,22 @@ import {
   type TimelineType,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-
-const act = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
-
-/** Webhook deliveries retry on their own, in the background, until the gateway takes them. */
-const delivery = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
 
 /** Escalation tiers raised while the same thing stays late. */
 const MAX_ESCALATION_TIER = 3;
 const DEFAULT_OUTCOME_SLA = 'PT2H';
 const DEFAULT_BOOKING_WINDOW = 'P7D';
 
-const actorName = (a: Actor): string => `${a.role}:${a.id}`;
-const SYSTEM = 'system';
+/** A coordinator may end a checked-in journey whose consultation has not started (landed code refused it). */
+const CANCEL_IN_VISIT_PATCH = 'cancel-in-visit';
 
-function refused(type: FailureType, message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true });
-}
+const actorName = (a: Actor): string => `${a.role}:${a.id}`;
+const isStaff = (a: Actor): boolean => a.role === 'coordinator' || a.role === 'admin';
 
 /** The journey's state and every transition on it; the workflow function only sequences waits. */
-class Journey {
+class Journey extends WorkflowKernel {
   readonly snapshot: JourneySnapshot;
-  readonly wfId: string;
   paid = false;
   checkedIn = false;
   checkedInAt = 0;
@@ -80,17 +58,9 @@ class Journey {
   nearTurnSent = false;
   /** Set once triage is projected, so the API's answer reads a read model that already has it. */
   triageDone = false;
-  /** The escalation task currently open for this journey, closed by the transition that resolves it. */
-  private openTask: TaskChange | undefined;
-  private deliveries: Promise<unknown>[] = [];
-  /** The tail of the transition queue, and how many transitions were ever queued. */
-  private tail: Promise<unknown> = Promise.resolve();
-  private queued = 0;
-  /** Increases with every projection, so the read model never takes an older snapshot over a newer one. */
-  private version = 0;
 
   constructor(readonly input: JourneyInput) {
-    this.wfId = journeyWorkflowId(input.journeyId);
+    super(journeyWorkflowId(input.journeyId), input.patientId);
     this.snapshot = {
       id: input.journeyId,
       patientId: input.patientId,
@@ -110,59 +80,12 @@ class Journey {
     return this.snapshot.status !== 'active';
   }
 
-  /** Runs `fn` after every transition queued before it (FIFO), never alongside another one. */
-  transition<T>(fn: () => Promise<T>): Promise<T> {
-    this.queued += 1;
-    const run = this.tail.then(fn);
-    this.tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
+    return act.recordTransition({ version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
   }
 
-  /** Resolves when every transition queued so far, and every delivery started, has finished. */
-  async settled(): Promise<void> {
-    let seen = -1;
-    while (seen !== this.workCount()) {
-      seen = this.workCount();
-      await this.tail;
-      await Promise.all(this.deliveries);
-    }
-  }
-
-  workCount(): number {
-    return this.queued + this.deliveries.length;
-  }
-
-  event(type: TimelineType, actor: string, data: Record<string, unknown> = {}, occurrence = ''): TimelineEvent {
-    return { key: occurrence ? `${type}:${occurrence}` : type, at: new Date().toISOString(), type, actor, data };
-  }
-
-  /** Projects the current snapshot with the transition's events and tasks, in one transaction. */
-  async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
-    this.version += 1;
-    await act.recordTransition({ version: this.version, snapshot: this.view(), events, tasks });
-  }
-
-  /** Stores the notification (awaited) and delivers it in the background: a down gateway never holds the journey. */
-  async send(req: NotificationRequest): Promise<void> {
-    await act.notify(req);
-    this.deliveries.push(
-      delivery
-        .deliverNotification({ id: req.id })
-        .catch((err: unknown) => log.warn('notification delivery gave up', { notificationId: req.id, error: String(err) })),
-    );
-  }
-
-  notification(kind: NotificationRequest['kind'], occurrence: string, params: NotificationRequest['params'] = {}): NotificationRequest {
-    return {
-      id: `${this.wfId}:${kind}:${occurrence}`,
-      patientId: this.input.patientId,
-      kind,
-      refs: { journeyId: this.input.journeyId },
-      params,
-    };
+  protected refs(): Record<string, string> {
+    return { journeyId: this.input.journeyId };
   }
 
   // ---- checks, used by update validators (fast refusal) and again inside the transition ----
@@ -173,13 +96,17 @@ class Journey {
     }
   }
 
-  requireCancellable(): void {
-    if (this.isEnding || this.snapshot.phase !== 'pre-visit') {
-      throw refused(
-        FailureType.InvalidState,
-        `only an active journey before the visit can be cancelled (phase ${this.snapshot.phase}, status ${this.snapshot.status})`,
-      );
-    }
+  /** Before the visit: the patient or staff. In the visit, before the consultation starts: staff only. */
+  requireCancellable(actor: Actor): void {
+    if (this.isEnding) throw refused(FailureType.InvalidState, `the journey has ended (status ${this.snapshot.status})`);
+    if (this.snapshot.phase === 'pre-visit') return;
+    if (this.snapshot.step === 'checked-in' && isStaff(actor)) return;
+    throw refused(
+      FailureType.InvalidState,
+      this.snapshot.step === 'checked-in'
+        ? 'in the visit phase only a coordinator may end the journey'
+        : `the journey can no longer be cancelled (phase ${this.snapshot.phase}, step ${this.snapshot.step})`,
+    );
   }
 
   requireBookedDoctor(doctorId: string, step: Step): void {
@@ -300,8 +227,12 @@ class Journey {
 
   cancel(note: string, actor: Actor): Promise<JourneySnapshot> {
     return this.transition(async () => {
-      this.requireCancellable();
+      this.requireCancellable(actor);
       const reason = actor.role === 'patient' ? 'patient' : 'staff';
+      const inVisit = this.snapshot.phase === 'visit';
+      if (inVisit && !patched(CANCEL_IN_VISIT_PATCH)) throw refused(FailureType.InvalidState, 'the journey can no longer be cancelled');
+      // Leaving the queue lets the patients behind move up (they are told by the activity).
+      if (inVisit) await act.leaveQueue({ journeyId: this.input.journeyId, slotId: this.snapshot.appointment!.slotId });
       if (this.snapshot.appointment) await act.releaseSeat({ journeyId: this.input.journeyId });
       const events: TimelineEvent[] = [];
       const pay = this.snapshot.payment;
@@ -312,7 +243,8 @@ class Journey {
       if (pay?.status === 'paid') events.push(await this.refund('cancelled'));
       this.close('cancelled');
       events.push(this.event('journey.cancelled', actorName(actor), { reason, note }));
-      await this.project(events); // refund and cancellation land together
+      const tasks = this.closeEscalations(events, 'cancelled');
+      await this.project(events, tasks); // refund, cancellation and closed tasks land together
       if (pay?.status === 'refunded') await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
       await this.send(this.notification('journey.cancelled', 'cancel', { reason }));
       return this.view();
@@ -380,7 +312,7 @@ class Journey {
       this.snapshot.step = 'in-consultation';
       this.consultationStarted = true;
       const events = [this.event('consultation.started', `doctor:${doctorId}`, {})];
-      await this.project(events, this.closeOpenTask(events));
+      await this.project(events, this.closeEscalations(events));
       return this.view();
     });
   }
@@ -396,42 +328,9 @@ class Journey {
         this.event('outcome.recorded', `doctor:${doctorId}`, { diagnosisCode: diagnosis.code ?? null }),
         this.event('journey.completed', SYSTEM, {}),
       ];
-      await this.project(events, this.closeOpenTask(events));
+      await this.project(events, this.closeEscalations(events));
       return this.view();
     });
-  }
-
-  /**
-   * Waits for `done` with the SLA as deadline; each time it passes, raises (or re-raises at the next
-   * tier, up to MAX_ESCALATION_TIER) one escalation task for coordinators.
-   */
-  async awaitWithEscalation(done: () => boolean, firstDeadline: number, sla: number, what: string, subject: string): Promise<void> {
-    let deadline = firstDeadline;
-    let tier = 0;
-    for (;;) {
-      if (await condition(done, Math.max(deadline - Date.now(), 1))) return;
-      if (tier < MAX_ESCALATION_TIER) {
-        tier += 1;
-        const dueAt = new Date(deadline).toISOString();
-        const raisedTier = tier;
-        await this.transition(async () => {
-          if (done() || this.isEnding) return;
-          const task: TaskChange = { id: `${this.wfId}:${what}`, kind: 'escalation', role: 'coordinator', status: 'open', subject, dueAt, tier: raisedTier };
-          this.openTask = task;
-          await this.project([this.event('task.escalated', SYSTEM, { taskId: task.id, kind: 'escalation', subject, tier: raisedTier }, `${what}:${raisedTier}`)], [task]);
-        });
-      }
-      deadline = Date.now() + sla;
-    }
-  }
-
-  /** Marks the open escalation task done (projected with the transition that resolved it). */
-  private closeOpenTask(events: TimelineEvent[]): TaskChange[] {
-    const task = this.openTask;
-    if (!task) return [];
-    this.openTask = undefined;
-    events.push(this.event('task.closed', SYSTEM, { taskId: task.id }, `${task.id}:closed`));
-    return [{ ...task, status: 'done' }];
   }
 
   close(status: JourneySnapshot['status']): void {
@@ -458,7 +357,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   });
   // Validators refuse at once what the current state cannot take; the transition checks again when it runs.
   setHandler(bookUpdate, (b) => j.book(b.slotId, b.actor), { validator: (_b: BookInput) => j.requireStep('booking') });
-  setHandler(cancelUpdate, (c) => j.cancel(c.reason, c.actor), { validator: (_c: CancelInput) => j.requireCancellable() });
+  setHandler(cancelUpdate, (c) => j.cancel(c.reason, c.actor), { validator: (c: CancelInput) => j.requireCancellable(c.actor) });
   setHandler(checkInUpdate, (a) => j.checkIn(a), { validator: (_a: Actor) => j.requireStep('booked') });
   setHandler(startConsultationUpdate, (d) => j.startConsultation(d.doctorId), {
     validator: (d) => j.requireBookedDoctor(d.doctorId, 'checked-in'),
@@ -502,27 +401,35 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   if (j.isEnding) return finish(j);
 
   // Consult-start SLA from max(start, check-in), then the outcome's own SLA.
+  // A coordinator may end the journey meanwhile: the waits stop then.
+  const subject = { type: 'journey' as const, id: input.journeyId };
   const sla = durationMs(t.consultStartSla);
-  await j.awaitWithEscalation(
-    () => j.consultationStarted,
-    Math.max(start, j.checkedInAt) + sla,
+  await j.awaitWithEscalation({
+    what: 'consult-start-sla',
+    subject,
+    action: 'Consultation not started within the SLA after check-in',
+    maxTier: MAX_ESCALATION_TIER,
+    firstDeadline: Math.max(start, j.checkedInAt) + sla,
     sla,
-    'consult-start-sla',
-    'Consultation not started within the SLA after check-in',
-  );
+    done: () => j.consultationStarted || j.isEnding,
+  });
+  if (j.isEnding) return finish(j);
   const outcomeSla = durationMs(t.outcomeSla ?? DEFAULT_OUTCOME_SLA);
-  await j.awaitWithEscalation(() => j.outcomeRecorded, Date.now() + outcomeSla, outcomeSla, 'outcome-sla', 'Outcome not recorded after the consultation started');
+  await j.awaitWithEscalation({
+    what: 'outcome-sla',
+    subject,
+    action: 'Outcome not recorded after the consultation started',
+    maxTier: MAX_ESCALATION_TIER,
+    firstDeadline: Date.now() + outcomeSla,
+    sla: outcomeSla,
+    done: () => j.outcomeRecorded || j.isEnding,
+  });
   return finish(j);
 }
 
 /** Completes only when no handler, transition or delivery is left: a late payment is still refunded here. */
 async function finish(j: Journey): Promise<JourneySnapshot> {
-  for (;;) {
-    const before = j.workCount();
-    await condition(allHandlersFinished);
-    await j.settled();
-    if (j.workCount() === before) break;
-  }
+  await j.drain();
   log.info('journey finished', { journeyId: j.input.journeyId, status: j.snapshot.status, workflowId: workflowInfo().workflowId });
   return j.view();
 }

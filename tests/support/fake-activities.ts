@@ -1,6 +1,7 @@
-// Typed in-memory fakes of the activities, for workflow tests on the time-skipping server. They keep
-// the same contracts as activities/ (idempotent writes, seat counting, queue order) so the workflow's
-// behaviour can be asserted from what it asked them to do.
+// Typed in-memory fakes of the activities, for workflow tests on the time-skipping server. Their state
+// keeps the same contracts as activities/ (idempotent writes, seat counting, queue order); separately,
+// every call the workflow makes is logged as it was made, repeats included, so a test of "exactly
+// once" counts what the workflow asked for rather than what an idempotent fake kept.
 import type { Activities } from '../../activities/index.js';
 import { classify, type TriageRuleSet } from '../../activities/triage.js';
 import triageRules from '../../db/seed/triage-rules.json' with { type: 'json' };
@@ -22,8 +23,14 @@ export class FakeWorld {
   queue: { journeyId: string; slotId: string; queueNumber: number; status: 'waiting' | 'in-consultation' | 'done' }[] = [];
   snapshots = new Map<string, JourneySnapshot>();
   versions = new Map<string, number>();
-  /** Webhook deliveries, in order (a notification id may appear only once). */
+  /** Every deliverNotification call, in order, repeats included. */
   delivered: string[] = [];
+  /** Every notify call, in order, repeats included (`notifications` keeps one per id, like the inbox). */
+  notifyCalls: NotificationRequest[] = [];
+  /** Every refund the workflow asked the provider for, repeats included. */
+  refundCalls: { orderId: string; amount: number; reason: string }[] = [];
+  /** Every timeline event the workflow projected, per journey, repeats included. */
+  projected = new Map<string, TimelineEvent[]>();
   timeline = new Map<string, TimelineEvent[]>();
   tasks = new Map<string, TaskChange>();
   notifications = new Map<string, NotificationRequest>();
@@ -58,8 +65,14 @@ export class FakeWorld {
     return (this.timeline.get(journeyId) ?? []).filter((e) => e.type === type);
   }
 
+  /** The notify calls the workflow made for `kind`, repeats included. */
   notificationsOf(kind: NotificationRequest['kind']): NotificationRequest[] {
-    return [...this.notifications.values()].filter((n) => n.kind === kind);
+    return this.notifyCalls.filter((n) => n.kind === kind);
+  }
+
+  /** The events of `type` the workflow projected for the journey, repeats included. */
+  projectedOf(journeyId: string, type: string): TimelineEvent[] {
+    return (this.projected.get(journeyId) ?? []).filter((e) => e.type === type);
   }
 
   activities(): Activities {
@@ -93,6 +106,7 @@ export class FakeWorld {
           w.versions.set(t.snapshot.id, t.version);
           w.snapshots.set(t.snapshot.id, structuredClone(t.snapshot));
         }
+        w.projected.set(t.snapshot.id, [...(w.projected.get(t.snapshot.id) ?? []), ...t.events]);
         const list = w.timeline.get(t.snapshot.id) ?? [];
         for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
         w.timeline.set(t.snapshot.id, list);
@@ -139,6 +153,11 @@ export class FakeWorld {
         const me = w.queue.find((q) => q.journeyId === r.journeyId);
         if (me) me.status = 'done';
       },
+      async leaveQueue(r) {
+        const me = w.queue.find((q) => q.journeyId === r.journeyId);
+        if (me?.status === 'waiting') me.status = 'done';
+        w.queueSignals.push(w.queue.filter((q) => q.slotId === r.slotId && q.status === 'waiting').map((q) => q.journeyId));
+      },
       async requestPayment(r) {
         if (!w.payments.has(r.orderId)) w.payments.set(r.orderId, { status: 'pending', amount: r.amount });
       },
@@ -146,21 +165,24 @@ export class FakeWorld {
         w.payments.get(r.orderId)!.status = r.status;
       },
       async refundPayment(r) {
+        w.refundCalls.push({ ...r });
         if (!w.refunds.has(r.orderId)) w.refunds.set(r.orderId, r.amount);
         w.payments.get(r.orderId)!.status = 'refunded';
       },
       async refundClosedJourneyPayment(r) {
         const order = w.payments.get(r.orderId);
         if (!order || order.status === 'paid') return undefined;
+        w.refundCalls.push({ orderId: r.orderId, amount: order.amount, reason: 'late-payment' });
         if (!w.refunds.has(r.orderId)) w.refunds.set(r.orderId, order.amount);
         order.status = 'refunded';
         return { id: `late:${r.orderId}`, patientId: 'pat-1', kind: 'payment.refunded' as const, refs: {}, params: { amount: order.amount } };
       },
       async notify(req) {
+        w.notifyCalls.push(req);
         if (!w.notifications.has(req.id)) w.notifications.set(req.id, req);
       },
       async deliverNotification(r) {
-        if (!w.delivered.includes(r.id)) w.delivered.push(r.id);
+        w.delivered.push(r.id);
       },
     };
   }

@@ -1,0 +1,26 @@
+// What activities are built from: injected once by the worker (createActivities) and shared by every area.
+import { Context } from '@temporalio/activity';
+import type { Logger } from 'pino';
+import type { Sql } from './db.js';
+import type { NotifyWebhook } from './notifications.js';
+import type { PaymentProvider } from './payments.js';
+
+export interface ActivityDeps {
+  sql: Sql;
+  log: Logger;
+  payments: PaymentProvider;
+  /** Where notifications are POSTed; unset: inbox only. */
+  notifyWebhook?: NotifyWebhook;
+  /** Tells the journeys still waiting in a slot's queue that someone ahead went in (or left). */
+  signalQueueAdvanced(journeyIds: string[]): Promise<void>;
+}
+
+/** The logger, with the workflow id, activity and attempt when called inside an activity. */
+export function activityLog(deps: Pick<ActivityDeps, 'log'>): Logger {
+  try {
+    const info = Context.current().info;
+    return deps.log.child({ workflowId: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
+  } catch {
+    return deps.log;
+  }
+}

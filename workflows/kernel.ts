@@ -1,0 +1,180 @@
+// The machinery every CarePath workflow shares: a FIFO transition queue, one-transaction projections,
+// stored-then-delivered notifications whose ids come from workflow id + occurrence, and the tiered
+// escalation ladder. A workflow's state class extends `WorkflowKernel` and supplies only what is its
+// own: how one transition is projected (its tables, its timeline) and the refs its notifications carry.
+//
+// Deterministic like all workflow code: time, waits and ids come from the workflow runtime, and every
+// side effect is an activity. Changes here change every workflow that runs on it: they go behind
+// `patched()` with a replay test over the committed histories (tests/histories/).
+import { ApplicationFailure, allHandlersFinished, condition, log, patched, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { FailureType, NotificationRequest, TaskChange, TaskSubject, TimelineEvent, TimelineType } from './definitions.js';
+
+/** Short database work and adapters: retried until done. */
+export const act = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+/** Webhook deliveries retry on their own, in the background, until the gateway takes them. */
+const delivery = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+export const SYSTEM = 'system';
+
+/** Patches of the shared core, named once so every workflow asks the same question. */
+export const Patch = {
+  /** After the last tier, an escalation waits for the work without a timer (landed code re-armed one every SLA period). */
+  IdleAfterLastTier: 'escalation-idle-after-last-tier',
+  /** Each tier is a task of its own, so acknowledging one does not silence the next. */
+  TaskPerTier: 'escalation-task-per-tier',
+} as const;
+
+export function refused(type: FailureType, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+/** One escalation ladder: tier 1 at the first deadline, each further tier one SLA later, up to `maxTier`. */
+export interface Ladder {
+  /** The occurrence key of this ladder within the workflow (`consult-start-sla`, `review-sla`). */
+  what: string;
+  /** The late item, shown on the task. */
+  subject: TaskSubject;
+  /** What coordinators are asked to look at. */
+  action: string;
+  maxTier: number;
+  firstDeadline: number;
+  sla: number;
+  /** The late work is done (or the workflow is ending): the ladder stops. */
+  done(): boolean;
+}
+
+export abstract class WorkflowKernel {
+  /** Escalation tasks raised and not yet closed by the transition that resolved their work. */
+  protected openEscalations: TaskChange[] = [];
+  private deliveries: Promise<unknown>[] = [];
+  /** The tail of the transition queue, and how many transitions were ever queued. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+  /** Increases with every projection, so a read model never takes an older snapshot over a newer one. */
+  private version = 0;
+
+  constructor(
+    readonly wfId: string,
+    readonly patientId: string,
+  ) {}
+
+  /** Writes one transition (this workflow's snapshot, events and tasks) in one transaction. */
+  protected abstract writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void>;
+
+  /** The ids a notification of this workflow refers to (`{journeyId}`, `{journeyId, prescriptionId}`). */
+  protected abstract refs(): Record<string, string>;
+
+  /** The workflow has reached an end state: waits stop and nothing new starts. */
+  abstract get isEnding(): boolean;
+
+  /** Runs `fn` after every transition queued before it (FIFO), never alongside another one. */
+  transition<T>(fn: () => Promise<T>): Promise<T> {
+    this.queued += 1;
+    const run = this.tail.then(fn);
+    this.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Resolves when every transition queued so far, and every delivery started, has finished. */
+  async settled(): Promise<void> {
+    let seen = -1;
+    while (seen !== this.workCount()) {
+      seen = this.workCount();
+      await this.tail;
+      await Promise.all(this.deliveries);
+    }
+  }
+
+  workCount(): number {
+    return this.queued + this.deliveries.length;
+  }
+
+  /** Waits until no handler, transition or delivery is left (a late message is still handled here). */
+  async drain(): Promise<void> {
+    for (;;) {
+      const before = this.workCount();
+      await condition(allHandlersFinished);
+      await this.settled();
+      if (this.workCount() === before) return;
+    }
+  }
+
+  /** A timeline event; its key (type + occurrence) makes a retried projection append it once. */
+  event(type: TimelineType, actor: string, data: Record<string, unknown> = {}, occurrence = ''): TimelineEvent {
+    return { key: occurrence ? `${type}:${occurrence}` : type, at: new Date().toISOString(), type, actor, data };
+  }
+
+  /** Projects the current state with the transition's events and tasks, in one transaction. */
+  async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
+    this.version += 1;
+    await this.writeProjection(this.version, events, tasks);
+  }
+
+  /** Stores the notification (awaited) and delivers it in the background: a down gateway never holds the workflow. */
+  async send(req: NotificationRequest): Promise<void> {
+    await act.notify(req);
+    this.deliveries.push(
+      delivery
+        .deliverNotification({ id: req.id })
+        .catch((err: unknown) => log.warn('notification delivery gave up', { notificationId: req.id, error: String(err) })),
+    );
+  }
+
+  /** A notification whose id is this workflow's id + kind + occurrence: created once, whatever the retries. */
+  notification(kind: NotificationRequest['kind'], occurrence: string, params: NotificationRequest['params'] = {}): NotificationRequest {
+    return { id: `${this.wfId}:${kind}:${occurrence}`, patientId: this.patientId, kind, refs: this.refs(), params };
+  }
+
+  /**
+   * Waits for `done` with the SLA as deadline; each time it passes, raises the next tier's escalation
+   * task for coordinators, up to `maxTier`. After the last tier it waits for the work with no timer.
+   */
+  async awaitWithEscalation(l: Ladder): Promise<void> {
+    let deadline = l.firstDeadline;
+    let tier = 0;
+    for (;;) {
+      if (tier >= l.maxTier && patched(Patch.IdleAfterLastTier)) {
+        await condition(l.done);
+        return;
+      }
+      if (await condition(l.done, Math.max(deadline - Date.now(), 1))) return;
+      if (tier < l.maxTier) {
+        tier += 1;
+        await this.escalate(l, tier, new Date(deadline).toISOString());
+      }
+      deadline = Date.now() + l.sla;
+    }
+  }
+
+  private escalate(l: Ladder, tier: number, dueAt: string): Promise<void> {
+    return this.transition(async () => {
+      if (l.done() || this.isEnding) return;
+      const id = patched(Patch.TaskPerTier) ? `${this.wfId}:${l.what}:${tier}` : `${this.wfId}:${l.what}`;
+      const task: TaskChange = { id, kind: 'escalation', role: 'coordinator', status: 'open', subject: l.subject, action: l.action, dueAt, tier };
+      this.openEscalations = [...this.openEscalations.filter((t) => t.id !== id), task];
+      await this.project(
+        [this.event('task.escalated', SYSTEM, { taskId: id, kind: 'escalation', subject: l.subject, tier }, `${l.what}:${tier}`)],
+        [task],
+      );
+    });
+  }
+
+  /** Closes every open escalation (`done` when the work was done, `cancelled` when it never will be); appends `task.closed`. */
+  closeEscalations(events: TimelineEvent[], status: 'done' | 'cancelled' = 'done'): TaskChange[] {
+    const open = this.openEscalations;
+    this.openEscalations = [];
+    for (const task of open) events.push(this.event('task.closed', SYSTEM, { taskId: task.id, status }, `${task.id}:closed`));
+    return open.map((task) => ({ ...task, status }));
+  }
+}
