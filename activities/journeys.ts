@@ -39,10 +39,16 @@ export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
     -- the row lock this takes orders concurrent transitions of one journey; an older one keeps its events only
     where journeys.version < excluded.version`;
   for (const e of t.events) {
+    // A task closed by hand already (an acknowledged escalation) has its `task.completed`: the
+    // workflow's later `task.closed` for it would say it closed twice, so it is not appended.
+    const closedAlready = e.type === 'task.closed' && typeof e.data.taskId === 'string'
+      ? tx`exists (select 1 from tasks where id = ${e.data.taskId} and status <> 'open')`
+      : tx`false`;
     await tx`
       insert into timeline (journey_id, seq, key, at, type, actor, data)
       select ${s.id}, coalesce(max(seq), 0) + 1, ${e.key}, ${e.at}, ${e.type}, ${e.actor}, ${tx.json(e.data as never)}
       from timeline where journey_id = ${s.id}
+      having not ${closedAlready}
       on conflict (journey_id, key) do nothing`;
   }
   for (const task of t.tasks ?? []) await upsertTask(tx, s.id, task);

@@ -230,6 +230,14 @@ export const JourneyQuery = z.strictObject({
   cursor: z.string().max(500).optional(),
 });
 
+export const TaskQuery = z.strictObject({
+  kind: z.enum(TaskKinds).optional(),
+  status: z.enum(['open', 'done', 'cancelled']).default('open'),
+  overdue: booleanParam.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(100),
+});
+export const TaskCompleteInput = z.strictObject({ note: Text(1000) }).openapi('TaskCompleteInput');
+
 export const CheckInResult = z.object({ queueNumber: z.number().int(), ahead: z.number().int() }).openapi('CheckInResult');
 
 // ---- partners ----------------------------------------------------------------------------

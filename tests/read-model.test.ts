@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJourney, recordTransition } from '../activities/journeys.js';
 import { createPatient } from '../activities/reference.js';
+import { completeTask } from '../activities/tasks.js';
 import type { JourneySnapshot, TaskChange, TimelineEvent } from '../workflows/definitions.js';
 import { safeLogMeta } from '../workers/wiring.js';
 import { testDb, type TestDb } from './support/db.js';
@@ -53,6 +54,29 @@ describe('recordTransition', () => {
     await recordTransition(db.sql, { version: 4, snapshot: snapshot(id, 'booked'), events: [], tasks: [{ ...task, status: 'done' }] });
     await recordTransition(db.sql, { version: 3, snapshot: snapshot(id, 'booked'), events: [], tasks: [task] }); // late "open"
     expect((await getJourney(db.sql, id))!.openTasks).toEqual([]);
+  });
+
+  it('records task.closed only for a task that was still open (one acknowledged by hand has its task.completed)', async () => {
+    const id = 'rm-3';
+    const task = (tier: number): TaskChange => ({
+      id: `journey:rm-3:consult-start-sla:${tier}`, kind: 'escalation', role: 'coordinator', status: 'open',
+      subject: { type: 'journey', id }, action: 'late', dueAt: '2026-12-01T01:30:00.000Z', tier,
+    });
+    await recordTransition(db.sql, { version: 1, snapshot: snapshot(id, 'checked-in'), events: [], tasks: [task(1), task(2)] });
+    expect(await completeTask(db.sql, { id: task(1).id, by: 'coordinator:c1', note: 'seen' })).toMatchObject({ status: 'done', closedBy: 'coordinator:c1' });
+    expect(await completeTask(db.sql, { id: task(1).id, by: 'coordinator:c1', note: 'again' })).toBeUndefined();
+    const closed = (tier: number) => ({ ...event('task.closed'), key: `task.closed:${task(tier).id}`, data: { taskId: task(tier).id, status: 'done' } });
+    await recordTransition(db.sql, {
+      version: 2, snapshot: snapshot(id, 'in-consultation'), events: [event('consultation.started'), closed(1), closed(2)],
+      tasks: [{ ...task(1), status: 'done' }, { ...task(2), status: 'done' }],
+    });
+    const j = (await getJourney(db.sql, id))!;
+    expect(j.timeline.map((e) => [e.type, e.data.taskId ?? null])).toEqual([
+      ['task.completed', task(1).id],
+      ['consultation.started', null],
+      ['task.closed', task(2).id],
+    ]);
+    expect(j.openTasks).toEqual([]);
   });
 
   it('refuses to rewrite or remove a timeline event', async () => {

@@ -1,0 +1,142 @@
+// Work queues and the way out of a stuck visit, over HTTP on the real components: escalation tasks in
+// the coordinator's queue, acknowledged by hand while the next tier still comes, and a coordinator
+// ending a checked-in journey before the consultation (fee refunded, tasks cancelled).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './support/stack.js';
+
+let stack: Stack;
+let admin: string;
+let coordinator: string;
+let pharmacist: string;
+let doctorId: string;
+let doctor: string;
+
+const pathway = {
+  id: 'tasks-test', version: 1, name: 'Tasks test', modes: ['offline'], fees: { registration: 1200 },
+  paymentWindow: 'PT1M', appointmentReminders: [], nearTurnAhead: 1, noShowGrace: 'PT1M',
+  consultStartSla: 'PT2S', pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D',
+};
+
+interface Task {
+  id: string; kind: string; role: string; status: string; subject: { type: string; id: string }; action: string;
+  journeyId?: string; dueAt: string; overdue: boolean; tier: number; closedBy?: string; note?: string;
+}
+
+async function json<T = Record<string, any>>(res: Response, status: number): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const tasks = async (token: string, query = ''): Promise<Task[]> => (await json<{ items: Task[] }>(await stack.call('GET', `/v1/tasks${query}`, { token }), 200)).items;
+
+beforeAll(async () => {
+  stack = await startStack();
+  admin = await stack.token('admin', 'admin-1');
+  coordinator = await stack.token('coordinator', 'coord-1');
+  pharmacist = await stack.token('pharmacist', 'pharm-1');
+  await json(await stack.call('POST', '/v1/pathways', { token: admin, body: pathway }), 201);
+  doctorId = (await json(await stack.call('POST', '/v1/clinicians', { token: admin, body: { name: 'Dr. Queue', role: 'doctor', department: 'respiratory' } }), 201)).id;
+  doctor = await stack.token('doctor', doctorId);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** A patient checked in to a slot that has started; the doctor does not come. */
+async function checkedIn(): Promise<{ journeyId: string; patient: string; patientId: string; orderId: string }> {
+  const p = await json(await stack.call('POST', '/v1/patients', { token: admin, body: { name: '任务患者', phone: '+8613800000001', birthDate: '1960-02-02', sex: 'F' } }), 201);
+  const patient = await stack.token('patient', p.id);
+  const start = new Date(Date.now() + 1500);
+  const slot = await json(await stack.call('POST', '/v1/slots', {
+    token: admin,
+    body: { doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 4, mode: 'offline' },
+  }), 201);
+  const j = await json(await stack.call('POST', '/v1/journeys', { token: patient, body: { patientId: p.id, mode: 'offline', complaint: '咳嗽三天', pathwayId: pathway.id } }), 201);
+  const booked = await json(await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient, body: { slotId: slot.id } }), 200);
+  const paid = await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 1200, paidAt: new Date().toISOString(), channel: 'wechat' });
+  expect(paid.status).toBe(204);
+  await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 100));
+  await json(await stack.call('POST', `/v1/journeys/${j.id}/check-in`, { token: patient }), 200);
+  return { journeyId: j.id, patient, patientId: p.id, orderId: booked.payment.orderId };
+}
+
+describe('work queues and ending a stuck visit', () => {
+  it('lists an escalation for coordinators, lets them acknowledge it, raises the next tier, and lets a coordinator end the visit', async () => {
+    const { journeyId, patient, patientId, orderId } = await checkedIn();
+    const mine = (list: Task[]) => list.filter((t) => t.journeyId === journeyId);
+
+    // Tier 1 after the consult-start SLA: in the coordinators' queue only.
+    const [tier1] = await waitFor(async () => {
+      const l = mine(await tasks(coordinator));
+      return l.length ? l : undefined;
+    });
+    expect(tier1).toMatchObject({
+      id: `journey:${journeyId}:consult-start-sla:1`, kind: 'escalation', role: 'coordinator', status: 'open',
+      subject: { type: 'journey', id: journeyId }, tier: 1, overdue: true,
+    });
+    expect(tier1!.action).toMatch(/not started/);
+    expect(mine(await tasks(pharmacist))).toEqual([]);
+    expect(mine(await tasks(doctor))).toEqual([]);
+    expect(mine(await tasks(admin))).toHaveLength(1);
+    expect((await stack.call('GET', '/v1/tasks', { token: patient })).status).toBe(403);
+    expect((await stack.call('GET', '/v1/tasks?kind=nonsense', { token: coordinator })).status).toBe(400);
+
+    // Acknowledged: done, by whom, on the timeline; a second completion is 409; a pharmacist cannot see it.
+    expect((await stack.call('POST', `/v1/tasks/${tier1!.id}/complete`, { token: pharmacist, body: { note: 'x' } })).status).toBe(404);
+    const done = await json<Task>(await stack.call('POST', `/v1/tasks/${tier1!.id}/complete`, { token: coordinator, body: { note: 'called the doctor' } }), 200);
+    expect(done).toMatchObject({ id: tier1!.id, status: 'done', closedBy: 'coordinator:coord-1', note: 'called the doctor', tier: 1 });
+    expect((await stack.call('POST', `/v1/tasks/${tier1!.id}/complete`, { token: coordinator, body: { note: 'again' } })).status).toBe(409);
+    const journey = await json(await stack.call('GET', `/v1/journeys/${journeyId}`, { token: admin }), 200);
+    expect(journey.timeline.filter((e: any) => e.type === 'task.completed').map((e: any) => [e.actor, e.data])).toEqual([
+      ['coordinator:coord-1', { taskId: tier1!.id, kind: 'escalation', tier: 1 }],
+    ]);
+    expect(journey.openTasks.map((t: Task) => t.id)).not.toContain(tier1!.id);
+
+    // The work stays late: tier 2 still comes, as a task of its own.
+    const tier2 = await waitFor(async () => mine(await tasks(coordinator)).find((t) => t.tier === 2));
+    expect(tier2).toMatchObject({ id: `journey:${journeyId}:consult-start-sla:2`, status: 'open', subject: { type: 'journey', id: journeyId } });
+    expect((await tasks(coordinator, '?status=done')).map((t) => t.id)).toContain(tier1!.id);
+
+    // The patient may not end a visit; a coordinator may, before the consultation starts.
+    const refused = await stack.call('POST', `/v1/journeys/${journeyId}/cancel`, { token: patient, body: { reason: 'waited too long' } });
+    expect(refused.status).toBe(409);
+    const ended = await json(await stack.call('POST', `/v1/journeys/${journeyId}/cancel`, { token: coordinator, body: { reason: 'doctor unavailable today' } }), 200);
+    expect(ended).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { orderId, amount: 1200, status: 'refunded' }, openTasks: [] });
+    const types = ended.timeline.map((e: any) => e.type);
+    expect(types.slice(-3)).toEqual(['payment.refunded', 'journey.cancelled', 'task.closed']);
+    expect(ended.timeline.find((e: any) => e.type === 'payment.refunded').data).toEqual({ orderId, amount: 1200, reason: 'cancelled' });
+    expect(ended.timeline.find((e: any) => e.type === 'journey.cancelled')).toMatchObject({ actor: 'coordinator:coord-1', data: { reason: 'staff', note: 'doctor unavailable today' } });
+    expect(mine(await tasks(coordinator))).toEqual([]);
+    expect(mine(await tasks(coordinator, '?status=cancelled')).map((t) => t.id)).toEqual([tier2!.id]);
+    const [refund] = await stack.db.sql<{ amount: number; reason: string }[]>`select amount, reason from refunds where order_id = ${orderId}`;
+    expect(refund).toEqual({ amount: 1200, reason: 'cancelled' });
+
+    // The patient is told, once each, with the amount.
+    const inbox = await waitFor(async () => {
+      const l = (await json<{ items: { kind: string; body: string; refs: Record<string, string> }[] }>(await stack.call('GET', `/v1/patients/${patientId}/notifications`, { token: patient }), 200)).items;
+      return l.some((n) => n.kind === 'journey.cancelled') ? l : undefined;
+    });
+    expect(inbox.filter((n) => n.kind === 'journey.cancelled')).toHaveLength(1);
+    expect(inbox.filter((n) => n.kind === 'payment.refunded').map((n) => n.body)).toEqual(['CNY 12.00 has been refunded.']);
+    // A closed journey cannot be ended twice.
+    expect((await stack.call('POST', `/v1/journeys/${journeyId}/cancel`, { token: coordinator, body: { reason: 'again' } })).status).toBe(409);
+  });
+
+  it('refuses a completion with no note, an unknown task, and a task of another queue', async () => {
+    expect((await stack.call('POST', '/v1/tasks/nope/complete', { token: coordinator, body: { note: 'x' } })).status).toBe(404);
+    expect((await stack.call('POST', '/v1/tasks/nope/complete', { token: coordinator, body: {} })).status).toBe(400);
+    const unauth = await stack.call('GET', '/v1/tasks');
+    expect(unauth.status).toBe(401);
+  });
+});
