@@ -123,6 +123,39 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.save(journeyWorkflowId(j.id), 'patient-journey-escalated.json');
     },
   },
+  'escalated-per-tier': {
+    files: ['patient-journey-escalated-per-tier.json'],
+    async run(c) {
+      // As `escalated`, on the code with the kernel's patches: a task per tier, no timer after tier 3.
+      await c.pathway('replay-per-tier', { appointmentReminders: [], consultStartSla: 'PT1S', noShowGrace: 'PT1M' });
+      const slot = await c.slot(2000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-per-tier' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(2200);
+      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+      await sleep(5500);
+      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-escalated-per-tier.json');
+    },
+  },
+  'cancelled-in-visit': {
+    files: ['patient-journey-cancelled-in-visit.json'],
+    async run(c) {
+      // Checked in, escalated once, then ended by a coordinator before the consultation.
+      await c.pathway('replay-visit-cancel', { appointmentReminders: [], consultStartSla: 'PT1S', noShowGrace: 'PT1M' });
+      const slot = await c.slot(2000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-visit-cancel' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(2200);
+      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+      await sleep(1500);
+      await c.post(`/v1/journeys/${j.id}/cancel`, await c.stack.token('coordinator', 'coord-replay'), { reason: 'doctor unavailable' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-cancelled-in-visit.json');
+    },
+  },
 };
 
 const wanted = process.argv.slice(2);
