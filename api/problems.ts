@@ -5,6 +5,8 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
+  isGrpcDeadlineError,
+  isGrpcServiceError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Context } from 'hono';
@@ -55,29 +57,60 @@ export function validationProblem(error: ZodError, where: string): ApiProblem {
   return new ApiProblem(400, 'validation', 'Invalid request', `the request ${where} does not match the schema`, errors);
 }
 
-const FAILURE_STATUS: Record<FailureType, ContentfulStatusCode> = {
-  [FailureType.InvalidState]: 409,
-  [FailureType.SlotUnavailable]: 409,
-  [FailureType.FirstVisitOnline]: 422,
-  [FailureType.SlotMismatch]: 422,
-  [FailureType.NotBookedDoctor]: 403,
-  [FailureType.SlotNotFound]: 404,
+const FAILURE_STATUS: Record<FailureType, { status: ContentfulStatusCode; title: string }> = {
+  [FailureType.InvalidState]: { status: 409, title: 'Conflict' },
+  [FailureType.SlotUnavailable]: { status: 409, title: 'Conflict' },
+  [FailureType.FirstVisitOnline]: { status: 422, title: 'Unprocessable' },
+  [FailureType.SlotMismatch]: { status: 422, title: 'Unprocessable' },
+  [FailureType.NotBookedDoctor]: { status: 403, title: 'Forbidden' },
+  [FailureType.SlotNotFound]: { status: 404, title: 'Not found' },
 };
 
-/** Maps what a workflow refused (an update's ApplicationFailure) to a problem. */
+/** The failure type the server gives an update the workflow had accepted but not answered when it completed. */
+const UPDATE_OUTLIVED_WORKFLOW = 'AcceptedUpdateCompletedWorkflow';
+
+/** gRPC status UNAVAILABLE (the code is fixed by the gRPC spec): the engine cannot be reached. */
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * The workflow had already completed: the server answers NOT_FOUND ("workflow execution already
+ * completed", or "update was aborted by closing workflow"), which the client throws as
+ * WorkflowNotFoundError, or it fails an update the workflow accepted but never answered.
+ */
+export function isWorkflowClosed(err: unknown): boolean {
+  if (err instanceof WorkflowNotFoundError) return true;
+  return err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === UPDATE_OUTLIVED_WORKFLOW;
+}
+
+/** Past the API's own deadline (`withDeadline`), or the engine is unreachable: the call may still take effect. */
+function isEngineUnavailable(err: unknown): boolean {
+  if (err instanceof ServiceError) {
+    const { cause } = err;
+    return isGrpcDeadlineError(err) || (isGrpcServiceError(cause) && cause.code === GRPC_UNAVAILABLE);
+  }
+  return err instanceof WorkflowUpdateRPCTimeoutOrCancelledError;
+}
+
+const engineUnavailable = (): ApiProblem =>
+  new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the journey engine did not answer in time; try again');
+
+/** Only the table's own keys: a failure type such as `constructor` is not a known one. */
+const isFailureType = (type: string | null | undefined): type is FailureType => !!type && Object.hasOwn(FAILURE_STATUS, type);
+
+/**
+ * Maps what the engine answered that the API knows to a problem: a refusal whose failure type is in
+ * FailureType, a closed workflow, or an engine that did not answer in time. Anything else is a fault
+ * (undefined here, so errorHandler logs it and answers 500).
+ */
 export function fromWorkflowError(err: unknown): ApiProblem | undefined {
+  if (isWorkflowClosed(err)) return conflict('journey-closed', 'the journey is closed');
   if (err instanceof WorkflowUpdateFailedError) {
-    const type = err.cause instanceof ApplicationFailure ? (err.cause.type as FailureType | undefined | null) : undefined;
-    const status = type ? FAILURE_STATUS[type] : undefined;
-    if (type && status) return new ApiProblem(status, type, status === 409 ? 'Conflict' : status === 404 ? 'Not found' : status === 403 ? 'Forbidden' : 'Unprocessable', err.cause!.message);
-    // Any other refusal of an update (e.g. the journey completed meanwhile) is the state refusing it.
-    return conflict(FailureType.InvalidState, 'the journey refused this in its current state');
+    if (!(err.cause instanceof ApplicationFailure) || !isFailureType(err.cause.type)) return undefined;
+    const { status, title } = FAILURE_STATUS[err.cause.type];
+    return new ApiProblem(status, err.cause.type, title, err.cause.message);
   }
-  if (err instanceof WorkflowNotFoundError) return conflict('journey-closed', 'the journey is closed');
   if (err instanceof WorkflowExecutionAlreadyStartedError) return conflict('already-exists', 'already started');
-  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || err instanceof ServiceError) {
-    return new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the journey engine did not answer in time; try again');
-  }
+  if (isEngineUnavailable(err)) return engineUnavailable();
   return undefined;
 }
 
@@ -87,6 +120,20 @@ const HTTP_PROBLEMS: Partial<Record<number, { type: string; title: string }>> = 
   413: { type: 'too-large', title: 'Payload too large' },
   415: { type: 'unsupported-media-type', title: 'Unsupported media type' },
 };
+
+/**
+ * What the engine said underneath an error, for the log: pino's error serializer appends the cause's
+ * message and stack; the update's failure type and the gRPC status code are added beside it.
+ */
+function causeMeta(err: Error): { cause?: Error; failureType?: string; grpcCode?: number } {
+  const cause = (err as { cause?: unknown }).cause;
+  if (!(cause instanceof Error)) return {};
+  return {
+    cause,
+    ...(cause instanceof ApplicationFailure && cause.type ? { failureType: cause.type } : {}),
+    ...(isGrpcServiceError(cause) ? { grpcCode: cause.code } : {}),
+  };
+}
 
 export function errorHandler(log: Logger) {
   return (err: Error, c: Context): Response => {
@@ -99,7 +146,8 @@ export function errorHandler(log: Logger) {
       const detail = status === 400 ? 'the request body is not valid JSON' : err.message;
       return problemResponse(c, new ApiProblem(status, known.type, known.title, detail));
     }
-    log.error({ err: { message: err.message, name: err.name, stack: err.stack }, requestId: c.get('requestId') }, 'unhandled error');
+    const { cause, ...engine } = causeMeta(err);
+    log.error({ err: { message: err.message, name: err.name, stack: err.stack, cause }, ...engine, requestId: c.get('requestId') }, 'unhandled error');
     return problemResponse(c, new ApiProblem(500, 'internal', 'Internal server error', 'something went wrong; the request id is in X-Request-Id'));
   };
 }
