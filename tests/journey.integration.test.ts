@@ -56,7 +56,7 @@ interface JourneyBody {
   status: string;
   phase: string;
   step: string;
-  triage: { department: string; urgency: string };
+  triage: { department: string; urgency: string; advice: string };
   appointment?: { slotId: string; start: string; queueNumber?: number };
   payment?: { orderId: string; amount: number; status: string; dueBy: string };
   timeline: { seq: number; type: string; at: string; actor: string }[];
@@ -254,6 +254,27 @@ describe('a whole journey over HTTP', () => {
     expect(j.timeline.map((e) => e.type)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
     const slot = await newSlot(3_600_000);
     expect((await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient.token, body: { slotId: slot.id } })).status).toBe(409);
+  });
+
+  it.each([
+    ['straight to the engine', 0],
+    // Long enough for a red-flag workflow to complete between two calls: starting and then updating
+    // would find it closed (409); one update-with-start call cannot.
+    ['over a slow link to the engine', 1500],
+  ])('answers every red-flag journey with its emergency advice, 12 at once, %s', async (_label, latencyMs) => {
+    const call = latencyMs ? (await stack.slowApi(latencyMs)).call : stack.call;
+    const patients = await Promise.all(Array.from({ length: 6 }, () => newPatient()));
+    const complaints = ['胸痛伴呼吸困难', 'chest pain and shortness of breath'];
+    const started = await Promise.all(
+      patients.flatMap((p) => complaints.map((complaint) => call('POST', '/v1/journeys', { token: p.token, body: { patientId: p.id, mode: 'offline', complaint } }))),
+    );
+    expect(started).toHaveLength(12);
+    for (const res of started) {
+      const j = await json<JourneyBody>(res, 201);
+      expect(j).toMatchObject({ status: 'redirected', phase: 'closed', step: 'done', triage: { urgency: 'emergency' } });
+      expect(j.triage.advice).toMatch(/emergency/);
+      expect(j.timeline.map((e) => e.type)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
+    }
   });
 
   it('tells the next patient it is nearly their turn when the consultation ahead starts', async () => {

@@ -2,6 +2,7 @@
 // through the workflow's updates. Reads come from the PostgreSQL read model.
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
 import { getPathway, patientExists } from '../../activities/reference.js';
 import {
@@ -102,16 +103,16 @@ export function journeyRoutes(deps: ApiDeps) {
         ...(body.followUpOf ? { followUpOf: body.followUpOf } : {}),
         startedBy: { role: user.role, id: user.id },
       };
-      await engine(async () => {
-        const handle = await deps.temporal.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
-          taskQueue: JOURNEY_TASK_QUEUE,
-          workflowId: journeyWorkflowId(journeyId),
-          args: [input],
-          workflowIdConflictPolicy: 'FAIL',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        });
-        await handle.executeUpdate(triagedUpdate);
+      // Start and update in one call: the update reaches the workflow with its first task, so a
+      // red-flag journey that closes at once still answers with its triage (not 409 journey-closed).
+      const startWorkflowOperation = new WithStartWorkflowOperation<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+        taskQueue: JOURNEY_TASK_QUEUE,
+        workflowId: journeyWorkflowId(journeyId),
+        args: [input],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
+      await engine(() => deps.temporal.workflow.executeUpdateWithStart(triagedUpdate, { startWorkflowOperation }));
       c.get('log').info({ journeyId, patientId: body.patientId }, 'journey started');
       return c.json(await read(journeyId), 201);
     },

@@ -4,6 +4,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
+import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { sign } from '../../activities/signature.js';
@@ -51,7 +52,45 @@ export interface Stack {
   /** fetch against the API with a JSON body and an optional bearer token. */
   call(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Response>;
   payWebhook(body: unknown, secret?: string): Promise<Response>;
+  /** A second API on the same engine and database whose every call into the engine waits `latencyMs` first. */
+  slowApi(latencyMs: number): Promise<{ call: Stack['call'] }>;
   stop(): Promise<void>;
+}
+
+type Call = Stack['call'];
+
+/** A slow network (or a busy API process) between the API and the engine: each call waits before it is sent. */
+function latency(ms: number): WorkflowClientInterceptor {
+  const later = async <T>(send: () => Promise<T>): Promise<T> => {
+    await new Promise((r) => setTimeout(r, ms));
+    return send();
+  };
+  return {
+    startWithDetails: (input, next) => later(() => next(input)),
+    startUpdate: (input, next) => later(() => next(input)),
+    startUpdateWithStart: (input, next) => later(() => next(input)),
+    signal: (input, next) => later(() => next(input)),
+  };
+}
+
+/** Serves `app` on a free local port; `call` is fetch against it with a JSON body and an optional bearer token. */
+async function serveApp(app: { fetch: (req: Request) => Response | Promise<Response> }): Promise<{ server: ServerType; url: string; call: Call }> {
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  const call: Call = (method, path, opts = {}) =>
+    fetch(url + path, {
+      method,
+      headers: {
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
+      ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+    });
+  return { server, url, call };
 }
 
 export interface StackOptions {
@@ -74,30 +113,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     bundle: { code: (await workflowBundle()).code },
   });
   const running = worker ? worker.run() : Promise.resolve();
-  const app = createApi({
-    temporal: env.client,
-    sql: db.sql,
-    log,
-    secrets: SECRETS,
-    ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
-    ready: readiness(db.sql, env.connection),
-  });
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
-
-  const call: Stack['call'] = (method, path, opts = {}) =>
-    fetch(url + path, {
-      method,
-      headers: {
-        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        ...(opts.body !== undefined || opts.raw !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...opts.headers,
-      },
-      ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+  const api = (temporal: Client) =>
+    createApi({
+      temporal,
+      sql: db.sql,
+      log,
+      secrets: SECRETS,
+      ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
+      ready: readiness(db.sql, env.connection),
     });
+  const { server, url, call } = await serveApp(api(env.client));
+  const extra: ServerType[] = [];
 
   return {
     url,
@@ -110,8 +136,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const raw = JSON.stringify(body);
       return call('POST', '/v1/webhooks/payments', { raw, headers: { 'X-Signature': sign(secret, raw) } });
     },
+    async slowApi(latencyMs) {
+      const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', interceptors: { workflow: [latency(latencyMs)] } });
+      const served = await serveApp(api(temporal));
+      extra.push(served.server);
+      return { call: served.call };
+    },
     async stop() {
       server.close();
+      for (const s of extra) s.close();
       if (worker?.getState() === 'RUNNING') worker.shutdown();
       await running;
       await env.teardown();
