@@ -37,7 +37,7 @@ interface JourneyBody {
   triage?: { department: string; urgency: string };
   appointment?: { slotId: string; doctorId: string };
   payment?: { orderId: string; amount: number; status: string };
-  timeline: { seq: number; type: string }[];
+  timeline: { seq: number; type: string; actor: string; data: Json }[];
 }
 
 const MIN = 60_000;
@@ -1058,14 +1058,60 @@ describe('payment webhook', () => {
     expect(await state()).toEqual(before);
   });
 
-  it('control: the right payment, correctly signed → 204 and the journey is paid; a duplicate changes nothing', async () => {
+  it('a failed payment → 204, nothing changes', async () => {
+    const before = await state();
+    expect((await st.payWebhook({ ...bodies.payment(orderId, amount), status: 'failed' })).status).toBe(204);
+    expect(await state()).toEqual(before);
+  });
+
+  it('control: the right payment, correctly signed → 204 and a read right after shows it paid; a duplicate changes nothing', async () => {
     const res = await st.payWebhook(bodies.payment(orderId, amount));
     expect(res.status).toBe(204);
     const after = await state();
-    expect(after).toMatchObject({ step: 'booked', payment: 'paid', row: 'paid' });
+    expect(after).toMatchObject({ step: 'booked', status: 'active', payment: 'paid', row: 'paid' });
+    const paid = await getJourney(journey.id);
+    expect(paid.payment).toEqual({ ...journey.payment, status: 'paid' });
+    expect(paid.timeline.at(-1)).toMatchObject({ type: 'payment.received', actor: 'payment-provider', data: { orderId, amount, channel: 'wechat' } });
     expect((await st.payWebhook(bodies.payment(orderId, amount))).status).toBe(204);
+    expect(await state()).toEqual(after);
     const again = await getJourney(journey.id);
     expect(again.timeline.filter((e) => e.type === 'payment.received')).toHaveLength(1);
+  });
+
+  describe('a payment for a journey no longer waiting for it is refunded at once; status, phase and step stay', () => {
+    /** A booked journey, cancelled before it was paid. */
+    async function cancelledUnpaid(): Promise<JourneyBody> {
+      const j = await bookedJourney(f.patientB);
+      const cancelled = await expectJson<JourneyBody>(await st.call('POST', `/v1/journeys/${j.id}/cancel`, { token: await tokenFor('patient', f.patientB), body: bodies.cancel() }), 200);
+      expect(cancelled).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'expired' } });
+      return cancelled;
+    }
+
+    async function expectRefunded(cancelled: JourneyBody): Promise<void> {
+      const { orderId: order, amount: fee } = cancelled.payment!;
+      expect((await st.payWebhook(bodies.payment(order, fee))).status).toBe(204);
+      // Right after the 204: refunded, with the amount on the timeline, and nothing else changed.
+      const after = await getJourney(cancelled.id);
+      expect(after).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { orderId: order, amount: fee, status: 'refunded' } });
+      expect(after.timeline.map((e) => e.type)).toEqual([...cancelled.timeline.map((e) => e.type), 'payment.refunded']);
+      expect(after.timeline.at(-1)).toMatchObject({ actor: 'system', data: { orderId: order, amount: fee, reason: 'late-payment' } });
+      const refunds = await st.db.sql<{ amount: number }[]>`select amount from refunds where order_id = ${order}`;
+      expect(refunds.map((r) => r.amount)).toEqual([fee]);
+      // A duplicate changes nothing.
+      expect((await st.payWebhook(bodies.payment(order, fee))).status).toBe(204);
+      expect(await getJourney(cancelled.id)).toEqual(after);
+      expect(await st.db.sql`select 1 from refunds where order_id = ${order}`).toHaveLength(1);
+    }
+
+    it('right after the cancellation (the journey workflow may still be finishing)', async () => {
+      await expectRefunded(await cancelledUnpaid());
+    });
+
+    it('once the journey workflow has completed (latePaymentRefund)', async () => {
+      const cancelled = await cancelledUnpaid();
+      await st.env.client.workflow.getHandle(journeyWorkflowId(cancelled.id)).result();
+      await expectRefunded(cancelled);
+    });
   });
 });
 

@@ -1,6 +1,8 @@
 // With no worker polling, the journey engine never answers: the API gives up at its deadline with a
 // 503 problem instead of leaving the request hanging.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId } from '../workflows/definitions.js';
 import { startStack, type Stack } from './support/stack.js';
 
 let stack: Stack;
@@ -21,6 +23,39 @@ it('answers 503 problem+json when the engine does not answer in time', async () 
   expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
   expect(((await r.json()) as { type: string }).type).toMatch(/engine-unavailable$/);
   expect(Date.now() - started).toBeLessThan(10_000);
+});
+
+/** A journey waiting for its payment, written straight into the read model (no worker runs to project one). */
+async function pendingOrder(): Promise<{ journeyId: string; orderId: string }> {
+  const admin = await stack.token('admin', 'admin');
+  const res = await stack.call('POST', '/v1/patients', { token: admin, body: { name: 'P', phone: '+8613800000002', birthDate: '1980-01-01', sex: 'M' } });
+  const patient = (await res.json()) as { id: string };
+  const journeyId = randomUUID();
+  const orderId = `${journeyId}-reg`;
+  const payment = { orderId, amount: 1500, currency: 'CNY', status: 'pending', dueBy: new Date(Date.now() + 900_000).toISOString() };
+  const snapshot = { id: journeyId, patientId: patient.id, mode: 'offline', pathway: { id: 'standard-outpatient', version: 1 }, phase: 'pre-visit', status: 'active', step: 'awaiting-payment', payment };
+  await stack.db.sql`
+    insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step, snapshot, version)
+    values (${journeyId}, ${patient.id}, 'offline', 'standard-outpatient', 1, 'pre-visit', 'active', 'awaiting-payment', ${stack.db.sql.json(snapshot)}, 1)`;
+  await stack.db.sql`insert into payments (order_id, journey_id, amount, status, due_by) values (${orderId}, ${journeyId}, 1500, 'pending', ${payment.dueBy})`;
+  return { journeyId, orderId };
+}
+
+it.each([
+  ['the journey workflow runs but nothing takes the payment update', true],
+  ['the journey workflow has closed and nothing runs the late-payment refund', false],
+])('answers a payment webhook 503 at its deadline when %s; nothing changes', async (_label, running) => {
+  const { journeyId, orderId } = await pendingOrder();
+  if (running) {
+    await stack.env.client.workflow.start(PATIENT_JOURNEY_WORKFLOW, { taskQueue: JOURNEY_TASK_QUEUE, workflowId: journeyWorkflowId(journeyId), args: [{ journeyId }] });
+  }
+  const started = Date.now();
+  const r = await stack.payWebhook({ orderId, status: 'paid', amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' });
+  expect(r.status).toBe(503);
+  expect(((await r.json()) as { type: string }).type).toMatch(/engine-unavailable$/);
+  expect(Date.now() - started).toBeLessThan(10_000);
+  const [row] = await stack.db.sql<{ status: string }[]>`select status from payments where order_id = ${orderId}`;
+  expect(row?.status).toBe('pending');
 });
 
 it('reports ready when Temporal and PostgreSQL answer, even with no worker polling', async () => {

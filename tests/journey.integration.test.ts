@@ -2,6 +2,7 @@
 // payment webhooks in, signed notifications out to a local listener.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '../activities/signature.js';
+import { journeyWorkflowId } from '../workflows/definitions.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 
@@ -59,7 +60,7 @@ interface JourneyBody {
   triage: { department: string; urgency: string; advice: string };
   appointment?: { slotId: string; start: string; queueNumber?: number };
   payment?: { orderId: string; amount: number; status: string; dueBy: string };
-  timeline: { seq: number; type: string; at: string; actor: string }[];
+  timeline: { seq: number; type: string; at: string; actor: string; data: Record<string, unknown> }[];
   openTasks: { kind: string; role: string; status: string; subject: string }[];
 }
 
@@ -109,10 +110,14 @@ describe('a whole journey over HTTP', () => {
     expect((await getJourney(journey.id)).payment!.status).toBe('pending');
     expect((await stack.payWebhook({ ...payment, amount: 1 })).status).toBe(422);
     expect((await stack.payWebhook(payment)).status).toBe(204);
-    expect((await stack.payWebhook(payment)).status).toBe(204); // duplicate: nothing changes
+    // The 204 comes once the payment is taken: a read right after shows it.
     const paid = await getJourney(journey.id, patient.token);
-    expect(paid).toMatchObject({ step: 'booked', payment: { status: 'paid' } });
-    expect(paid.timeline.filter((e) => e.type === 'payment.received')).toHaveLength(1);
+    expect(paid).toMatchObject({ status: 'active', phase: 'pre-visit', step: 'booked', payment: { orderId: payment.orderId, amount: 1500, status: 'paid' } });
+    expect(paid.timeline.at(-1)).toMatchObject({ type: 'payment.received', actor: 'payment-provider', data: { orderId: payment.orderId, amount: 1500, channel: 'wechat' } });
+    expect((await stack.payWebhook(payment)).status).toBe(204); // duplicate: nothing changes
+    const again = await getJourney(journey.id, patient.token);
+    expect(again.payment).toEqual(paid.payment);
+    expect(again.timeline.filter((e) => e.type === 'payment.received')).toHaveLength(1);
 
     // Reminders arrive signed, within 2 s of start - offset.
     const start = Date.parse(slot.start);
@@ -170,14 +175,23 @@ describe('a whole journey over HTTP', () => {
     expect(slots.items.find((s) => s.id === slot.id)!.remaining).toBe(1);
     await waitFor(async () => stack.notifications.find((n) => n.body.refs.journeyId === journey.id && n.body.kind === 'journey.cancelled'));
 
+    // The journey's workflow has completed, so the refund is latePaymentRefund's.
+    await stack.env.client.workflow.getHandle(journeyWorkflowId(journey.id)).result();
+
     const late = { orderId: booked.payment!.orderId, status: 'paid', amount: 1500, paidAt: new Date().toISOString(), channel: 'alipay' };
-    expect((await stack.payWebhook(late)).status).toBe(204);
+    // The provider reports it twice at once: both are answered once it is refunded, and it is refunded once.
+    const answers = await Promise.all([stack.payWebhook(late), stack.payWebhook(late)]);
+    expect(answers.map((r) => r.status)).toEqual([204, 204]);
     const after = await getJourney(journey.id);
-    expect(after).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'refunded' } });
+    expect(after).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { orderId: late.orderId, amount: 1500, status: 'refunded' } });
+    expect(after.timeline.slice(-3).map((e) => e.type)).toEqual(['payment.expired', 'journey.cancelled', 'payment.refunded']);
+    expect(after.timeline.at(-1)).toMatchObject({ actor: 'system', data: { orderId: late.orderId, amount: 1500, reason: 'late-payment' } });
     const [refund] = await stack.db.sql`select amount from refunds where order_id = ${late.orderId}`;
     expect(refund?.amount).toBe(1500);
+    expect(stack.notifications.filter((n) => n.body.refs.journeyId === journey.id && n.body.kind === 'payment.refunded')).toHaveLength(1);
     expect((await stack.payWebhook(late)).status).toBe(204);
     expect(await stack.db.sql`select 1 from refunds where order_id = ${late.orderId}`).toHaveLength(1);
+    expect(await getJourney(journey.id)).toEqual(after);
   });
 
   it('cancels a paid booking with a refund', async () => {

@@ -1,7 +1,7 @@
 // Signed partner webhooks: payments and courier. The signature covers the raw body and is checked
 // before anything else; a bad one is 401 and changes nothing.
 import { createRoute, z } from '@hono/zod-openapi';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
 import { findOrder } from '../../activities/payments.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
@@ -11,10 +11,11 @@ import {
   LATE_PAYMENT_WORKFLOW,
   journeyWorkflowId,
   latePaymentWorkflowId,
-  paymentReceivedSignal,
+  paymentUpdate,
+  type PaymentReceived,
 } from '../../workflows/definitions.js';
 import { jsonBody, newRouter, problems } from '../openapi.js';
-import { ApiProblem, notFound, problemResponse, unprocessable } from '../problems.js';
+import { ApiProblem, isWorkflowClosed, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -33,22 +34,29 @@ const SignatureHeader = z.object({
   [SIGNATURE_HEADER.toLowerCase()]: z.string().openapi({ description: 'sha256=<hex HMAC-SHA256 of the raw body>' }),
 });
 
-/** How long the webhook waits for the journey to show the payment, so a GET right after sees it. */
-const SETTLE_MS = 10_000;
-
 export function webhookRoutes(deps: ApiDeps) {
   const r = newRouter();
 
-  async function settled(journeyId: string): Promise<boolean> {
-    const until = Date.now() + SETTLE_MS;
-    while (Date.now() < until) {
-      const [row] = await deps.sql<{ status: string | null }[]>`
-        select snapshot->'payment'->>'status' as status from journeys where id = ${journeyId}`;
-      // A taken payment always ends as paid (journey waiting) or refunded (journey no longer waiting).
-      if (!row || row.status === 'paid' || row.status === 'refunded') return true;
-      await new Promise((res) => setTimeout(res, 25));
-    }
-    return false;
+  /**
+   * Starts latePaymentRefund for the order, or joins the one already running, and waits for its
+   * result: it has refunded the order and projected it by then. One that has already completed is
+   * refused as already started; its result is at hand.
+   */
+  async function refundLatePayment(orderId: string): Promise<void> {
+    const workflowId = latePaymentWorkflowId(orderId);
+    const handle = await deps.temporal.workflow
+      .start<typeof latePaymentRefund>(LATE_PAYMENT_WORKFLOW, {
+        taskQueue: JOURNEY_TASK_QUEUE,
+        workflowId,
+        args: [{ orderId }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      })
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return deps.temporal.workflow.getHandle<typeof latePaymentRefund>(workflowId);
+        throw err;
+      });
+    await handle.result();
   }
 
   r.openapi(
@@ -68,31 +76,19 @@ export function webhookRoutes(deps: ApiDeps) {
       if (p.amount !== order.amount) throw unprocessable('amount-mismatch', `the order is for ${order.amount} fen, not ${p.amount}`);
       c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, status: p.status }, 'payment webhook');
       if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
+      const payment: PaymentReceived = { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel };
+      // Both answers come once the payment is projected, so a GET right after the 204 shows it.
       await deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), async () => {
         try {
-          await deps.temporal.workflow
-            .getHandle(journeyWorkflowId(order.journeyId))
-            .signal(paymentReceivedSignal, { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel });
+          const taken = await deps.temporal.workflow.getHandle(journeyWorkflowId(order.journeyId)).executeUpdate(paymentUpdate, { args: [payment] });
+          c.get('log').info({ orderId: p.orderId, outcome: taken.outcome }, 'payment taken');
         } catch (err) {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-          // The journey's workflow has closed (lapsed or cancelled): refund the money at once, durably.
-          await deps.temporal.workflow
-            .start<typeof latePaymentRefund>(LATE_PAYMENT_WORKFLOW, {
-              taskQueue: JOURNEY_TASK_QUEUE,
-              workflowId: latePaymentWorkflowId(p.orderId),
-              args: [{ orderId: p.orderId }],
-              workflowIdConflictPolicy: 'USE_EXISTING',
-              workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            })
-            .catch((e: unknown) => {
-              if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e; // refunded already
-            });
+          if (!isWorkflowClosed(err)) throw err;
+          // The journey's workflow has closed (lapsed or cancelled): refund the money durably, and
+          // answer once it is refunded.
+          await refundLatePayment(p.orderId);
         }
       });
-      // Answer once the journey shows the payment; if it does not in time, 503 makes the provider retry.
-      if (!(await settled(order.journeyId))) {
-        throw new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the payment was not applied in time; retry later');
-      }
       return c.body(null, 204);
     },
   );
