@@ -2,7 +2,9 @@
 // 503 problem instead of leaving the request hanging.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId } from '../workflows/definitions.js';
+import { recordTransition } from '../activities/journeys.js';
+import { requestPayment } from '../activities/payments.js';
+import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId, type JourneySnapshot, type Payment } from '../workflows/definitions.js';
 import { startStack, type Stack } from './support/stack.js';
 
 let stack: Stack;
@@ -25,20 +27,26 @@ it('answers 503 problem+json when the engine does not answer in time', async () 
   expect(Date.now() - started).toBeLessThan(10_000);
 });
 
-/** A journey waiting for its payment, written straight into the read model (no worker runs to project one). */
+/** A journey waiting for its payment, written through the repositories (no worker runs to project one). */
 async function pendingOrder(): Promise<{ journeyId: string; orderId: string }> {
   const admin = await stack.token('admin', 'admin');
   const res = await stack.call('POST', '/v1/patients', { token: admin, body: { name: 'P', phone: '+8613800000002', birthDate: '1980-01-01', sex: 'M' } });
   const patient = (await res.json()) as { id: string };
   const journeyId = randomUUID();
-  const orderId = `${journeyId}-reg`;
-  const payment = { orderId, amount: 1500, currency: 'CNY', status: 'pending', dueBy: new Date(Date.now() + 900_000).toISOString() };
-  const snapshot = { id: journeyId, patientId: patient.id, mode: 'offline', pathway: { id: 'standard-outpatient', version: 1 }, phase: 'pre-visit', status: 'active', step: 'awaiting-payment', payment };
-  await stack.db.sql`
-    insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step, snapshot, version)
-    values (${journeyId}, ${patient.id}, 'offline', 'standard-outpatient', 1, 'pre-visit', 'active', 'awaiting-payment', ${stack.db.sql.json(snapshot)}, 1)`;
-  await stack.db.sql`insert into payments (order_id, journey_id, amount, status, due_by) values (${orderId}, ${journeyId}, 1500, 'pending', ${payment.dueBy})`;
-  return { journeyId, orderId };
+  const payment: Payment = { orderId: `${journeyId}-reg`, amount: 1500, currency: 'CNY', status: 'pending', dueBy: new Date(Date.now() + 900_000).toISOString() };
+  const snapshot: JourneySnapshot = {
+    id: journeyId,
+    patientId: patient.id,
+    mode: 'offline',
+    pathway: { id: 'standard-outpatient', version: 1 },
+    phase: 'pre-visit',
+    status: 'active',
+    step: 'awaiting-payment',
+    payment,
+  };
+  await recordTransition(stack.db.sql, { version: 1, snapshot, events: [] });
+  await requestPayment(stack.db.sql, { orderId: payment.orderId, journeyId, amount: payment.amount, dueBy: payment.dueBy });
+  return { journeyId, orderId: payment.orderId };
 }
 
 it.each([
