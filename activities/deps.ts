@@ -4,11 +4,13 @@ import type { Logger } from 'pino';
 import type { Sql } from './db.js';
 import type { NotifyWebhook } from './notifications.js';
 import type { PaymentProvider } from './payments.js';
+import type { Courier } from './prescriptions.js';
 
 export interface ActivityDeps {
   sql: Sql;
   log: Logger;
   payments: PaymentProvider;
+  courier: Courier;
   /** Where notifications are POSTed; unset: inbox only. */
   notifyWebhook?: NotifyWebhook;
   /** Tells the journeys still waiting in a slot's queue that someone ahead went in (or left). */

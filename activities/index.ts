@@ -3,9 +3,11 @@
 // idempotent: its writes are keyed by workflow id + occurrence, so a retry or a replayed worker
 // changes nothing twice.
 import type { ActivityDeps } from './deps.js';
+import { itemActivities } from './items.js';
 import { journeyActivities } from './journeys.js';
 import { notificationActivities } from './notifications.js';
 import { paymentActivities } from './payments.js';
+import { prescriptionActivities } from './prescriptions.js';
 import { slotActivities } from './slots.js';
 import { triageActivities } from './triage.js';
 
@@ -18,6 +20,8 @@ export function createActivities(deps: ActivityDeps) {
     ...slotActivities(deps),
     ...paymentActivities(deps),
     ...notificationActivities(deps),
+    ...itemActivities(deps),
+    ...prescriptionActivities(deps),
   };
 }
 

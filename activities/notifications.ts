@@ -32,6 +32,15 @@ function formatTime(isoTime: string, timezone: string): string {
   }).format(new Date(isoTime));
 }
 
+const DELIVERY_TEXT: Record<string, string> = {
+  ordered: 'Your medicine has been dispensed and handed to the courier.',
+  'picked-up': 'The courier has picked up your medicine.',
+  'in-transit': 'Your medicine is on its way.',
+  delivered: 'Your medicine has been delivered.',
+  failed: 'The delivery of your medicine failed. We are sending it again.',
+  'delivery-failed': 'The delivery of your medicine failed again. A care coordinator will contact you.',
+};
+
 const yuan = (fen: number | string): string => (Number(fen) / 100).toFixed(2);
 
 /** Title and body, in the patient's timezone. Never includes complaints or diagnoses. */
@@ -50,6 +59,28 @@ export function render(kind: NotificationKind, p: NotificationRequest['params'],
       return { title: 'Missed appointment', body: `You did not check in for your appointment at ${t('start')}.` };
     case 'payment.refunded':
       return { title: 'Refund issued', body: `CNY ${yuan(p.amount ?? 0)} has been refunded.` };
+    case 'prescription.approved':
+      return { title: 'Prescription approved', body: `A pharmacist approved your prescription. Please pay CNY ${yuan(p.amount ?? 0)} by ${t('dueBy')}.` };
+    case 'prescription.rejected':
+      return { title: 'Prescription under revision', body: 'The pharmacist asked your doctor to revise your prescription. You will be told when it is ready.' };
+    case 'prescription.expired':
+      return { title: 'Prescription expired', body: 'Your prescription was not paid in time and can no longer be dispensed.' };
+    case 'prescription.cancelled':
+      return { title: 'Prescription cancelled', body: 'Your prescription was cancelled. Any amount paid is refunded.' };
+    case 'delivery.update':
+      return { title: 'Delivery update', body: DELIVERY_TEXT[String(p.status)] ?? `Your medicine delivery is ${p.status}.` };
+    case 'medication.reminder':
+      return { title: 'Medication reminder', body: `Time to take your medicine (${p.count} item(s) due at ${t('at')}). Please confirm each dose in the app.` };
+    case 'report.ready':
+      return { title: 'Report ready', body: 'Your exam report is ready. Open the app to read it.' };
+    case 'exam.scheduled':
+      return { title: 'Exam scheduled', body: `Your exam is scheduled at ${t('scheduledAt')}.` };
+    case 'exam.cancelled':
+      return { title: 'Exam cancelled', body: 'Your exam was cancelled. Any amount paid is refunded.' };
+    case 'referral.accepted':
+      return { title: 'Referral accepted', body: `Your referral was accepted. Your appointment is at ${t('appointmentAt')}.` };
+    case 'referral.declined':
+      return { title: 'Referral declined', body: 'The facility could not take your referral. A care coordinator will find another one.' };
   }
 }
 

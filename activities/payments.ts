@@ -32,10 +32,20 @@ export interface PaymentOrder {
   paidAt?: string;
 }
 
-export async function requestPayment(sql: Sql, r: { orderId: string; journeyId: string; amount: number; dueBy: string }): Promise<void> {
+/** What an order pays for: a journey's registration (the default), a prescription or an exam. */
+export interface OrderSubject {
+  type: 'journey' | 'prescription' | 'exam';
+  id: string;
+}
+
+export async function requestPayment(
+  sql: Sql,
+  r: { orderId: string; journeyId: string; amount: number; dueBy: string; subject?: OrderSubject },
+): Promise<void> {
+  const subject = r.subject ?? { type: 'journey', id: r.journeyId };
   await sql`
-    insert into payments (order_id, journey_id, amount, status, due_by)
-    values (${r.orderId}, ${r.journeyId}, ${r.amount}, 'pending', ${r.dueBy})
+    insert into payments (order_id, journey_id, amount, status, due_by, subject_type, subject_id)
+    values (${r.orderId}, ${r.journeyId}, ${r.amount}, 'pending', ${r.dueBy}, ${subject.type}, ${subject.id})
     on conflict (order_id) do nothing`;
 }
 

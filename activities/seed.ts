@@ -2,15 +2,24 @@
 // `npm start -- --demo`, a few clinicians, patients and slots to click through.
 import type { PathwayTemplate } from '../workflows/definitions.js';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
+import drugs from '../db/seed/drugs.json' with { type: 'json' };
+import exams from '../db/seed/exams.json' with { type: 'json' };
 import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
 import type { Sql } from './db.js';
 import { createClinician, createPatient, insertPathway } from './reference.js';
+import { upsertDrug, type Drug } from './prescriptions.js';
 import { createSlot } from './slots.js';
 import { storeRules, type TriageRuleSet } from './triage.js';
 
 export async function seedReferenceData(sql: Sql): Promise<void> {
   for (const t of pathways as PathwayTemplate[]) await insertPathway(sql, t);
   await storeRules(sql, triageRules as TriageRuleSet);
+  for (const d of drugs as Drug[]) await upsertDrug(sql, d);
+  for (const e of exams) {
+    await sql`
+      insert into exam_catalogue (code, name, price, daily_capacity) values (${e.code}, ${e.name}, ${e.price}, ${e.dailyCapacity})
+      on conflict (code) do update set name = excluded.name, price = excluded.price, daily_capacity = excluded.daily_capacity`;
+  }
 }
 
 export const DEMO = {

@@ -91,6 +91,12 @@ export async function openTasksOfJourney(sql: Sql, journeyId: string): Promise<T
   return rows.map(taskView);
 }
 
+export async function openTasksOfItem(sql: Sql, itemId: string): Promise<TaskView[]> {
+  const rows = await sql<TaskRow[]>`
+    select ${COLUMNS(sql)} from tasks where subject_id = ${itemId} and status = 'open' order by created_at, id`;
+  return rows.map(taskView);
+}
+
 export interface TaskFilter {
   /** Whose queue: doctors see the tasks assigned to them, other roles those of their role. */
   role: Role;
@@ -127,18 +133,30 @@ export async function getTask(sql: Sql, id: string): Promise<TaskView | undefine
  */
 export async function completeTask(sql: Sql, r: { id: string; by: string; note: string }): Promise<TaskView | undefined> {
   return sql.begin(async (tx) => {
-    const [journey] = await tx<{ journey_id: string | null }[]>`select journey_id from tasks where id = ${r.id}`;
-    if (journey?.journey_id) await tx`select id from journeys where id = ${journey.journey_id} for update`;
+    // The row locks of the journey (or item) order this with the workflow's own projections.
+    const [owner] = await tx<{ journey_id: string | null; subject_type: TaskSubject['type']; subject_id: string }[]>`
+      select journey_id, subject_type, subject_id from tasks where id = ${r.id}`;
+    if (owner?.subject_type === 'prescription') await tx`select id from prescriptions where id = ${owner.subject_id} for update`;
+    else if (owner?.subject_type === 'exam') await tx`select id from exams where id = ${owner.subject_id} for update`;
+    else if (owner?.subject_type === 'referral') await tx`select id from referrals where id = ${owner.subject_id} for update`;
+    else if (owner?.journey_id) await tx`select id from journeys where id = ${owner.journey_id} for update`;
     const [row] = await tx<TaskRow[]>`
       update tasks set status = 'done', closed_at = now(), closed_by = ${r.by}, note = ${r.note}
       where id = ${r.id} and status = 'open'
       returning tasks.*, false as overdue`;
     if (!row) return undefined;
-    if (row.journey_id) {
+    const data = tx.json({ taskId: row.id, kind: row.kind, tier: row.tier });
+    if (row.subject_type !== 'journey') {
+      // An item's task is recorded on the item's own timeline.
+      await tx`
+        insert into item_timeline (item_id, seq, key, at, type, actor, data)
+        select ${row.subject_id}, coalesce(max(seq), 0) + 1, ${`task.completed:${row.id}`}, now(), 'task.completed', ${r.by}, ${data}
+        from item_timeline where item_id = ${row.subject_id}
+        on conflict (item_id, key) do nothing`;
+    } else if (row.journey_id) {
       await tx`
         insert into timeline (journey_id, seq, key, at, type, actor, data)
-        select ${row.journey_id}, coalesce(max(seq), 0) + 1, ${`task.completed:${row.id}`}, now(), 'task.completed', ${r.by},
-               ${tx.json({ taskId: row.id, kind: row.kind, tier: row.tier })}
+        select ${row.journey_id}, coalesce(max(seq), 0) + 1, ${`task.completed:${row.id}`}, now(), 'task.completed', ${r.by}, ${data}
         from timeline where journey_id = ${row.journey_id}
         on conflict (journey_id, key) do nothing`;
     }

@@ -9,6 +9,7 @@ import { createActivities } from '../activities/index.js';
 import type { Sql } from '../activities/db.js';
 import type { NotifyWebhook } from '../activities/notifications.js';
 import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
+import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
 import { JOURNEY_TASK_QUEUE, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
 import type { Config } from './config.js';
 
@@ -75,6 +76,7 @@ export interface WorkerWiring {
   sql: Sql;
   log: Logger;
   payments?: PaymentProvider;
+  courier?: Courier;
   notifyWebhook?: NotifyWebhook;
   taskQueue?: string;
   /** A prebuilt bundle for production; otherwise workflows are bundled at start. */
@@ -86,6 +88,7 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     sql: w.sql,
     log: w.log,
     payments: w.payments ?? ledgerPaymentProvider(w.sql),
+    courier: w.courier ?? awaitingCourier,
     ...(w.notifyWebhook ? { notifyWebhook: w.notifyWebhook } : {}),
     async signalQueueAdvanced(journeyIds) {
       await Promise.all(

@@ -6,10 +6,16 @@ export const JOURNEY_TASK_QUEUE = 'carepath-journeys';
 /** Workflow type names, as registered by the worker (the exported function names). */
 export const PATIENT_JOURNEY_WORKFLOW = 'patientJourney';
 export const LATE_PAYMENT_WORKFLOW = 'latePaymentRefund';
+export const PRESCRIPTION_WORKFLOW = 'prescriptionFulfillment';
+export const EXAM_WORKFLOW = 'examOrder';
+export const REFERRAL_WORKFLOW = 'referral';
 
 export const journeyWorkflowId = (journeyId: string): string => `journey:${journeyId}`;
 /** One refund workflow per order: a payment the provider reports twice is refunded once. */
 export const latePaymentWorkflowId = (orderId: string): string => `late-payment:${orderId}`;
+export const prescriptionWorkflowId = (prescriptionId: string): string => `rx:${prescriptionId}`;
+export const examWorkflowId = (examId: string): string => `exam:${examId}`;
+export const referralWorkflowId = (referralId: string): string => `referral:${referralId}`;
 
 // ---- domain types -------------------------------------------------------------------------
 
@@ -50,6 +56,12 @@ export interface PathwayTemplate {
   bookingWindow?: IsoDuration;
   /** How long after the consultation starts the outcome may stay unrecorded before coordinators are told. */
   outcomeSla?: IsoDuration;
+  /** How long a referred facility has to answer before coordinators are told (default P2D); at twice that it expires. */
+  referralResponseSla?: IsoDuration;
+  /** How long a shipped prescription may take to arrive before coordinators are told (default P3D). */
+  deliverySla?: IsoDuration;
+  /** How long after its appointment an exam's result may take before coordinators are told (default P1D). */
+  examResultSla?: IsoDuration;
 }
 
 export interface FollowUpOf {
@@ -102,6 +114,13 @@ export interface Outcome {
   recordedAt: string;
 }
 
+/** The children an outcome started, by id (their statuses are read from their own tables). */
+export interface Children {
+  prescriptions: string[];
+  exams: string[];
+  referrals: string[];
+}
+
 /** What the journey workflow knows about itself; the read model is a projection of this. */
 export interface JourneySnapshot {
   id: string;
@@ -115,6 +134,8 @@ export interface JourneySnapshot {
   appointment?: Appointment;
   payment?: Payment;
   outcome?: Outcome;
+  /** Post-visit items the outcome started; the journey completes once each has settled. */
+  children?: Children;
 }
 
 export interface TimelineEvent {
@@ -147,6 +168,35 @@ export const TIMELINE_TYPES = [
   'task.escalated',
   'task.closed',
   'task.completed',
+  // post-visit items, each on its own timeline
+  'prescription.created',
+  'prescription.approved',
+  'prescription.rejected',
+  'prescription.revised',
+  'prescription.expired',
+  'prescription.dispensed',
+  'prescription.cancelled',
+  'delivery.ordered',
+  'delivery.picked-up',
+  'delivery.in-transit',
+  'delivery.delivered',
+  'delivery.failed',
+  'medication.reminder-sent',
+  'dose.confirmed',
+  'dose.skipped',
+  'course.stopped',
+  'exam.ordered',
+  'exam.paid',
+  'exam.scheduled',
+  'exam.completed',
+  'exam.expired',
+  'exam.cancelled',
+  'referral.sent',
+  'referral.accepted',
+  'referral.declined',
+  'referral.attended',
+  'referral.expired',
+  'item.settled',
 ] as const;
 export type TimelineType = (typeof TIMELINE_TYPES)[number];
 
@@ -177,7 +227,18 @@ export type NotificationKind =
   | 'queue.near-turn'
   | 'journey.cancelled'
   | 'journey.no-show'
-  | 'payment.refunded';
+  | 'payment.refunded'
+  | 'prescription.approved'
+  | 'prescription.rejected'
+  | 'prescription.expired'
+  | 'prescription.cancelled'
+  | 'delivery.update'
+  | 'medication.reminder'
+  | 'report.ready'
+  | 'exam.scheduled'
+  | 'exam.cancelled'
+  | 'referral.accepted'
+  | 'referral.declined';
 
 export interface NotificationRequest {
   /** Derived from workflow id + occurrence: the same id is stored and delivered once. */
@@ -235,6 +296,8 @@ export interface OutcomeInput {
   doctorId: string;
   diagnosis: { code?: string; text: string };
   notes: string;
+  /** Post-visit items, checked against the catalogues and rules by the API before they get here. */
+  items?: PostVisitItems;
 }
 export interface LatePaymentInput {
   orderId: string;
@@ -272,3 +335,217 @@ export const paymentReceivedSignal = defineSignal<[PaymentReceived]>('paymentRec
 export const queueAdvancedSignal = defineSignal('queueAdvanced');
 
 export const snapshotQuery = defineQuery<JourneySnapshot>('snapshot');
+
+// ---- post-visit items: prescriptions, exams, referrals (child workflows of the journey) ----
+
+export type ItemType = 'prescription' | 'exam' | 'referral';
+export type Frequency = 'qd' | 'bid' | 'tid' | 'qid' | 'qn';
+/** Reminder times of a frequency, in the patient's timezone. */
+export const FREQUENCY_TIMES: Record<Frequency, string[]> = {
+  qd: ['08:00'],
+  bid: ['08:00', '20:00'],
+  tid: ['08:00', '12:00', '18:00'],
+  qid: ['08:00', '12:00', '16:00', '20:00'],
+  qn: ['21:00'],
+};
+
+export interface PrescriptionItem {
+  drugCode: string;
+  dose: string;
+  frequency: Frequency;
+  days: number;
+  quantity: number;
+  /** From the catalogue when prescribed: what the patient pays per unit, and the drug's name. */
+  name: string;
+  unitPrice: number;
+}
+
+export type PrescriptionStatus =
+  | 'pending-review'
+  | 'revision-requested'
+  | 'awaiting-payment'
+  | 'paid'
+  | 'dispensed'
+  | 'shipped'
+  | 'delivered'
+  | 'delivery-failed'
+  | 'expired'
+  | 'cancelled';
+/** Where a prescription has settled: its journey may complete (reminders run on for the course). */
+export const PRESCRIPTION_SETTLED: PrescriptionStatus[] = ['delivered', 'delivery-failed', 'expired', 'cancelled'];
+
+export type DeliveryStatus = 'ordered' | 'picked-up' | 'in-transit' | 'delivered' | 'failed';
+
+export interface PrescriptionSnapshot {
+  id: string;
+  journeyId: string;
+  patientId: string;
+  prescriberId: string;
+  version: number;
+  status: PrescriptionStatus;
+  items: PrescriptionItem[];
+  long: boolean;
+  review?: { pharmacistId: string; decision: 'approve' | 'reject'; reason?: string; at: string };
+  payment?: Payment;
+  delivery?: { deliveryId: string; status: DeliveryStatus };
+  reminders?: { timezone: string; times: string[]; next: string | null };
+}
+
+/** The template values a child copies from its journey's pathway, so a template edit never changes it. */
+export interface ItemTimings {
+  pharmacistReviewSla: IsoDuration;
+  prescriptionValidity: IsoDuration;
+  paymentWindow: IsoDuration;
+  appointmentReminders: IsoDuration[];
+  deliverySla?: IsoDuration;
+  referralResponseSla?: IsoDuration;
+  examResultSla?: IsoDuration;
+}
+
+export interface PrescriptionInput {
+  prescriptionId: string;
+  journeyId: string;
+  patientId: string;
+  prescriberId: string;
+  items: PrescriptionItem[];
+  long: boolean;
+  /** The patient's timezone: medication reminders follow it. */
+  timezone: string;
+  timings: ItemTimings;
+}
+
+export type ExamStatus = 'awaiting-payment' | 'scheduled' | 'completed' | 'expired' | 'cancelled';
+export interface ExamSnapshot {
+  id: string;
+  journeyId: string;
+  patientId: string;
+  doctorId: string;
+  code: string;
+  name: string;
+  status: ExamStatus;
+  payment?: Payment;
+  scheduledAt?: string;
+  result?: { summary: string; abnormal: boolean; at: string };
+}
+export interface ExamInput {
+  examId: string;
+  journeyId: string;
+  patientId: string;
+  doctorId: string;
+  code: string;
+  name: string;
+  price: number;
+  timings: ItemTimings;
+}
+
+export type ReferralStatus = 'sent' | 'accepted' | 'declined' | 'attended' | 'expired';
+export interface ReferralSnapshot {
+  id: string;
+  journeyId: string;
+  patientId: string;
+  facilityId: string;
+  department: string;
+  reason: string;
+  urgency: 'routine' | 'urgent';
+  status: ReferralStatus;
+  appointmentAt?: string;
+  note?: string;
+  summary?: string;
+}
+export interface ReferralInput {
+  referralId: string;
+  journeyId: string;
+  patientId: string;
+  facilityId: string;
+  department: string;
+  reason: string;
+  urgency: 'routine' | 'urgent';
+  diagnosis: string;
+  timings: ItemTimings;
+}
+
+export interface PostVisitItems {
+  prescriptions: Omit<PrescriptionInput, 'journeyId' | 'patientId' | 'prescriberId' | 'timings'>[];
+  exams: Omit<ExamInput, 'journeyId' | 'patientId' | 'doctorId' | 'timings'>[];
+  referrals: Omit<ReferralInput, 'journeyId' | 'patientId' | 'timings'>[];
+}
+
+export type ItemSnapshot = PrescriptionSnapshot | ExamSnapshot | ReferralSnapshot;
+
+/** One transition of a post-visit item, projected into its own table and timeline in one transaction. */
+export interface ItemTransition {
+  type: ItemType;
+  version: number;
+  snapshot: ItemSnapshot;
+  events: TimelineEvent[];
+  tasks?: TaskChange[];
+}
+
+// failure types of the post-visit items (the API maps them too)
+export const ItemFailureType = {
+  /** Only the prescriber (or staff) may do this: 403. */
+  NotPrescriber: 'not-prescriber',
+  /** A pharmacist may not review their own prescription: 403. */
+  OwnPrescription: 'own-prescription',
+  /** A dose that is not an occurrence of the course: 422. */
+  UnknownDose: 'unknown-dose',
+  /** The first answer for a dose stands: 409. */
+  DoseAnswered: 'dose-answered',
+} as const;
+
+export interface ReviewInput {
+  pharmacistId: string;
+  decision: 'approve' | 'reject';
+  reason?: string;
+}
+export interface ReviseInput {
+  prescriberId: string;
+  items: PrescriptionItem[];
+}
+export interface ItemCancelInput {
+  reason: string;
+  actor: Actor;
+}
+export interface CourierReport {
+  deliveryId: string;
+  status: Exclude<DeliveryStatus, 'ordered'>;
+  at: string;
+}
+export interface ExamResultInput {
+  summary: string;
+  abnormal: boolean;
+  actor: string;
+}
+export interface ReferralResponseInput {
+  decision: 'accepted' | 'declined';
+  appointmentAt?: string;
+  note?: string;
+  actor: string;
+}
+export interface ReferralAttendedInput {
+  summary: string;
+  actor: string;
+}
+/** A child tells its journey it has settled (the journey completes once every child has). */
+export interface ItemSettled {
+  type: ItemType;
+  id: string;
+  status: string;
+}
+
+export const reviewUpdate = defineUpdate<PrescriptionSnapshot, [ReviewInput]>('review');
+export const reviseUpdate = defineUpdate<PrescriptionSnapshot, [ReviseInput]>('revise');
+export const cancelPrescriptionUpdate = defineUpdate<PrescriptionSnapshot, [ItemCancelInput]>('cancelPrescription');
+/** A courier report, answered once taken: `unchanged` for a replaced delivery id or a step backwards. */
+export const courierUpdate = defineUpdate<{ outcome: 'applied' | 'unchanged' }, [CourierReport]>('courier');
+export const prescriptionQuery = defineQuery<PrescriptionSnapshot>('snapshot');
+
+export const examResultUpdate = defineUpdate<ExamSnapshot, [ExamResultInput]>('examResult');
+export const cancelExamUpdate = defineUpdate<ExamSnapshot, [ItemCancelInput]>('cancelExam');
+export const examQuery = defineQuery<ExamSnapshot>('snapshot');
+
+export const referralResponseUpdate = defineUpdate<ReferralSnapshot, [ReferralResponseInput]>('referralResponse');
+export const referralAttendedUpdate = defineUpdate<ReferralSnapshot, [ReferralAttendedInput]>('referralAttended');
+export const referralQuery = defineQuery<ReferralSnapshot>('snapshot');
+
+export const itemSettledSignal = defineSignal<[ItemSettled]>('itemSettled');

@@ -1,2 +1,3 @@
 export { patientJourney } from './patient-journey.js';
 export { latePaymentRefund } from './late-payment.js';
+export { prescriptionFulfillment } from './prescription.js';

@@ -8,7 +8,7 @@
 // `patched()` with a replay test over the committed histories (tests/histories/).
 import { ApplicationFailure, allHandlersFinished, condition, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { FailureType, NotificationRequest, TaskChange, TaskSubject, TimelineEvent, TimelineType } from './definitions.js';
+import type { NotificationRequest, TaskChange, TaskSubject, TimelineEvent, TimelineType } from './definitions.js';
 
 /** Short database work and adapters: retried until done. */
 export const act = proxyActivities<Activities>({
@@ -32,7 +32,8 @@ export const Patch = {
   TaskPerTier: 'escalation-task-per-tier',
 } as const;
 
-export function refused(type: FailureType, message: string): ApplicationFailure {
+/** A refusal an update answers with: its `type` is one the API maps (FailureType, ItemFailureType). */
+export function refused(type: string, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true });
 }
 

@@ -5,7 +5,8 @@
 import type { Activities } from '../../activities/index.js';
 import { classify, type TriageRuleSet } from '../../activities/triage.js';
 import triageRules from '../../db/seed/triage-rules.json' with { type: 'json' };
-import type { Appointment, JourneySnapshot, NotificationRequest, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+import { planCourse } from '../../activities/prescriptions.js';
+import type { Appointment, ItemSnapshot, ItemTransition, JourneySnapshot, NotificationRequest, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
 export interface FakeSlot {
   id: string;
@@ -37,6 +38,15 @@ export class FakeWorld {
   payments = new Map<string, { status: string; amount: number }>();
   refunds = new Map<string, number>();
   queueSignals: string[][] = [];
+  /** Post-visit items: latest snapshot per item id (by projection version). */
+  items = new Map<string, ItemSnapshot>();
+  /** Every dispense call, repeats included; `dispensed` keeps one per prescription version. */
+  dispenseCalls: { prescriptionId: string; version: number }[] = [];
+  dispensed = new Set<string>();
+  /** Every courier order call, repeats included. */
+  courierCalls: { deliveryId: string; prescriptionId: string; attempt: number }[] = [];
+  /** The payment orders requested, with what they pay for. */
+  orders = new Map<string, { amount: number; dueBy: string; subject?: { type: string; id: string } }>();
   /** An activity whose gate is set waits for it: lets a test act in the middle of a transition. */
   gates: Partial<Record<keyof Activities, Promise<void>>> = {};
   calls: Partial<Record<keyof Activities, number>> = {};
@@ -112,6 +122,34 @@ export class FakeWorld {
         w.timeline.set(t.snapshot.id, list);
         for (const task of t.tasks ?? []) w.tasks.set(task.id, { ...task });
       },
+      async recordItemTransition(t: ItemTransition) {
+        const id = t.snapshot.id;
+        if ((w.versions.get(id) ?? 0) < t.version) {
+          w.versions.set(id, t.version);
+          w.items.set(id, structuredClone(t.snapshot));
+        }
+        w.projected.set(id, [...(w.projected.get(id) ?? []), ...t.events]);
+        const list = w.timeline.get(id) ?? [];
+        for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
+        w.timeline.set(id, list);
+        for (const task of t.tasks ?? []) {
+          const prior = w.tasks.get(task.id);
+          if (!prior || prior.status === 'open') w.tasks.set(task.id, { ...task });
+        }
+      },
+      async dispense(r) {
+        w.dispenseCalls.push({ ...r });
+        const key = `${r.prescriptionId}:v${r.version}`;
+        const first = !w.dispensed.has(key);
+        w.dispensed.add(key);
+        return { first };
+      },
+      async placeCourierOrder(r) {
+        w.courierCalls.push({ deliveryId: r.deliveryId, prescriptionId: r.prescriptionId, attempt: r.attempt });
+      },
+      async planDoses(r) {
+        return planCourse(r.items, r.timezone, r.from);
+      },
       async triage(r) {
         return classify(r.complaint, triageRules as TriageRuleSet);
       },
@@ -159,6 +197,7 @@ export class FakeWorld {
         w.queueSignals.push(w.queue.filter((q) => q.slotId === r.slotId && q.status === 'waiting').map((q) => q.journeyId));
       },
       async requestPayment(r) {
+        if (!w.orders.has(r.orderId)) w.orders.set(r.orderId, { amount: r.amount, dueBy: r.dueBy, ...(r.subject ? { subject: r.subject } : {}) });
         if (!w.payments.has(r.orderId)) w.payments.set(r.orderId, { status: 'pending', amount: r.amount });
       },
       async markPayment(r) {
