@@ -14,6 +14,10 @@ import {
   journeyWorkflowId,
   paymentReceivedSignal,
   paymentUpdate,
+  prescriptionQuery,
+  prescriptionWorkflowId,
+  courierUpdate,
+  reviewUpdate,
   queueAdvancedSignal,
   recordOutcomeUpdate,
   snapshotQuery,
@@ -601,6 +605,37 @@ describe('patientJourney', () => {
       // Once the consultation has started it can no longer be ended this way.
       await b.handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
       await expect(b.handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: coordinator }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
+    });
+  });
+  it('starts a prescription child from the outcome, stays in post-visit until it settles, then completes', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      await bookAndPay(world, handle, HOUR);
+      await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      const rxId = randomUUID();
+      const item = { drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid' as const, days: 5, quantity: 15, name: '阿莫西林胶囊', unitPrice: 50 };
+      const outcome = await handle.executeUpdate(recordOutcomeUpdate, {
+        args: [{ doctorId: 'doc-1', diagnosis: { code: 'J02.9', text: 'Pharyngitis' }, notes: '', items: { prescriptions: [{ prescriptionId: rxId, items: [item], long: false, timezone: 'Asia/Shanghai' }], exams: [], referrals: [] } }],
+      });
+      expect(outcome).toMatchObject({ phase: 'post-visit', step: 'follow-through', status: 'active', children: { prescriptions: [rxId], exams: [], referrals: [] } });
+      expect(world.events(journeyId, 'outcome.recorded').map((e) => e.data)).toEqual([{ diagnosisCode: 'J02.9', prescriptions: 1, exams: 0, referrals: 0 }]);
+      const rx = env.client.workflow.getHandle(prescriptionWorkflowId(rxId));
+      started.push(rx);
+      await waitFor(async () => (await rx.query(prescriptionQuery).catch(() => undefined))?.status === 'pending-review');
+      // The child copies the journey's template timings and prescriber.
+      expect(await rx.query(prescriptionQuery)).toMatchObject({ journeyId, patientId: 'pat-1', prescriberId: 'doc-1', version: 1 });
+      const approved = await rx.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'approve' }] });
+      expect(approved.payment).toMatchObject({ amount: 750 });
+      await rx.executeUpdate(paymentUpdate, { args: [{ orderId: approved.payment!.orderId, amount: 750, paidAt: new Date().toISOString(), channel: 'wechat' }] });
+      await waitFor(async () => (await rx.query(prescriptionQuery)).status === 'shipped');
+      expect((await handle.query(snapshotQuery)).phase).toBe('post-visit');
+      await rx.executeUpdate(courierUpdate, { args: [{ deliveryId: `${rxId}-d1`, status: 'delivered', at: new Date().toISOString() }] });
+      // Settled at delivery: the journey completes while the course's reminders run on.
+      expect(await handle.result()).toMatchObject({ phase: 'closed', status: 'completed', step: 'done' });
+      expect(world.types(journeyId).slice(-3)).toEqual(['outcome.recorded', 'item.settled', 'journey.completed']);
+      expect(world.events(journeyId, 'item.settled')[0]!.data).toEqual({ type: 'prescription', id: rxId, status: 'delivered' });
+      expect((await rx.describe()).status.name).toBe('RUNNING');
     });
   });
 });

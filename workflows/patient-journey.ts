@@ -6,17 +6,24 @@
 // (`Journey.transition`). Handlers, signals and timers only queue them: a cancellation never
 // interleaves with a payment, an expiry or a booking, and the timeline reads in the order things
 // happened. Each transition re-checks the state it needs once it runs.
-import { condition, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, condition, log, patched, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
 import {
+  EXAM_WORKFLOW,
   FailureType,
+  PRESCRIPTION_WORKFLOW,
+  REFERRAL_WORKFLOW,
   bookUpdate,
   cancelUpdate,
   checkInUpdate,
+  examWorkflowId,
+  itemSettledSignal,
   journeyWorkflowId,
   paymentReceivedSignal,
   paymentUpdate,
+  prescriptionWorkflowId,
   queueAdvancedSignal,
   recordOutcomeUpdate,
+  referralWorkflowId,
   snapshotQuery,
   startConsultationUpdate,
   triagedUpdate,
@@ -24,10 +31,14 @@ import {
   type BookInput,
   type CancelInput,
   type CheckInResult,
+  type ItemSettled,
+  type ItemTimings,
   type JourneyInput,
   type JourneySnapshot,
+  type OutcomeInput,
   type PaymentReceived,
   type PaymentTaken,
+  type PostVisitItems,
   type Step,
   type TaskChange,
   type TimelineEvent,
@@ -40,6 +51,9 @@ import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
 const MAX_ESCALATION_TIER = 3;
 const DEFAULT_OUTCOME_SLA = 'PT2H';
 const DEFAULT_BOOKING_WINDOW = 'P7D';
+
+/** An outcome may carry prescriptions, exams and a referral: each a child workflow; the journey waits for them. */
+const POST_VISIT_PATCH = 'post-visit-children';
 
 /** A coordinator may end a checked-in journey whose consultation has not started (landed code refused it). */
 const CANCEL_IN_VISIT_PATCH = 'cancel-in-visit';
@@ -317,12 +331,34 @@ class Journey extends WorkflowKernel {
     });
   }
 
-  recordOutcome(doctorId: string, diagnosis: { code?: string; text: string }, notes: string): Promise<JourneySnapshot> {
+  recordOutcome(o: OutcomeInput): Promise<JourneySnapshot> {
+    const { doctorId, diagnosis, notes, items } = o;
     return this.transition(async () => {
       this.requireBookedDoctor(doctorId, 'in-consultation');
       await act.finishConsultationInQueue({ journeyId: this.input.journeyId });
       this.snapshot.outcome = { diagnosis, notes, recordedBy: doctorId, recordedAt: new Date().toISOString() };
       this.outcomeRecorded = true;
+      const count = items ? items.prescriptions.length + items.exams.length + items.referrals.length : 0;
+      if (items && count > 0 && patched(POST_VISIT_PATCH)) {
+        this.snapshot.phase = 'post-visit';
+        this.snapshot.step = 'follow-through';
+        this.snapshot.children = {
+          prescriptions: items.prescriptions.map((p) => p.prescriptionId),
+          exams: items.exams.map((e) => e.examId),
+          referrals: items.referrals.map((r) => r.referralId),
+        };
+        const events = [
+          this.event('outcome.recorded', `doctor:${doctorId}`, {
+            diagnosisCode: diagnosis.code ?? null,
+            prescriptions: items.prescriptions.length,
+            exams: items.exams.length,
+            referrals: items.referrals.length,
+          }),
+        ];
+        await this.project(events, this.closeEscalations(events));
+        await this.startChildren(doctorId, items);
+        return this.view();
+      }
       this.close('completed');
       const events = [
         this.event('outcome.recorded', `doctor:${doctorId}`, { diagnosisCode: diagnosis.code ?? null }),
@@ -330,6 +366,62 @@ class Journey extends WorkflowKernel {
       ];
       await this.project(events, this.closeEscalations(events));
       return this.view();
+    });
+  }
+
+  /** The journey's copy of the template values its children run on. */
+  private timings(): ItemTimings {
+    const t = this.template;
+    return {
+      pharmacistReviewSla: t.pharmacistReviewSla,
+      prescriptionValidity: t.prescriptionValidity,
+      paymentWindow: t.paymentWindow,
+      appointmentReminders: t.appointmentReminders,
+      ...(t.deliverySla ? { deliverySla: t.deliverySla } : {}),
+      ...(t.referralResponseSla ? { referralResponseSla: t.referralResponseSla } : {}),
+      ...(t.examResultSla ? { examResultSla: t.examResultSla } : {}),
+    };
+  }
+
+  /** One child per item; each outlives the journey if it must (a prescription's reminders run on). */
+  private async startChildren(doctorId: string, items: PostVisitItems): Promise<void> {
+    const base = { journeyId: this.input.journeyId, patientId: this.input.patientId, timings: this.timings() };
+    const options = { parentClosePolicy: ParentClosePolicy.ABANDON };
+    for (const p of items.prescriptions) {
+      await startChild(PRESCRIPTION_WORKFLOW, { ...options, workflowId: prescriptionWorkflowId(p.prescriptionId), args: [{ ...p, ...base, prescriberId: doctorId }] });
+    }
+    for (const e of items.exams) {
+      await startChild(EXAM_WORKFLOW, { ...options, workflowId: examWorkflowId(e.examId), args: [{ ...e, ...base, doctorId }] });
+    }
+    for (const r of items.referrals) {
+      await startChild(REFERRAL_WORKFLOW, { ...options, workflowId: referralWorkflowId(r.referralId), args: [{ ...r, ...base }] });
+    }
+  }
+
+  /** Children that have told the journey they settled. */
+  readonly settledItems = new Set<string>();
+
+  onItemSettled(s: ItemSettled): Promise<void> {
+    return this.transition(async () => {
+      const c = this.snapshot.children;
+      const known = c && [...c.prescriptions, ...c.exams, ...c.referrals].includes(s.id);
+      if (!known || this.settledItems.has(s.id)) return;
+      this.settledItems.add(s.id);
+      await this.project([this.event('item.settled', SYSTEM, { type: s.type, id: s.id, status: s.status }, s.id)]);
+    });
+  }
+
+  allChildrenSettled(): boolean {
+    const c = this.snapshot.children;
+    return !c || [...c.prescriptions, ...c.exams, ...c.referrals].every((id) => this.settledItems.has(id));
+  }
+
+  /** Every child has settled: the journey completes. */
+  completeAfterChildren(): Promise<void> {
+    return this.transition(async () => {
+      if (this.isEnding) return;
+      this.close('completed');
+      await this.project([this.event('journey.completed', SYSTEM, {})]);
     });
   }
 
@@ -362,7 +454,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   setHandler(startConsultationUpdate, (d) => j.startConsultation(d.doctorId), {
     validator: (d) => j.requireBookedDoctor(d.doctorId, 'checked-in'),
   });
-  setHandler(recordOutcomeUpdate, (o) => j.recordOutcome(o.doctorId, o.diagnosis, o.notes), {
+  setHandler(recordOutcomeUpdate, (o) => j.recordOutcome(o), {
     validator: (o) => j.requireBookedDoctor(o.doctorId, 'in-consultation'),
   });
   setHandler(paymentReceivedSignal, async (p) => {
@@ -370,6 +462,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   });
   setHandler(paymentUpdate, (p) => j.onPayment(p));
   setHandler(queueAdvancedSignal, () => j.onQueueAdvanced());
+  setHandler(itemSettledSignal, (s) => j.onItemSettled(s));
 
   await j.start();
   if (j.isEnding) return finish(j);
@@ -424,6 +517,11 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
     sla: outcomeSla,
     done: () => j.outcomeRecorded || j.isEnding,
   });
+  if (j.snapshot.phase === 'post-visit') {
+    // Each child has its own deadlines and always settles; the journey waits for all of them.
+    await condition(() => j.allChildrenSettled());
+    await j.completeAfterChildren();
+  }
   return finish(j);
 }
 
