@@ -7,7 +7,7 @@ export interface ApiDeps {
   temporal: Client;
   sql: Sql;
   log: Logger;
-  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string };
+  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string; labWebhook: string; facilityWebhook: string };
   /** Deadline for one call into the journey engine (default 30 s); past it the API answers 503. */
   engineTimeoutMs?: number;
   /** Temporal and PostgreSQL reachable. */

@@ -22,19 +22,25 @@ const schema = z
     AUTH_JWT_SECRET: optionalString,
     PAYMENT_WEBHOOK_SECRET: optionalString,
     COURIER_WEBHOOK_SECRET: optionalString,
+    LAB_WEBHOOK_SECRET: optionalString,
+    FACILITY_WEBHOOK_SECRET: optionalString,
+    SANDBOX_PARTNERS: z.enum(['auto', 'off']).default('off'),
+    SANDBOX_COURIER_FAIL: z.enum(['none', 'first', 'all']).default('none'),
+    SANDBOX_PAYMENT_FAIL: z.enum(['none', 'all']).default('none'),
     NOTIFY_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     NOTIFY_WEBHOOK_SECRET: optionalString,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
-    const required = ['AUTH_JWT_SECRET', 'PAYMENT_WEBHOOK_SECRET', 'COURIER_WEBHOOK_SECRET'] as const;
+    const required = ['AUTH_JWT_SECRET', 'PAYMENT_WEBHOOK_SECRET', 'COURIER_WEBHOOK_SECRET', 'LAB_WEBHOOK_SECRET', 'FACILITY_WEBHOOK_SECRET'] as const;
     for (const key of required) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
     }
     if (env.NOTIFY_WEBHOOK_URL && !env.NOTIFY_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'required in production when NOTIFY_WEBHOOK_URL is set' });
     }
+    if (env.SANDBOX_PARTNERS === 'auto') ctx.addIssue({ code: 'custom', path: ['SANDBOX_PARTNERS'], message: 'the sandbox partners never run in production' });
     if (!env.DATABASE_URL) ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required in production' });
     if (!env.TEMPORAL_ADDRESS) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_ADDRESS'], message: 'required in production' });
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
@@ -47,7 +53,9 @@ export interface Config {
   port: number;
   databaseUrl?: string;
   temporal: { address?: string; namespace: string; apiKey?: string; tlsCert?: string; tlsKey?: string };
-  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string; notifyWebhook: string };
+  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string; notifyWebhook: string; labWebhook: string; facilityWebhook: string };
+  /** The sandbox payment provider and courier call our webhooks on their own (`auto`), and can be told to fail. */
+  sandbox: { partners: 'auto' | 'off'; courierFail: 'none' | 'first' | 'all'; paymentFail: 'none' | 'all' };
   notifyWebhookUrl?: string;
   logLevel: string;
 }
@@ -78,7 +86,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       paymentWebhook: e.PAYMENT_WEBHOOK_SECRET ?? DEV_SECRET,
       courierWebhook: e.COURIER_WEBHOOK_SECRET ?? DEV_SECRET,
       notifyWebhook: e.NOTIFY_WEBHOOK_SECRET ?? DEV_SECRET,
+      labWebhook: e.LAB_WEBHOOK_SECRET ?? DEV_SECRET,
+      facilityWebhook: e.FACILITY_WEBHOOK_SECRET ?? DEV_SECRET,
     }),
+    sandbox: Object.freeze({ partners: e.SANDBOX_PARTNERS, courierFail: e.SANDBOX_COURIER_FAIL, paymentFail: e.SANDBOX_PAYMENT_FAIL }),
     ...(e.NOTIFY_WEBHOOK_URL ? { notifyWebhookUrl: e.NOTIFY_WEBHOOK_URL } : {}),
     logLevel: e.LOG_LEVEL,
   });

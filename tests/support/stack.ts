@@ -17,7 +17,14 @@ import { createJourneyWorker } from '../../workers/wiring.js';
 import { testDb, type TestDb } from './db.js';
 import { devServerEnv, workflowBundle } from './temporal.js';
 
-export const SECRETS = { jwt: 'test-jwt-secret', paymentWebhook: 'test-payment-secret', courierWebhook: 'test-courier-secret', notifyWebhook: 'test-notify-secret' };
+export const SECRETS = {
+  jwt: 'test-jwt-secret',
+  paymentWebhook: 'test-payment-secret',
+  courierWebhook: 'test-courier-secret',
+  notifyWebhook: 'test-notify-secret',
+  labWebhook: 'test-lab-secret',
+  facilityWebhook: 'test-facility-secret',
+};
 
 export interface Received {
   at: number;
