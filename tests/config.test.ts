@@ -26,19 +26,24 @@ describe('configuration', () => {
   });
 
   it('refuses production without secrets', () => {
-    expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/AUTH_JWT_SECRET[\s\S]*PAYMENT_WEBHOOK_SECRET[\s\S]*COURIER_WEBHOOK_SECRET/);
-    const ok = parseConfig({
+    expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(
+      /AUTH_JWT_SECRET[\s\S]*PAYMENT_WEBHOOK_SECRET[\s\S]*COURIER_WEBHOOK_SECRET[\s\S]*LAB_WEBHOOK_SECRET[\s\S]*FACILITY_WEBHOOK_SECRET/,
+    );
+    const prod = {
       NODE_ENV: 'production',
       AUTH_JWT_SECRET: 'a',
       PAYMENT_WEBHOOK_SECRET: 'b',
       COURIER_WEBHOOK_SECRET: 'c',
+      LAB_WEBHOOK_SECRET: 'd',
+      FACILITY_WEBHOOK_SECRET: 'e',
       DATABASE_URL: 'postgres://u@db/carepath',
       TEMPORAL_ADDRESS: 'temporal:7233',
-    });
-    expect(ok.secrets).toMatchObject({ jwt: 'a', paymentWebhook: 'b', courierWebhook: 'c' });
-    expect(() =>
-      parseConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'a', PAYMENT_WEBHOOK_SECRET: 'b', COURIER_WEBHOOK_SECRET: 'c', DATABASE_URL: 'postgres://u@db/x', TEMPORAL_ADDRESS: 't:7233', NOTIFY_WEBHOOK_URL: 'https://gw.example/n' }),
-    ).toThrow(/NOTIFY_WEBHOOK_SECRET/);
+    };
+    const ok = parseConfig(prod);
+    expect(ok.secrets).toMatchObject({ jwt: 'a', paymentWebhook: 'b', courierWebhook: 'c', labWebhook: 'd', facilityWebhook: 'e' });
+    expect(ok.sandbox).toEqual({ partners: 'off', courierFail: 'none', paymentFail: 'none' });
+    expect(() => parseConfig({ ...prod, NOTIFY_WEBHOOK_URL: 'https://gw.example/n' })).toThrow(/NOTIFY_WEBHOOK_SECRET/);
+    expect(() => parseConfig({ ...prod, SANDBOX_PARTNERS: 'auto' })).toThrow(/SANDBOX_PARTNERS/);
   });
 });
 
