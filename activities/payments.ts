@@ -1,14 +1,25 @@
 // Payment orders and the payment provider adapter. The provider's refund is keyed by order id, so a
 // retried refund never pays back twice.
-import { journeyWorkflowId, type JourneySnapshot, type NotificationRequest, type PaymentStatus } from '../workflows/definitions.js';
+import {
+  examWorkflowId,
+  journeyWorkflowId,
+  prescriptionWorkflowId,
+  type JourneySnapshot,
+  type NotificationRequest,
+  type Payment,
+  type PaymentStatus,
+} from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import type { ActivityDeps } from './deps.js';
+import { appendItemEvent } from './items.js';
 import { writeTransition } from './journeys.js';
 
 /** The payment provider as CarePath sees it. Production swaps in the real channel's client. */
 export interface PaymentProvider {
   /** Refunds `amount` of the order; calling it again for the same order changes nothing. */
   refund(r: { orderId: string; amount: number; reason: string }): Promise<void>;
+  /** Told of each order the patient is asked to pay (a real channel creates its prepay order here). */
+  requested?(o: { orderId: string; amount: number; dueBy: string }): Promise<void>;
 }
 
 /** Records refunds in the `refunds` ledger: the reference adapter for development and tests. */
@@ -22,20 +33,22 @@ export function ledgerPaymentProvider(sql: Sql): PaymentProvider {
   };
 }
 
+/** What an order pays for: a journey's registration (the default), a prescription or an exam. */
+export interface OrderSubject {
+  type: 'journey' | 'prescription' | 'exam';
+  id: string;
+}
+
 export interface PaymentOrder {
   orderId: string;
   journeyId: string;
+  /** The workflow that waits for this payment is the subject's (journey, prescription or exam). */
+  subject: OrderSubject;
   amount: number;
   currency: 'CNY';
   status: PaymentStatus;
   dueBy: string;
   paidAt?: string;
-}
-
-/** What an order pays for: a journey's registration (the default), a prescription or an exam. */
-export interface OrderSubject {
-  type: 'journey' | 'prescription' | 'exam';
-  id: string;
 }
 
 export async function requestPayment(
@@ -61,12 +74,15 @@ export async function markPayment(
 }
 
 export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder | undefined> {
-  const [row] = await sql<{ order_id: string; journey_id: string; amount: number; status: PaymentStatus; due_by: Date; paid_at: Date | null }[]>`
-    select order_id, journey_id, amount, status, due_by, paid_at from payments where order_id = ${orderId}`;
+  const [row] = await sql<
+    { order_id: string; journey_id: string; subject_type: OrderSubject['type']; subject_id: string; amount: number; status: PaymentStatus; due_by: Date; paid_at: Date | null }[]
+  >`
+    select order_id, journey_id, subject_type, subject_id, amount, status, due_by, paid_at from payments where order_id = ${orderId}`;
   if (!row) return undefined;
   return {
     orderId: row.order_id,
     journeyId: row.journey_id,
+    subject: { type: row.subject_type, id: row.subject_id },
     amount: row.amount,
     currency: 'CNY',
     status: row.status,
@@ -81,15 +97,20 @@ export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { or
 }
 
 /**
- * A payment for a journey whose workflow has already closed (lapsed or cancelled): refund it, then
- * record that on the journey (order status, snapshot and timeline in one transaction), leaving its
- * status, phase and step as they are. Idempotent: the provider refunds an order once, the timeline
- * event has a fixed key. Returns the notification to send, or nothing when there is nothing to refund.
+ * A payment whose subject's workflow has already closed (a lapsed or cancelled journey, an expired or
+ * cancelled prescription or exam): refund it, then record that on the subject (order status, snapshot
+ * and timeline in one transaction), leaving its status (and a journey's phase and step) as they are.
+ * Idempotent: the provider refunds an order once, the timeline event has a fixed key, and the snapshot
+ * is rewritten only while it does not show the refund yet. Returns the notification to send (the id
+ * the subject's workflow would have used), or nothing when there is nothing to refund.
+ *
+ * The activity keeps its name (`refundClosedJourneyPayment`): histories of `latePaymentRefund` name it.
  */
 export async function refundClosedJourneyPayment(sql: Sql, provider: PaymentProvider, orderId: string): Promise<NotificationRequest | undefined> {
   const order = await findOrder(sql, orderId);
   if (!order || order.status === 'paid') return undefined;
   await provider.refund({ orderId, amount: order.amount, reason: 'late-payment' });
+  if (order.subject.type !== 'journey') return refundClosedItemPayment(sql, order, order.subject.type);
   const patientId = await sql.begin(async (tx) => {
     const [row] = await tx<{ snapshot: JourneySnapshot; version: number }[]>`
       select snapshot, version from journeys where id = ${order.journeyId} for update`;
@@ -115,11 +136,59 @@ export async function refundClosedJourneyPayment(sql: Sql, provider: PaymentProv
   };
 }
 
+const ITEM_PAYMENT = {
+  prescription: { table: 'prescriptions', workflowId: prescriptionWorkflowId, ref: 'prescriptionId' },
+  exam: { table: 'exams', workflowId: examWorkflowId, ref: 'examId' },
+} as const;
+
+/**
+ * The item's side of a late refund (the provider has refunded already): in one transaction that locks
+ * the item's row, the order `refunded`, the snapshot's `payment.status: refunded` (version + 1, status
+ * unchanged) and `payment.refunded` on the item's own timeline (the key its workflow uses).
+ */
+async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'prescription' | 'exam'): Promise<NotificationRequest | undefined> {
+  const { table, workflowId, ref } = ITEM_PAYMENT[type];
+  const itemId = order.subject.id;
+  const patientId = await sql.begin(async (raw) => {
+    const tx = raw as unknown as Sql;
+    const [row] = await tx<{ patient_id: string; snapshot: { payment?: Payment } }[]>`
+      select patient_id, snapshot from ${tx(table)} where id = ${itemId} for update`;
+    if (!row) return undefined;
+    await tx`update payments set status = 'refunded' where order_id = ${order.orderId}`;
+    if (row.snapshot.payment?.status !== 'refunded') {
+      const payment: Payment = { orderId: order.orderId, amount: order.amount, currency: 'CNY', dueBy: order.dueBy, ...row.snapshot.payment, status: 'refunded' };
+      // The workflow has closed: nothing else projects after this, so version + 1 stays the newest.
+      await tx`
+        update ${tx(table)} set snapshot = ${tx.json({ ...row.snapshot, payment } as never)}, version = version + 1, updated_at = now()
+        where id = ${itemId}`;
+      await appendItemEvent(tx, itemId, {
+        key: 'payment.refunded',
+        at: new Date(),
+        type: 'payment.refunded',
+        actor: 'system',
+        data: { orderId: order.orderId, amount: order.amount, reason: 'late-payment' },
+      });
+    }
+    return row.patient_id;
+  });
+  if (!patientId) return undefined;
+  return {
+    id: `${workflowId(itemId)}:payment.refunded:${order.orderId}`,
+    patientId,
+    kind: 'payment.refunded',
+    refs: { journeyId: order.journeyId, [ref]: itemId },
+    params: { amount: order.amount },
+  };
+}
+
 /** Payment activities: orders, their status, and refunds through the provider. */
 export function paymentActivities(deps: ActivityDeps) {
   const { sql } = deps;
   return {
-    requestPayment: (r: Parameters<typeof requestPayment>[1]) => requestPayment(sql, r),
+    async requestPayment(r: Parameters<typeof requestPayment>[1]): Promise<void> {
+      await requestPayment(sql, r);
+      await deps.payments.requested?.({ orderId: r.orderId, amount: r.amount, dueBy: r.dueBy });
+    },
     markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
     refundPayment: (r: { orderId: string; amount: number; reason: string }) => refundPayment(sql, deps.payments, r),
     refundClosedJourneyPayment: (r: { orderId: string }) => refundClosedJourneyPayment(sql, deps.payments, r.orderId),

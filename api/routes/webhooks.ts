@@ -3,21 +3,30 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
-import { findOrder } from '../../activities/payments.js';
+import { findOrder, type OrderSubject } from '../../activities/payments.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
 import type { latePaymentRefund } from '../../workflows/late-payment.js';
 import {
   JOURNEY_TASK_QUEUE,
   LATE_PAYMENT_WORKFLOW,
+  examWorkflowId,
   journeyWorkflowId,
   latePaymentWorkflowId,
   paymentUpdate,
+  prescriptionWorkflowId,
   type PaymentReceived,
 } from '../../workflows/definitions.js';
 import { jsonBody, newRouter, problems } from '../openapi.js';
 import { ApiProblem, isWorkflowClosed, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps, AppEnv } from '../types.js';
+
+/** The workflow that waits for an order's payment: its subject's (journey, prescription or exam). */
+const PAYMENT_WORKFLOW: Record<OrderSubject['type'], (id: string) => string> = {
+  journey: journeyWorkflowId,
+  prescription: prescriptionWorkflowId,
+  exam: examWorkflowId,
+};
 
 function signed(secret: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -36,6 +45,8 @@ const SignatureHeader = z.object({
 
 export function webhookRoutes(deps: ApiDeps) {
   const r = newRouter();
+  /** Every call into the engine has a deadline: a stalled engine is a 503 (the partner retries), not a hung request. */
+  const engine = <R>(fn: () => Promise<R>): Promise<R> => deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn);
 
   /**
    * Starts latePaymentRefund for the order, or joins the one already running, and waits for its
@@ -65,6 +76,8 @@ export function webhookRoutes(deps: ApiDeps) {
       path: '/payments',
       tags: ['webhooks'],
       summary: 'The payment provider reports an order paid or failed',
+      description:
+        "The order pays for a journey's registration, a prescription or an exam (the `orderId` of that resource's `payment`); the payment goes to that resource's workflow. A payment nobody waits for any more is accepted and refunded, the resource's status unchanged.",
       middleware: [signed(deps.secrets.paymentWebhook)] as const,
       request: { headers: SignatureHeader, body: jsonBody(s.PaymentWebhook) },
       responses: { 204: { description: 'Taken (a duplicate changes nothing)' }, ...problems(400, 401, 404, 413, 422, 503) },
@@ -74,18 +87,20 @@ export function webhookRoutes(deps: ApiDeps) {
       const order = await findOrder(deps.sql, p.orderId);
       if (!order) throw notFound('order');
       if (p.amount !== order.amount) throw unprocessable('amount-mismatch', `the order is for ${order.amount} fen, not ${p.amount}`);
-      c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, status: p.status }, 'payment webhook');
+      const { subject } = order;
+      c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, subjectType: subject.type, subjectId: subject.id, status: p.status }, 'payment webhook');
       if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
       const payment: PaymentReceived = { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel };
       // Both answers come once the payment is projected, so a GET right after the 204 shows it.
-      await deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), async () => {
+      await engine(async () => {
         try {
-          const taken = await deps.temporal.workflow.getHandle(journeyWorkflowId(order.journeyId)).executeUpdate(paymentUpdate, { args: [payment] });
+          const handle = deps.temporal.workflow.getHandle(PAYMENT_WORKFLOW[subject.type](subject.id));
+          const taken = await handle.executeUpdate(paymentUpdate, { args: [payment] });
           c.get('log').info({ orderId: p.orderId, outcome: taken.outcome }, 'payment taken');
         } catch (err) {
           if (!isWorkflowClosed(err)) throw err;
-          // The journey's workflow has closed (lapsed or cancelled): refund the money durably, and
-          // answer once it is refunded.
+          // The subject's workflow has closed (a lapsed or cancelled journey, an expired or cancelled
+          // prescription or exam): refund the money durably, and answer once it is refunded.
           await refundLatePayment(p.orderId);
         }
       });

@@ -1,0 +1,165 @@
+// Signed partner webhooks for post-visit items, over HTTP on the real components (dev server,
+// PostgreSQL, a worker): a payment goes to the workflow of the order's subject (here a prescription),
+// and a payment that arrives after the prescription's workflow has closed is refunded by
+// latePaymentRefund onto the prescription's own read model. Forged signatures are 401 and change nothing.
+//
+// The prescription is started directly with the Temporal client and approved through its update
+// (the outcome and review routes belong to another change); everything partners do goes over HTTP.
+import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getItem, type ItemView } from '../activities/items.js';
+import { sign } from '../activities/signature.js';
+import {
+  JOURNEY_TASK_QUEUE,
+  PRESCRIPTION_WORKFLOW,
+  cancelPrescriptionUpdate,
+  prescriptionWorkflowId,
+  reviewUpdate,
+  type PrescriptionInput,
+  type PrescriptionItem,
+  type PrescriptionSnapshot,
+} from '../workflows/definitions.js';
+import type { prescriptionFulfillment } from '../workflows/prescription.js';
+import { SECRETS, startStack, type Stack } from './support/stack.js';
+
+let stack: Stack;
+let admin: string;
+
+const amlodipine: PrescriptionItem = { drugCode: 'amlodipine-5mg', dose: '5 mg', frequency: 'qd', days: 2, quantity: 2, name: '氨氯地平片', unitPrice: 150 };
+const metformin: PrescriptionItem = { drugCode: 'metformin-500mg', dose: '500 mg', frequency: 'bid', days: 2, quantity: 4, name: '二甲双胍片', unitPrice: 40 };
+const AMOUNT = 2 * 150 + 4 * 40;
+
+async function json<T = Record<string, any>>(res: Response, status: number): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function signedPost(path: string, body: unknown, secret: string): Promise<Response> {
+  const raw = JSON.stringify(body);
+  return stack.call('POST', path, { raw, headers: { 'X-Signature': sign(secret, raw) } });
+}
+const courier = (deliveryId: string, status: string, at = new Date().toISOString(), secret = SECRETS.courierWebhook) =>
+  signedPost('/v1/webhooks/courier', { deliveryId, status, at }, secret);
+const paid = (orderId: string, amount = AMOUNT) => ({ orderId, status: 'paid', amount, paidAt: new Date().toISOString(), channel: 'alipay' });
+
+const rx = async (id: string): Promise<ItemView<PrescriptionSnapshot>> => (await getItem<PrescriptionSnapshot>(stack.db.sql, 'prescription', id))!;
+const refundsOf = (orderId: string) => stack.db.sql<{ amount: number; reason: string }[]>`select amount, reason from refunds where order_id = ${orderId}`;
+const orderRow = async (orderId: string) =>
+  (await stack.db.sql<{ status: string; channel: string | null }[]>`select status, channel from payments where order_id = ${orderId}`)[0];
+const deliveryRows = (prescriptionId: string) =>
+  stack.db.sql<{ delivery_id: string; attempt: number }[]>`select delivery_id, attempt from deliveries where prescription_id = ${prescriptionId} order by attempt`;
+
+beforeAll(async () => {
+  stack = await startStack();
+  admin = await stack.token('admin', 'admin-1');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** A patient with a journey (the prescriptions row needs both), and an approved prescription awaiting payment. */
+async function approvedPrescription(): Promise<{ id: string; journeyId: string; patientId: string; orderId: string; handle: WorkflowHandle<typeof prescriptionFulfillment> }> {
+  const p = await json(await stack.call('POST', '/v1/patients', { token: admin, body: { name: '配药患者', phone: '+8613800000011', birthDate: '1958-06-06', sex: 'M' } }), 201);
+  const patient = await stack.token('patient', p.id);
+  const journey = await json(await stack.call('POST', '/v1/journeys', { token: patient, body: { patientId: p.id, mode: 'offline', complaint: '高血压复查' } }), 201);
+  const id = randomUUID();
+  const input: PrescriptionInput = {
+    prescriptionId: id,
+    journeyId: journey.id,
+    patientId: p.id,
+    prescriberId: 'doc-rx',
+    items: [amlodipine, metformin],
+    long: false,
+    timezone: 'Asia/Shanghai',
+    timings: { pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D', paymentWindow: 'PT15M', appointmentReminders: [], deliverySla: 'P2D' },
+  };
+  const handle = await stack.env.client.workflow.start<typeof prescriptionFulfillment>(PRESCRIPTION_WORKFLOW, {
+    taskQueue: JOURNEY_TASK_QUEUE,
+    workflowId: prescriptionWorkflowId(id),
+    args: [input],
+  });
+  const approved = await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'approve' }] });
+  expect(approved).toMatchObject({ status: 'awaiting-payment', payment: { orderId: `${id}-rx`, amount: AMOUNT, status: 'pending' } });
+  return { id, journeyId: journey.id, patientId: p.id, orderId: approved.payment!.orderId, handle };
+}
+
+describe('payment webhook for a prescription order', () => {
+  it("goes to the prescription's workflow: paid, dispensed and shipped; wrong amount, forged and duplicate change nothing", async () => {
+    const { id, journeyId, orderId } = await approvedPrescription();
+
+    // Forged (signed with another partner's secret), and a wrong amount: nothing changes.
+    const forged = JSON.stringify(paid(orderId));
+    expect((await stack.call('POST', '/v1/webhooks/payments', { raw: forged, headers: { 'X-Signature': sign(SECRETS.courierWebhook, forged) } })).status).toBe(401);
+    const wrong = await stack.payWebhook(paid(orderId, AMOUNT - 1));
+    expect(wrong.status).toBe(422);
+    expect(((await wrong.json()) as { type: string }).type).toMatch(/amount-mismatch$/);
+    expect((await stack.payWebhook(paid(`${id}-nope`))).status).toBe(404);
+    expect(await orderRow(orderId)).toEqual({ status: 'pending', channel: null });
+    expect((await rx(id)).status).toBe('awaiting-payment');
+
+    // Taken: by the 204 the read model shows it paid (and the workflow goes on to dispense and ship).
+    expect((await stack.payWebhook(paid(orderId))).status).toBe(204);
+    const after = await rx(id);
+    expect(after.payment).toMatchObject({ orderId, amount: AMOUNT, currency: 'CNY', status: 'paid' });
+    expect(after.timeline.find((e) => e.type === 'payment.received')).toMatchObject({ actor: 'payment-provider', data: { orderId, amount: AMOUNT, channel: 'alipay' } });
+    expect(await orderRow(orderId)).toEqual({ status: 'paid', channel: 'alipay' });
+    const shipped = await waitFor(async () => ((await rx(id)).status === 'shipped' ? rx(id) : undefined));
+    expect(shipped.delivery).toEqual({ deliveryId: `${id}-d1`, status: 'ordered' });
+    expect(shipped.timeline.filter((e) => e.type === 'prescription.dispensed')).toHaveLength(1);
+
+    // A duplicate: 204 and nothing new anywhere.
+    const events = shipped.timeline.length;
+    expect((await stack.payWebhook(paid(orderId))).status).toBe(204);
+    const again = await rx(id);
+    expect(again.timeline).toHaveLength(events);
+    expect(again.timeline.filter((e) => e.type === 'payment.received')).toHaveLength(1);
+    expect(await refundsOf(orderId)).toEqual([]);
+    // The journey's own row is not the prescription's: its payment is its registration (none booked here).
+    const j = await json(await stack.call('GET', `/v1/journeys/${journeyId}`, { token: admin }), 200);
+    expect(j.payment).toBeUndefined();
+    expect(j.timeline.map((e: any) => e.type)).not.toContain('payment.received');
+  });
+
+  it('after the prescription has closed (cancelled, workflow ended), refunds a late payment onto the prescription, its status unchanged', async () => {
+    const { id, journeyId, patientId, orderId, handle } = await approvedPrescription();
+    await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'patient changed their mind', actor: { role: 'coordinator', id: 'coord-1' } }] });
+    await handle.result(); // the workflow has ended: only latePaymentRefund can take the payment now
+    expect(await orderRow(orderId)).toMatchObject({ status: 'expired' });
+    const before = await rx(id);
+
+    expect((await stack.payWebhook(paid(orderId))).status).toBe(204);
+    const after = await rx(id);
+    expect(after.status).toBe('cancelled');
+    expect(after.payment).toMatchObject({ orderId, amount: AMOUNT, status: 'refunded' });
+    expect(after.timeline.slice(before.timeline.length).map((e) => [e.type, e.actor, e.data])).toEqual([
+      ['payment.refunded', 'system', { orderId, amount: AMOUNT, reason: 'late-payment' }],
+    ]);
+    expect(await orderRow(orderId)).toMatchObject({ status: 'refunded' });
+    expect(await refundsOf(orderId)).toEqual([{ amount: AMOUNT, reason: 'late-payment' }]);
+    const version = async () => (await stack.db.sql<{ version: number }[]>`select version from prescriptions where id = ${id}`)[0]!.version;
+    const v = await version();
+
+    // The patient is told, with the prescription named.
+    const notice = await waitFor(async () => stack.notifications.find((n) => n.body.id === `rx:${id}:payment.refunded:${orderId}`));
+    expect(notice.body).toMatchObject({ patientId, kind: 'payment.refunded', refs: { journeyId, prescriptionId: id } });
+
+    // The provider reports it again: 204, nothing new.
+    expect((await stack.payWebhook(paid(orderId))).status).toBe(204);
+    expect((await rx(id)).timeline).toHaveLength(after.timeline.length);
+    expect(await version()).toBe(v);
+    expect(await refundsOf(orderId)).toEqual([{ amount: AMOUNT, reason: 'late-payment' }]);
+    expect(stack.notifications.filter((n) => n.body.id === notice.body.id)).toHaveLength(1);
+  });
+});
