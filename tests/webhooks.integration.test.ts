@@ -1,7 +1,9 @@
 // Signed partner webhooks for post-visit items, over HTTP on the real components (dev server,
 // PostgreSQL, a worker): a payment goes to the workflow of the order's subject (here a prescription),
-// and a payment that arrives after the prescription's workflow has closed is refunded by
-// latePaymentRefund onto the prescription's own read model. Forged signatures are 401 and change nothing.
+// a payment that arrives after the prescription's workflow has closed is refunded by latePaymentRefund
+// onto the prescription's own read model, and courier reports move the delivery on (duplicates,
+// reports out of order, for a replaced delivery id or an ended workflow change nothing). Forged
+// signatures are 401 and change nothing.
 //
 // The prescription is started directly with the Temporal client and approved through its update
 // (the outcome and review routes belong to another change); everything partners do goes over HTTP.
@@ -161,5 +163,72 @@ describe('payment webhook for a prescription order', () => {
     expect(await version()).toBe(v);
     expect(await refundsOf(orderId)).toEqual([{ amount: AMOUNT, reason: 'late-payment' }]);
     expect(stack.notifications.filter((n) => n.body.id === notice.body.id)).toHaveLength(1);
+  });
+});
+
+describe('courier webhook', () => {
+  it('moves the delivery on; forged, duplicate, backwards, replaced-id and ended-workflow reports answer as they should and change nothing', async () => {
+    const { id, orderId, handle } = await approvedPrescription();
+    expect((await stack.payWebhook(paid(orderId))).status).toBe(204);
+    await waitFor(async () => ((await rx(id)).status === 'shipped' ? true : undefined));
+    const d1 = `${id}-d1`;
+    const deliveryEvents = async () => (await rx(id)).timeline.filter((e) => e.type.startsWith('delivery.')).map((e) => [e.type, e.actor, e.data]);
+
+    // Unknown delivery: 404. Forged: 401 (no signature, the payment secret, a tampered body).
+    expect((await courier('no-such-delivery', 'picked-up')).status).toBe(404);
+    expect((await courier(d1, 'picked-up', new Date().toISOString(), SECRETS.paymentWebhook)).status).toBe(401);
+    const raw = JSON.stringify({ deliveryId: d1, status: 'delivered', at: new Date().toISOString() });
+    expect((await stack.call('POST', '/v1/webhooks/courier', { raw })).status).toBe(401);
+    expect((await stack.call('POST', '/v1/webhooks/courier', { raw: raw.replace('delivered', 'failed'), headers: { 'X-Signature': sign(SECRETS.courierWebhook, raw) } })).status).toBe(401);
+    expect((await courier(d1, 'teleported')).status).toBe(400);
+    expect((await rx(id)).delivery).toEqual({ deliveryId: d1, status: 'ordered' });
+
+    // Picked up, then the same report again: applied once.
+    const pickedAt = '2026-03-01T10:00:00+08:00';
+    expect((await courier(d1, 'picked-up', pickedAt)).status).toBe(204);
+    expect((await rx(id)).delivery).toEqual({ deliveryId: d1, status: 'picked-up' });
+    expect((await courier(d1, 'picked-up', pickedAt)).status).toBe(204);
+    // In transit; then a late "picked-up" arrives out of order: 204, nothing moves back.
+    const transitAt = '2026-03-01T12:00:00+08:00';
+    expect((await courier(d1, 'in-transit', transitAt)).status).toBe(204);
+    expect((await courier(d1, 'picked-up', '2026-03-01T11:00:00+08:00')).status).toBe(204);
+    expect((await rx(id)).delivery).toEqual({ deliveryId: d1, status: 'in-transit' });
+    expect(await deliveryEvents()).toEqual([
+      ['delivery.ordered', 'system', { deliveryId: d1, attempt: 1 }],
+      ['delivery.picked-up', 'courier', { deliveryId: d1, at: pickedAt }],
+      ['delivery.in-transit', 'courier', { deliveryId: d1, at: transitAt }],
+    ]);
+
+    // Failed: re-ordered under a new delivery id. Reports for the replaced id change nothing.
+    expect((await courier(d1, 'failed', '2026-03-01T15:00:00+08:00')).status).toBe(204);
+    const d2 = `${id}-d2`;
+    const reordered = await rx(id);
+    expect(reordered).toMatchObject({ status: 'shipped', delivery: { deliveryId: d2, status: 'ordered' } });
+    expect((await deliveryRows(id)).map((r) => [r.delivery_id, r.attempt])).toEqual([[d1, 1], [d2, 2]]);
+    expect((await courier(d1, 'delivered')).status).toBe(204);
+    expect((await rx(id)).delivery).toEqual({ deliveryId: d2, status: 'ordered' });
+    expect((await rx(id)).timeline).toHaveLength(reordered.timeline.length);
+
+    // Delivered on the new id: the prescription is delivered; the delivery steps of each id are on its timeline.
+    const deliveredAt = '2026-03-02T09:30:00+08:00';
+    expect((await courier(d2, 'delivered', deliveredAt)).status).toBe(204);
+    const delivered = await rx(id);
+    expect(delivered).toMatchObject({ status: 'delivered', delivery: { deliveryId: d2, status: 'delivered' } });
+    expect((await deliveryEvents()).slice(3)).toEqual([
+      ['delivery.failed', 'courier', { deliveryId: d1, at: '2026-03-01T15:00:00+08:00' }],
+      ['delivery.ordered', 'system', { deliveryId: d2, attempt: 2 }],
+      ['delivery.delivered', 'courier', { deliveryId: d2, at: deliveredAt }],
+    ]);
+    expect((await courier(d2, 'in-transit')).status).toBe(204);
+    expect((await rx(id)).delivery).toEqual({ deliveryId: d2, status: 'delivered' });
+
+    // The course is stopped, so the workflow ends; a courier report after that: 204, nothing changes.
+    await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'stopped by the doctor', actor: { role: 'coordinator', id: 'coord-1' } }] });
+    await handle.result();
+    const ended = await rx(id);
+    expect(ended.status).toBe('delivered');
+    expect((await courier(d2, 'failed')).status).toBe(204);
+    expect((await rx(id)).timeline).toHaveLength(ended.timeline.length);
+    expect((await rx(id)).delivery).toEqual({ deliveryId: d2, status: 'delivered' });
   });
 });

@@ -4,16 +4,19 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
 import { findOrder, type OrderSubject } from '../../activities/payments.js';
+import { findDelivery } from '../../activities/prescriptions.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
 import type { latePaymentRefund } from '../../workflows/late-payment.js';
 import {
   JOURNEY_TASK_QUEUE,
   LATE_PAYMENT_WORKFLOW,
+  courierUpdate,
   examWorkflowId,
   journeyWorkflowId,
   latePaymentWorkflowId,
   paymentUpdate,
   prescriptionWorkflowId,
+  type CourierReport,
   type PaymentReceived,
 } from '../../workflows/definitions.js';
 import { jsonBody, newRouter, problems } from '../openapi.js';
@@ -114,15 +117,31 @@ export function webhookRoutes(deps: ApiDeps) {
       path: '/courier',
       tags: ['webhooks'],
       summary: 'The courier reports a delivery status',
+      description:
+        "The `deliveryId` is the prescription's `delivery.deliveryId`. A report for a replaced delivery id (after a failed delivery was re-ordered), one that would move the delivery backwards, a duplicate, or one for a prescription whose workflow has ended answers 204 and changes nothing.",
       middleware: [signed(deps.secrets.courierWebhook)] as const,
       request: { headers: SignatureHeader, body: jsonBody(s.CourierWebhook) },
-      responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 413) },
+      responses: { 204: { description: 'Taken (or nothing to change)' }, ...problems(400, 401, 404, 413, 503) },
     }),
     async (c) => {
-      // Deliveries are created by prescription fulfilment, which a later issue adds: until then no
-      // delivery id names anything.
-      c.get('log').info({ deliveryId: c.req.valid('json').deliveryId }, 'courier webhook for an unknown delivery');
-      throw notFound('delivery');
+      const p = c.req.valid('json');
+      const delivery = await findDelivery(deps.sql, p.deliveryId);
+      if (!delivery) throw notFound('delivery');
+      const log = c.get('log').child({ deliveryId: p.deliveryId, prescriptionId: delivery.prescriptionId, status: p.status });
+      const report: CourierReport = { deliveryId: p.deliveryId, status: p.status, at: p.at };
+      // Answered once the report is projected (or found to change nothing), so a GET right after shows it.
+      await engine(async () => {
+        try {
+          const taken = await deps.temporal.workflow.getHandle(prescriptionWorkflowId(delivery.prescriptionId)).executeUpdate(courierUpdate, { args: [report] });
+          log.info({ outcome: taken.outcome }, 'courier webhook');
+        } catch (err) {
+          if (!isWorkflowClosed(err)) throw err;
+          // The prescription's workflow has ended (its course is over or stopped): nothing waits for
+          // deliveries any more. The courier is told it was received, so it stops retrying.
+          log.warn('courier webhook for a prescription whose workflow has ended: nothing changed');
+        }
+      });
+      return c.body(null, 204);
     },
   );
   return r;
