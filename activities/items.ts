@@ -84,17 +84,6 @@ export async function getItem<S>(sql: Sql, type: ItemType, id: string): Promise<
   }) as Promise<ItemView<S> | undefined>;
 }
 
-/** The statuses of a journey's children, as its read model shows them. */
-export async function childrenOf(sql: Sql, journeyId: string): Promise<Record<'prescriptions' | 'exams' | 'referrals', { id: string; status: string }[]>> {
-  const rows = await sql<{ type: ItemType; id: string; status: string }[]>`
-    select 'prescription' as type, id, status, created_at from prescriptions where journey_id = ${journeyId}
-    union all select 'exam', id, status, created_at from exams where journey_id = ${journeyId}
-    union all select 'referral', id, status, created_at from referrals where journey_id = ${journeyId}
-    order by created_at, id`;
-  const pick = (type: ItemType) => rows.filter((r) => r.type === type).map((r) => ({ id: r.id, status: r.status }));
-  return { prescriptions: pick('prescription'), exams: pick('exam'), referrals: pick('referral') };
-}
-
 /** The items' projection activity. */
 export function itemActivities(deps: ActivityDeps) {
   return {

@@ -13,10 +13,20 @@ export interface TimelineRow {
   data: Record<string, unknown>;
 }
 
-export interface JourneyView extends JourneySnapshot {
+export interface ChildStatus {
+  id: string;
+  status: string;
+}
+
+export interface JourneyView extends Omit<JourneySnapshot, 'children'> {
   timeline: TimelineRow[];
   openTasks: TaskView[];
+  /** The post-visit items the outcome started, each with its status from its own table. */
+  children?: { prescriptions: ChildStatus[]; exams: ChildStatus[]; referrals: ChildStatus[] };
 }
+
+/** Before a child's first projection lands, it is where every child starts. */
+const INITIAL_STATUS = { prescriptions: 'pending-review', exams: 'awaiting-payment', referrals: 'sent' } as const;
 
 /** Idempotent: events carry keys unique per journey, tasks deterministic ids. */
 export async function recordTransition(sql: Sql, t: Transition): Promise<void> {
@@ -61,8 +71,20 @@ export async function getJourney(sql: Sql, id: string): Promise<JourneyView | un
     if (!row) return undefined;
     const timeline = await tx<{ seq: number; at: Date; type: string; actor: string; data: Record<string, unknown> }[]>`
       select seq, at, type, actor, data from timeline where journey_id = ${id} order by seq`;
+    const { children, ...snapshot } = row.snapshot;
+    let statuses: JourneyView['children'];
+    if (children) {
+      const known = await tx<{ id: string; status: string }[]>`
+        select id, status from prescriptions where journey_id = ${id}
+        union all select id, status from exams where journey_id = ${id}
+        union all select id, status from referrals where journey_id = ${id}`;
+      const byId = new Map(known.map((k) => [k.id, k.status]));
+      const of = (kind: keyof typeof INITIAL_STATUS) => children[kind].map((cid) => ({ id: cid, status: byId.get(cid) ?? INITIAL_STATUS[kind] }));
+      statuses = { prescriptions: of('prescriptions'), exams: of('exams'), referrals: of('referrals') };
+    }
     return {
-      ...row.snapshot,
+      ...snapshot,
+      ...(statuses ? { children: statuses } : {}),
       timeline: timeline.map((e) => ({ seq: e.seq, at: iso(e.at)!, type: e.type, actor: e.actor, data: e.data })),
       openTasks: await openTasksOfJourney(tx as unknown as Sql, id),
     };
@@ -87,7 +109,7 @@ export interface JourneyFilter {
   cursor?: { createdAt: string; id: string };
 }
 
-export interface JourneySummary extends JourneySnapshot {
+export interface JourneySummary extends Omit<JourneySnapshot, 'children'> {
   createdAt: string;
   updatedAt: string;
   overdue: boolean;
@@ -116,7 +138,7 @@ export async function listJourneys(sql: Sql, f: JourneyFilter): Promise<{ items:
   const page = rows.slice(0, f.limit);
   const last = page.at(-1);
   return {
-    items: page.map((r) => ({ ...r.snapshot, createdAt: iso(r.created_at)!, updatedAt: iso(r.updated_at)!, overdue: r.overdue })),
+    items: page.map(({ snapshot: { children: _children, ...snapshot }, ...r }) => ({ ...snapshot, createdAt: iso(r.created_at)!, updatedAt: iso(r.updated_at)!, overdue: r.overdue })),
     ...(rows.length > f.limit && last ? { next: { createdAt: iso(last.created_at)!, id: last.id } } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // Prescriptions: the drug catalogue, dispensing (once per version), the courier adapter, and the
 // course's dose times in the patient's timezone. Reads for the API come from the same module.
 import { DateTime } from 'luxon';
-import { FREQUENCY_TIMES, type Frequency, type PrescriptionSnapshot } from '../workflows/definitions.js';
+import { FREQUENCY_TIMES, type Frequency, type PrescriptionItem, type PrescriptionSnapshot } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { appendItemEvent } from './items.js';
@@ -78,6 +78,46 @@ export async function drugsByCode(sql: Sql, codes: string[]): Promise<Map<string
 export async function enrolledConditions(sql: Sql, patientId: string): Promise<Set<string>> {
   const rows = await sql<{ condition: string }[]>`select condition from care_programs where patient_id = ${patientId} and status = 'active'`;
   return new Set(rows.map((r) => r.condition));
+}
+
+// ---- prescribing rules ---------------------------------------------------------------------
+
+export const MAX_DRUGS = 5;
+/** A long prescription (chronic drugs, enrolled patients only) may run up to 12 weeks. */
+export const LONG_MAX_DAYS = 84;
+
+export type PrescribingRefusal = { type: 'unknown-drug' | 'controlled-drug' | 'too-many-drugs' | 'course-too-long'; detail: string };
+
+/**
+ * Checks one prescription against the catalogue and the rules of internet prescribing, and prices
+ * it. Pure: the caller loads the drugs and the patient's enrolments. The first rule broken wins,
+ * in this order: unknown drug, controlled drug, too many drugs, course too long.
+ */
+export function checkPrescribing(
+  p: { items: { drugCode: string; dose: string; frequency: Frequency; days: number; quantity: number }[]; long?: boolean },
+  drugs: Map<string, Drug>,
+  enrolled: Set<string>,
+): { ok: true; items: PrescriptionItem[] } | { ok: false; refusal: PrescribingRefusal } {
+  for (const i of p.items) {
+    if (!drugs.has(i.drugCode)) return { ok: false, refusal: { type: 'unknown-drug', detail: `no drug ${i.drugCode} in the catalogue` } };
+  }
+  for (const i of p.items) {
+    const d = drugs.get(i.drugCode)!;
+    if (CONTROLLED_CLASSES.includes(d.class)) {
+      return { ok: false, refusal: { type: 'controlled-drug', detail: `${d.code} is a ${d.class} drug: CarePath never issues controlled drugs` } };
+    }
+  }
+  if (p.items.length > MAX_DRUGS) return { ok: false, refusal: { type: 'too-many-drugs', detail: `at most ${MAX_DRUGS} drugs per prescription, not ${p.items.length}` } };
+  for (const i of p.items) {
+    const d = drugs.get(i.drugCode)!;
+    const long = p.long === true && d.chronic && d.condition !== undefined && enrolled.has(d.condition);
+    const limit = long ? LONG_MAX_DAYS : d.maxDays;
+    if (i.days > limit) {
+      const why = p.long && d.chronic && !long ? ` (a long prescription needs the patient enrolled in a care program for ${d.condition})` : '';
+      return { ok: false, refusal: { type: 'course-too-long', detail: `${d.code} may be prescribed for at most ${limit} days, not ${i.days}${why}` } };
+    }
+  }
+  return { ok: true, items: p.items.map((i) => ({ ...i, name: drugs.get(i.drugCode)!.name, unitPrice: drugs.get(i.drugCode)!.unitPrice })) };
 }
 
 // ---- the course: dose times in the patient's timezone --------------------------------------

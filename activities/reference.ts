@@ -69,3 +69,19 @@ export async function listPathways(sql: Sql): Promise<PathwayTemplate[]> {
     select distinct on (id) body from pathway_templates order by id, version desc`;
   return rows.map((r) => r.body);
 }
+
+export async function patientTimezone(sql: Sql, id: string): Promise<string | undefined> {
+  const [row] = await sql<{ timezone: string }[]>`select timezone from patients where id = ${id}`;
+  return row?.timezone;
+}
+
+/** The exam catalogue entries for the codes given (name and price). */
+export async function examTypes(sql: Sql, codes: string[]): Promise<Map<string, { code: string; name: string; price: number }>> {
+  const rows = await sql<{ code: string; name: string; price: number }[]>`select code, name, price from exam_catalogue where code = any(${codes})`;
+  return new Map(rows.map((r) => [r.code, r]));
+}
+
+export async function facilityExists(sql: Sql, id: string): Promise<boolean> {
+  const [row] = await sql`select 1 from facilities where id = ${id}`;
+  return row !== undefined;
+}

@@ -9,6 +9,7 @@ import { requestId } from 'hono/request-id';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
 import { journeyRoutes } from './routes/journeys.js';
 import { clinicianRoutes, pathwayRoutes, patientRoutes, slotRoutes } from './routes/reference.js';
+import { prescriptionRoutes } from './routes/prescriptions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { ApiDeps, AppEnv } from './types.js';
@@ -49,6 +50,7 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/slots', slotRoutes(deps));
   app.route('/v1/pathways', pathwayRoutes(deps));
   app.route('/v1/journeys', journeyRoutes(deps));
+  app.route('/v1/prescriptions', prescriptionRoutes(deps));
   app.route('/v1/tasks', taskRoutes(deps));
   app.route('/v1/webhooks', webhookRoutes(deps));
 

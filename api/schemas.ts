@@ -121,6 +121,9 @@ export const PathwayTemplateSchema = z
     prescriptionValidity: Duration,
     bookingWindow: Duration.optional(),
     outcomeSla: Duration.optional(),
+    referralResponseSla: Duration.optional(),
+    deliverySla: Duration.optional(),
+    examResultSla: Duration.optional(),
   })
   .openapi('PathwayTemplate') satisfies z.ZodType<PathwayTemplate>;
 
@@ -143,15 +146,89 @@ export const JourneyInput = z
   .openapi('JourneyInput');
 
 export const BookInput = z.strictObject({ slotId: Id }).openapi('BookInput');
+// ---- post-visit items in an outcome ------------------------------------------------------
+
+export const Frequency = z.enum(['qd', 'bid', 'tid', 'qid', 'qn']).openapi({ description: 'qd 08:00; bid 08:00, 20:00; tid 08:00, 12:00, 18:00; qid 08:00, 12:00, 16:00, 20:00; qn 21:00' });
+export const PrescriptionItemInput = z
+  .strictObject({
+    drugCode: Id,
+    dose: Text(100),
+    frequency: Frequency,
+    days: z.number().int().min(1).max(365),
+    quantity: z.number().int().min(1).max(10_000),
+  })
+  .openapi('PrescriptionItemInput');
+/** Up to 5 drugs is a prescribing rule (422 too-many-drugs), so the shape allows more. */
+export const PrescriptionItems = z.array(PrescriptionItemInput).min(1).max(50);
+export const PrescriptionInput = z
+  .strictObject({ items: PrescriptionItems, long: z.boolean().optional() })
+  .openapi('PrescriptionInput');
+export const ExamOrderInput = z.strictObject({ code: Id, name: Text(200).optional() }).openapi('ExamOrderInput');
+export const ReferralOrderInput = z
+  .strictObject({
+    facilityId: Id,
+    department: Department,
+    reason: Text(1000),
+    urgency: z.enum(['routine', 'urgent']),
+    consent: z.boolean().openapi({ description: 'The patient agreed to share the record with the facility (required: true)' }),
+  })
+  .openapi('ReferralOrderInput');
+
+// ---- prescriptions ------------------------------------------------------------------------
+
+const PrescriptionStatus = z.enum([
+  'pending-review', 'revision-requested', 'awaiting-payment', 'paid', 'dispensed', 'shipped', 'delivered', 'delivery-failed', 'expired', 'cancelled',
+]);
+const PaymentView = z.object({
+  orderId: z.string(),
+  amount: z.number().int(),
+  currency: z.literal('CNY'),
+  status: z.enum(['pending', 'paid', 'expired', 'refunded']),
+  dueBy: Timestamp,
+});
+export const PrescriptionSummary = z
+  .object({
+    id: Id,
+    journeyId: Id,
+    patientId: Id,
+    prescriberId: Id,
+    version: z.number().int(),
+    status: PrescriptionStatus,
+    items: z.array(
+      z.object({ drugCode: z.string(), name: z.string(), dose: z.string(), frequency: Frequency, days: z.number().int(), quantity: z.number().int(), unitPrice: z.number().int() }),
+    ),
+    long: z.boolean(),
+    review: z.object({ pharmacistId: Id, decision: z.enum(['approve', 'reject']), reason: z.string().optional(), at: Timestamp }).optional(),
+    payment: PaymentView.optional(),
+    delivery: z.object({ deliveryId: z.string(), status: z.enum(['ordered', 'picked-up', 'in-transit', 'delivered', 'failed']) }).optional(),
+    reminders: z
+      .object({ timezone: z.string(), times: z.array(z.string()), next: z.string().nullable().openapi({ description: 'ISO time with offset, null when the course is over' }) })
+      .optional(),
+  })
+  .openapi('PrescriptionSummary');
+export const Prescription = PrescriptionSummary.extend({ timeline: z.array(z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) })) }).openapi('Prescription');
+export const PrescriptionQuery = z.strictObject({
+  status: PrescriptionStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(100),
+});
+export const ReviewInput = z
+  .strictObject({ decision: z.enum(['approve', 'reject']), reason: Text(1000).optional() })
+  .refine((r) => r.decision === 'approve' || r.reason !== undefined, { message: 'a rejection needs a reason', path: ['reason'] })
+  .openapi('ReviewInput');
+export const RevisionInput = z.strictObject({ items: PrescriptionItems }).openapi('RevisionInput');
+export const DoseInput = z.strictObject({ scheduledAt: Timestamp, taken: z.boolean() }).openapi('DoseInput');
+export const DoseAnswer = z.object({ prescriptionId: Id, scheduledAt: Timestamp, taken: z.boolean() }).openapi('DoseAnswer');
+
 export const CancelInput = z.strictObject({ reason: Text(500) }).openapi('CancelInput');
 export const OutcomeInput = z
   .strictObject({
     diagnosis: z.strictObject({ code: Text(32).optional(), text: Text(1000) }),
     notes: z.string().max(10_000).refine(...NO_NUL),
-    // Post-visit items: accepted by shape here; until their workflows land a non-empty one is a 422.
-    prescriptions: z.array(z.unknown()).max(50).optional(),
-    exams: z.array(z.unknown()).max(50).optional(),
-    referral: z.unknown().optional(),
+    // Post-visit items: each becomes a child workflow; the prescribing rules are checked before anything is recorded.
+    prescriptions: z.array(PrescriptionInput).max(10).optional(),
+    exams: z.array(ExamOrderInput).max(20).optional(),
+    referral: ReferralOrderInput.optional(),
+    // Chronic care comes with the care-program issue: until then a non-empty one is a 422.
     followUp: z.unknown().optional(),
     program: z.unknown().optional(),
   })
@@ -179,6 +256,9 @@ export const Task = z
     note: z.string().optional(),
   })
   .openapi('Task');
+
+const ChildStatus = z.object({ id: Id, status: z.string() });
+export const TimelineEntry = z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) });
 
 export const Journey = z
   .object({
@@ -210,10 +290,20 @@ export const Journey = z
         recordedAt: Timestamp,
       })
       .optional(),
-    timeline: z.array(z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) })),
+    children: z
+      .object({ prescriptions: z.array(ChildStatus), exams: z.array(ChildStatus), referrals: z.array(ChildStatus) })
+      .optional()
+      .openapi({ description: 'The post-visit items the outcome started, each with its status; the journey completes when all have settled' }),
+    timeline: z.array(TimelineEntry),
     openTasks: z.array(Task),
   })
   .openapi('Journey');
+
+export const OutcomeResult = Journey.extend({
+  created: z
+    .object({ prescriptions: z.array(Id), exams: z.array(Id), referrals: z.array(Id) })
+    .openapi({ description: 'The ids of the post-visit items this outcome created' }),
+}).openapi('OutcomeResult');
 
 export const JourneySummary = Journey.omit({ timeline: true, openTasks: true })
   .extend({ createdAt: Timestamp, updatedAt: Timestamp, overdue: z.boolean() })

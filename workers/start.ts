@@ -9,6 +9,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection } from '@temporalio/worker';
+import { sandboxCourier, sandboxPaymentProvider } from '../activities/sandbox.js';
 import { seedDemoData, DEMO } from '../activities/seed.js';
 import { createApi } from '../api/index.js';
 import { loadConfigOrExit } from './config.js';
@@ -22,8 +23,10 @@ const TEMPORAL_BIN = join(ROOT, '.tools', 'bin', 'temporal');
 const TEMPORAL_PORT = 7233;
 const TEMPORAL_UI_PORT = 8233;
 
-const config = loadConfigOrExit();
 const demo = process.argv.includes('--demo');
+// The demo's payment provider and courier answer on their own, like the real partners.
+if (demo && !process.env.SANDBOX_PARTNERS) process.env.SANDBOX_PARTNERS = 'auto';
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
 installRuntimeLogger(log);
 mkdirSync(DATA, { recursive: true });
@@ -84,12 +87,21 @@ try {
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const notifyWebhook = config.notifyWebhookUrl ? { url: config.notifyWebhookUrl, secret: config.secrets.notifyWebhook } : undefined;
 
+  const sandbox = {
+    apiUrl: () => `http://127.0.0.1:${config.port}`,
+    secrets: config.secrets,
+    courierFail: config.sandbox.courierFail,
+    paymentFail: config.sandbox.paymentFail,
+    log,
+  };
+  const partners = config.sandbox.partners === 'auto' ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : {};
   const worker = await createJourneyWorker({
     connection: workerConnection,
     namespace: config.temporal.namespace,
     client,
     sql: db.sql,
     log,
+    ...partners,
     ...(notifyWebhook ? { notifyWebhook } : {}),
   });
   const running = worker.run();
@@ -118,6 +130,7 @@ try {
       `  API docs       ${api}/docs   (OpenAPI: ${api}/openapi.json)`,
       uiUrl ? `  Temporal UI    ${uiUrl}` : `  Temporal       ${config.temporal.address} (${config.temporal.namespace})`,
       `  PostgreSQL     ${db.embedded ? 'embedded PGlite in .data/pglite' : 'DATABASE_URL'}`,
+      `  Partners       ${config.sandbox.partners === 'auto' ? 'sandbox payment provider and courier call back on their own' : 'waiting for the real partners\' webhooks'}`,
       demo
         ? `  Demo data      doctors ${DEMO.doctors.map((d) => d.id).join(', ')}; patients ${DEMO.patients.map((p) => p.id).join(', ')}; coordinator ${DEMO.coordinator.id}`
         : '  Demo data      none (npm start -- --demo seeds clinicians, patients and slots)',

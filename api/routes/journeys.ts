@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
-import { getPathway, patientExists } from '../../activities/reference.js';
+import type { Sql } from '../../activities/db.js';
+import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
+import { examTypes, facilityExists, getPathway, patientExists, patientTimezone } from '../../activities/reference.js';
 import {
   FailureType,
   JOURNEY_TASK_QUEUE,
@@ -17,6 +19,7 @@ import {
   startConsultationUpdate,
   triagedUpdate,
   type JourneyInput,
+  type PostVisitItems,
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
@@ -35,6 +38,45 @@ function decodeCursor(raw: string): { createdAt: string; id: string } {
   } catch {
     throw new ApiProblem(400, 'validation', 'Invalid request', 'cursor is not one this API gave out', [{ path: 'query.cursor', message: 'invalid cursor' }]);
   }
+}
+
+/**
+ * Checks the outcome's post-visit items against the catalogues and the rules (a refusal is a 422
+ * naming the rule, and nothing is recorded), prices them and gives each an id.
+ */
+async function postVisitItems(sql: Sql, patientId: string, body: z.infer<typeof s.OutcomeInput>): Promise<PostVisitItems | undefined> {
+  const prescriptions = body.prescriptions ?? [];
+  const exams = body.exams ?? [];
+  const referral = body.referral;
+  if (prescriptions.length === 0 && exams.length === 0 && !referral) return undefined;
+  const drugs = await drugsByCode(sql, prescriptions.flatMap((p) => p.items.map((i) => i.drugCode)));
+  const enrolled = await enrolledConditions(sql, patientId);
+  const timezone = (await patientTimezone(sql, patientId)) ?? 'Asia/Shanghai';
+  const items: PostVisitItems = { prescriptions: [], exams: [], referrals: [] };
+  for (const p of prescriptions) {
+    const checked = checkPrescribing(p, drugs, enrolled);
+    if (!checked.ok) throw unprocessable(checked.refusal.type, checked.refusal.detail);
+    items.prescriptions.push({ prescriptionId: randomUUID(), items: checked.items, long: p.long === true, timezone });
+  }
+  const catalogue = await examTypes(sql, exams.map((e) => e.code));
+  for (const e of exams) {
+    const type = catalogue.get(e.code);
+    if (!type) throw unprocessable('unknown-exam', `no exam ${e.code} in the catalogue`);
+    items.exams.push({ examId: randomUUID(), code: type.code, name: type.name, price: type.price });
+  }
+  if (referral) {
+    if (referral.consent !== true) throw unprocessable('referral-without-consent', 'a referral needs the patient\'s consent to share the record (consent: true)');
+    if (!(await facilityExists(sql, referral.facilityId))) throw unprocessable('unknown-facility', `no facility ${referral.facilityId}`);
+    items.referrals.push({
+      referralId: randomUUID(),
+      facilityId: referral.facilityId,
+      department: referral.department,
+      reason: referral.reason,
+      urgency: referral.urgency,
+      diagnosis: body.diagnosis.text,
+    });
+  }
+  return items;
 }
 
 export function journeyRoutes(deps: ApiDeps) {
@@ -257,23 +299,31 @@ export function journeyRoutes(deps: ApiDeps) {
       security: bearer,
       middleware: [requireRole('doctor')] as const,
       request: { params: s.IdParam, body: jsonBody(s.OutcomeInput) },
-      responses: { 200: journeyResponse('Outcome recorded'), ...problems(400, 401, 403, 404, 409, 413, 422) },
+      description:
+        'Prescriptions, exams and a referral each become a child workflow; an outcome that breaks a prescribing rule is a 422 whose type names the rule ' +
+        '(controlled-drug, too-many-drugs, course-too-long, unknown-drug, unknown-exam, unknown-facility, referral-without-consent) and records nothing.',
+      responses: { 200: jsonResponse(s.OutcomeResult, 'Outcome recorded; `created` lists the items it started'), ...problems(400, 401, 403, 404, 409, 413, 422) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
       const user = c.get('user');
       const body = c.req.valid('json');
       await bookedDoctor(user, id);
-      for (const key of ['prescriptions', 'exams'] as const) {
-        if ((body[key]?.length ?? 0) > 0) throw unprocessable('not-supported-yet', `${key} are not supported yet`);
-      }
-      for (const key of ['referral', 'followUp', 'program'] as const) {
+      for (const key of ['followUp', 'program'] as const) {
         if (body[key] !== undefined && body[key] !== null) throw unprocessable('not-supported-yet', `${key} is not supported yet`);
       }
+      const owner = (await journeyOwner(deps.sql, id))!;
+      const items = await postVisitItems(deps.sql, owner.patientId, body);
       await engine(() => wf(id).executeUpdate(recordOutcomeUpdate, {
-        args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes }],
+        args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes, ...(items ? { items } : {}) }],
       }));
-      return c.json(await read(id), 200);
+      const created = {
+        prescriptions: items?.prescriptions.map((p) => p.prescriptionId) ?? [],
+        exams: items?.exams.map((e) => e.examId) ?? [],
+        referrals: items?.referrals.map((r) => r.referralId) ?? [],
+      };
+      c.get('log').info({ journeyId: id, created }, 'outcome recorded');
+      return c.json({ ...(await read(id)), created }, 200);
     },
   );
 

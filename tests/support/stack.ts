@@ -7,6 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import { sandboxCourier, sandboxPaymentProvider } from '../../activities/sandbox.js';
 import { sign } from '../../activities/signature.js';
 import { createApi } from '../../api/index.js';
 import { signToken } from '../../api/auth.js';
@@ -104,12 +105,24 @@ export interface StackOptions {
   /** Run no worker: the engine then never answers (for the API's deadline behaviour). */
   worker?: boolean;
   engineTimeoutMs?: number;
+  /** The sandbox payment provider and courier, calling the stack's own webhooks back. */
+  sandbox?: { courierFail?: 'none' | 'first' | 'all'; paymentFail?: 'none' | 'all' };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const [env, db, listener] = await Promise.all([devServerEnv(), testDb(), notificationListener()]);
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const notifyWebhook = { url: listener.url, secret: SECRETS.notifyWebhook };
+  let apiUrl = '';
+  const sandbox = {
+    apiUrl: () => apiUrl,
+    secrets: SECRETS,
+    courierFail: opts.sandbox?.courierFail ?? 'none',
+    paymentFail: opts.sandbox?.paymentFail ?? 'none',
+    stepMs: 100,
+    log,
+  };
+  const partners = opts.sandbox ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : {};
   const worker: Worker | undefined = opts.worker === false ? undefined : await createJourneyWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
@@ -117,6 +130,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     sql: db.sql,
     log,
     notifyWebhook,
+    ...partners,
     bundle: { code: (await workflowBundle()).code },
   });
   const running = worker ? worker.run() : Promise.resolve();
@@ -130,6 +144,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ready: readiness(db.sql, env.connection),
     });
   const { server, url, call } = await serveApp(api(env.client));
+  apiUrl = url;
   const extra: ServerType[] = [];
 
   return {
