@@ -40,6 +40,8 @@ export const notFound = (what = 'resource'): ApiProblem => new ApiProblem(404, '
 export const forbidden = (detail = 'your role may not do this'): ApiProblem => new ApiProblem(403, 'forbidden', 'Forbidden', detail);
 export const conflict = (type: string, detail: string): ApiProblem => new ApiProblem(409, type, 'Conflict', detail);
 export const unprocessable = (type: string, detail: string): ApiProblem => new ApiProblem(422, type, 'Unprocessable', detail);
+/** A post-visit item whose workflow has ended: nothing more can be done to it (409). */
+export const itemClosed = (what: string): ApiProblem => conflict('item-closed', `the ${what} has ended`);
 
 export function problemResponse(c: Context, p: ApiProblem): Response {
   const body = {

@@ -375,3 +375,40 @@ export const Problem = z
 /** Path ids: any shape is accepted here; one that cannot name anything is a 404 (see `opaqueIds`). */
 export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
 export const canNameSomething = (id: string): boolean => id.length > 0 && id.length <= 200 && storable(id);
+
+// ==== partners' webhooks for exams and referrals, catalogue, exams and referrals ================
+// (kept together at the end of the file; other sections belong to other routes)
+
+const ResultSummary = Text(4000);
+const AppointmentNote = Text(1000);
+
+export const LabWebhook = z
+  .strictObject({
+    examId: Id,
+    summary: ResultSummary,
+    abnormal: z.boolean().openapi({ description: 'An abnormal result opens a task for the ordering doctor' }),
+  })
+  .openapi('LabWebhook');
+
+/** A facility's (or a coordinator's) answer to a referral: an accepted one needs the appointment time. */
+const referralResponseFields = {
+  decision: z.enum(['accepted', 'declined']),
+  appointmentAt: Timestamp.optional().openapi({ description: 'Required when accepted (and only then)' }),
+  note: AppointmentNote.optional(),
+};
+type ResponseFields = { decision: 'accepted' | 'declined'; appointmentAt?: string | undefined };
+const appointmentWhenAccepted = (r: ResponseFields): boolean => (r.decision === 'accepted') === (r.appointmentAt !== undefined);
+const APPOINTMENT_RULE = { path: ['appointmentAt'], message: 'required when the decision is accepted, and only then' };
+
+export const FacilityResponseWebhook = z
+  .strictObject({ referralId: Id, ...referralResponseFields })
+  .refine(appointmentWhenAccepted, APPOINTMENT_RULE)
+  .openapi('FacilityResponseWebhook');
+export const FacilityAttendanceWebhook = z
+  .strictObject({ referralId: Id, summary: ResultSummary })
+  .openapi('FacilityAttendanceWebhook');
+export const FacilityWebhook = z
+  .union([FacilityResponseWebhook, FacilityAttendanceWebhook], {
+    error: 'either a response {referralId, decision, appointmentAt?, note?} or an attendance {referralId, summary}',
+  })
+  .openapi('FacilityWebhook', { description: 'Either a response to a referral (decision) or the attendance that closes it (summary)' });

@@ -232,3 +232,71 @@ describe('courier webhook', () => {
     expect((await rx(id)).delivery).toEqual({ deliveryId: d2, status: 'delivered' });
   });
 });
+
+describe('lab and facility webhooks: signature, shape and unknown ids', () => {
+  const lab = { examId: 'no-such-exam', summary: 'HbA1c 6.1%', abnormal: false };
+  const accepted = { referralId: 'no-such-referral', decision: 'accepted', appointmentAt: '2026-12-03T09:00:00+08:00', note: 'bring the record' };
+
+  it('refuses forged signatures (401) before anything else: missing, another partner\'s secret, a tampered body', async () => {
+    for (const [path, body, secret] of [
+      ['/v1/webhooks/lab', lab, SECRETS.labWebhook],
+      ['/v1/webhooks/facility', accepted, SECRETS.facilityWebhook],
+    ] as const) {
+      const raw = JSON.stringify(body);
+      const missing = await stack.call('POST', path, { raw });
+      expect(missing.status).toBe(401);
+      expect(((await missing.json()) as { type: string }).type).toMatch(/bad-signature$/);
+      for (const other of [SECRETS.paymentWebhook, SECRETS.courierWebhook, path.endsWith('lab') ? SECRETS.facilityWebhook : SECRETS.labWebhook]) {
+        expect((await stack.call('POST', path, { raw, headers: { 'X-Signature': sign(other, raw) } })).status, `${path} with another secret`).toBe(401);
+      }
+      expect((await stack.call('POST', path, { raw: raw.replace('no-such', 'other'), headers: { 'X-Signature': sign(secret, raw) } })).status).toBe(401);
+      // The right secret: past the signature, the id names nothing.
+      expect((await signedPost(path, body, secret)).status).toBe(404);
+    }
+  });
+
+  it('validates the bodies (400 with field paths): text limits, NUL, strict objects, the appointment rule', async () => {
+    const bad = async (path: string, body: unknown, secret: string): Promise<{ path: string; message: string }[]> => {
+      const res = await signedPost(path, body, secret);
+      const problem = (await res.json()) as { status: number; errors?: { path: string; message: string }[] };
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      return problem.errors ?? [];
+    };
+    const labPath = '/v1/webhooks/lab';
+    const facilityPath = '/v1/webhooks/facility';
+    expect((await bad(labPath, { ...lab, summary: ' ' }, SECRETS.labWebhook)).map((e) => e.path)).toEqual(['json.summary']);
+    expect((await bad(labPath, { ...lab, summary: 'x'.repeat(4001) }, SECRETS.labWebhook)).map((e) => e.path)).toEqual(['json.summary']);
+    expect((await bad(labPath, { ...lab, summary: 'a\u0000b' }, SECRETS.labWebhook)).map((e) => e.path)).toEqual(['json.summary']);
+    expect((await bad(labPath, { ...lab, abnormal: 'no' }, SECRETS.labWebhook)).map((e) => e.path)).toEqual(['json.abnormal']);
+    expect(await bad(labPath, { ...lab, doctor: 'Dr Hu' }, SECRETS.labWebhook)).toHaveLength(1);
+    expect((await bad(facilityPath, { referralId: 'r', decision: 'accepted' }, SECRETS.facilityWebhook)).map((e) => e.path)).toEqual(['json.appointmentAt']);
+    expect((await bad(facilityPath, { referralId: 'r', decision: 'declined', appointmentAt: accepted.appointmentAt }, SECRETS.facilityWebhook)).map((e) => e.path)).toEqual(['json.appointmentAt']);
+    expect(new Set((await bad(facilityPath, { ...accepted, appointmentAt: 'tomorrow' }, SECRETS.facilityWebhook)).map((e) => e.path))).toEqual(new Set(['json.appointmentAt']));
+    expect((await bad(facilityPath, { ...accepted, decision: 'maybe' }, SECRETS.facilityWebhook)).length).toBeGreaterThan(0);
+    expect((await bad(facilityPath, { referralId: 'r', summary: 'seen', decision: 'declined' }, SECRETS.facilityWebhook)).length).toBeGreaterThan(0);
+    expect((await bad(facilityPath, { referralId: 'r' }, SECRETS.facilityWebhook)).length).toBeGreaterThan(0);
+    expect((await bad(facilityPath, { referralId: 'r', summary: 'x'.repeat(4001) }, SECRETS.facilityWebhook)).map((e) => e.path)).toEqual(['json.summary']);
+    expect((await bad(facilityPath, { ...accepted, note: '\u0000' }, SECRETS.facilityWebhook)).map((e) => e.path)).toEqual(['json.note']);
+    const notJson = await stack.call('POST', labPath, { raw: '{"examId":', headers: { 'X-Signature': sign(SECRETS.labWebhook, '{"examId":') } });
+    expect(notJson.status).toBe(400);
+    // Well-formed, for ids that name nothing: 404 (an attendance too).
+    expect((await signedPost(facilityPath, { referralId: 'no-such-referral', summary: 'seen in clinic' }, SECRETS.facilityWebhook)).status).toBe(404);
+    expect((await signedPost(facilityPath, { referralId: 'no-such-referral', decision: 'declined', note: 'no beds' }, SECRETS.facilityWebhook)).status).toBe(404);
+  });
+
+  it('documents both webhooks, their bodies and the signature header in /openapi.json', async () => {
+    const doc = (await (await stack.call('GET', '/openapi.json')).json()) as any;
+    for (const [path, schema] of [['/v1/webhooks/lab', 'LabWebhook'], ['/v1/webhooks/facility', 'FacilityWebhook']]) {
+      const op = doc.paths[path!]?.post;
+      expect(op, path).toBeDefined();
+      expect(op.requestBody.content['application/json'].schema.$ref).toBe(`#/components/schemas/${schema}`);
+      expect(op.parameters.map((p: any) => [p.in, p.name])).toContainEqual(['header', 'x-signature']);
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['204', '400', '401', '404', '409']));
+    }
+    expect(Object.keys(doc.components.schemas.LabWebhook.properties)).toEqual(['examId', 'summary', 'abnormal']);
+    expect(doc.components.schemas.FacilityWebhook.anyOf.map((s: any) => s.$ref)).toEqual([
+      '#/components/schemas/FacilityResponseWebhook',
+      '#/components/schemas/FacilityAttendanceWebhook',
+    ]);
+  });
+});

@@ -1,8 +1,9 @@
-// Signed partner webhooks: payments and courier. The signature covers the raw body and is checked
-// before anything else; a bad one is 401 and changes nothing.
+// Signed partner webhooks: payments, courier, lab results and facilities' answers to referrals. The
+// signature covers the raw body and is checked before anything else; a bad one is 401 and changes nothing.
 import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
+import { getItem } from '../../activities/items.js';
 import { findOrder, type OrderSubject } from '../../activities/payments.js';
 import { findDelivery } from '../../activities/prescriptions.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
@@ -11,16 +12,22 @@ import {
   JOURNEY_TASK_QUEUE,
   LATE_PAYMENT_WORKFLOW,
   courierUpdate,
+  examResultUpdate,
   examWorkflowId,
   journeyWorkflowId,
   latePaymentWorkflowId,
   paymentUpdate,
   prescriptionWorkflowId,
+  referralAttendedUpdate,
+  referralResponseUpdate,
+  referralWorkflowId,
   type CourierReport,
+  type ExamSnapshot,
   type PaymentReceived,
+  type ReferralSnapshot,
 } from '../../workflows/definitions.js';
 import { jsonBody, newRouter, problems } from '../openapi.js';
-import { ApiProblem, isWorkflowClosed, notFound, problemResponse, unprocessable } from '../problems.js';
+import { ApiProblem, isWorkflowClosed, itemClosed, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -141,6 +148,66 @@ export function webhookRoutes(deps: ApiDeps) {
           log.warn('courier webhook for a prescription whose workflow has ended: nothing changed');
         }
       });
+      return c.body(null, 204);
+    },
+  );
+  /** Runs an update on an item's workflow under the engine deadline; one that has ended is 409 `item-closed`. */
+  const onItem = <R>(what: string, fn: () => Promise<R>): Promise<R> =>
+    engine(fn).catch((err: unknown) => {
+      throw isWorkflowClosed(err) ? itemClosed(what) : err;
+    });
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/lab',
+      tags: ['webhooks'],
+      summary: "The lab reports an exam's result",
+      description:
+        'Signed with LAB_WEBHOOK_SECRET. The result completes the exam and the patient is told (`report.ready`); an abnormal one opens a task for the ordering doctor. An exam that cannot take a result (not scheduled yet, completed or cancelled) is 409.',
+      middleware: [signed(deps.secrets.labWebhook)] as const,
+      request: { headers: SignatureHeader, body: jsonBody(s.LabWebhook) },
+      responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 409, 413, 503) },
+    }),
+    async (c) => {
+      const p = c.req.valid('json');
+      const exam = await getItem<ExamSnapshot>(deps.sql, 'exam', p.examId);
+      if (!exam) throw notFound('exam');
+      await onItem('exam', () =>
+        deps.temporal.workflow.getHandle(examWorkflowId(p.examId)).executeUpdate(examResultUpdate, { args: [{ summary: p.summary, abnormal: p.abnormal, actor: 'lab' }] }),
+      );
+      c.get('log').info({ examId: p.examId, journeyId: exam.journeyId, abnormal: p.abnormal }, 'lab result taken');
+      return c.body(null, 204);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/facility',
+      tags: ['webhooks'],
+      summary: 'A referred facility answers a referral, or reports that the patient attended',
+      description:
+        'Signed with FACILITY_WEBHOOK_SECRET. A response `{referralId, decision, appointmentAt?, note?}` accepts (with the appointment time; the patient is reminded before it) or declines (coordinators get a task to find another facility); an attendance `{referralId, summary}` closes an accepted referral. A referral whose state cannot take it is 409.',
+      middleware: [signed(deps.secrets.facilityWebhook)] as const,
+      request: { headers: SignatureHeader, body: jsonBody(s.FacilityWebhook) },
+      responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 409, 413, 422, 503) },
+    }),
+    async (c) => {
+      const p = c.req.valid('json');
+      const referral = await getItem<ReferralSnapshot>(deps.sql, 'referral', p.referralId);
+      if (!referral) throw notFound('referral');
+      const actor = `facility:${referral.facilityId}`;
+      const handle = deps.temporal.workflow.getHandle(referralWorkflowId(p.referralId));
+      const log = c.get('log').child({ referralId: p.referralId, journeyId: referral.journeyId, facilityId: referral.facilityId });
+      if ('summary' in p) {
+        await onItem('referral', () => handle.executeUpdate(referralAttendedUpdate, { args: [{ summary: p.summary, actor }] }));
+        log.info('referral attended (facility)');
+      } else {
+        const answer = { decision: p.decision, actor, ...(p.appointmentAt ? { appointmentAt: p.appointmentAt } : {}), ...(p.note ? { note: p.note } : {}) };
+        await onItem('referral', () => handle.executeUpdate(referralResponseUpdate, { args: [answer] }));
+        log.info({ decision: p.decision }, 'referral answered (facility)');
+      }
       return c.body(null, 204);
     },
   );
