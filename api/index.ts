@@ -7,6 +7,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
+import { drugRoutes, facilityRoutes } from './routes/catalogue.js';
 import { journeyRoutes } from './routes/journeys.js';
 import { clinicianRoutes, pathwayRoutes, patientRoutes, slotRoutes } from './routes/reference.js';
 import { prescriptionRoutes } from './routes/prescriptions.js';
@@ -53,6 +54,8 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/prescriptions', prescriptionRoutes(deps));
   app.route('/v1/tasks', taskRoutes(deps));
   app.route('/v1/webhooks', webhookRoutes(deps));
+  app.route('/v1/drugs', drugRoutes(deps));
+  app.route('/v1/facilities', facilityRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -412,3 +412,54 @@ export const FacilityWebhook = z
     error: 'either a response {referralId, decision, appointmentAt?, note?} or an attendance {referralId, summary}',
   })
   .openapi('FacilityWebhook', { description: 'Either a response to a referral (decision) or the attendance that closes it (summary)' });
+
+// ---- catalogue: drugs and facilities --------------------------------------------------------
+
+export const DrugClass = z.enum(['ordinary', 'narcotic', 'psychotropic', 'toxic', 'radioactive']);
+export const DrugQuery = z.strictObject({
+  query: z
+    .string()
+    .trim()
+    .max(100)
+    .refine(...NO_NUL)
+    .optional()
+    .openapi({ description: 'Part of the Chinese name, the English name or the code, any case; empty: every drug' }),
+  class: DrugClass.optional(),
+});
+export const Drug = z
+  .object({
+    code: z.string(),
+    name: z.string().openapi({ description: 'Chinese name' }),
+    nameEn: z.string(),
+    form: z.string(),
+    class: DrugClass.openapi({ description: 'narcotic, psychotropic, toxic and radioactive drugs are never prescribed through CarePath' }),
+    unitPrice: z.number().int().openapi({ description: 'fen per unit' }),
+    maxDays: z.number().int().openapi({ description: 'Longest course (7 for acute drugs, 30 for chronic ones)' }),
+    chronic: z.boolean(),
+    condition: z.string().optional().openapi({ description: 'The chronic condition it treats (long prescriptions need an enrolment for it)' }),
+  })
+  .openapi('Drug');
+
+export const FacilityKind = z.enum(['hospital', 'community', 'lab']);
+export const FacilityInput = z
+  .strictObject({
+    name: Text(200),
+    kind: FacilityKind,
+    webhookUrl: z
+      .url({ protocol: /^https?$/, error: 'an http or https URL' })
+      .max(2000)
+      .refine(...NO_NUL)
+      .optional()
+      .openapi({ description: 'Where referrals are POSTed, signed like notifications; without one they are handed over by hand' }),
+  })
+  .openapi('FacilityInput');
+export const Facility = z
+  .object({
+    id: Id,
+    name: z.string(),
+    kind: FacilityKind,
+    webhookUrl: z.string().optional().openapi({ description: 'Shown to admins only' }),
+    createdAt: Timestamp,
+  })
+  .openapi('Facility');
+export const FacilityQuery = z.strictObject({ kind: FacilityKind.optional() });
