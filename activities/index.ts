@@ -3,6 +3,7 @@
 // idempotent: its writes are keyed by workflow id + occurrence, so a retry or a replayed worker
 // changes nothing twice.
 import type { ActivityDeps } from './deps.js';
+import { examActivities } from './exams.js';
 import { itemActivities } from './items.js';
 import { journeyActivities } from './journeys.js';
 import { notificationActivities } from './notifications.js';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...notificationActivities(deps),
     ...itemActivities(deps),
     ...prescriptionActivities(deps),
+    ...examActivities(deps),
   };
 }
 

@@ -415,6 +415,8 @@ export interface PrescriptionInput {
 }
 
 export type ExamStatus = 'awaiting-payment' | 'scheduled' | 'completed' | 'expired' | 'cancelled';
+/** Where an exam has settled: its journey may complete. */
+export const EXAM_SETTLED: ExamStatus[] = ['completed', 'expired', 'cancelled'];
 export interface ExamSnapshot {
   id: string;
   journeyId: string;
@@ -491,6 +493,8 @@ export const ItemFailureType = {
   UnknownDose: 'unknown-dose',
   /** The first answer for a dose stands: 409. */
   DoseAnswered: 'dose-answered',
+  /** The actor's role may not do this to the item (a doctor cancelling an exam): 403. */
+  NotAllowed: 'not-allowed',
 } as const;
 
 export interface ReviewInput {

@@ -47,6 +47,13 @@ export class FakeWorld {
   courierCalls: { deliveryId: string; prescriptionId: string; attempt: number }[] = [];
   /** The payment orders requested, with what they pay for. */
   orders = new Map<string, { amount: number; dueBy: string; subject?: { type: string; id: string } }>();
+  /** Exam times the fake scheduler hands out, in order (a test sets them from the server's clock). */
+  examTimes: string[] = [];
+  /** Every scheduleExam call, repeats included; `examBookings` keeps one time per exam. */
+  scheduleExamCalls: { examId: string; code: string }[] = [];
+  examBookings = new Map<string, string>();
+  /** Every releaseExamBooking call, repeats included. */
+  releaseExamCalls: string[] = [];
   /** An activity whose gate is set waits for it: lets a test act in the middle of a transition. */
   gates: Partial<Record<keyof Activities, Promise<void>>> = {};
   calls: Partial<Record<keyof Activities, number>> = {};
@@ -215,6 +222,19 @@ export class FakeWorld {
         if (!w.refunds.has(r.orderId)) w.refunds.set(r.orderId, order.amount);
         order.status = 'refunded';
         return { id: `late:${r.orderId}`, patientId: 'pat-1', kind: 'payment.refunded' as const, refs: {}, params: { amount: order.amount } };
+      },
+      async scheduleExam(r) {
+        w.scheduleExamCalls.push({ ...r });
+        const booked = w.examBookings.get(r.examId);
+        if (booked) return { scheduledAt: booked };
+        const next = w.examTimes.shift();
+        if (!next) throw new Error('FakeWorld: no exam time left: set world.examTimes');
+        w.examBookings.set(r.examId, next);
+        return { scheduledAt: next };
+      },
+      async releaseExamBooking(r) {
+        w.releaseExamCalls.push(r.examId);
+        w.examBookings.delete(r.examId);
       },
       async notify(req) {
         w.notifyCalls.push(req);
