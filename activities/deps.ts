@@ -13,6 +13,8 @@ export interface ActivityDeps {
   courier: Courier;
   /** Where notifications are POSTed; unset: inbox only. */
   notifyWebhook?: NotifyWebhook;
+  /** Signs referrals POSTed to facilities' webhooks (the facility adapter), like notifications. */
+  facilityWebhookSecret: string;
   /** Tells the journeys still waiting in a slot's queue that someone ahead went in (or left). */
   signalQueueAdvanced(journeyIds: string[]): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { journeyActivities } from './journeys.js';
 import { notificationActivities } from './notifications.js';
 import { paymentActivities } from './payments.js';
 import { prescriptionActivities } from './prescriptions.js';
+import { referralActivities } from './referrals.js';
 import { slotActivities } from './slots.js';
 import { triageActivities } from './triage.js';
 
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...itemActivities(deps),
     ...prescriptionActivities(deps),
     ...examActivities(deps),
+    ...referralActivities(deps),
   };
 }
 

@@ -1,5 +1,9 @@
-// The exam scheduler on the real PostgreSQL: earliest free time of an exam's daily schedule, once per
-// exam, never one time for two exams under concurrent bookings.
+// The exam scheduler and the facility adapter on the real PostgreSQL (and, for the adapter, a real
+// local HTTP listener): earliest free time of an exam's daily schedule, once per exam, never one time
+// for two exams under concurrent bookings; referrals POSTed signed, once, with the patient's details
+// read from the database, and a failed POST recorded and thrown so the activity retries.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DateTime } from 'luxon';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,13 +14,22 @@ import { recordTransition } from '../activities/journeys.js';
 import { ledgerPaymentProvider } from '../activities/payments.js';
 import { awaitingCourier } from '../activities/prescriptions.js';
 import { createPatient } from '../activities/reference.js';
-import type { ExamSnapshot, JourneySnapshot } from '../workflows/definitions.js';
+import { createFacility } from '../activities/facilities.js';
+import { referralActivities } from '../activities/referrals.js';
+import { verifySignature } from '../activities/signature.js';
+import type { ExamSnapshot, JourneySnapshot, ReferralSnapshot } from '../workflows/definitions.js';
 import { testDb, type TestDb } from './support/db.js';
 
+const SECRET = 'test-facility-secret';
 let db: TestDb;
 let deps: ActivityDeps;
 let patientId: string;
 const journeyId = 'j-post-visit';
+
+let server: Server;
+let baseUrl: string;
+let answer = 200;
+const received: { path: string; raw: string; signature: string; idempotencyKey: string }[] = [];
 
 beforeAll(async () => {
   db = await testDb({ max: 10 });
@@ -25,6 +38,7 @@ beforeAll(async () => {
     log: pino({ level: 'silent' }),
     payments: ledgerPaymentProvider(db.sql),
     courier: awaitingCourier,
+    facilityWebhookSecret: SECRET,
     async signalQueueAdvanced() {},
   };
   patientId = (await createPatient(db.sql, { name: '王芳', phone: '+8613800000042', birthDate: '1968-04-02', sex: 'F', timezone: 'Asia/Shanghai' })).id;
@@ -39,8 +53,20 @@ beforeAll(async () => {
     outcome: { diagnosis: { code: 'I20.0', text: 'unstable angina' }, notes: 'n', recordedBy: 'doc-1', recordedAt: new Date().toISOString() },
   };
   await recordTransition(db.sql, { version: 1, snapshot: journey, events: [] });
+
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', raw, signature: String(req.headers['x-signature']), idempotencyKey: String(req.headers['idempotency-key']) });
+      res.writeHead(answer).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
+  await new Promise((r) => server?.close(r));
   await db?.drop();
 });
 
@@ -48,6 +74,14 @@ afterAll(async () => {
 async function exam(id: string, code: string): Promise<string> {
   const snapshot: ExamSnapshot = { id, journeyId, patientId, doctorId: 'doc-1', code, name: code, status: 'scheduled' };
   await recordItemTransition(db.sql, { type: 'exam', version: 1, snapshot, events: [] });
+  return id;
+}
+
+async function referral(id: string, facilityId: string): Promise<string> {
+  const snapshot: ReferralSnapshot = {
+    id, journeyId, patientId, facilityId, department: 'cardiology', reason: 'coronary angiography', urgency: 'urgent', status: 'sending',
+  };
+  await recordItemTransition(db.sql, { type: 'referral', version: 1, snapshot, events: [] });
   return id;
 }
 
@@ -116,5 +150,82 @@ describe('scheduleExam', () => {
     expect(local.hour).toBeGreaterThanOrEqual(8);
     expect(local.hour).toBeLessThan(17);
     expect(await examActivities(deps).scheduleExam({ examId: 'ex-now', code: 'lipid-panel' })).toEqual({ scheduledAt });
+  });
+});
+
+describe('sendReferral', () => {
+  const send = (referralId: string) => referralActivities(deps).sendReferral({ referralId });
+  const outbox = async (id: string) =>
+    (await db.sql<{ sent_at: Date | null; attempts: number; last_error: string | null }[]>`select sent_at, attempts, last_error from referral_sends where referral_id = ${id}`)[0]!;
+
+  it('POSTs the referral signed, with the patient read from the database, once', async () => {
+    const facility = await createFacility(db.sql, { name: 'Ruijin Hospital', kind: 'hospital', webhookUrl: `${baseUrl}/ruijin` });
+    const id = await referral('ref-1', facility.id);
+    received.length = 0;
+    expect(await send(id)).toEqual({ via: 'webhook' });
+    expect(received).toHaveLength(1);
+    const [post] = received;
+    expect(post!.path).toBe('/ruijin');
+    expect(verifySignature(SECRET, post!.raw, post!.signature)).toBe(true);
+    expect(verifySignature('another-secret', post!.raw, post!.signature)).toBe(false);
+    expect(post!.idempotencyKey).toBe(id);
+    expect(JSON.parse(post!.raw)).toEqual({
+      referralId: id,
+      journeyId,
+      patient: { name: '王芳', birthDate: '1968-04-02', sex: 'F' },
+      department: 'cardiology',
+      reason: 'coronary angiography',
+      urgency: 'urgent',
+      diagnosis: { code: 'I20.0', text: 'unstable angina' },
+    });
+    expect(await outbox(id)).toMatchObject({ attempts: 1, last_error: null });
+    expect((await outbox(id)).sent_at).not.toBeNull();
+
+    // A retry after success sends nothing.
+    expect(await send(id)).toEqual({ via: 'webhook' });
+    expect(received).toHaveLength(1);
+  });
+
+  it('throws on a non-2xx answer and records it; the retry that gets through clears it', async () => {
+    const facility = await createFacility(db.sql, { name: 'Community clinic', kind: 'community', webhookUrl: `${baseUrl}/clinic` });
+    const id = await referral('ref-2', facility.id);
+    received.length = 0;
+    answer = 500;
+    try {
+      await expect(send(id)).rejects.toThrow(/facility answered 500/);
+    } finally {
+      answer = 200;
+    }
+    expect(await outbox(id)).toMatchObject({ sent_at: null, attempts: 1, last_error: 'facility answered 500' });
+    expect(await send(id)).toEqual({ via: 'webhook' });
+    expect(await outbox(id)).toMatchObject({ attempts: 2, last_error: null });
+    expect((await outbox(id)).sent_at).not.toBeNull();
+    expect(received.map((r) => r.idempotencyKey)).toEqual([id, id]);
+  });
+
+  it('throws when the facility is unreachable, and records why', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const facility = await createFacility(db.sql, { name: 'Gone', kind: 'hospital', webhookUrl: `http://127.0.0.1:${port}/x` });
+    const id = await referral('ref-3', facility.id);
+    await expect(send(id)).rejects.toThrow(/unreachable/);
+    expect(await outbox(id)).toMatchObject({ sent_at: null, attempts: 1 });
+    expect((await outbox(id)).last_error).toMatch(/^facility unreachable/);
+  });
+
+  it('records a referral to a facility without a webhook as handed over, posting nothing', async () => {
+    const facility = await createFacility(db.sql, { name: 'Lab', kind: 'lab' });
+    expect(facility.webhookUrl).toBeUndefined();
+    const id = await referral('ref-4', facility.id);
+    received.length = 0;
+    expect(await send(id)).toEqual({ via: 'none' });
+    expect(received).toEqual([]);
+    expect((await outbox(id)).sent_at).not.toBeNull();
+  });
+
+  it('waits (throws, to be retried) until the workflow has recorded the referral', async () => {
+    await expect(send('ref-not-yet')).rejects.toThrow(/not recorded yet/);
   });
 });

@@ -11,7 +11,7 @@ import type { NotifyWebhook } from '../activities/notifications.js';
 import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
 import { JOURNEY_TASK_QUEUE, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
-import type { Config } from './config.js';
+import { parseConfig, type Config } from './config.js';
 
 const require = createRequire(import.meta.url);
 export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
@@ -78,6 +78,8 @@ export interface WorkerWiring {
   payments?: PaymentProvider;
   courier?: Courier;
   notifyWebhook?: NotifyWebhook;
+  /** Signs referrals POSTed to facilities; by default the notification webhook's secret. */
+  facilityWebhookSecret?: string;
   taskQueue?: string;
   /** A prebuilt bundle for production; otherwise workflows are bundled at start. */
   bundle?: WorkflowBundleOption;
@@ -90,6 +92,8 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     payments: w.payments ?? ledgerPaymentProvider(w.sql),
     courier: w.courier ?? awaitingCourier,
     ...(w.notifyWebhook ? { notifyWebhook: w.notifyWebhook } : {}),
+    // Outbound webhooks share one key: without a notification webhook, still NOTIFY_WEBHOOK_SECRET (or its development default).
+    facilityWebhookSecret: w.facilityWebhookSecret ?? w.notifyWebhook?.secret ?? parseConfig().secrets.notifyWebhook,
     async signalQueueAdvanced(journeyIds) {
       await Promise.all(
         journeyIds.map(async (id) => {

@@ -440,7 +440,10 @@ export interface ExamInput {
   timings: ItemTimings;
 }
 
-export type ReferralStatus = 'sent' | 'accepted' | 'declined' | 'attended' | 'expired';
+/** `sending`: recorded, not yet taken by the facility's webhook (retried until it is, or the referral expires). */
+export type ReferralStatus = 'sending' | 'sent' | 'accepted' | 'declined' | 'attended' | 'expired';
+/** Where a referral has settled: its journey may complete. */
+export const REFERRAL_SETTLED: ReferralStatus[] = ['attended', 'declined', 'expired'];
 export interface ReferralSnapshot {
   id: string;
   journeyId: string;
@@ -495,6 +498,8 @@ export const ItemFailureType = {
   DoseAnswered: 'dose-answered',
   /** The actor's role may not do this to the item (a doctor cancelling an exam): 403. */
   NotAllowed: 'not-allowed',
+  /** An accepted referral without an appointment time in the future: 422. */
+  InvalidAppointment: 'invalid-appointment',
 } as const;
 
 export interface ReviewInput {

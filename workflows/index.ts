@@ -2,3 +2,4 @@ export { patientJourney } from './patient-journey.js';
 export { latePaymentRefund } from './late-payment.js';
 export { prescriptionFulfillment } from './prescription.js';
 export { examOrder } from './exam.js';
+export { referral } from './referral.js';

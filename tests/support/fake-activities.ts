@@ -54,6 +54,11 @@ export class FakeWorld {
   examBookings = new Map<string, string>();
   /** Every releaseExamBooking call, repeats included. */
   releaseExamCalls: string[] = [];
+  /** Every sendReferral call, repeats included; `referralsSent` keeps the ones the facility took. */
+  sendReferralCalls: string[] = [];
+  referralsSent = new Set<string>();
+  /** While set, the facility's webhook refuses every referral (the adapter throws, so it retries). */
+  facilityDown = false;
   /** An activity whose gate is set waits for it: lets a test act in the middle of a transition. */
   gates: Partial<Record<keyof Activities, Promise<void>>> = {};
   calls: Partial<Record<keyof Activities, number>> = {};
@@ -235,6 +240,12 @@ export class FakeWorld {
       async releaseExamBooking(r) {
         w.releaseExamCalls.push(r.examId);
         w.examBookings.delete(r.examId);
+      },
+      async sendReferral(r) {
+        w.sendReferralCalls.push(r.referralId);
+        if (w.facilityDown && !w.referralsSent.has(r.referralId)) throw new Error('FakeWorld: facility answered 503');
+        w.referralsSent.add(r.referralId);
+        return { via: 'webhook' as const };
       },
       async notify(req) {
         w.notifyCalls.push(req);
