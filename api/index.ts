@@ -8,9 +8,11 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
 import { drugRoutes, facilityRoutes } from './routes/catalogue.js';
+import { examRoutes } from './routes/exams.js';
 import { journeyRoutes } from './routes/journeys.js';
 import { clinicianRoutes, pathwayRoutes, patientRoutes, slotRoutes } from './routes/reference.js';
 import { prescriptionRoutes } from './routes/prescriptions.js';
+import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { ApiDeps, AppEnv } from './types.js';
@@ -56,6 +58,8 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/webhooks', webhookRoutes(deps));
   app.route('/v1/drugs', drugRoutes(deps));
   app.route('/v1/facilities', facilityRoutes(deps));
+  app.route('/v1/exams', examRoutes(deps));
+  app.route('/v1/referrals', referralRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

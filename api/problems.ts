@@ -14,7 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { FailureType } from '../workflows/definitions.js';
+import { FailureType, ItemFailureType } from '../workflows/definitions.js';
 
 const TYPE_BASE = 'https://carepath.dev/problems/';
 
@@ -59,13 +59,23 @@ export function validationProblem(error: ZodError, where: string): ApiProblem {
   return new ApiProblem(400, 'validation', 'Invalid request', `the request ${where} does not match the schema`, errors);
 }
 
-const FAILURE_STATUS: Record<FailureType, { status: ContentfulStatusCode; title: string }> = {
+type ItemFailure = (typeof ItemFailureType)[keyof typeof ItemFailureType];
+type Known = { status: ContentfulStatusCode; title: string };
+
+const FAILURE_STATUS: Record<FailureType | ItemFailure, Known> = {
   [FailureType.InvalidState]: { status: 409, title: 'Conflict' },
   [FailureType.SlotUnavailable]: { status: 409, title: 'Conflict' },
   [FailureType.FirstVisitOnline]: { status: 422, title: 'Unprocessable' },
   [FailureType.SlotMismatch]: { status: 422, title: 'Unprocessable' },
   [FailureType.NotBookedDoctor]: { status: 403, title: 'Forbidden' },
   [FailureType.SlotNotFound]: { status: 404, title: 'Not found' },
+  // post-visit items
+  [ItemFailureType.NotPrescriber]: { status: 403, title: 'Forbidden' },
+  [ItemFailureType.OwnPrescription]: { status: 403, title: 'Forbidden' },
+  [ItemFailureType.UnknownDose]: { status: 422, title: 'Unprocessable' },
+  [ItemFailureType.DoseAnswered]: { status: 409, title: 'Conflict' },
+  [ItemFailureType.NotAllowed]: { status: 403, title: 'Forbidden' },
+  [ItemFailureType.InvalidAppointment]: { status: 422, title: 'Unprocessable' },
 };
 
 /** The failure type the server gives an update the workflow had accepted but not answered when it completed. */
@@ -97,12 +107,12 @@ const engineUnavailable = (): ApiProblem =>
   new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the journey engine did not answer in time; try again');
 
 /** Only the table's own keys: a failure type such as `constructor` is not a known one. */
-const isFailureType = (type: string | null | undefined): type is FailureType => !!type && Object.hasOwn(FAILURE_STATUS, type);
+const isFailureType = (type: string | null | undefined): type is keyof typeof FAILURE_STATUS => !!type && Object.hasOwn(FAILURE_STATUS, type);
 
 /**
  * Maps what the engine answered that the API knows to a problem: a refusal whose failure type is in
- * FailureType, a closed workflow, or an engine that did not answer in time. Anything else is a fault
- * (undefined here, so errorHandler logs it and answers 500).
+ * FailureType or ItemFailureType, a closed workflow, or an engine that did not answer in time.
+ * Anything else is a fault (undefined here, so errorHandler logs it and answers 500).
  */
 export function fromWorkflowError(err: unknown): ApiProblem | undefined {
   if (isWorkflowClosed(err)) return conflict('journey-closed', 'the journey is closed');

@@ -463,3 +463,57 @@ export const Facility = z
   })
   .openapi('Facility');
 export const FacilityQuery = z.strictObject({ kind: FacilityKind.optional() });
+
+// ---- exams and referrals ------------------------------------------------------------------
+
+const ItemPayment = z.object({
+  orderId: z.string().openapi({ description: 'The orderId the payment webhook reports' }),
+  amount: z.number().int().openapi({ description: 'fen' }),
+  currency: z.literal('CNY'),
+  status: z.enum(['pending', 'paid', 'expired', 'refunded']),
+  dueBy: Timestamp,
+});
+const ItemTimeline = z.array(z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) }));
+
+export const Exam = z
+  .object({
+    id: Id,
+    journeyId: Id,
+    patientId: Id,
+    doctorId: Id.openapi({ description: 'The ordering doctor' }),
+    code: z.string(),
+    name: z.string(),
+    status: z.enum(['awaiting-payment', 'scheduled', 'completed', 'expired', 'cancelled']),
+    payment: ItemPayment.optional(),
+    scheduledAt: Timestamp.optional(),
+    result: z.object({ summary: z.string(), abnormal: z.boolean(), at: Timestamp }).optional(),
+    timeline: ItemTimeline,
+    openTasks: z.array(Task),
+  })
+  .openapi('Exam');
+export const ExamResultInput = z.strictObject({ summary: ResultSummary, abnormal: z.boolean() }).openapi('ExamResultInput');
+
+export const Referral = z
+  .object({
+    id: Id,
+    journeyId: Id,
+    patientId: Id,
+    facilityId: Id,
+    department: z.string(),
+    reason: z.string(),
+    urgency: z.enum(['routine', 'urgent']),
+    status: z.enum(['sending', 'sent', 'accepted', 'declined', 'attended', 'expired']).openapi({
+      description: 'sending: recorded, not yet taken by the facility; sent: waiting for its answer',
+    }),
+    appointmentAt: Timestamp.optional(),
+    note: z.string().optional(),
+    summary: z.string().optional(),
+    timeline: ItemTimeline,
+    openTasks: z.array(Task),
+  })
+  .openapi('Referral');
+export const ReferralResponseInput = z
+  .strictObject(referralResponseFields)
+  .refine(appointmentWhenAccepted, APPOINTMENT_RULE)
+  .openapi('ReferralResponseInput');
+export const ReferralAttendedInput = z.strictObject({ summary: ResultSummary }).openapi('ReferralAttendedInput');

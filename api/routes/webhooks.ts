@@ -176,7 +176,7 @@ export function webhookRoutes(deps: ApiDeps) {
       await onItem('exam', () =>
         deps.temporal.workflow.getHandle(examWorkflowId(p.examId)).executeUpdate(examResultUpdate, { args: [{ summary: p.summary, abnormal: p.abnormal, actor: 'lab' }] }),
       );
-      c.get('log').info({ examId: p.examId, journeyId: exam.journeyId, abnormal: p.abnormal }, 'lab result taken');
+      c.get('log').info({ examId: p.examId, journeyId: exam.journeyId }, 'lab result taken');
       return c.body(null, 204);
     },
   );
