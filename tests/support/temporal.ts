@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Runtime, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/wiring.js';
 
 // Worker and core logs above WARN only: test output stays readable.
@@ -14,12 +14,17 @@ try {
   // installed already in this process
 }
 
-const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.tools', 'bin');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function executable(name: string) {
-  const path = join(TOOLS, name);
-  // Where the pinned binary is absent (no Python), the SDK downloads its own when online.
-  return existsSync(path) ? { type: 'existing-path' as const, path } : undefined;
+  // The project's .tools/bin, else the nearest one above it: a Stryker sandbox
+  // (.stryker-tmp/sandbox-*/ inside the project, see stryker.config.mjs) gets no copy of the binaries.
+  for (let dir = ROOT; ; dir = dirname(dir)) {
+    const path = join(dir, '.tools', 'bin', name);
+    if (existsSync(path)) return { type: 'existing-path' as const, path };
+    // Where the pinned binary is absent (no Python), the SDK downloads its own when online.
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -34,9 +39,49 @@ export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-let bundle: Promise<WorkflowBundle> | undefined;
-/** The workflow bundle, built once per test file. */
+/**
+ * The mutant that Stryker (`npm run mutate`) has switched on in this process, if any. Its vitest runner
+ * sets `globalThis.__stryker__.activeMutant` before the test file's own hooks run; its command runner
+ * uses the environment variable instead. Outside Stryker both are unset.
+ */
+function activeMutant(): string | undefined {
+  const ns = (globalThis as { __stryker__?: { activeMutant?: unknown } }).__stryker__;
+  const id = ns?.activeMutant ?? process.env.__STRYKER_ACTIVE_MUTANT__;
+  return id === undefined || id === null || id === '' ? undefined : String(id);
+}
+
+/**
+ * Under Stryker, hands the active mutant to the instrumented code inside the bundle. That code runs
+ * in the workflow sandbox (its own V8 context, in a worker thread), where `globalThis.__stryker__` of
+ * this process does not exist. Each instrumented module, when it loads, copies
+ * `globalThis.process.env.__STRYKER_ACTIVE_MUTANT__` into its (sandbox) namespace if the namespace has
+ * no mutant yet, so a raw banner at the top of the bundle defines exactly that, read-only, in the
+ * sandbox's global. The sandbox has no `process` otherwise, and no bundled code reads one.
+ */
+function withActiveMutant(mutant: string): NonNullable<BundleOptions['webpackConfigHook']> {
+  const banner = `Object.defineProperty(globalThis, 'process', { configurable: true, value: Object.freeze({ env: Object.freeze({ __STRYKER_ACTIVE_MUTANT__: ${JSON.stringify(mutant)} }) }) });`;
+  return (config) => ({
+    ...config,
+    plugins: [...(config.plugins ?? []), { apply: (compiler) => new compiler.webpack.BannerPlugin({ banner, raw: true, entryOnly: true }).apply(compiler) }],
+  });
+}
+
+let bundle: { mutant: string | undefined; built: Promise<WorkflowBundle> } | undefined;
+/**
+ * The workflow bundle, built once per test file; under Stryker, once per test file and mutant: the
+ * mutant's id is part of the bundle, so a bundle is never reused for another mutant.
+ */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
-  return bundle;
+  const mutant = activeMutant();
+  if (!bundle || bundle.mutant !== mutant) {
+    bundle = {
+      mutant,
+      built: bundleWorkflowCode({
+        workflowsPath: WORKFLOWS_PATH,
+        ...(mutant === undefined ? {} : { webpackConfigHook: withActiveMutant(mutant) }),
+        logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
+      }),
+    };
+  }
+  return bundle.built;
 }
