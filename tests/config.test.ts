@@ -36,13 +36,15 @@ describe('configuration', () => {
       COURIER_WEBHOOK_SECRET: 'c',
       LAB_WEBHOOK_SECRET: 'd',
       FACILITY_WEBHOOK_SECRET: 'e',
+      NOTIFY_WEBHOOK_SECRET: 'f',
       DATABASE_URL: 'postgres://u@db/carepath',
       TEMPORAL_ADDRESS: 'temporal:7233',
     };
     const ok = parseConfig(prod);
     expect(ok.secrets).toMatchObject({ jwt: 'a', paymentWebhook: 'b', courierWebhook: 'c', labWebhook: 'd', facilityWebhook: 'e' });
     expect(ok.sandbox).toEqual({ partners: 'off', courierFail: 'none', paymentFail: 'none' });
-    expect(() => parseConfig({ ...prod, NOTIFY_WEBHOOK_URL: 'https://gw.example/n' })).toThrow(/NOTIFY_WEBHOOK_SECRET/);
+    const { NOTIFY_WEBHOOK_SECRET: _notify, ...unsigned } = prod;
+    expect(() => parseConfig(unsigned)).toThrow(/NOTIFY_WEBHOOK_SECRET/);
     expect(() => parseConfig({ ...prod, SANDBOX_PARTNERS: 'auto' })).toThrow(/SANDBOX_PARTNERS/);
   });
 });

@@ -37,9 +37,8 @@ const schema = z
     for (const key of required) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
     }
-    if (env.NOTIFY_WEBHOOK_URL && !env.NOTIFY_WEBHOOK_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'required in production when NOTIFY_WEBHOOK_URL is set' });
-    }
+    // It signs notifications and the referrals POSTed to facilities' webhooks.
+    if (!env.NOTIFY_WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'required in production' });
     if (env.SANDBOX_PARTNERS === 'auto') ctx.addIssue({ code: 'custom', path: ['SANDBOX_PARTNERS'], message: 'the sandbox partners never run in production' });
     if (!env.DATABASE_URL) ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required in production' });
     if (!env.TEMPORAL_ADDRESS) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_ADDRESS'], message: 'required in production' });

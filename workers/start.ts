@@ -102,6 +102,7 @@ try {
     sql: db.sql,
     log,
     ...partners,
+    facilityWebhookSecret: config.secrets.notifyWebhook,
     ...(notifyWebhook ? { notifyWebhook } : {}),
   });
   const running = worker.run();

@@ -11,7 +11,7 @@ import type { NotifyWebhook } from '../activities/notifications.js';
 import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
 import { JOURNEY_TASK_QUEUE, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
-import { parseConfig, type Config } from './config.js';
+import type { Config } from './config.js';
 
 const require = createRequire(import.meta.url);
 export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
@@ -78,8 +78,8 @@ export interface WorkerWiring {
   payments?: PaymentProvider;
   courier?: Courier;
   notifyWebhook?: NotifyWebhook;
-  /** Signs referrals POSTed to facilities; by default the notification webhook's secret. */
-  facilityWebhookSecret?: string;
+  /** Signs referrals POSTed to facilities, like notifications (NOTIFY_WEBHOOK_SECRET). */
+  facilityWebhookSecret: string;
   taskQueue?: string;
   /** A prebuilt bundle for production; otherwise workflows are bundled at start. */
   bundle?: WorkflowBundleOption;
@@ -93,7 +93,7 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     courier: w.courier ?? awaitingCourier,
     ...(w.notifyWebhook ? { notifyWebhook: w.notifyWebhook } : {}),
     // Outbound webhooks share one key: without a notification webhook, still NOTIFY_WEBHOOK_SECRET (or its development default).
-    facilityWebhookSecret: w.facilityWebhookSecret ?? w.notifyWebhook?.secret ?? parseConfig().secrets.notifyWebhook,
+    facilityWebhookSecret: w.facilityWebhookSecret,
     async signalQueueAdvanced(journeyIds) {
       await Promise.all(
         journeyIds.map(async (id) => {

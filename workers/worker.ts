@@ -29,6 +29,7 @@ const worker = await createJourneyWorker({
   client,
   sql,
   log,
+  facilityWebhookSecret: config.secrets.notifyWebhook,
   ...(config.notifyWebhookUrl ? { notifyWebhook: { url: config.notifyWebhookUrl, secret: config.secrets.notifyWebhook } } : {}),
   // `npm run build:workflows` prebuilds the bundle; without it the worker bundles at start.
   ...(existsSync(BUNDLE) ? { bundle: { code: readFileSync(BUNDLE, 'utf8') } } : {}),

@@ -130,6 +130,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     sql: db.sql,
     log,
     notifyWebhook,
+    facilityWebhookSecret: SECRETS.notifyWebhook,
     ...partners,
     bundle: { code: (await workflowBundle()).code },
   });
