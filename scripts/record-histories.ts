@@ -11,7 +11,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { journeyWorkflowId, latePaymentWorkflowId } from '../workflows/definitions.js';
+import { sign } from '../activities/signature.js';
+import { examWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
+import { SECRETS } from '../tests/support/stack.js';
 import { startStack, type Stack } from '../tests/support/stack.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'histories');
@@ -31,6 +33,18 @@ interface Ctx {
   pay(orderId: string, amount?: number): Promise<void>;
   /** Saves the history of a workflow once it has completed. */
   save(workflowId: string, name: string): Promise<void>;
+  /** A journey checked in and in consultation with the doctor, on `pathwayId`. */
+  inConsultation(pathwayId: string): Promise<string>;
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(50);
+  }
 }
 
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
@@ -156,6 +170,78 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.save(journeyWorkflowId(j.id), 'patient-journey-cancelled-in-visit.json');
     },
   },
+  'post-visit': {
+    files: ['patient-journey-post-visit.json', 'prescription-delivered.json', 'exam-completed.json', 'referral-attended.json'],
+    async run(c) {
+      // An outcome with a prescription, an exam and a referral, each driven to its end; the journey
+      // completes when all three have settled.
+      await c.pathway('replay-post-visit', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
+      const journeyId = await c.inConsultation('replay-post-visit');
+      const facility = await c.post('/v1/facilities', c.admin, { name: 'Replay community hospital', kind: 'community' });
+      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
+        diagnosis: { code: 'J20.9', text: 'Acute bronchitis' },
+        notes: 'Rest.',
+        prescriptions: [{ items: [{ drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid', days: 1, quantity: 3 }] }],
+        exams: [{ code: 'cbc' }],
+        referral: { facilityId: facility.id, department: 'respiratory', reason: 'follow-up near home', urgency: 'routine', consent: true },
+      });
+      const [rxId] = outcome.created.prescriptions as string[];
+      const [examId] = outcome.created.exams as string[];
+      const [referralId] = outcome.created.referrals as string[];
+      const coordinator = await c.stack.token('coordinator', 'coord-replay');
+      const read = (path: string) => c.stack.call('GET', path, { token: c.admin }).then((r) => r.json() as Promise<Record<string, any>>);
+
+      await until(async () => ((await read(`/v1/prescriptions/${rxId}`)).status === 'pending-review' ? true : undefined));
+      const approved = await c.post(`/v1/prescriptions/${rxId}/review`, await c.stack.token('pharmacist', 'ph-replay'), { decision: 'approve' });
+      await c.pay(approved.payment.orderId, approved.payment.amount);
+      const deliveryId = await until(async () => (await read(`/v1/prescriptions/${rxId}`)).delivery?.deliveryId as string | undefined);
+      for (const status of ['picked-up', 'in-transit', 'delivered']) {
+        const raw = JSON.stringify({ deliveryId, status, at: new Date().toISOString() });
+        const res = await c.stack.call('POST', '/v1/webhooks/courier', { raw, headers: { 'X-Signature': sign(SECRETS.courierWebhook, raw) } });
+        if (res.status !== 204) throw new Error(`courier ${res.status}`);
+      }
+      await until(async () => ((await read(`/v1/prescriptions/${rxId}`)).reminders ? true : undefined));
+      await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'course stopped for the recording' });
+
+      const exam = await until(async () => {
+        const e = await read(`/v1/exams/${examId}`);
+        return e.payment ? e : undefined;
+      });
+      await c.pay(exam.payment.orderId, exam.payment.amount);
+      await until(async () => ((await read(`/v1/exams/${examId}`)).status === 'scheduled' ? true : undefined));
+      await c.post(`/v1/exams/${examId}/result`, coordinator, { summary: 'Within normal limits', abnormal: false });
+
+      await until(async () => (['sent', 'sending'].includes((await read(`/v1/referrals/${referralId}`)).status) ? true : undefined));
+      await c.post(`/v1/referrals/${referralId}/response`, coordinator, { decision: 'accepted', appointmentAt: new Date(Date.now() + 3_600_000).toISOString() });
+      await c.post(`/v1/referrals/${referralId}/attended`, coordinator, { summary: 'Seen; stable' });
+
+      await c.save(prescriptionWorkflowId(rxId!), 'prescription-delivered.json');
+      await c.save(examWorkflowId(examId!), 'exam-completed.json');
+      await c.save(referralWorkflowId(referralId!), 'referral-attended.json');
+      await c.save(journeyWorkflowId(journeyId), 'patient-journey-post-visit.json');
+    },
+  },
+  'prescription-revised': {
+    files: ['prescription-revised-cancelled.json'],
+    async run(c) {
+      // Rejected, revised, approved, then cancelled while awaiting payment.
+      await c.pathway('replay-rx-revise', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
+      const journeyId = await c.inConsultation('replay-rx-revise');
+      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
+        diagnosis: { text: 'Cough' },
+        notes: '',
+        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 3, quantity: 9 }] }],
+      });
+      const [rxId] = outcome.created.prescriptions as string[];
+      const pharmacist = await c.stack.token('pharmacist', 'ph-replay');
+      await until(async () => (((await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as { status: string }).status === 'pending-review' ? true : undefined));
+      await c.post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'reject', reason: 'shorter course' });
+      await c.post(`/v1/prescriptions/${rxId}/revision`, c.dt, { items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] });
+      await c.post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'approve' });
+      await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'patient prefers another pharmacy' });
+      await c.save(prescriptionWorkflowId(rxId!), 'prescription-revised-cancelled.json');
+    },
+  },
 };
 
 const wanted = process.argv.slice(2);
@@ -202,6 +288,16 @@ try {
     async pay(orderId, amount = 800) {
       const res = await stack.payWebhook({ orderId, status: 'paid', amount, paidAt: new Date().toISOString(), channel: 'wechat' });
       if (res.status !== 204) throw new Error(`payment ${res.status}`);
+    },
+    async inConsultation(pathwayId) {
+      const slot = await ctx.slot(1500);
+      const j = await post('/v1/journeys', ctx.pt, { patientId: patient.id, mode: 'offline', complaint: 'cough', pathwayId });
+      const booked = await post(`/v1/journeys/${j.id}/appointment`, ctx.pt, { slotId: slot.id });
+      await ctx.pay(booked.payment.orderId);
+      await sleep(1700);
+      await post(`/v1/journeys/${j.id}/check-in`, ctx.pt);
+      await post(`/v1/journeys/${j.id}/consultation`, ctx.dt);
+      return j.id as string;
     },
     async save(workflowId, name) {
       const handle = stack.env.client.workflow.getHandle(workflowId);
