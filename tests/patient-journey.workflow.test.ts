@@ -1,10 +1,9 @@
 // patientJourney on the time-skipping test server: every branch of the pre-visit and visit phases.
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import {
   PATIENT_JOURNEY_WORKFLOW,
@@ -29,57 +28,25 @@ import {
 } from '../workflows/definitions.js';
 import type { patientJourney } from '../workflows/patient-journey.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
-import { FakeWorld } from './support/fake-activities.js';
-import { timeSkippingEnv, workflowBundle } from './support/temporal.js';
+import type { FakeWorld } from './support/fake-activities.js';
+import { refusal, waitFor, workflowHarness } from './support/workflow-harness.js';
 
 const HOUR = 3_600_000;
 const MIN = 60_000;
 const standard = pathways[0] as PathwayTemplate;
 const patientActor = { role: 'patient' as const, id: 'pat-1' };
 
+const h = workflowHarness();
+const started = h.started;
 let env: TestWorkflowEnvironment;
-
-beforeAll(async () => {
-  env = await timeSkippingEnv();
-  await workflowBundle();
-});
-afterAll(async () => {
-  await env?.teardown();
+beforeAll(() => {
+  env = h.env();
 });
 
-/** Runs `fn` with a worker on fresh fakes; every test gets its own task queue. */
-async function withWorker<T>(fn: (ctx: { world: FakeWorld; taskQueue: string }) => Promise<T>): Promise<T> {
-  const world = new FakeWorld();
-  const taskQueue = `test-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: world.activities(),
-  });
-  try {
-    return await worker.runUntil(async () => {
-      const result = await fn({ world, taskQueue });
-      // Let in-flight activities (background deliveries) finish: one cut off by the worker's shutdown
-      // would keep the time-skipping server's clock locked for the tests after this one. A journey
-      // that has ended completes once its deliveries are done; one still active has none pending.
-      for (const h of started) {
-        const snapshot = await h.query(snapshotQuery).catch(() => undefined);
-        if (snapshot && snapshot.status !== 'active') await h.result().catch(() => undefined);
-      }
-      await waitFor(async () => {
-        const pending = await Promise.all(started.map(async (h) => (await h.describe()).raw.pendingActivities?.length ?? 0));
-        return pending.every((n) => n === 0);
-      });
-      return result;
-    });
-  } finally {
-    // A failed test must not leave workflows behind: they would hold the test server's clock.
-    for (const h of started.splice(0)) await h.terminate('test over').catch(() => undefined);
-  }
-}
+/** Runs `fn` with a worker on fresh fakes; a journey that has ended completes once its deliveries are done. */
+const withWorker = <T>(fn: (ctx: { world: FakeWorld; taskQueue: string }) => Promise<T>): Promise<T> =>
+  h.withWorker(fn, { ended: async (handle) => ((await handle.query(snapshotQuery).catch(() => undefined))?.status ?? 'active') !== 'active' });
 
-const started: WorkflowHandle[] = [];
 
 async function startJourney(
   taskQueue: string,
@@ -142,14 +109,6 @@ async function twoPaidInOneSlot(world: FakeWorld, taskQueue: string) {
   return [a, b] as const;
 }
 
-async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Each notification was stored once and delivered once: counted from the calls, repeats included. */
 function expectEachNotificationOnce(world: FakeWorld): void {
   const stored = world.notifyCalls.map((n) => n.id);
@@ -170,11 +129,6 @@ async function checkedInAndLate(world: FakeWorld, taskQueue: string, periods: nu
 async function timersStarted(handle: WorkflowHandle): Promise<number> {
   const history = await handle.fetchHistory();
   return (history.events ?? []).filter((e) => e.timerStartedEventAttributes).length;
-}
-
-function refusal(err: unknown): string | undefined {
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
-  return undefined;
 }
 
 describe('patientJourney', () => {
@@ -539,7 +493,7 @@ describe('patientJourney', () => {
 
   it('answers a payment for a cancelled journey as refunded, with the amount', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      const { handle, journeyId } = await startJourney(taskQueue);
+      const { handle } = await startJourney(taskQueue);
       const open = world.hold('deliverNotification'); // keeps the workflow open after the cancellation
       const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
       await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: patientActor }] });

@@ -17,7 +17,7 @@ import {
   type PrescriptionInput,
 } from '../workflows/definitions.js';
 import type { prescriptionFulfillment } from '../workflows/prescription.js';
-import { waitFor, workflowHarness } from './support/workflow-harness.js';
+import { quiet, waitFor, workflowHarness } from './support/workflow-harness.js';
 
 const h = workflowHarness();
 const MIN = 60_000;
@@ -63,11 +63,7 @@ describe('prescriptionFulfillment under any interleaving', () => {
           // Each command lands once the previous one's activities are done: the test server's clock stays
           // locked while an activity is in flight, so a sleep then would run in real time. (Arrivals in the
           // middle of a transition are covered by the gated tests in prescription.workflow.test.ts.)
-          const idle = async () => {
-            const d = (await handle.describe()).raw;
-            return (d.pendingActivities?.length ?? 0) === 0 && !d.pendingWorkflowTask;
-          };
-          const quiet = () => waitFor(async () => (await idle()) && (await new Promise((r) => setTimeout(r, 30)), await idle()));
+          const settle = () => quiet(handle);
           for (const c of commands) {
             const now = await handle.query(prescriptionQuery).catch(() => undefined);
             const orderId = now?.payment?.orderId ?? `${id}-rx`;
@@ -98,9 +94,9 @@ describe('prescriptionFulfillment under any interleaving', () => {
                 await h.env().sleep(c.minutes * MIN);
                 break;
             }
-            await quiet();
+            await settle();
           }
-          await quiet();
+          await settle();
           // Invariants, from what the workflow asked the fakes to do and what it projected, repeats included.
           const events: string[] = (world.projected.get(id) ?? []).map((e) => e.type);
           const first = (type: string) => events.indexOf(type);

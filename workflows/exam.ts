@@ -6,7 +6,7 @@
 // On the shared kernel, like prescriptionFulfillment: every change of state is a FIFO transition,
 // projected with its events and tasks in one transaction; notifications are stored, then delivered
 // in the background.
-import { condition, getExternalWorkflowHandle, log, setHandler } from '@temporalio/workflow';
+import { condition, setHandler } from '@temporalio/workflow';
 import {
   EXAM_SETTLED,
   FailureType,
@@ -15,8 +15,6 @@ import {
   examQuery,
   examResultUpdate,
   examWorkflowId,
-  itemSettledSignal,
-  journeyWorkflowId,
   paymentUpdate,
   type Actor,
   type ExamInput,
@@ -30,7 +28,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
+import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
 
 const DEFAULT_RESULT_SLA = 'P1D';
 /** Escalation tiers for a late result: at the SLA and at twice the SLA, then a wait without a timer. */
@@ -40,12 +38,11 @@ const ABNORMAL_REVIEW_MS = 24 * 60 * 60 * 1000;
 
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 
-class Exam extends WorkflowKernel {
+class Exam extends ItemKernel<ExamSnapshot> {
   readonly snapshot: ExamSnapshot;
-  settledSent = false;
 
   constructor(readonly input: ExamInput) {
-    super(examWorkflowId(input.examId), input.patientId);
+    super('exam', input.examId, input.journeyId, examWorkflowId(input.examId), input.patientId);
     this.snapshot = {
       id: input.examId,
       journeyId: input.journeyId,
@@ -57,14 +54,6 @@ class Exam extends WorkflowKernel {
     };
   }
 
-  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
-    return act.recordItemTransition({ type: 'exam', version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
-  }
-
-  protected refs(): Record<string, string> {
-    return { journeyId: this.input.journeyId, examId: this.input.examId };
-  }
-
   get status(): ExamStatus {
     return this.snapshot.status;
   }
@@ -72,15 +61,6 @@ class Exam extends WorkflowKernel {
   /** Completed, expired or cancelled: nothing more happens but late payments being paid back. */
   get isEnding(): boolean {
     return EXAM_SETTLED.includes(this.status);
-  }
-
-  /** The status now (a call, so a check after an await is not narrowed away by the compiler). */
-  current(): ExamStatus {
-    return this.snapshot.status;
-  }
-
-  get subject() {
-    return { type: 'exam' as const, id: this.input.examId };
   }
 
   // ---- checks, used by update validators and again inside the transition -----------------
@@ -114,7 +94,7 @@ class Exam extends WorkflowKernel {
       }
       const orderId = `${examId}-exam`;
       const dueBy = new Date(Date.now() + durationMs(this.input.timings.paymentWindow)).toISOString();
-      await act.requestPayment({ orderId, journeyId, amount: price, dueBy, subject: this.subject });
+      await act.requestPayment({ orderId, journeyId, amount: price, dueBy, subject: { type: 'exam', id: this.input.examId } });
       this.snapshot.payment = { orderId, amount: price, currency: 'CNY', status: 'pending', dueBy };
       await this.project([ordered, this.event('payment.requested', SYSTEM, { orderId, amount: price, currency: 'CNY', dueBy })]);
       await this.send(this.notification('payment.due', orderId, { amount: price, dueBy }));
@@ -127,21 +107,14 @@ class Exam extends WorkflowKernel {
    * arrives after expiry or cancellation is paid back at once, the status unchanged.
    */
   onPayment(p: PaymentReceived): Promise<PaymentTaken> {
-    return this.transition(async (): Promise<PaymentTaken> => {
-      const pay = this.snapshot.payment;
-      if (!pay || pay.orderId !== p.orderId) return { outcome: 'unchanged' };
-      if (pay.status === 'paid' || pay.status === 'refunded') return { outcome: 'unchanged' }; // duplicate
-      if (pay.status === 'pending' && this.status === 'awaiting-payment') {
-        pay.status = 'paid';
+    return this.transition(() =>
+      this.takePayment(this.snapshot.payment, p, this.status === 'awaiting-payment', async () => {
+        this.snapshot.payment!.status = 'paid';
         await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
         await this.project([this.event('exam.paid', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
         await this.schedule();
-        return { outcome: 'paid' };
-      }
-      await this.project([await this.refund('late-payment')]);
-      await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
-      return { outcome: 'refunded' };
-    });
+      }),
+    );
   }
 
   /** Books the earliest free time of the exam's daily schedule (inside a transition). */
@@ -151,13 +124,6 @@ class Exam extends WorkflowKernel {
     this.snapshot.scheduledAt = scheduledAt;
     await this.project([this.event('exam.scheduled', SYSTEM, { scheduledAt })]);
     await this.send(this.notification('exam.scheduled', 'scheduled', { scheduledAt }));
-  }
-
-  private async refund(reason: string): Promise<TimelineEvent> {
-    const pay = this.snapshot.payment!;
-    await act.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason });
-    pay.status = 'refunded';
-    return this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason });
   }
 
   /** The payment window passed unpaid. */
@@ -223,7 +189,7 @@ class Exam extends WorkflowKernel {
         await act.markPayment({ orderId: pay.orderId, status: 'expired' });
         pay.status = 'expired';
       }
-      if (pay?.status === 'paid') events.push(await this.refund('cancelled'));
+      if (pay?.status === 'paid') events.push(await this.refundPayment(pay, 'cancelled'));
       if (this.snapshot.scheduledAt) await act.releaseExamBooking({ examId: this.input.examId });
       this.snapshot.status = 'cancelled';
       events.push(this.event('exam.cancelled', by, { reason: c.reason, by }));
@@ -234,24 +200,6 @@ class Exam extends WorkflowKernel {
     });
   }
 
-  /** Tells the journey this item has settled, once; a journey that has closed meanwhile needs no word. */
-  async announceSettled(): Promise<void> {
-    if (this.settledSent) return;
-    this.settledSent = true;
-    try {
-      await getExternalWorkflowHandle(journeyWorkflowId(this.input.journeyId)).signal(itemSettledSignal, {
-        type: 'exam',
-        id: this.input.examId,
-        status: this.status,
-      });
-    } catch (err) {
-      log.info('journey not told of a settled exam (closed)', { examId: this.input.examId, error: String(err) });
-    }
-  }
-
-  view(): ExamSnapshot {
-    return JSON.parse(JSON.stringify(this.snapshot)) as ExamSnapshot;
-  }
 }
 
 export async function examOrder(input: ExamInput): Promise<ExamSnapshot> {

@@ -6,9 +6,22 @@
 // Deterministic like all workflow code: time, waits and ids come from the workflow runtime, and every
 // side effect is an activity. Changes here change every workflow that runs on it: they go behind
 // `patched()` with a replay test over the committed histories (tests/histories/).
-import { ApplicationFailure, allHandlersFinished, condition, log, patched, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { NotificationRequest, TaskChange, TaskSubject, TimelineEvent, TimelineType } from './definitions.js';
+import {
+  itemSettledSignal,
+  journeyWorkflowId,
+  type ItemSnapshot,
+  type ItemType,
+  type NotificationRequest,
+  type Payment,
+  type PaymentReceived,
+  type PaymentTaken,
+  type TaskChange,
+  type TaskSubject,
+  type TimelineEvent,
+  type TimelineType,
+} from './definitions.js';
 
 /** Short database work and adapters: retried until done. */
 export const act = proxyActivities<Activities>({
@@ -171,11 +184,91 @@ export abstract class WorkflowKernel {
     });
   }
 
+  /**
+   * Takes a reported payment for `pay`: another order or a repeat changes nothing; while the workflow
+   * waits for it (`waiting`), `apply` marks it paid and moves on; otherwise nobody waits for it any more,
+   * so it is paid back at once (`payment.refunded`, and the patient told) and the state stays as it is.
+   * Call inside a transition.
+   */
+  protected async takePayment(pay: Payment | undefined, p: PaymentReceived, waiting: boolean, apply: () => Promise<void>): Promise<PaymentTaken> {
+    if (!pay || pay.orderId !== p.orderId) return { outcome: 'unchanged' };
+    if (pay.status === 'paid' || pay.status === 'refunded') return { outcome: 'unchanged' }; // a repeat
+    if (pay.status === 'pending' && waiting) {
+      await apply();
+      return { outcome: 'paid' };
+    }
+    await this.project([await this.refundPayment(pay, 'late-payment')]);
+    await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
+    return { outcome: 'refunded' };
+  }
+
+  /** Pays `pay` back through the payment adapter; returns the timeline event to project. */
+  protected async refundPayment(pay: Payment, reason: string): Promise<TimelineEvent> {
+    await act.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason });
+    pay.status = 'refunded';
+    return this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason });
+  }
+
   /** Closes every open escalation (`done` when the work was done, `cancelled` when it never will be); appends `task.closed`. */
   closeEscalations(events: TimelineEvent[], status: 'done' | 'cancelled' = 'done'): TaskChange[] {
     const open = this.openEscalations;
     this.openEscalations = [];
     for (const task of open) events.push(this.event('task.closed', SYSTEM, { taskId: task.id, status }, `${task.id}:closed`));
     return open.map((task) => ({ ...task, status }));
+  }
+}
+
+/**
+ * A post-visit item (prescription, exam, referral): a child of its journey with its own table and
+ * timeline. It tells the journey once when it has settled; the journey completes when all have.
+ */
+export abstract class ItemKernel<S extends ItemSnapshot> extends WorkflowKernel {
+  abstract readonly snapshot: S;
+  private settledSent = false;
+
+  constructor(
+    readonly itemType: ItemType,
+    readonly itemId: string,
+    readonly journeyId: string,
+    wfId: string,
+    patientId: string,
+  ) {
+    super(wfId, patientId);
+  }
+
+  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
+    return act.recordItemTransition({ type: this.itemType, version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
+  }
+
+  protected refs(): Record<string, string> {
+    return { journeyId: this.journeyId, [`${this.itemType}Id`]: this.itemId };
+  }
+
+  get subject(): TaskSubject {
+    return { type: this.itemType, id: this.itemId };
+  }
+
+  /** The status now (a call, so a check after an await is not narrowed away by the compiler). */
+  current(): S['status'] {
+    return this.snapshot.status;
+  }
+
+  view(): S {
+    return JSON.parse(JSON.stringify(this.snapshot)) as S;
+  }
+
+  /** Tells the journey this item has settled, once; a journey that has closed meanwhile needs no word. */
+  async announceSettled(): Promise<void> {
+    if (this.settledSent) return;
+    this.settledSent = true;
+    try {
+      await getExternalWorkflowHandle(journeyWorkflowId(this.journeyId)).signal(itemSettledSignal, {
+        type: this.itemType,
+        id: this.itemId,
+        status: this.snapshot.status,
+      });
+    } catch (err) {
+      log.info('journey not told of a settled item (closed)', { itemId: this.itemId, type: this.itemType, error: String(err) });
+    }
   }
 }

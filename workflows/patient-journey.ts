@@ -183,33 +183,15 @@ class Journey extends WorkflowKernel {
 
   /** The provider says an order was paid. Queued like any transition, so it never races another one. */
   onPayment(p: PaymentReceived): Promise<PaymentTaken> {
-    return this.transition(async (): Promise<PaymentTaken> => {
-      const pay = this.snapshot.payment;
-      if (!pay || pay.orderId !== p.orderId) return { outcome: 'unchanged' };
-      if (pay.status === 'paid' || pay.status === 'refunded') return { outcome: 'unchanged' }; // duplicate: nothing changes
-      if (pay.status === 'pending' && !this.isEnding && this.snapshot.step === 'awaiting-payment') {
-        pay.status = 'paid';
+    return this.transition(() =>
+      this.takePayment(this.snapshot.payment, p, !this.isEnding && this.snapshot.step === 'awaiting-payment', async () => {
+        this.snapshot.payment!.status = 'paid';
         this.paid = true;
         this.snapshot.step = 'booked';
         await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
         await this.project([this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
-        return { outcome: 'paid' };
-      }
-      // The journey no longer waits for this payment (lapsed or cancelled): refund it at once, and
-      // leave status, phase and step as they are.
-      const refunded = await this.refund('late-payment');
-      await this.project([refunded]);
-      await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
-      return { outcome: 'refunded' };
-    });
-  }
-
-  /** Pays the fee back through the payment adapter; returns the timeline event to project. */
-  private async refund(reason: string): Promise<TimelineEvent> {
-    const pay = this.snapshot.payment!;
-    await act.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason });
-    pay.status = 'refunded';
-    return this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason });
+      }),
+    );
   }
 
   /** The payment window passed. */
@@ -254,7 +236,7 @@ class Journey extends WorkflowKernel {
         await act.markPayment({ orderId: pay.orderId, status: 'expired' });
         pay.status = 'expired';
       }
-      if (pay?.status === 'paid') events.push(await this.refund('cancelled'));
+      if (pay?.status === 'paid') events.push(await this.refundPayment(pay, 'cancelled'));
       this.close('cancelled');
       events.push(this.event('journey.cancelled', actorName(actor), { reason, note }));
       const tasks = this.closeEscalations(events, 'cancelled');

@@ -7,15 +7,12 @@
 //
 // On the shared kernel: every change of state is a FIFO transition, projected with its events and
 // tasks in one transaction; notifications are stored, then delivered in the background.
-import { condition, getExternalWorkflowHandle, log, setHandler } from '@temporalio/workflow';
+import { condition, setHandler } from '@temporalio/workflow';
 import {
   FailureType,
   ItemFailureType,
-  PRESCRIPTION_SETTLED,
   cancelPrescriptionUpdate,
   courierUpdate,
-  itemSettledSignal,
-  journeyWorkflowId,
   paymentUpdate,
   prescriptionQuery,
   prescriptionWorkflowId,
@@ -37,7 +34,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
+import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
 
 const DEFAULT_DELIVERY_SLA = 'P3D';
 /** Escalation tiers for late work on a post-visit item: at the SLA and at twice the SLA. */
@@ -50,17 +47,16 @@ const STEP_RANK: Record<DeliveryStatus, number> = { ordered: 0, 'picked-up': 1, 
 
 export const amountOf = (items: PrescriptionItem[]): number => items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0);
 
-class Prescription extends WorkflowKernel {
+class Prescription extends ItemKernel<PrescriptionSnapshot> {
   readonly snapshot: PrescriptionSnapshot;
   /** When the current version's review is due (tier 1 escalation). */
   reviewDue = 0;
   /** The planned dose times of the course, once delivered. */
   doses: { at: string; drugCodes: string[] }[] = [];
   courseStopped = false;
-  settledSent = false;
 
   constructor(readonly input: PrescriptionInput) {
-    super(prescriptionWorkflowId(input.prescriptionId), input.patientId);
+    super('prescription', input.prescriptionId, input.journeyId, prescriptionWorkflowId(input.prescriptionId), input.patientId);
     this.snapshot = {
       id: input.prescriptionId,
       journeyId: input.journeyId,
@@ -73,14 +69,6 @@ class Prescription extends WorkflowKernel {
     };
   }
 
-  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
-    return act.recordItemTransition({ type: 'prescription', version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
-  }
-
-  protected refs(): Record<string, string> {
-    return { journeyId: this.input.journeyId, prescriptionId: this.input.prescriptionId };
-  }
-
   get status(): PrescriptionStatus {
     return this.snapshot.status;
   }
@@ -90,18 +78,6 @@ class Prescription extends WorkflowKernel {
     return this.status === 'expired' || this.status === 'cancelled';
   }
 
-  get hasSettled(): boolean {
-    return PRESCRIPTION_SETTLED.includes(this.status);
-  }
-
-  /** The status now (a call, so a check after an await is not narrowed away by the compiler). */
-  current(): PrescriptionStatus {
-    return this.snapshot.status;
-  }
-
-  private get subject() {
-    return { type: 'prescription' as const, id: this.input.prescriptionId };
-  }
 
   private reviewTask(status: TaskChange['status'] = 'open'): TaskChange {
     const v = this.snapshot.version;
@@ -190,7 +166,7 @@ class Prescription extends WorkflowKernel {
       const amount = amountOf(this.snapshot.items);
       const dueBy = new Date(Date.now() + durationMs(this.input.timings.prescriptionValidity)).toISOString();
       const orderId = `${this.input.prescriptionId}-rx`;
-      await act.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy, subject: this.subject });
+      await act.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy, subject: { type: 'prescription', id: this.input.prescriptionId } });
       this.snapshot.status = 'awaiting-payment';
       this.snapshot.payment = { orderId, amount, currency: 'CNY', status: 'pending', dueBy };
       events.unshift(
@@ -253,29 +229,14 @@ class Prescription extends WorkflowKernel {
   // ---- payment, dispensing, delivery -----------------------------------------------------
 
   onPayment(p: PaymentReceived): Promise<PaymentTaken> {
-    return this.transition(async (): Promise<PaymentTaken> => {
-      const pay = this.snapshot.payment;
-      if (!pay || pay.orderId !== p.orderId) return { outcome: 'unchanged' };
-      if (pay.status === 'paid' || pay.status === 'refunded') return { outcome: 'unchanged' }; // duplicate
-      if (pay.status === 'pending' && this.status === 'awaiting-payment') {
-        pay.status = 'paid';
+    return this.transition(() =>
+      this.takePayment(this.snapshot.payment, p, this.status === 'awaiting-payment', async () => {
+        this.snapshot.payment!.status = 'paid';
         this.snapshot.status = 'paid';
         await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
         await this.project([this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
-        return { outcome: 'paid' };
-      }
-      // Expired or cancelled: nobody waits for it any more. Paid back at once; the status stays.
-      await this.project([await this.refund('late-payment')]);
-      await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
-      return { outcome: 'refunded' };
-    });
-  }
-
-  private async refund(reason: string): Promise<TimelineEvent> {
-    const pay = this.snapshot.payment!;
-    await act.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason });
-    pay.status = 'refunded';
-    return this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason });
+      }),
+    );
   }
 
   /** Paid: dispensed once for this version, then handed to the courier. */
@@ -359,7 +320,7 @@ class Prescription extends WorkflowKernel {
         await act.markPayment({ orderId: pay.orderId, status: 'expired' });
         pay.status = 'expired';
       }
-      if (pay?.status === 'paid') events.push(await this.refund('cancelled'));
+      if (pay?.status === 'paid') events.push(await this.refundPayment(pay, 'cancelled'));
       this.snapshot.status = 'cancelled';
       events.push(this.event('prescription.cancelled', actorName(c.actor), { reason: c.reason, version: this.snapshot.version }));
       await this.project(events, tasks);
@@ -394,24 +355,6 @@ class Prescription extends WorkflowKernel {
     });
   }
 
-  /** Tells the journey this item has settled, once; a journey that has closed meanwhile needs no word. */
-  async announceSettled(): Promise<void> {
-    if (this.settledSent) return;
-    this.settledSent = true;
-    try {
-      await getExternalWorkflowHandle(journeyWorkflowId(this.input.journeyId)).signal(itemSettledSignal, {
-        type: 'prescription',
-        id: this.input.prescriptionId,
-        status: this.status,
-      });
-    } catch (err) {
-      log.info('journey not told of a settled prescription (closed)', { prescriptionId: this.input.prescriptionId, error: String(err) });
-    }
-  }
-
-  view(): PrescriptionSnapshot {
-    return JSON.parse(JSON.stringify(this.snapshot)) as PrescriptionSnapshot;
-  }
 }
 
 export async function prescriptionFulfillment(input: PrescriptionInput): Promise<PrescriptionSnapshot> {

@@ -7,13 +7,11 @@
 //
 // On the shared kernel, like prescriptionFulfillment. The patient's name never enters this workflow:
 // the adapter reads it from the database when it sends.
-import { CancellationScope, condition, getExternalWorkflowHandle, isCancellation, log, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import {
   FailureType,
   ItemFailureType,
   REFERRAL_SETTLED,
-  itemSettledSignal,
-  journeyWorkflowId,
   referralAttendedUpdate,
   referralQuery,
   referralResponseUpdate,
@@ -27,7 +25,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
+import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
 
 const DEFAULT_RESPONSE_SLA = 'P2D';
 /** How long coordinators have to act on a declined referral. */
@@ -45,12 +43,11 @@ interface Wait {
   lapsed: string;
 }
 
-class Referral extends WorkflowKernel {
+class Referral extends ItemKernel<ReferralSnapshot> {
   readonly snapshot: ReferralSnapshot;
-  settledSent = false;
 
   constructor(readonly input: ReferralInput) {
-    super(referralWorkflowId(input.referralId), input.patientId);
+    super('referral', input.referralId, input.journeyId, referralWorkflowId(input.referralId), input.patientId);
     this.snapshot = {
       id: input.referralId,
       journeyId: input.journeyId,
@@ -63,29 +60,12 @@ class Referral extends WorkflowKernel {
     };
   }
 
-  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
-    return act.recordItemTransition({ type: 'referral', version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
-  }
-
-  protected refs(): Record<string, string> {
-    return { journeyId: this.input.journeyId, referralId: this.input.referralId };
-  }
-
   get status(): ReferralStatus {
     return this.snapshot.status;
   }
 
   get isEnding(): boolean {
     return REFERRAL_SETTLED.includes(this.status);
-  }
-
-  /** The status now (a call, so a check after an await is not narrowed away by the compiler). */
-  current(): ReferralStatus {
-    return this.snapshot.status;
-  }
-
-  get subject() {
-    return { type: 'referral' as const, id: this.input.referralId };
   }
 
   // ---- checks, used by update validators and again inside the transition -----------------
@@ -221,24 +201,6 @@ class Referral extends WorkflowKernel {
     });
   }
 
-  /** Tells the journey this item has settled, once; a journey that has closed meanwhile needs no word. */
-  async announceSettled(): Promise<void> {
-    if (this.settledSent) return;
-    this.settledSent = true;
-    try {
-      await getExternalWorkflowHandle(journeyWorkflowId(this.input.journeyId)).signal(itemSettledSignal, {
-        type: 'referral',
-        id: this.input.referralId,
-        status: this.status,
-      });
-    } catch (err) {
-      log.info('journey not told of a settled referral (closed)', { referralId: this.input.referralId, error: String(err) });
-    }
-  }
-
-  view(): ReferralSnapshot {
-    return JSON.parse(JSON.stringify(this.snapshot)) as ReferralSnapshot;
-  }
 }
 
 export async function referral(input: ReferralInput): Promise<ReferralSnapshot> {

@@ -45,10 +45,7 @@ export function workflowHarness(): Harness {
           // Let in-flight activities (background deliveries) finish: one cut off by the worker's
           // shutdown would keep the time-skipping server's clock locked for the tests after this one.
           for (const h of started) if (opts.ended && (await opts.ended(h).catch(() => false))) await h.result().catch(() => undefined);
-          await waitFor(async () => {
-            const pending = await Promise.all(started.map(async (h) => (await h.describe()).raw.pendingActivities?.length ?? 0));
-            return pending.every((n) => n === 0);
-          });
+          for (const h of started) await quiet(h);
           return result;
         });
       } finally {
@@ -57,6 +54,19 @@ export function workflowHarness(): Harness {
       }
     },
   };
+}
+
+/**
+ * Neither an activity nor a workflow task of `h` is outstanding, twice in a row (between two
+ * activities of one transition there is a moment with neither). Terminating a workflow before that
+ * can leave an activity completing for a workflow that is gone, which locks the test server's clock.
+ */
+export async function quiet(h: WorkflowHandle): Promise<void> {
+  const idle = async () => {
+    const d = (await h.describe()).raw;
+    return (d.pendingActivities?.length ?? 0) === 0 && !d.pendingWorkflowTask;
+  };
+  await waitFor(async () => (await idle()) && (await new Promise((r) => setTimeout(r, 30)), await idle()));
 }
 
 export async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
