@@ -183,7 +183,11 @@ describe('patientJourney', () => {
       expect(result).toMatchObject({ status: 'cancelled', phase: 'closed', payment: { status: 'expired' } });
       expect(world.slots.get(slotId)!.remaining).toBe(3);
       expect(world.types(journeyId).slice(-2)).toEqual(['payment.expired', 'journey.cancelled']);
-      expect(world.notificationsOf('journey.cancelled')).toHaveLength(1);
+      expect(world.events(journeyId, 'payment.expired').map((e) => [e.actor, e.data])).toEqual([['system', { orderId: `${journeyId}-reg` }]]);
+      expect(world.events(journeyId, 'journey.cancelled').map((e) => [e.actor, e.data])).toEqual([['system', { reason: 'payment-expired' }]]);
+      expect(world.notificationsOf('journey.cancelled').map((n) => [n.id, n.params])).toEqual([[`journey:${journeyId}:journey.cancelled:cancel`, { reason: 'payment-expired' }]]);
+      expect(world.payments.get(`${journeyId}-reg`)!.status).toBe('expired');
+      expect(world.refundCalls).toEqual([]);
     });
   });
 
