@@ -26,7 +26,7 @@ export interface JourneyView extends Omit<JourneySnapshot, 'children'> {
 }
 
 /** Before a child's first projection lands, it is where every child starts. */
-const INITIAL_STATUS = { prescriptions: 'pending-review', exams: 'awaiting-payment', referrals: 'sent' } as const;
+const INITIAL_STATUS = { prescriptions: 'pending-review', exams: 'awaiting-payment', referrals: 'sending' } as const;
 
 /** Idempotent: events carry keys unique per journey, tasks deterministic ids. */
 export async function recordTransition(sql: Sql, t: Transition): Promise<void> {

@@ -500,7 +500,8 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
     done: () => j.outcomeRecorded || j.isEnding,
   });
   if (j.snapshot.phase === 'post-visit') {
-    // Each child has its own deadlines and always settles; the journey waits for all of them.
+    // The journey waits for every child to settle, without a timer of its own: each child escalates its
+    // own late work to coordinators (an unreviewed prescription, a missing result), who resolve it.
     await condition(() => j.allChildrenSettled());
     await j.completeAfterChildren();
   }

@@ -21,7 +21,7 @@ import {
 } from '../../workflows/definitions.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
-import { ApiProblem, conflict, notFound, unprocessable } from '../problems.js';
+import { ApiProblem, conflict, isWorkflowClosed, itemClosed, notFound, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
@@ -37,7 +37,11 @@ export function prescriptionRoutes(deps: ApiDeps) {
   r.use('/:id', opaqueIds('prescription'));
   r.use('/:id/*', opaqueIds('prescription'));
   const wf = (id: string) => deps.temporal.workflow.getHandle(prescriptionWorkflowId(id));
-  const engine = <R>(fn: () => Promise<R>): Promise<R> => deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn);
+  /** An update on the prescription's workflow under the engine deadline (503 past it); one that has ended is 409. */
+  const engine = <R>(fn: () => Promise<R>): Promise<R> =>
+    deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn).catch((err: unknown) => {
+      throw isWorkflowClosed(err) ? itemClosed('prescription') : err;
+    });
 
   async function visible(user: User, id: string): Promise<Owner> {
     const owner = await prescriptionOwner(deps.sql, id);
