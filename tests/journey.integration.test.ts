@@ -5,6 +5,7 @@ import { verifySignature } from '../activities/signature.js';
 import { journeyWorkflowId } from '../workflows/definitions.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
+import { json, waitFor } from './support/http.js';
 
 let stack: Stack;
 let admin: string;
@@ -26,12 +27,6 @@ const quick = {
   pharmacistReviewSla: 'PT30M',
   prescriptionValidity: 'P3D',
 };
-
-async function json<T = Record<string, unknown>>(res: Response, status: number): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
 
 async function newPatient(): Promise<{ id: string; token: string }> {
   const p = await json<{ id: string }>(
@@ -66,16 +61,6 @@ interface JourneyBody {
 
 async function startJourney(patient: { id: string; token: string }, complaint = '高血压，最近头晕', pathwayId = quick.id): Promise<JourneyBody> {
   return json(await stack.call('POST', '/v1/journeys', { token: patient.token, body: { patientId: patient.id, mode: 'offline', complaint, pathwayId } }), 201);
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const getJourney = async (id: string, token = admin): Promise<JourneyBody> => json(await stack.call('GET', `/v1/journeys/${id}`, { token }), 200);

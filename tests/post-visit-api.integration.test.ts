@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { notificationListener, SECRETS, startStack, type Received, type Stack } from './support/stack.js';
+import { json, waitFor } from './support/http.js';
 
 let stack: Stack;
 let admin: string;
@@ -19,11 +20,6 @@ interface Problem {
   errors?: { path: string; message: string }[];
 }
 
-async function json<T = Record<string, any>>(res: Response, status: number): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
 async function problem(res: Response, status: number): Promise<Problem> {
   const p = await json<Problem>(res, status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -138,16 +134,6 @@ describe('/v1/facilities', () => {
 
 type Json = Record<string, any>;
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const post = (path: string, token: string, body?: unknown) => stack.call('POST', path, { token, ...(body === undefined ? {} : { body }) });
 const get = (path: string, token: string) => stack.call('GET', path, { token });
 function signedPost(path: string, body: unknown, secret: string): Promise<Response> {
@@ -211,6 +197,13 @@ describe('exams and referrals', () => {
 
   const exam = async (id: string, token = admin) => json(await get(`/v1/exams/${id}`, token), 200);
   const referralOf = async (id: string, token = admin) => json(await get(`/v1/referrals/${id}`, token), 200);
+  /** An item as read right after the outcome: undefined (404) until its first projection lands. */
+  const once = async (path: string): Promise<Json | undefined> => {
+    const res = await get(path, admin);
+    return res.status === 404 ? undefined : json(res, 200);
+  };
+  /** Waits for the referral's own projection to show `status` (its row appears with its first projection). */
+  const referralAt = (id: string, status: string) => waitFor(async () => ((await once(`/v1/referrals/${id}`))?.status === status ? true : undefined));
   const eventsOf = (item: Json) => item.timeline.map((e: Json) => [e.type, e.actor, e.data]);
 
   it('takes exams from order to result through the API and the lab webhook, and a referral from sent to attended; the journey completes', async () => {
@@ -219,8 +212,8 @@ describe('exams and referrals', () => {
 
     // ---- reading an exam: who may see it --------------------------------------------------
     const ordered = await waitFor(async () => {
-      const e = await exam(hba1c!);
-      return e.payment ? e : undefined;
+      const e = await once(`/v1/exams/${hba1c}`);
+      return e?.payment ? e : undefined;
     });
     expect(ordered).toMatchObject({
       id: hba1c, journeyId, patientId, doctorId, code: 'hba1c', status: 'awaiting-payment',
@@ -295,7 +288,7 @@ describe('exams and referrals', () => {
     expect(refundNotice.body).toMatchObject({ kind: 'payment.refunded', refs: { journeyId, examId: lipids } });
 
     // ---- the ECG: paid, and its result recorded by a coordinator -----------------------------
-    await waitFor(async () => ((await exam(ecg!)).payment ? true : undefined));
+    await waitFor(async () => ((await once(`/v1/exams/${ecg}`))?.payment ? true : undefined));
     expect((await pay(`${ecg}-exam`, 3000)).status).toBe(204);
     await problem(await post(`/v1/exams/${ecg}/result`, visitDoctor, { summary: 'Sinus rhythm', abnormal: false }), 403);
     await problem(await post(`/v1/exams/${ecg}/result`, patient, { summary: 'Sinus rhythm', abnormal: false }), 403);
@@ -310,8 +303,8 @@ describe('exams and referrals', () => {
 
     // ---- the referral: sent to the facility's webhook; forged answers change nothing ----------
     const sent = await waitFor(async () => {
-      const r = await referralOf(referralId!);
-      return r.status === 'sent' ? r : undefined;
+      const r = await once(`/v1/referrals/${referralId}`);
+      return r?.status === 'sent' ? r : undefined;
     });
     expect(sent).toMatchObject({ id: referralId, journeyId, patientId, facilityId, department: 'cardiology', urgency: 'routine' });
     const delivered = facilityInbox.received.find((m) => (m.body as unknown as Json).referralId === referralId);
@@ -361,7 +354,7 @@ describe('exams and referrals', () => {
 
   it('lets a coordinator record a declined referral (a task to find another facility), then refuses attendance; validates responses', async () => {
     const { referralId, journeyId } = await outcome([], true);
-    await waitFor(async () => ((await referralOf(referralId!)).status === 'sent' ? true : undefined));
+    await referralAt(referralId!, 'sent');
     const path = `/v1/referrals/${referralId}/response`;
     for (const token of [visitDoctor, pharmacist, await stack.token('patient', 'p')]) await problem(await post(path, token, { decision: 'declined' }), 403);
     expect((await problem(await post(path, coordinator, { decision: 'accepted' }), 400)).errors?.map((e) => e.path)).toEqual(['json.appointmentAt']);
@@ -385,7 +378,7 @@ describe('exams and referrals', () => {
 
   it("takes a coordinator's acceptance and the facility's signed attendance; a duplicate attendance is 409 and changes nothing", async () => {
     const { referralId, journeyId } = await outcome([], true);
-    await waitFor(async () => ((await referralOf(referralId!)).status === 'sent' ? true : undefined));
+    await referralAt(referralId!, 'sent');
     const appointmentAt = inAWeek();
     const accepted = await json(await post(`/v1/referrals/${referralId}/response`, coordinator, { decision: 'accepted', appointmentAt }), 200);
     expect(accepted).toMatchObject({ status: 'accepted', appointmentAt });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
+import { json, waitFor } from './support/http.js';
 
 let stack: Stack;
 let admin: string;
@@ -19,22 +20,6 @@ const pathway = {
 };
 
 type Json = Record<string, any>;
-
-async function json<T = Json>(res: Response, status: number): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const post = (path: string, token: string, body?: unknown) => stack.call('POST', path, { token, ...(body === undefined ? {} : { body }) });
 const get = (path: string, token: string) => stack.call('GET', path, { token });

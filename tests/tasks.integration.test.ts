@@ -3,6 +3,7 @@
 // ending a checked-in journey before the consultation (fee refunded, tasks cancelled).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
+import { json, waitFor } from './support/http.js';
 
 let stack: Stack;
 let admin: string;
@@ -20,22 +21,6 @@ const pathway = {
 interface Task {
   id: string; kind: string; role: string; status: string; subject: { type: string; id: string }; action: string;
   journeyId?: string; dueAt: string; overdue: boolean; tier: number; closedBy?: string; note?: string;
-}
-
-async function json<T = Record<string, any>>(res: Response, status: number): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const tasks = async (token: string, query = ''): Promise<Task[]> => (await json<{ items: Task[] }>(await stack.call('GET', `/v1/tasks${query}`, { token }), 200)).items;

@@ -24,6 +24,7 @@ import {
 } from '../workflows/definitions.js';
 import type { prescriptionFulfillment } from '../workflows/prescription.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
+import { json, waitFor } from './support/http.js';
 
 let stack: Stack;
 let admin: string;
@@ -31,22 +32,6 @@ let admin: string;
 const amlodipine: PrescriptionItem = { drugCode: 'amlodipine-5mg', dose: '5 mg', frequency: 'qd', days: 2, quantity: 2, name: '氨氯地平片', unitPrice: 150 };
 const metformin: PrescriptionItem = { drugCode: 'metformin-500mg', dose: '500 mg', frequency: 'bid', days: 2, quantity: 4, name: '二甲双胍片', unitPrice: 40 };
 const AMOUNT = 2 * 150 + 4 * 40;
-
-async function json<T = Record<string, any>>(res: Response, status: number): Promise<T> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function signedPost(path: string, body: unknown, secret: string): Promise<Response> {
   const raw = JSON.stringify(body);

@@ -79,6 +79,23 @@ async function postVisitItems(sql: Sql, patientId: string, body: z.infer<typeof 
   return items;
 }
 
+/**
+ * Waits (until `deadline`) for each created item's first projection, so that a client reading an id
+ * of `created` right after the answer finds it. The items exist either way: past the deadline the
+ * answer goes out and a read may briefly be 404.
+ */
+async function itemsReadable(sql: Sql, created: { prescriptions: string[]; exams: string[]; referrals: string[] }, deadline: number): Promise<void> {
+  const want = created.prescriptions.length + created.exams.length + created.referrals.length;
+  while (want > 0 && Date.now() < deadline) {
+    const [row] = await sql<{ n: number }[]>`
+      select (select count(*) from prescriptions where id = any(${created.prescriptions}))
+           + (select count(*) from exams where id = any(${created.exams}))
+           + (select count(*) from referrals where id = any(${created.referrals}))::int as n`;
+    if (Number(row!.n) >= want) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 export function journeyRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
@@ -323,6 +340,7 @@ export function journeyRoutes(deps: ApiDeps) {
         referrals: items?.referrals.map((r) => r.referralId) ?? [],
       };
       c.get('log').info({ journeyId: id, created }, 'outcome recorded');
+      await itemsReadable(deps.sql, created, Date.now() + (deps.engineTimeoutMs ?? 30_000));
       return c.json({ ...(await read(id)), created }, 200);
     },
   );

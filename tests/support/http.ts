@@ -1,0 +1,21 @@
+// Helpers of the HTTP integration tests: read a JSON answer with its expected status, and wait for
+// something the system does on its own (a projection, a webhook, a timer) to show.
+import { expect } from 'vitest';
+
+/** The body of `res`, parsed, after asserting its status (the body is the failure message). */
+export async function json<T = Record<string, any>>(res: Response, status: number): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** Polls `probe` until it returns a value (not undefined), or fails after `ms`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
