@@ -243,6 +243,26 @@ describe('prescriptionFulfillment', () => {
     });
   });
 
+  it('pays the patient back when a failed delivery is left alone past the validity', async () => {
+    await h.withWorker(async ({ world, taskQueue }) => {
+      const { handle, id } = await startRx(taskQueue);
+      const first = await shipped(handle);
+      await courier(handle, first, 'failed');
+      await waitFor(async () => (await handle.query(prescriptionQuery)).delivery?.deliveryId === `${id}-d2`);
+      await courier(handle, `${id}-d2`, 'failed');
+      await h.env().sleep(3 * DAY - HOUR);
+      expect((await handle.query(prescriptionQuery)).status).toBe('delivery-failed');
+      expect(world.refundCalls).toEqual([]);
+      await h.env().sleep(2 * HOUR);
+      const closed = await handle.result();
+      expect(closed).toMatchObject({ status: 'cancelled', payment: { status: 'refunded', amount: AMOUNT } });
+      expect(world.refundCalls).toEqual([{ orderId: closed.payment!.orderId, amount: AMOUNT, reason: 'cancelled' }]);
+      expect(world.events(id, 'prescription.cancelled').map((e) => [e.actor, e.data])).toEqual([['coordinator:system', { reason: 'not delivered within the validity', version: 1 }]]);
+      expect(world.tasks.get(`rx:${id}:delivery-failed`)!.status).toBe('cancelled');
+      expect(world.notificationsOf('payment.refunded').map((n) => n.params)).toEqual([{ amount: AMOUNT }]);
+    });
+  });
+
   it('refuses a cancel while paid, dispensed or shipped; after delivery stops the course and its reminders', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
       const { handle, id } = await startRx(taskQueue);

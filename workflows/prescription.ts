@@ -415,8 +415,11 @@ export async function prescriptionFulfillment(input: PrescriptionInput): Promise
 
   await p.announceSettled();
   if (p.current() === 'delivery-failed') {
-    // A coordinator may still cancel (refund) within the prescription's validity.
-    await condition(() => p.current() !== 'delivery-failed', validity);
+    // A coordinator may cancel (refund) within the prescription's validity; past it, the patient is
+    // paid back all the same: medicine that never arrived is never kept paid for.
+    if (!(await condition(() => p.current() !== 'delivery-failed', validity))) {
+      await p.cancel({ reason: 'not delivered within the validity', actor: { role: 'coordinator', id: 'system' } });
+    }
   }
   if (p.current() === 'delivered') {
     await p.planCourse();
