@@ -4,15 +4,8 @@
 import type { ExamSnapshot, ItemTransition, ItemType, PrescriptionSnapshot, ReferralSnapshot } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
+import type { TimelineRow } from './journeys.js';
 import { openTasksOfItem, upsertTask, type TaskView } from './tasks.js';
-
-export interface TimelineRow {
-  seq: number;
-  at: string;
-  type: string;
-  actor: string;
-  data: Record<string, unknown>;
-}
 
 /** Idempotent: events carry keys unique per item, tasks deterministic ids; an older snapshot never wins. */
 export async function recordItemTransition(sql: Sql, t: ItemTransition): Promise<void> {

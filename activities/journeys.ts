@@ -5,6 +5,7 @@ import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { openTasksOfJourney, upsertTask, type TaskView } from './tasks.js';
 
+/** One timeline event as read: a journey's and every item's timeline have this shape. */
 export interface TimelineRow {
   seq: number;
   at: string;

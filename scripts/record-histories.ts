@@ -47,6 +47,21 @@ async function until<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promi
   }
 }
 
+/** A journey checked in whose doctor starts only after three SLA periods, then records the outcome. */
+async function escalatedJourney(c: Ctx, pathwayId: string, file: string): Promise<void> {
+  await c.pathway(pathwayId, { appointmentReminders: [], consultStartSla: 'PT1S', noShowGrace: 'PT1M' });
+  const slot = await c.slot(2000);
+  const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId });
+  const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+  await c.pay(booked.payment.orderId);
+  await sleep(2200);
+  await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+  await sleep(5500);
+  await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+  await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+  await c.save(journeyWorkflowId(j.id), file);
+}
+
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
 const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }> = {
   completed: {
@@ -121,38 +136,14 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
   },
   escalated: {
     files: ['patient-journey-escalated.json'],
-    async run(c) {
-      // Checked in, the doctor never starts: tiers 1, 2 and 3, then the landed code's timers after
-      // the last tier; then the consultation and the outcome.
-      await c.pathway('replay-escalate', { appointmentReminders: [], consultStartSla: 'PT1S', noShowGrace: 'PT1M' });
-      const slot = await c.slot(2000);
-      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-escalate' });
-      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
-      await c.pay(booked.payment.orderId);
-      await sleep(2200);
-      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
-      await sleep(5500);
-      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
-      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
-      await c.save(journeyWorkflowId(j.id), 'patient-journey-escalated.json');
-    },
+    // Checked in, the doctor never starts: tiers 1, 2 and 3, then the landed code's timers after the
+    // last tier; then the consultation and the outcome.
+    run: (c) => escalatedJourney(c, 'replay-escalate', 'patient-journey-escalated.json'),
   },
   'escalated-per-tier': {
     files: ['patient-journey-escalated-per-tier.json'],
-    async run(c) {
-      // As `escalated`, on the code with the kernel's patches: a task per tier, no timer after tier 3.
-      await c.pathway('replay-per-tier', { appointmentReminders: [], consultStartSla: 'PT1S', noShowGrace: 'PT1M' });
-      const slot = await c.slot(2000);
-      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-per-tier' });
-      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
-      await c.pay(booked.payment.orderId);
-      await sleep(2200);
-      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
-      await sleep(5500);
-      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
-      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
-      await c.save(journeyWorkflowId(j.id), 'patient-journey-escalated-per-tier.json');
-    },
+    // As `escalated`, on the code with the kernel's patches: a task per tier, no timer after tier 3.
+    run: (c) => escalatedJourney(c, 'replay-per-tier', 'patient-journey-escalated-per-tier.json'),
   },
   'cancelled-in-visit': {
     files: ['patient-journey-cancelled-in-visit.json'],
