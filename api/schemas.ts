@@ -206,7 +206,6 @@ export const PrescriptionSummary = z
       .optional(),
   })
   .openapi('PrescriptionSummary');
-export const Prescription = PrescriptionSummary.extend({ timeline: z.array(z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) })) }).openapi('Prescription');
 export const PrescriptionQuery = z.strictObject({
   status: PrescriptionStatus.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(100),
@@ -304,6 +303,9 @@ export const OutcomeResult = Journey.extend({
     .object({ prescriptions: z.array(Id), exams: z.array(Id), referrals: z.array(Id) })
     .openapi({ description: 'The ids of the post-visit items this outcome created' }),
 }).openapi('OutcomeResult');
+
+/** One prescription as GET /v1/prescriptions/{id} answers: with its own timeline and open tasks. */
+export const Prescription = PrescriptionSummary.extend({ timeline: z.array(TimelineEntry), openTasks: z.array(Task) }).openapi('Prescription');
 
 export const JourneySummary = Journey.omit({ timeline: true, openTasks: true })
   .extend({ createdAt: Timestamp, updatedAt: Timestamp, overdue: z.boolean() })
