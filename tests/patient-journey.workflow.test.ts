@@ -484,6 +484,9 @@ describe('patientJourney', () => {
       const { handle, journeyId } = await startJourney(taskQueue);
       const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
       const p = { orderId: booked.payment!.orderId, amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' as const };
+      // Another order's payment while this one is still pending changes nothing.
+      expect(await handle.executeUpdate(paymentUpdate, { args: [{ ...p, orderId: 'another-order' }] })).toEqual({ outcome: 'unchanged' });
+      expect((await handle.query(snapshotQuery)).payment).toMatchObject({ status: 'pending' });
       expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'paid' });
       expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'unchanged' });
       await handle.signal(paymentReceivedSignal, p);
@@ -503,6 +506,7 @@ describe('patientJourney', () => {
       await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: patientActor }] });
       const p = { orderId: booked.payment!.orderId, amount: 1500, paidAt: new Date().toISOString(), channel: 'alipay' as const };
       expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'refunded' });
+      expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'unchanged' }); // refunded already
       open();
       expect(await handle.result()).toMatchObject({ status: 'cancelled', step: 'done', payment: { status: 'refunded' } });
       expect(world.refundCalls).toEqual([{ orderId: p.orderId, amount: 1500, reason: 'late-payment' }]);
