@@ -219,14 +219,7 @@ export async function examOrder(input: ExamInput): Promise<ExamSnapshot> {
   if (e.current() === 'scheduled') {
     // Reminders before the exam; offsets already past when it was booked are skipped, never sent late.
     const at = Date.parse(e.snapshot.scheduledAt!);
-    const dues = t.appointmentReminders
-      .map((offset) => ({ offset, due: at - durationMs(offset) }))
-      .filter((r) => r.due >= Date.now())
-      .sort((a, b) => a.due - b.due);
-    for (const r of dues) {
-      if (await condition(() => e.current() !== 'scheduled', Math.max(r.due - Date.now(), 1))) break;
-      await e.sendReminder(r.offset);
-    }
+    await e.remindBefore(at, t.appointmentReminders, () => e.current() !== 'scheduled', (offset) => e.sendReminder(offset));
     const sla = durationMs(t.examResultSla ?? DEFAULT_RESULT_SLA);
     await e.awaitWithEscalation({
       what: 'result-sla',

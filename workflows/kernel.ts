@@ -8,6 +8,7 @@
 // `patched()` with a replay test over the committed histories (tests/histories/).
 import { ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { durationMs } from './duration.js';
 import {
   itemSettledSignal,
   journeyWorkflowId,
@@ -148,6 +149,21 @@ export abstract class WorkflowKernel {
   /** A notification whose id is this workflow's id + kind + occurrence: created once, whatever the retries. */
   notification(kind: NotificationRequest['kind'], occurrence: string, params: NotificationRequest['params'] = {}): NotificationRequest {
     return { id: `${this.wfId}:${kind}:${occurrence}`, patientId: this.patientId, kind, refs: this.refs(), params };
+  }
+
+  /**
+   * Sends one reminder at each offset before `at` (ISO durations), in time order, until `stop()`.
+   * Offsets already past when this starts are skipped, never sent late.
+   */
+  async remindBefore(at: number, offsets: string[], stop: () => boolean, send: (offset: string) => Promise<void>): Promise<void> {
+    const dues = offsets
+      .map((offset) => ({ offset, due: at - durationMs(offset) }))
+      .filter((r) => r.due >= Date.now())
+      .sort((a, b) => a.due - b.due);
+    for (const r of dues) {
+      if (await condition(stop, Math.max(r.due - Date.now(), 1))) return;
+      await send(r.offset);
+    }
   }
 
   /**

@@ -42,7 +42,6 @@ import {
   type Step,
   type TaskChange,
   type TimelineEvent,
-  type TimelineType,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
@@ -462,14 +461,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
 
   // Reminders before the start; offsets already past at payment are skipped, never sent late.
   const start = Date.parse(j.snapshot.appointment!.start);
-  const dues = t.appointmentReminders
-    .map((offset) => ({ offset, due: start - durationMs(offset) }))
-    .filter((r) => r.due >= Date.now())
-    .sort((a, b) => a.due - b.due);
-  for (const r of dues) {
-    if (await condition(() => j.checkedIn || j.isEnding, Math.max(r.due - Date.now(), 1))) break;
-    await j.sendReminder(r.offset);
-  }
+  await j.remindBefore(start, t.appointmentReminders, () => j.checkedIn || j.isEnding, (offset) => j.sendReminder(offset));
 
   // No-show after start + grace.
   if (!(await condition(() => j.checkedIn || j.isEnding, Math.max(start + durationMs(t.noShowGrace) - Date.now(), 1)))) await j.noShow();

@@ -242,14 +242,7 @@ export async function referral(input: ReferralInput): Promise<ReferralSnapshot> 
   if (r.current() === 'accepted') {
     // Reminders before the appointment; offsets already past when it was accepted are skipped.
     const at = Date.parse(r.snapshot.appointmentAt!);
-    const dues = t.appointmentReminders
-      .map((offset) => ({ offset, due: at - durationMs(offset) }))
-      .filter((x) => x.due >= Date.now())
-      .sort((a, b) => a.due - b.due);
-    for (const x of dues) {
-      if (await condition(() => r.current() !== 'accepted', Math.max(x.due - Date.now(), 1))) break;
-      await r.sendReminder(x.offset);
-    }
+    await r.remindBefore(at, t.appointmentReminders, () => r.current() !== 'accepted', (offset) => r.sendReminder(offset));
     await r.awaitOrExpire({
       what: 'attendance-sla',
       reason: 'not-attended',
