@@ -1,8 +1,11 @@
 // Notifications: the patient's inbox (PostgreSQL) plus an outbox delivered as signed POSTs to
 // NOTIFY_WEBHOOK_URL. The notification id is the idempotency key: stored once, delivered once.
-import type { NotificationKind, NotificationRequest } from '../workflows/definitions.js';
+// Texts come from the message templates in activities/messages/ (see messages.ts), in the patient's
+// language and timezone, with the facts read here from the database.
+import type { Mode, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
+import { asLanguage, render, type NotificationFacts } from './messages.js';
 import { SIGNATURE_HEADER, sign } from './signature.js';
 
 export interface NotifyWebhook {
@@ -20,68 +23,42 @@ export interface Notification {
   refs: Record<string, string>;
 }
 
-function formatTime(isoTime: string, timezone: string): string {
-  return new Intl.DateTimeFormat('zh-CN', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(new Date(isoTime));
-}
+/** Journey notifications that are about its appointment: they name its time and place. */
+const APPOINTMENT_KINDS: ReadonlySet<NotificationKind> = new Set([
+  'payment.due',
+  'appointment.reminder',
+  'queue.near-turn',
+  'journey.cancelled',
+  'journey.no-show',
+  'payment.refunded',
+]);
 
-const DELIVERY_TEXT: Record<string, string> = {
-  ordered: 'Your medicine has been dispensed and handed to the courier.',
-  'picked-up': 'The courier has picked up your medicine.',
-  'in-transit': 'Your medicine is on its way.',
-  delivered: 'Your medicine has been delivered.',
-  failed: 'The delivery of your medicine failed. We are sending it again.',
-  'delivery-failed': 'The delivery of your medicine failed again. A care coordinator will contact you.',
-};
-
-const yuan = (fen: number | string): string => (Number(fen) / 100).toFixed(2);
-
-/** Title and body, in the patient's timezone. Never includes complaints or diagnoses. */
-export function render(kind: NotificationKind, p: NotificationRequest['params'], timezone: string): { title: string; body: string } {
-  const t = (k: string): string => formatTime(String(p[k]), timezone);
-  switch (kind) {
-    case 'payment.due':
-      return { title: 'Payment due', body: `Please pay CNY ${yuan(p.amount ?? 0)} by ${t('dueBy')} to keep your appointment.` };
-    case 'appointment.reminder':
-      return { title: 'Appointment reminder', body: `Your appointment starts at ${t('start')}.` };
-    case 'queue.near-turn':
-      return { title: 'Almost your turn', body: `Queue number ${p.queueNumber}: ${p.ahead} patient(s) ahead of you.` };
-    case 'journey.cancelled':
-      return { title: 'Appointment cancelled', body: `Your journey was cancelled (${p.reason}).` };
-    case 'journey.no-show':
-      return { title: 'Missed appointment', body: `You did not check in for your appointment at ${t('start')}.` };
-    case 'payment.refunded':
-      return { title: 'Refund issued', body: `CNY ${yuan(p.amount ?? 0)} has been refunded.` };
-    case 'prescription.approved':
-      return { title: 'Prescription approved', body: `A pharmacist approved your prescription. Please pay CNY ${yuan(p.amount ?? 0)} by ${t('dueBy')}.` };
-    case 'prescription.rejected':
-      return { title: 'Prescription under revision', body: 'The pharmacist asked your doctor to revise your prescription. You will be told when it is ready.' };
-    case 'prescription.expired':
-      return { title: 'Prescription expired', body: 'Your prescription was not paid in time and can no longer be dispensed.' };
-    case 'prescription.cancelled':
-      return { title: 'Prescription cancelled', body: 'Your prescription was cancelled. Any amount paid is refunded.' };
-    case 'delivery.update':
-      return { title: 'Delivery update', body: DELIVERY_TEXT[String(p.status)] ?? `Your medicine delivery is ${p.status}.` };
-    case 'medication.reminder':
-      return { title: 'Medication reminder', body: `Time to take your medicine (${p.count} item(s) due at ${t('at')}). Please confirm each dose in the app.` };
-    case 'report.ready':
-      return { title: 'Report ready', body: 'Your exam report is ready. Open the app to read it.' };
-    case 'exam.scheduled':
-      return { title: 'Exam scheduled', body: `Your exam is scheduled at ${t('scheduledAt')}.` };
-    case 'exam.cancelled':
-      return { title: 'Exam cancelled', body: 'Your exam was cancelled. Any amount paid is refunded.' };
-    case 'referral.accepted':
-      return { title: 'Referral accepted', body: `Your referral was accepted. Your appointment is at ${t('appointmentAt')}.` };
-    case 'referral.declined':
-      return { title: 'Referral declined', body: 'The facility could not take your referral. A care coordinator will find another one.' };
+/**
+ * What a notification's text needs from the database, by its refs: the journey's appointment (slot
+ * start, department, doctor's name, mode), the exam's catalogue name, the referred facility's name and
+ * department. Names and times only: never a complaint, a diagnosis, a reason or any other clinical text.
+ */
+export async function notificationFacts(sql: Sql, kind: NotificationKind, refs: Record<string, string>): Promise<NotificationFacts> {
+  if (refs.examId) {
+    const [row] = await sql<{ name: string | null }[]>`
+      select coalesce(c.name, e.snapshot->>'name') as name
+      from exams e left join exam_catalogue c on c.code = e.snapshot->>'code'
+      where e.id = ${refs.examId}`;
+    return row?.name ? { exam: { name: row.name } } : {};
   }
+  if (refs.referralId) {
+    const [row] = await sql<{ facility: string; department: string | null }[]>`
+      select f.name as facility, r.snapshot->>'department' as department
+      from referrals r join facilities f on f.id = r.facility_id
+      where r.id = ${refs.referralId}`;
+    return row ? { referral: { facility: row.facility, ...(row.department ? { department: row.department } : {}) } } : {};
+  }
+  if (refs.prescriptionId || !refs.journeyId || !APPOINTMENT_KINDS.has(kind)) return {};
+  const [row] = await sql<{ start_at: Date; department: string; mode: Mode; doctor: string }[]>`
+    select s.start_at, s.department, s.mode, c.name as doctor
+    from journeys j join slots s on s.id = j.slot_id join clinicians c on c.id = s.doctor_id
+    where j.id = ${refs.journeyId}`;
+  return row ? { appointment: { start: iso(row.start_at)!, department: row.department, mode: row.mode, doctor: row.doctor } } : {};
 }
 
 /**
@@ -89,8 +66,14 @@ export function render(kind: NotificationKind, p: NotificationRequest['params'],
  * the outbox in the same transaction. Fast and local: a journey never waits on the gateway for this.
  */
 export async function storeNotification(sql: Sql, req: NotificationRequest, queue: boolean): Promise<void> {
-  const [patient] = await sql<{ timezone: string }[]>`select timezone from patients where id = ${req.patientId}`;
-  const { title, body } = render(req.kind, req.params, patient?.timezone ?? 'Asia/Shanghai');
+  const [patient] = await sql<{ timezone: string; language: string }[]>`select timezone, language from patients where id = ${req.patientId}`;
+  const facts = await notificationFacts(sql, req.kind, req.refs);
+  const { title, body } = render(req.kind, req.params, {
+    language: asLanguage(patient?.language),
+    timezone: patient?.timezone ?? 'Asia/Shanghai',
+    refs: req.refs,
+    facts,
+  });
   await sql.begin(async (tx) => {
     await tx`
       insert into notifications (id, patient_id, kind, title, body, refs)

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PathwayTemplate } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
+import { DEFAULT_LANGUAGE, type Language } from './messages.js';
 
 export interface Clinician {
   id: string;
@@ -31,16 +32,24 @@ export interface Patient {
   birthDate: string;
   sex: 'F' | 'M' | 'O';
   timezone: string;
+  /** The language of the patient's notifications (zh-CN unless set). */
+  language: Language;
   createdAt: string;
 }
 
-export async function createPatient(sql: Sql, p: Omit<Patient, 'id' | 'createdAt'>, id: string = randomUUID()): Promise<Patient> {
-  const [row] = await sql<{ id: string; name: string; phone: string; birth_date: string; sex: Patient['sex']; timezone: string; created_at: Date }[]>`
-    insert into patients (id, name, phone, birth_date, sex, timezone)
-    values (${id}, ${p.name}, ${p.phone}, ${p.birthDate}, ${p.sex}, ${p.timezone})
-    on conflict (id) do update set name = excluded.name
-    returning id, name, phone, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex, timezone, created_at`;
-  return { id: row!.id, name: row!.name, phone: row!.phone, birthDate: row!.birth_date, sex: row!.sex, timezone: row!.timezone, createdAt: iso(row!.created_at)! };
+/** Creates a patient (`language` defaults to zh-CN). An existing id (the demo data) gets the name and language given. */
+export async function createPatient(
+  sql: Sql,
+  p: Omit<Patient, 'id' | 'createdAt' | 'language'> & { language?: Language },
+  id: string = randomUUID(),
+): Promise<Patient> {
+  const [row] = await sql<{ id: string; name: string; phone: string; birth_date: string; sex: Patient['sex']; timezone: string; language: Language; created_at: Date }[]>`
+    insert into patients (id, name, phone, birth_date, sex, timezone, language)
+    values (${id}, ${p.name}, ${p.phone}, ${p.birthDate}, ${p.sex}, ${p.timezone}, ${p.language ?? DEFAULT_LANGUAGE})
+    on conflict (id) do update set name = excluded.name, language = excluded.language
+    returning id, name, phone, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex, timezone, language, created_at`;
+  const r = row!;
+  return { id: r.id, name: r.name, phone: r.phone, birthDate: r.birth_date, sex: r.sex, timezone: r.timezone, language: r.language, createdAt: iso(r.created_at)! };
 }
 
 export async function patientExists(sql: Sql, id: string): Promise<boolean> {

@@ -30,9 +30,10 @@ export const DEMO = {
   ],
   coordinator: { id: 'coord-1', name: 'Chen Jing' },
   pharmacist: { id: 'pharm-1', name: 'Liu Yang' },
+  // pat-1 reads notifications in Chinese (the default), pat-2 in English.
   patients: [
-    { id: 'pat-1', name: 'Zhao Lei', phone: '+8613800000001', birthDate: '1968-04-02', sex: 'M' as const },
-    { id: 'pat-2', name: 'Sun Li', phone: '+8613800000002', birthDate: '1975-09-18', sex: 'F' as const },
+    { id: 'pat-1', name: 'Zhao Lei', phone: '+8613800000001', birthDate: '1968-04-02', sex: 'M' as const, language: 'zh-CN' as const },
+    { id: 'pat-2', name: 'Sun Li', phone: '+8613800000002', birthDate: '1975-09-18', sex: 'F' as const, language: 'en' as const },
   ],
 };
 

@@ -1,5 +1,6 @@
 // zod schemas at the API's edge. The same schemas validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
+import { DEFAULT_LANGUAGE, LANGUAGES } from '../activities/messages.js';
 import { isIsoDuration } from '../workflows/duration.js';
 import type { PathwayTemplate } from '../workflows/definitions.js';
 
@@ -71,9 +72,13 @@ export const PatientInput = z
     birthDate: IsoDate.refine(notAfterToday, 'must not be in the future'),
     sex: z.enum(['F', 'M', 'O']),
     timezone: z.string().refine(isValidTimezone, 'an IANA timezone such as Asia/Shanghai').default('Asia/Shanghai'),
+    language: z
+      .enum(LANGUAGES)
+      .default(DEFAULT_LANGUAGE)
+      .openapi({ description: "The language of the patient's notifications: zh-CN (the default) or en" }),
   })
   .openapi('PatientInput');
-export const Patient = PatientInput.extend({ id: Id, timezone: z.string(), createdAt: Timestamp }).openapi('Patient');
+export const Patient = PatientInput.extend({ id: Id, timezone: z.string(), language: z.enum(LANGUAGES), createdAt: Timestamp }).openapi('Patient');
 
 export const SlotInput = z
   .strictObject({

@@ -113,7 +113,11 @@ describe('work queues and ending a stuck visit', () => {
       return l.some((n) => n.kind === 'journey.cancelled') ? l : undefined;
     });
     expect(inbox.filter((n) => n.kind === 'journey.cancelled')).toHaveLength(1);
-    expect(inbox.filter((n) => n.kind === 'payment.refunded').map((n) => n.body)).toEqual(['CNY 12.00 has been refunded.']);
+    // In Chinese (the patient set no language), naming the fee and the appointment's department.
+    const refunds = inbox.filter((n) => n.kind === 'payment.refunded').map((n) => n.body);
+    expect(refunds).toHaveLength(1);
+    expect(refunds[0]).toContain('挂号费¥12.00已退款');
+    expect(refunds[0]).toContain('呼吸内科');
     // A closed journey cannot be ended twice.
     expect((await stack.call('POST', `/v1/journeys/${journeyId}/cancel`, { token: coordinator, body: { reason: 'again' } })).status).toBe(409);
   });
