@@ -13,7 +13,7 @@ import { storeRules, type TriageRuleSet } from './triage.js';
 
 export async function seedReferenceData(sql: Sql): Promise<void> {
   for (const t of pathways as PathwayTemplate[]) await insertPathway(sql, t);
-  await storeRules(sql, triageRules as TriageRuleSet);
+  await storeRules(sql, triageRules as unknown as TriageRuleSet);
   for (const d of drugs as Drug[]) await upsertDrug(sql, d);
   for (const e of exams) {
     await sql`

@@ -264,6 +264,12 @@ export const Task = z
 const ChildStatus = z.object({ id: Id, status: z.string() });
 export const TimelineEntry = z.object({ seq: z.number().int(), at: Timestamp, type: z.string(), actor: z.string(), data: z.record(z.string(), z.unknown()) });
 
+const TriageEvidence = z.object({
+  concept: z.string(),
+  words: z.string(),
+  status: z.enum(['present', 'negated', 'history']),
+});
+
 export const Journey = z
   .object({
     id: Id,
@@ -273,7 +279,16 @@ export const Journey = z
     phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']),
     status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']),
     step: z.string(),
-    triage: z.object({ department: z.string(), urgency: z.enum(['routine', 'urgent', 'emergency']), advice: z.string() }).optional(),
+    triage: z
+      .object({
+        department: z.string(),
+        urgency: z.enum(['routine', 'urgent', 'emergency']),
+        advice: z.string(),
+        rule: z.string().optional().openapi({ description: 'What decided: a red-flag or urgent rule id, `department:<code>`, `child` or `fallback`' }),
+        matched: z.array(TriageEvidence).optional().openapi({ description: 'The words of the complaint the decision rests on' }),
+        excluded: z.array(TriageEvidence).optional().openapi({ description: 'Words set aside: negated or in the past' }),
+      })
+      .optional(),
     appointment: z
       .object({ slotId: Id, doctorId: Id, start: Timestamp, end: Timestamp, queueNumber: z.number().int().optional() })
       .optional(),

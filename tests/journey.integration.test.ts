@@ -2,7 +2,7 @@
 // payment webhooks in, signed notifications out to a local listener.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '../activities/signature.js';
-import { journeyWorkflowId } from '../workflows/definitions.js';
+import { journeyWorkflowId, type Triage } from '../workflows/definitions.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
@@ -52,7 +52,7 @@ interface JourneyBody {
   status: string;
   phase: string;
   step: string;
-  triage: { department: string; urgency: string; advice: string };
+  triage: Triage;
   appointment?: { slotId: string; start: string; queueNumber?: number };
   payment?: { orderId: string; amount: number; status: string; dueBy: string };
   timeline: { seq: number; type: string; at: string; actor: string; data: Record<string, unknown> }[];
@@ -249,10 +249,26 @@ describe('a whole journey over HTTP', () => {
   it('redirects a red-flag complaint to emergency care without booking', async () => {
     const patient = await newPatient();
     const j = await startJourney(patient, 'sudden chest pain and shortness of breath');
-    expect(j).toMatchObject({ status: 'redirected', phase: 'closed', triage: { urgency: 'emergency' } });
+    expect(j).toMatchObject({ status: 'redirected', phase: 'closed', triage: { urgency: 'emergency', rule: 'red-flag-chest-pain-breathless' } });
     expect(j.timeline.map((e) => e.type)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
     const slot = await newSlot(3_600_000);
     expect((await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient.token, body: { slotId: slot.id } })).status).toBe(409);
+  });
+
+  it('redirects a child with fever and convulsions, and books a negated chest pain as the blood pressure it is', async () => {
+    const patient = await newPatient();
+    const child = await startJourney(patient, '孩子发烧抽筋');
+    expect(child).toMatchObject({ status: 'redirected', phase: 'closed', triage: { urgency: 'emergency', department: 'pediatrics', rule: 'red-flag-seizure' } });
+    expect(child.triage.matched).toEqual([{ concept: 'seizure', words: '抽筋', status: 'present' }]);
+    expect(child.triage.advice).toContain('抽搐');
+    const negated = await startJourney(await newPatient(), '没有胸痛也不气短，就是最近血压高');
+    expect(negated).toMatchObject({ status: 'active', phase: 'pre-visit', triage: { urgency: 'routine', department: 'cardiology', rule: 'department:cardiology' } });
+    expect(negated.triage.matched).toEqual([{ concept: 'hypertension', words: '血压高', status: 'present' }]);
+    expect(negated.triage.excluded).toEqual([
+      { concept: 'chest-pain', words: '胸痛', status: 'negated' },
+      { concept: 'breathless', words: '气短', status: 'negated' },
+    ]);
+    expect(negated.timeline.map((e) => e.type)).toEqual(['journey.started', 'triage.completed']);
   });
 
   it.each([
@@ -271,7 +287,7 @@ describe('a whole journey over HTTP', () => {
     for (const res of started) {
       const j = await json<JourneyBody>(res, 201);
       expect(j).toMatchObject({ status: 'redirected', phase: 'closed', step: 'done', triage: { urgency: 'emergency' } });
-      expect(j.triage.advice).toMatch(/emergency/);
+      expect(j.triage.advice).toMatch(/emergency|急诊/);
       expect(j.timeline.map((e) => e.type)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
     }
   });

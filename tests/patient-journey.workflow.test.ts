@@ -283,8 +283,9 @@ describe('patientJourney', () => {
   it('ends triage with emergency advice on a red flag: no booking', async () => {
     await withWorker(async ({ taskQueue, world }) => {
       const { handle, journeyId, triaged } = await startJourney(taskQueue, { complaint: '突发胸痛伴呼吸困难半小时' });
-      expect(triaged).toMatchObject({ status: 'redirected', phase: 'closed', triage: { urgency: 'emergency' } });
-      expect(triaged.triage!.advice).toMatch(/emergency/i);
+      expect(triaged).toMatchObject({ status: 'redirected', phase: 'closed', triage: { urgency: 'emergency', rule: 'red-flag-chest-pain-breathless' } });
+      expect(triaged.triage!.advice).toMatch(/急诊/);
+      expect(triaged.triage!.matched!.map((m) => m.words)).toEqual(['胸痛', '呼吸困难']);
       expect(await handle.result()).toMatchObject({ status: 'redirected' });
       expect(world.types(journeyId)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
     });

@@ -89,6 +89,18 @@ export interface Triage {
   department: string;
   urgency: Urgency;
   advice: string;
+  /** The rule that decided: a red-flag or urgent rule's id, `department:<code>`, `child` or `fallback`. */
+  rule?: string;
+  /** The words of the complaint the decision rests on. */
+  matched?: TriageEvidence[];
+  /** Words that were set aside: negated (没有胸痛) or in the past (去年中过风). */
+  excluded?: TriageEvidence[];
+}
+
+export interface TriageEvidence {
+  concept: string;
+  words: string;
+  status: 'present' | 'negated' | 'history';
 }
 
 export interface Appointment {

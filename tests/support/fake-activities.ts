@@ -4,7 +4,15 @@
 // once" counts what the workflow asked for rather than what an idempotent fake kept.
 import type { Activities } from '../../activities/index.js';
 import { classify, type TriageRuleSet } from '../../activities/triage.js';
+import { compile, type CompiledRuleSet } from '../../activities/triage-engine.js';
 import triageRules from '../../db/seed/triage-rules.json' with { type: 'json' };
+
+let compiledRules: CompiledRuleSet | undefined;
+/** The seeded triage rules, compiled once per test process (the real activity reads them from the database). */
+function triageSet(): CompiledRuleSet {
+  compiledRules ??= compile(triageRules as unknown as TriageRuleSet);
+  return compiledRules;
+}
 import { planCourse } from '../../activities/prescriptions.js';
 import type { Appointment, ItemSnapshot, ItemTransition, JourneySnapshot, NotificationRequest, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
@@ -163,7 +171,7 @@ export class FakeWorld {
         return planCourse(r.items, r.timezone, r.from);
       },
       async triage(r) {
-        return classify(r.complaint, triageRules as TriageRuleSet);
+        return classify(r.complaint, triageSet());
       },
       async reserveSeat(r) {
         const held = w.seats.get(r.journeyId);
