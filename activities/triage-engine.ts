@@ -80,6 +80,8 @@ const CJK = /[\u3400-\u9fff\uf900-\ufaff]/;
 const WORD = /^[a-z0-9]+$/;
 /** Punctuation and line breaks end a clause; so does a space between two Chinese characters. */
 const CLAUSE_END = /^[。！？；，,.!?;:：\n…~～]+$/;
+/** An emoji ends a clause as punctuation does ("end it all 😞 刀都准备好了"). */
+const EMOJI = /\p{Extended_Pictographic}/u;
 
 function contractions(s: string): string {
   return s
@@ -107,7 +109,7 @@ interface Token {
 function tokenKind(t: string, prev: string | undefined, next: string | undefined): Token['kind'] {
   if (CJK.test(t)) return 'cjk';
   if (WORD.test(t)) return 'word';
-  if (CLAUSE_END.test(t)) return 'break';
+  if (CLAUSE_END.test(t) || EMOJI.test(t)) return 'break';
   if (/^\s+$/.test(t)) return prev && next && CJK.test(prev.slice(-1)) && CJK.test(next[0]!) ? 'break' : 'space';
   return 'other';
 }
@@ -312,6 +314,8 @@ function transposed(a: string, b: string): boolean {
 function wordMatches(c: CompiledRuleSet, w: string, spec: { word: string; prefix: boolean }, fuzzyOk: boolean): 'exact' | 'fuzzy' | undefined {
   if (spec.prefix ? w.startsWith(spec.word) : w === spec.word) return 'exact';
   if (!fuzzyOk || c.known.has(w) || spec.word.length < 5 || w[0] !== spec.word[0]) return undefined;
+  // A misspelt prefix is about as long as the prefix (not "should" for shoulder*).
+  if (spec.prefix && w.length < spec.word.length - 1) return undefined;
   const allowed = spec.word.length >= 8 ? 2 : 1;
   if (transposed(w.slice(0, spec.prefix ? spec.word.length : undefined), spec.word)) return 'fuzzy';
   const against = spec.prefix ? w.slice(0, spec.word.length + 1) : w;
@@ -421,6 +425,9 @@ function clauseOf(t: Text, pos: number, breaks: number[]): [number, number] {
   return [from, to];
 }
 
+/** How many words an after-trigger (好了, resolved) reaches back: a close word, not the clause (胸痛 … 准备好了). */
+const AFTER_REACH = 4;
+
 /** Content words (Chinese words, English words) between two positions. */
 function wordsBetween(t: Text, from: number, to: number): number {
   let n = 0;
@@ -457,7 +464,7 @@ function context(c: CompiledRuleSet, t: Text, concepts: Match[]): Found[] {
     for (const tr of inClause) {
       const before = tr.end <= m.start && tr.start >= from && wordsBetween(t, tr.end, m.start) < window;
       // "过" after a verb (晕倒过) reaches only the concept right before it; other after-triggers the clause.
-      const after = tr.start >= m.end && tr.end <= cTo && wordsBetween(t, m.end, tr.start) < (tr.text.length === 1 ? 1 : window);
+      const after = tr.start >= m.end && tr.end <= cTo && wordsBetween(t, m.end, tr.start) < (tr.text.length === 1 ? 1 : AFTER_REACH);
       if (tr.concept === 'negation-before' && before) status = 'negated';
       if (tr.concept === 'negation-after' && after) status = 'negated';
       if (status === 'present' && !recent && ((tr.concept === 'history-before' && before) || (tr.concept === 'history-after' && after))) status = 'history';
@@ -494,7 +501,7 @@ export function ageInMonths(s: string, childNamed: boolean): number | undefined 
   if (months && (childNamed || /大|old/.test(months[0]))) return zhNumber(months[1]!);
   const weeks = new RegExp(`${NUM}\\s*(?:周大|weeks?[ -]old|-week-old)`).exec(s);
   if (weeks) return (zhNumber(weeks[1]!) ?? 0) / 4.3;
-  const days = new RegExp(`(?:出生|刚生)\\s*${NUM}\\s*天|${NUM}\\s*(?:天大|days?[ -]old|-day-old)`).exec(s);
+  const days = new RegExp(`(?:出生|刚生|生下来|才生)\\s*${NUM}\\s*天|${NUM}\\s*(?:天大|days?[ -]old|-day-old)`).exec(s);
   if (days) return 0;
   return undefined;
 }
