@@ -7,14 +7,18 @@
 // 3. Find concepts: every term of every concept, longest match first. A Chinese term must not straddle a
 //    word boundary (便血 is not in 方便血压); a Chinese term typed with a homophone (胸们 for 胸闷) matches
 //    by pinyin when one character is right; an English word a letter or two off (chset, diabetis) matches
-//    when it is not itself a word the set knows.
+//    when it is not itself a word the set knows. A one-character term (血) is a whole word (not in 验血); a
+//    gapped term does not start inside another concept's word (血…不停 is not in 血压一直不停).
 // 4. Context, in the manner of NegEx / ConText: negation and history triggers before a concept (没有, 否认,
 //    no, denies, history of, 以前) or after it (好了, 过, years ago) take it out of play within their scope
 //    (the clause, at most `window` words); pseudo-triggers (不舒服, 不知道是不是, not sure) trigger nothing;
-//    a word of recency in the clause (刚才, 又, now, suddenly) overrides history.
-// 5. Patient: age (岁, 个月, years old, 3-month-old), child and pregnancy words.
+//    a word of recency in the clause (刚才, 又, now, suddenly) overrides history; a past year (in 2019) is
+//    a history trigger; a near miss (差点, nearly) negates the word right after it.
+// 5. Patient: age (岁, 个月, years old, 3-month-old, kid (9)), child and pregnancy words, weeks of
+//    pregnancy without the word (im 12 weeks, 34 wks,).
 // 6. Decide: the first red-flag rule whose every group has a concept in play wins (emergency, and the
-//    advice says why); then the urgent rules; then the department whose concepts weigh most; a child
+//    advice says why; a concept explained by a harmless cause the patient states, black stools on iron,
+//    is not in play); then the urgent rules; then the department whose concepts weigh most; a child
 //    goes to the set's child department.
 import { Jieba } from '@node-rs/jieba';
 import { dict } from '@node-rs/jieba/dict.js';
@@ -46,12 +50,19 @@ export interface TriageRuleSet {
     termination: string[];
     /** Words that say "now" (刚才, 又, suddenly): history does not apply in their clause. */
     recency: string[];
+    /**
+     * Near misses (差点, nearly, almost): the event right after them did not happen (差点昏过去 is not a
+     * faint). They reach only the next word, so "almost every day I faint" is still a faint.
+     */
+    near?: string[];
   };
   /**
    * Concepts: terms in Chinese or English. `…` between two parts allows a few words between them
    * (胸口…疼: 胸口一阵阵地疼); an English word ending in `*` matches any ending (suicid*).
+   * `explainedBy`: concepts that, present and not negated, give a known harmless cause (black stools
+   * and iron tablets): the concept then takes no part in the rules, and still counts for its department.
    */
-  concepts: Record<string, { department?: string; weight?: number; terms: string[] }>;
+  concepts: Record<string, { department?: string; weight?: number; terms: string[]; explainedBy?: string[] }>;
   /**
    * Concepts that describe the patient rather than a symptom: a child, a newborn (age 0 when no age is
    * given), pregnancy; and concepts of a parent speaking of herself (生完孩子, 要个孩子), which say the
@@ -146,6 +157,8 @@ export interface CompiledRuleSet {
   terms: Term[];
   known: Set<string>;
   triggers: Term[];
+  /** The lexicon's one-part Chinese terms (血压, 吐了) and their concepts. */
+  lexicon: Map<string, Set<string>>;
 }
 
 const isCjkTerm = (t: string) => CJK.test(t);
@@ -166,7 +179,7 @@ function compileTerm(concept: string, source: string, rewrites: [string, string]
   };
 }
 
-const TRIGGER_KINDS = ['negation-before', 'negation-after', 'history-before', 'history-after', 'pseudo', 'termination', 'recency'] as const;
+const TRIGGER_KINDS = ['negation-before', 'negation-after', 'history-before', 'history-after', 'pseudo', 'termination', 'recency', 'near'] as const;
 type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 export function compile(set: TriageRuleSet): CompiledRuleSet {
@@ -181,6 +194,7 @@ export function compile(set: TriageRuleSet): CompiledRuleSet {
     pseudo: c.pseudo,
     termination: c.termination,
     recency: c.recency,
+    near: c.near ?? [],
   };
   const triggers = TRIGGER_KINDS.flatMap((k) => lists[k].map((t) => compileTerm(k, t, set.rewrites)));
   const known = new Set<string>(set.notTypos);
@@ -189,10 +203,17 @@ export function compile(set: TriageRuleSet): CompiledRuleSet {
   }
   // The lexicon's Chinese words join jieba's dictionary, so that 黑便 or 说话不清楚 stay one word.
   const words = new Set<string>();
-  for (const t of [...terms, ...triggers]) if (t.lang === 'zh') for (const p of t.parts as string[]) words.add(p);
+  // Only Chinese parts: an English part of a mixed term (ot…到想死) would cut English words (n|ot).
+  for (const t of [...terms, ...triggers]) if (t.lang === 'zh') for (const p of t.parts as string[]) if (isCjkTerm(p)) words.add(p);
   const jieba = Jieba.withDict(dict);
   jieba.loadDict(Buffer.from([...words].map((w) => `${w} 200000`).join('\n')));
-  return { set, jieba, terms, known, triggers };
+  const lexicon = new Map<string, Set<string>>();
+  for (const t of terms) {
+    if (t.lang !== 'zh' || t.parts.length !== 1) continue;
+    const w = (t.parts as string[])[0]!;
+    lexicon.set(w, (lexicon.get(w) ?? new Set()).add(t.concept));
+  }
+  return { set, jieba, terms, known, triggers, lexicon };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -246,6 +267,29 @@ function aligned(t: Text, start: number, end: number): boolean {
   return first.start === start && last.end === end;
 }
 
+/** The English parts of a mixed term (stop…不了) start and end where words do. */
+function latinAligned(t: Text, parts: string[], start: number, gaps: [number, number][]): boolean {
+  // Each part starts where the gap before it ends (or right after the part before, with no gap).
+  let at = start;
+  let gap = 0;
+  for (const part of parts) {
+    const to = at + part.length;
+    if (!isCjkTerm(part) && (t.tokens[t.tokenAt[at]!]!.start !== at || t.tokens[t.tokenAt[to - 1]!]!.end !== to)) return false;
+    const g = gaps[gap];
+    if (g && g[0] === to) {
+      at = g[1];
+      gap++;
+    } else at = to;
+  }
+  return true;
+}
+
+/** The match is exactly one word of the segmentation. */
+function wholeWord(t: Text, start: number, end: number): boolean {
+  const tok = t.tokens[t.tokenAt[start]!]!;
+  return tok.start === start && tok.end === end;
+}
+
 /** Characters between two parts of a gapped Chinese term, at most, within one clause. */
 const ZH_GAP = 6;
 const EN_GAP = 3;
@@ -258,7 +302,24 @@ function clauseBreakBetween(t: Text, from: number, to: number): boolean {
   return false;
 }
 
-function matchZh(t: Text, term: Term, out: Match[]) {
+/** What may follow a word inside a longer one without changing it (吐了, 疼得). */
+const PARTICLES = /^[了着过的得地]+$/;
+
+/**
+ * The first part of a gapped term ends inside a word that is another concept's term and not the part
+ * with a particle: 血…不停 is not in 血压一直不停 (血压 is blood pressure), 吐…血 is in 吐了半碗血.
+ */
+function firstPartInsideOtherWord(c: CompiledRuleSet, t: Text, term: Term, start: number): boolean {
+  const first = (term.parts as string[])[0]!;
+  const end = start + first.length;
+  const tok = t.tokens[t.tokenAt[end - 1]!]!;
+  if (tok.end <= end || tok.start !== start) return false;
+  const concepts = c.lexicon.get(tok.text);
+  if (!concepts || concepts.has(term.concept)) return false;
+  return !PARTICLES.test(tok.text.slice(first.length));
+}
+
+function matchZh(c: CompiledRuleSet, t: Text, term: Term, out: Match[]) {
   const parts = term.parts as string[];
   const first = parts[0]!;
   const find = (index: number, from: number, exactOnly: boolean): { at: number; fuzzy: boolean }[] => {
@@ -298,8 +359,13 @@ function matchZh(t: Text, term: Term, out: Match[]) {
       end = next.at + part.length;
     }
     if (!ok) continue;
+    // An English part of a mixed term (stop…不了, ot…到想死) is whole words: not the "ot" of "not".
+    if (!latinAligned(t, parts, start.at, gaps)) continue;
     if (parts.length === 1 && !aligned(t, start.at, end)) continue;
+    // A one-character term (血, 眼, 喘) is a whole word, not a character inside one (验血, 眼前, 哮喘).
+    if (parts.length === 1 && first.length === 1 && !wholeWord(t, start.at, end)) continue;
     if (parts.length > 1 && (!aligned(t, start.at, start.at + first.length) || !aligned(t, end - parts.at(-1)!.length, end))) continue;
+    if (parts.length > 1 && firstPartInsideOtherWord(c, t, term, start.at)) continue;
     out.push({ concept: term.concept, start: start.at, end, text: t.s.slice(start.at, end), fuzzy, ...(gaps.length ? { gaps } : {}) });
   }
 }
@@ -387,7 +453,7 @@ function findAll(c: CompiledRuleSet, t: Text, terms: Term[], fuzzyOk: boolean): 
   const out: Match[] = [];
   for (const term of terms) {
     if (term.lang === 'zh') {
-      if (fuzzyOk) matchZh(t, term, out);
+      if (fuzzyOk) matchZh(c, t, term, out);
       else matchZhExact(t, term, out);
     } else matchEn(c, t, term, out, fuzzyOk);
   }
@@ -425,6 +491,24 @@ function clauseOf(t: Text, pos: number, breaks: number[]): [number, number] {
   return [from, to];
 }
 
+/**
+ * A year before this one (in 2019, back in 2015, 2019年) says the past, before or after the concept:
+ * "had a seizure once in 2019". Years are read as history triggers of both kinds.
+ */
+export function pastYears(s: string, now = new Date().getFullYear()): Match[] {
+  const out: Match[] = [];
+  for (const m of s.matchAll(/(?:\b(?:back )?in |\b)((?:19|20)\d{2})(?:\s*年|\b)/g)) {
+    const year = Number(m[1]);
+    if (year >= now || year < 1900) continue;
+    // A bare number is a year only with "in" before it or 年 after it (not 2000 mg).
+    if (!/^(?:back )?in /.test(m[0]) && !m[0].includes('年')) continue;
+    const start = m.index!;
+    const end = start + m[0].length;
+    for (const concept of ['history-before', 'history-after']) out.push({ concept, start, end, text: m[0], fuzzy: false });
+  }
+  return out;
+}
+
 /** How many words an after-trigger (好了, resolved) reaches back: a close word, not the clause (胸痛 … 准备好了). */
 const AFTER_REACH = 4;
 
@@ -438,7 +522,7 @@ function wordsBetween(t: Text, from: number, to: number): number {
 function context(c: CompiledRuleSet, t: Text, concepts: Match[]): Found[] {
   // Triggers never inside a concept's own words (不 in 不想活, not in "can not breathe").
   const inGap = (tr: Match, m: Match) => (m.gaps ?? []).some(([a, b]) => tr.start >= a && tr.end <= b);
-  const triggers = choose(findAll(c, t, c.triggers, false), true).filter(
+  const triggers = choose([...findAll(c, t, c.triggers, false), ...pastYears(t.s)], true).filter(
     (tr) => !concepts.some((m) => tr.start < m.end && m.start < tr.end && !inGap(tr, m)),
   );
   const breaks: number[] = [];
@@ -467,6 +551,8 @@ function context(c: CompiledRuleSet, t: Text, concepts: Match[]): Found[] {
       const after = tr.start >= m.end && tr.end <= cTo && wordsBetween(t, m.end, tr.start) < (tr.text.length === 1 ? 1 : AFTER_REACH);
       if (tr.concept === 'negation-before' && before) status = 'negated';
       if (tr.concept === 'negation-after' && after) status = 'negated';
+      // 差点昏过去, nearly fainted: only the word right after.
+      if (tr.concept === 'near' && tr.end <= m.start && tr.start >= cFrom && wordsBetween(t, tr.end, m.start) === 0) status = 'negated';
       if (status === 'present' && !recent && ((tr.concept === 'history-before' && before) || (tr.concept === 'history-after' && after))) status = 'history';
     }
     return { concept: m.concept, text: m.text, start: m.start, end: m.end, status };
@@ -503,6 +589,35 @@ export function ageInMonths(s: string, childNamed: boolean): number | undefined 
   if (weeks) return (zhNumber(weeks[1]!) ?? 0) / 4.3;
   const days = new RegExp(`(?:出生|刚生|生下来|才生)\\s*${NUM}\\s*天|${NUM}\\s*(?:天大|days?[ -]old|-day-old)`).exec(s);
   if (days) return 0;
+  // An age in brackets after a person: "kid (9)", "my brother (17)", "女儿(6)".
+  const bracket = new RegExp(`(?:${PERSON})\\s*\\(\\s*(\\d{1,2})\\s*(?:y|yo|yrs?|years?|岁)?\\s*\\)`).exec(s);
+  if (bracket) return Number(bracket[1]) * 12;
+  return undefined;
+}
+
+const PERSON = [
+  '\\b(?:kid|son|daughter|boy|girl|child|brother|sister|mom|mum|mother|dad|father|husband|wife|grandma|grandpa|grandmother|grandfather|friend|he|she|patient)',
+  '孩子|儿子|女儿|闺女|宝宝|小孩|弟弟|妹妹|哥哥|姐姐|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆',
+].join('|');
+
+/**
+ * Weeks of pregnancy without the word "pregnant": "im 12 weeks", "she's 20 wks", "12 weeks along",
+ * "34 wks," opening the message. A number of weeks after "for", or before "ago", "old", "of", "post…",
+ * is a duration or an age, not a pregnancy; a bare number opening the message counts from 13 weeks
+ * (fewer are more often how long a symptom has lasted). Between 3 and 42 weeks.
+ */
+export function pregnancyWeeks(s: string): string | undefined {
+  const W = String.raw`(\d{1,2})(?:\s*\+\s*\d)?\s*(?:weeks?|wks?|w)\b`;
+  const NOT_AFTER = String.raw`(?!\s*(?:ago|old|of|post|after|out|into|since|before|later|from|in\b|back|late|early|behind))`;
+  const patterns: [RegExp, number][] = [
+    [new RegExp(String.raw`\b(?:i am|im|she is|she's|shes|wife is|wife's|girlfriend is|partner is)\s+(?:about\s+|almost\s+|nearly\s+|only\s+|just\s+)?${W}${NOT_AFTER}`), 3],
+    [new RegExp(String.raw`\b${W}\s*(?:pregnant|preg|along|gestation|pg)\b`), 3],
+    [new RegExp(String.raw`^${W}\s*[,.;:!，。；]`), 13],
+  ];
+  for (const [re, min] of patterns) {
+    const m = re.exec(s);
+    if (m && Number(m[1]) >= min && Number(m[1]) <= 42) return m[0].replace(/[\s,.;:!，。；]+$/, '');
+  }
   return undefined;
 }
 
@@ -530,8 +645,18 @@ export function classifyWith(c: CompiledRuleSet, complaint: string): TriageResul
   // Who the patient is (a child, pregnant) is not in the past: only a negation takes it away.
   const patientConcepts = new Set([set.patient.child, set.patient.infant, set.patient.pregnant]);
   const found = context(c, t, concepts).map((f) => (f.status === 'history' && patientConcepts.has(f.concept) ? { ...f, status: 'present' as const } : f));
+  // Weeks of pregnancy said without "pregnant" ("im 12 weeks", "34 wks,"), unless pregnancy is negated.
+  const weeks = pregnancyWeeks(s);
+  if (weeks && !found.some((f) => f.concept === set.patient.pregnant)) {
+    const start = s.indexOf(weeks);
+    found.push({ concept: set.patient.pregnant, text: weeks, start, end: start + weeks.length, status: 'present' });
+    found.sort((a, b) => a.start - b.start);
+  }
   const present = found.filter((f) => f.status === 'present');
   const inPlay = (concept: string) => present.filter((f) => f.concept === concept);
+  // A concept explained by a harmless cause the patient states (black stools, iron tablets) is not a red flag.
+  const explained = (concept: string) => (set.concepts[concept]?.explainedBy ?? []).some((e) => inPlay(e).length > 0);
+  const inRule = (concept: string) => (explained(concept) ? [] : inPlay(concept));
 
   const adultSpeaking = set.patient.adult.some((a) => inPlay(a).length > 0);
   const childNamed = !adultSpeaking && (inPlay(set.patient.child).length > 0 || inPlay(set.patient.infant).length > 0);
@@ -543,8 +668,10 @@ export function classifyWith(c: CompiledRuleSet, complaint: string): TriageResul
 
   const excluded: TriageEvidence[] = found.filter((f) => f.status !== 'present').map((f) => ({ concept: f.concept, words: f.text, status: f.status }));
   const name = (d: string) => set.departments[d]?.[lang] ?? d;
-  const evidence = (concepts: string[]): TriageEvidence[] =>
-    present.filter((f) => concepts.includes(f.concept)).map((f) => ({ concept: f.concept, words: f.text, status: 'present' as const }));
+  const evidence = (concepts: string[], forRule = false): TriageEvidence[] =>
+    present
+      .filter((f) => concepts.includes(f.concept) && !(forRule && explained(f.concept)))
+      .map((f) => ({ concept: f.concept, words: f.text, status: 'present' as const }));
 
   for (const rule of set.rules) {
     const w = rule.when ?? {};
@@ -552,14 +679,14 @@ export function classifyWith(c: CompiledRuleSet, complaint: string): TriageResul
     if (w.adult !== undefined && w.adult === child) continue;
     if (w.pregnant !== undefined && w.pregnant !== pregnant) continue;
     if (w.ageUnderMonths !== undefined && !(months !== undefined && months < w.ageUnderMonths)) continue;
-    if (!rule.all.every((group) => group.some((concept) => inPlay(concept).length > 0))) continue;
+    if (!rule.all.every((group) => group.some((concept) => inRule(concept).length > 0))) continue;
     const department = child ? set.child.department : rule.department;
     return {
       department,
       urgency: rule.urgency,
       advice: fill(set.advice[rule.urgency][lang], { department: name(department), why: rule.why[lang] }),
       rule: rule.id,
-      matched: evidence(rule.all.flat()),
+      matched: evidence(rule.all.flat(), true),
       ...(excluded.length ? { excluded } : {}),
       found,
     };

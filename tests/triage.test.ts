@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
 import { classify } from '../activities/triage.js';
-import { ageInMonths, classifyWith, compile, normalise, type TriageRuleSet } from '../activities/triage-engine.js';
+import { ageInMonths, classifyWith, compile, normalise, pastYears, pregnancyWeeks, type TriageRuleSet } from '../activities/triage-engine.js';
 
 const rules = compile(triageRules as unknown as TriageRuleSet);
 const triage = (complaint: string) => classify(complaint, rules);
@@ -115,6 +115,33 @@ describe('triage: negation and history', () => {
     expect(triage("not sure if i'm suicidal").urgency).toBe('emergency');
   });
 
+  it('reads a near miss (差点, nearly) as something that did not happen, for the next word only', () => {
+    expect(triage('血糖低，差点昏过去，吃了块糖就好了')).toMatchObject({ urgency: 'routine' });
+    expect(status('nearly passed out when i stood up')).toEqual({ 'passed out': 'negated' });
+    expect(status('almost fainted at the gym')).toEqual({ fainted: 'negated' });
+    // "almost" before other words is not about the faint.
+    expect(triage('almost every day i pass out').urgency).toBe('emergency');
+  });
+
+  it('reads a past year (in 2019, 2015年) as history, before or after the concept', () => {
+    expect(status('had a seizure in 2019, on keppra')).toEqual({ seizure: 'history' });
+    expect(triage('had a seizure in 2019, on keppra, need a refill')).toMatchObject({ urgency: 'routine', department: 'neurology' });
+    expect(status('2015年脑梗，现在恢复得挺好')).toEqual({ 脑梗: 'history' });
+    expect(pastYears('seizure in 2019', 2026).map((m) => m.text)).toEqual(['in 2019', 'in 2019']);
+    // This year is not the past, and a bare number is not a year (2000 mg).
+    expect(pastYears('seizure in 2026', 2026)).toEqual([]);
+    expect(pastYears('took 2000 mg', 2026)).toEqual([]);
+  });
+
+  it('sets a red flag aside when the patient states a harmless cause, unless it is negated', () => {
+    expect(triage('在吃补铁的药，医生说大便会发黑，现在确实黑了')).toMatchObject({ urgency: 'routine', department: 'gastroenterology' });
+    expect(triage('black poop since starting ferrous sulfate')).toMatchObject({ urgency: 'routine', department: 'gastroenterology' });
+    expect(triage('poop is black like tar, not on any iron or pepto')).toMatchObject({ urgency: 'emergency', rule: 'red-flag-gi-bleeding' });
+    expect(triage('大便跟沥青一样黑，没吃过铁剂').urgency).toBe('emergency');
+    // Iron explains black stools, not vomiting blood.
+    expect(triage('在吃补铁的药，今天吐血了').urgency).toBe('emergency');
+  });
+
   it('puts history aside unless the clause says it is happening now', () => {
     expect(status('以前晕倒过一次')).toEqual({ 晕倒: 'history' });
     expect(status('history of seizures')).toEqual({ seizures: 'history' });
@@ -141,6 +168,24 @@ describe('triage: patients', () => {
     else expect(got).toBeCloseTo(months, 5);
   });
 
+  it('reads an age in brackets after a person', () => {
+    expect(ageInMonths(normalise('kid (9) scraped his elbow'), false)).toBe(108);
+    expect(ageInMonths(normalise('my brother (17) is shaking'), false)).toBe(204);
+    expect(ageInMonths(normalise('two things (1) headache'), false)).toBeUndefined();
+    expect(triage('kid (9) scraped his elbow, bleeding stopped').department).toBe('pediatrics');
+  });
+
+  it('reads weeks of pregnancy said without "pregnant", and not a duration', () => {
+    expect(pregnancyWeeks(normalise('im 12 weeks and just passed a clot'))).toBe('im 12 weeks');
+    expect(pregnancyWeeks(normalise("she's 28 wks, belly pain"))).toBe("she's 28 wks");
+    expect(pregnancyWeeks(normalise('34 wks, belly is rock hard'))).toBe('34 wks');
+    expect(pregnancyWeeks(normalise('20 weeks along, spotting'))).toBe('20 weeks along');
+    for (const duration of ['cough for 12 weeks', '3 weeks, cough getting worse', 'i am 3 weeks out from knee surgery', 'my baby is 6 weeks old', 'im 2 weeks late'])
+      expect(pregnancyWeeks(normalise(duration))).toBeUndefined();
+    expect(triage('im 12 weeks and just passed a big clot with bright red blood')).toMatchObject({ urgency: 'emergency', rule: 'red-flag-pregnancy-bleeding' });
+    expect(triage('34 wks, belly is rock hard and hurts nonstop')).toMatchObject({ urgency: 'emergency', department: 'gynecology' });
+  });
+
   it('makes a fever urgent in an infant under three months, and routine pediatrics after', () => {
     expect(triage('宝宝两个月 发烧38度')).toMatchObject({ urgency: 'urgent', department: 'pediatrics', rule: 'urgent-infant-fever' });
     expect(triage('新生儿发热')).toMatchObject({ urgency: 'urgent', department: 'pediatrics' });
@@ -165,5 +210,28 @@ describe('triage: how patients type', () => {
     // 便血 is not in 方便血压, and a bowl is not a bowel.
     expect(status('方便血压')).toEqual({ 血压: 'present' });
     expect(Object.keys(status('a bowl of soup'))).toEqual([]);
+  });
+
+  it('takes a one-character term only as a whole word', () => {
+    // 血 (blood) is a word in 血一直冒, not in 验血 or 血常规.
+    expect(triage('血一直冒，按不住').urgency).toBe('emergency');
+    expect(triage('怀孕了，想验血查个血常规')).toMatchObject({ urgency: 'routine', department: 'gynecology' });
+  });
+
+  it('does not start a gapped term inside another concept’s word', () => {
+    // 血…止不住 is not in 血压高得止不住 (blood pressure); 吐…血 is in 吐了半碗血 (吐 with a particle).
+    expect(triage('血压高得止不住')).toMatchObject({ urgency: 'routine', department: 'cardiology' });
+    expect(triage('血糖一直不停地升高')).toMatchObject({ urgency: 'routine', department: 'endocrinology' });
+    expect(triage('吐了半碗血').urgency).toBe('emergency');
+  });
+
+  it('matches the English part of a mixed term as whole words, without cutting English words', () => {
+    // "ot…到想死" (overtime) must not cut "not" into n|ot, nor match inside it.
+    expect(status('not pregnant')).toEqual({ pregnant: 'negated' });
+    expect(triage('super heavy period, not pregnant, cramps but manageable').urgency).toBe('routine');
+    expect(triage('OT 到想死啊哈哈，想开张病假纸，有少少伤风')).toMatchObject({ urgency: 'routine', department: 'general-medicine' });
+    expect(triage('手指切到，血一直喷，按了十几分钟都 stop 不了').urgency).toBe('emergency');
+    // Nor the "ot" of "shot": this 想死 is no overtime joke.
+    expect(triage('打完 shot 之后好想死').urgency).toBe('emergency');
   });
 });
