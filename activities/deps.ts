@@ -5,6 +5,7 @@ import type { Sql } from './db.js';
 import type { NotifyWebhook } from './notifications.js';
 import type { PaymentProvider } from './payments.js';
 import type { Courier } from './prescriptions.js';
+import type { JourneyInput } from '../workflows/definitions.js';
 
 export interface ActivityDeps {
   sql: Sql;
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   facilityWebhookSecret: string;
   /** Tells the journeys still waiting in a slot's queue that someone ahead went in (or left). */
   signalQueueAdvanced(journeyIds: string[]): Promise<void>;
+  /** Starts a journey workflow for `input.journeyId`, once: a second call for the same id does nothing. */
+  startJourney(input: JourneyInput): Promise<void>;
 }
 
 /** The logger, with the workflow id, activity and attempt when called inside an activity. */

@@ -9,6 +9,7 @@ import { journeyActivities } from './journeys.js';
 import { notificationActivities } from './notifications.js';
 import { paymentActivities } from './payments.js';
 import { prescriptionActivities } from './prescriptions.js';
+import { programActivities } from './programs.js';
 import { referralActivities } from './referrals.js';
 import { slotActivities } from './slots.js';
 import { triageActivities } from './triage.js';
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...prescriptionActivities(deps),
     ...examActivities(deps),
     ...referralActivities(deps),
+    ...programActivities(deps),
   };
 }
 

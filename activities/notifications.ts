@@ -61,26 +61,38 @@ export async function notificationFacts(sql: Sql, kind: NotificationKind, refs: 
   return row ? { appointment: { start: iso(row.start_at)!, department: row.department, mode: row.mode, doctor: row.doctor } } : {};
 }
 
-/**
- * Stores the notification in the inbox, once per id, and when a webhook is configured queues it in
- * the outbox in the same transaction. Fast and local: a journey never waits on the gateway for this.
- */
-export async function storeNotification(sql: Sql, req: NotificationRequest, queue: boolean): Promise<void> {
+/** The title and body in the patient's language and timezone, with the facts the database holds. */
+export async function renderNotification(sql: Sql, req: NotificationRequest): Promise<{ title: string; body: string }> {
   const [patient] = await sql<{ timezone: string; language: string }[]>`select timezone, language from patients where id = ${req.patientId}`;
   const facts = await notificationFacts(sql, req.kind, req.refs);
-  const { title, body } = render(req.kind, req.params, {
+  return render(req.kind, req.params, {
     language: asLanguage(patient?.language),
     timezone: patient?.timezone ?? 'Asia/Shanghai',
     refs: req.refs,
     facts,
   });
-  await sql.begin(async (tx) => {
-    await tx`
-      insert into notifications (id, patient_id, kind, title, body, refs)
-      values (${req.id}, ${req.patientId}, ${req.kind}, ${title}, ${body}, ${tx.json(req.refs)})
-      on conflict (id) do nothing`;
-    if (queue) await tx`insert into outbox (id) values (${req.id}) on conflict (id) do nothing`;
-  });
+}
+
+/**
+ * Inserts a rendered notification into the inbox once per id and, when `queue` is given, into the
+ * outbox: `activity` rows are delivered by the workflow's delivery activity, `dispatcher` rows by the
+ * outbox dispatcher of the worker (workers/outbox.ts). Call inside the caller's transaction.
+ */
+export async function insertNotification(tx: Sql, req: NotificationRequest, text: { title: string; body: string }, queue?: 'activity' | 'dispatcher'): Promise<void> {
+  await tx`
+    insert into notifications (id, patient_id, kind, title, body, refs)
+    values (${req.id}, ${req.patientId}, ${req.kind}, ${text.title}, ${text.body}, ${tx.json(req.refs)})
+    on conflict (id) do nothing`;
+  if (queue) await tx`insert into outbox (id, via) values (${req.id}, ${queue}) on conflict (id) do nothing`;
+}
+
+/**
+ * Stores the notification in the inbox, once per id, and when a webhook is configured queues it in
+ * the outbox in the same transaction. Fast and local: a journey never waits on the gateway for this.
+ */
+export async function storeNotification(sql: Sql, req: NotificationRequest, queue: boolean): Promise<void> {
+  const text = await renderNotification(sql, req);
+  await sql.begin(async (tx) => insertNotification(tx as unknown as Sql, req, text, queue ? 'activity' : undefined));
 }
 
 /**

@@ -76,7 +76,7 @@ export async function drugsByCode(sql: Sql, codes: string[]): Promise<Map<string
 
 /** The chronic conditions the patient is enrolled in a care program for. */
 export async function enrolledConditions(sql: Sql, patientId: string): Promise<Set<string>> {
-  const rows = await sql<{ condition: string }[]>`select condition from care_programs where patient_id = ${patientId} and status = 'active'`;
+  const rows = await sql<{ condition: string }[]>`select condition from programs where patient_id = ${patientId} and status <> 'discharged'`;
   return new Set(rows.map((r) => r.condition));
 }
 

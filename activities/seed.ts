@@ -1,20 +1,23 @@
-// Seeds the reference data every installation needs (pathway templates, triage rules) and, for
+// Seeds the reference data every installation needs (pathway and program templates, triage rules) and, for
 // `npm start -- --demo`, a few clinicians, patients and slots to click through.
-import type { PathwayTemplate } from '../workflows/definitions.js';
+import type { PathwayTemplate, ProgramTemplate } from '../workflows/definitions.js';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import drugs from '../db/seed/drugs.json' with { type: 'json' };
 import exams from '../db/seed/exams.json' with { type: 'json' };
+import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
 import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
 import type { Sql } from './db.js';
 import { createClinician, createPatient, insertPathway } from './reference.js';
 import { upsertDrug, type Drug } from './prescriptions.js';
 import { createSlot } from './slots.js';
+import { insertProgramTemplate } from './programs.js';
 import { storeRules, type TriageRuleSet } from './triage.js';
 
 export async function seedReferenceData(sql: Sql): Promise<void> {
   for (const t of pathways as PathwayTemplate[]) await insertPathway(sql, t);
   await storeRules(sql, triageRules as unknown as TriageRuleSet);
   for (const d of drugs as Drug[]) await upsertDrug(sql, d);
+  for (const t of programTemplates as ProgramTemplate[]) await insertProgramTemplate(sql, t);
   for (const e of exams) {
     await sql`
       insert into exam_catalogue (code, name, price, daily_capacity) values (${e.code}, ${e.name}, ${e.price}, ${e.dailyCapacity})

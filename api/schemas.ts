@@ -238,7 +238,7 @@ export const OutcomeInput = z
   })
   .openapi('OutcomeInput');
 
-export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined'] as const;
+export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined', 'vital-alert', 'adherence', 'followup-missed'] as const;
 export const Task = z
   .object({
     id: z.string(),
@@ -246,7 +246,7 @@ export const Task = z
     role: z.string(),
     status: z.enum(['open', 'done', 'cancelled']),
     subject: z
-      .object({ type: z.enum(['journey', 'prescription', 'exam', 'referral']), id: z.string() })
+      .object({ type: z.enum(['journey', 'prescription', 'exam', 'referral', 'program']), id: z.string() })
       .openapi({ description: 'The item the task is about' }),
     action: z.string().openapi({ description: 'What the person who takes the task is asked to do' }),
     journeyId: z.string().optional(),

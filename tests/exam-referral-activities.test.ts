@@ -40,6 +40,9 @@ beforeAll(async () => {
     courier: awaitingCourier,
     facilityWebhookSecret: SECRET,
     async signalQueueAdvanced() {},
+    async startJourney() {
+      throw new Error('no journeys start in these tests');
+    },
   };
   patientId = (await createPatient(db.sql, { name: '王芳', phone: '+8613800000042', birthDate: '1968-04-02', sex: 'F', timezone: 'Asia/Shanghai' })).id;
   const journey: JourneySnapshot = {

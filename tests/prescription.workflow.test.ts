@@ -3,7 +3,6 @@
 // at every stage, and medication reminders over a whole course.
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
-import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import {
   PRESCRIPTION_WORKFLOW,
@@ -19,6 +18,7 @@ import {
 } from '../workflows/definitions.js';
 import type { prescriptionFulfillment } from '../workflows/prescription.js';
 import type { FakeWorld } from './support/fake-activities.js';
+import { sleepUntilHour } from './support/clock.js';
 import { refusal, waitFor, workflowHarness } from './support/workflow-harness.js';
 
 const MIN = 60_000;
@@ -33,17 +33,6 @@ const metformin: PrescriptionItem = { drugCode: 'metformin-500mg', dose: '500 mg
 const AMOUNT = 2 * 150 + 4 * 40;
 
 type Handle = WorkflowHandle<typeof prescriptionFulfillment>;
-
-/**
- * Moves the test server's clock (which starts at the real time) to the next 02:00 in Shanghai, so that a
- * course delivered soon after starts at 08:00 whatever the time of day the tests run at.
- */
-async function beforeDawnInShanghai(): Promise<void> {
-  const now = await h.env().currentTimeMs();
-  const today = DateTime.fromMillis(now, { zone: 'Asia/Shanghai' }).startOf('day').plus({ hours: 2 });
-  const target = today.toMillis() > now ? today : today.plus({ days: 1 });
-  await h.env().sleep(target.toMillis() - now);
-}
 
 async function startRx(taskQueue: string, over: Partial<PrescriptionInput> = {}): Promise<{ handle: Handle; id: string }> {
   const id = randomUUID();
@@ -91,7 +80,7 @@ function expectNothingDispensed(world: FakeWorld): void {
 describe('prescriptionFulfillment', () => {
   it('reviews, takes payment, dispenses once, ships, delivers and reminds at each dose time of the course', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      await beforeDawnInShanghai();
+      await sleepUntilHour(h.env()); // the course starts at 08:00 whatever the hour the tests run at
       const { handle, id } = await startRx(taskQueue);
       const review = world.tasks.get(`rx:${id}:review:v1`)!;
       expect(review).toMatchObject({ kind: 'pharmacist-review', role: 'pharmacist', status: 'open', subject: { type: 'prescription', id }, tier: 0 });

@@ -2,7 +2,7 @@
 // a worker with its activities. Entry points (worker.ts, api.ts, start.ts) and tests wire from here.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Client, Connection, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type NativeConnectionOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
@@ -10,8 +10,9 @@ import type { Sql } from '../activities/db.js';
 import type { NotifyWebhook } from '../activities/notifications.js';
 import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
-import { JOURNEY_TASK_QUEUE, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
+import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
 import type { Config } from './config.js';
+import { startOutboxDispatcher } from './outbox.js';
 
 const require = createRequire(import.meta.url);
 export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
@@ -94,6 +95,20 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     ...(w.notifyWebhook ? { notifyWebhook: w.notifyWebhook } : {}),
     // Outbound webhooks share one key: without a notification webhook, still NOTIFY_WEBHOOK_SECRET (or its development default).
     facilityWebhookSecret: w.facilityWebhookSecret,
+    async startJourney(input) {
+      try {
+        await w.client.workflow.start(PATIENT_JOURNEY_WORKFLOW, {
+          taskQueue: w.taskQueue ?? JOURNEY_TASK_QUEUE,
+          workflowId: journeyWorkflowId(input.journeyId),
+          args: [input],
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
+      } catch (err) {
+        // Started already (an activity retried after the start went through): nothing more to do.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+    },
     async signalQueueAdvanced(journeyIds) {
       await Promise.all(
         journeyIds.map(async (id) => {
@@ -108,14 +123,19 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
   });
 }
 
+/** The worker, and beside it (when a notification webhook is configured) the outbox dispatcher, which stops with it. */
 export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
-  return Worker.create({
+  const worker = await Worker.create({
     connection: w.connection,
     namespace: w.namespace,
     taskQueue: w.taskQueue ?? JOURNEY_TASK_QUEUE,
     ...(w.bundle ? { workflowBundle: w.bundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: journeyActivities(w),
   });
+  if (w.notifyWebhook) {
+    startOutboxDispatcher({ sql: w.sql, webhook: w.notifyWebhook, log: w.log, alive: () => !['STOPPING', 'DRAINING', 'DRAINED', 'STOPPED', 'FAILED'].includes(worker.getState()) });
+  }
+  return worker;
 }
 
 export async function connectWorker(cfg: Config['temporal'], address: string): Promise<NativeConnection> {

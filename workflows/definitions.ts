@@ -209,13 +209,38 @@ export const TIMELINE_TYPES = [
   'referral.attended',
   'referral.expired',
   'item.settled',
+  // care programs, on their own timeline
+  'program.enrolled',
+  'program.plan-changed',
+  'program.paused',
+  'program.resumed',
+  'program.discharged',
+  'program.continued',
+  'reading.recorded',
+  'alert.raised',
+  'dose.missed',
+  'measurement.missed',
+  'reminder.missed',
+  'followup.created',
+  'followup.missed',
+  'refill.started',
+  'supply.added',
+  'education.sent',
 ] as const;
 export type TimelineType = (typeof TIMELINE_TYPES)[number];
 
-export type TaskKind = 'escalation' | 'pharmacist-review' | 'prescription-revision' | 'abnormal-result' | 'referral-declined';
+export type TaskKind =
+  | 'escalation'
+  | 'pharmacist-review'
+  | 'prescription-revision'
+  | 'abnormal-result'
+  | 'referral-declined'
+  | 'vital-alert'
+  | 'adherence'
+  | 'followup-missed';
 /** The item a task is about. */
 export interface TaskSubject {
-  type: 'journey' | 'prescription' | 'exam' | 'referral';
+  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program';
   id: string;
 }
 export interface TaskChange {
@@ -250,7 +275,11 @@ export type NotificationKind =
   | 'exam.scheduled'
   | 'exam.cancelled'
   | 'referral.accepted'
-  | 'referral.declined';
+  | 'referral.declined'
+  | 'measurement.reminder'
+  | 'followup.due'
+  | 'refill.due'
+  | 'education';
 
 export interface NotificationRequest {
   /** Derived from workflow id + occurrence: the same id is stored and delivered once. */
@@ -570,3 +599,187 @@ export const referralAttendedUpdate = defineUpdate<ReferralSnapshot, [ReferralAt
 export const referralQuery = defineQuery<ReferralSnapshot>('snapshot');
 
 export const itemSettledSignal = defineSignal<[ItemSettled]>('itemSettled');
+
+// ---- care programs ----------------------------------------------------------------------------
+// One durable workflow per patient and condition (`program:<patientId>:<condition>`) that lives for
+// years: medication and measurement reminders, follow-up journeys, refills, readings and alerts.
+
+export const CARE_PROGRAM_WORKFLOW = 'careProgram';
+export const programWorkflowId = (patientId: string, condition: string): string => `program:${patientId}:${condition}`;
+
+export type MeasurementType = 'bp' | 'glucose' | 'weight';
+
+export interface ProgramTemplate {
+  id: string;
+  version: number;
+  condition: string;
+  name?: string;
+  /** ISO durations, as in pathways. */
+  followUpEvery: string;
+  followUpLead: string;
+  measurements: { type: MeasurementType; times: string[]; everyDays: number }[];
+  thresholds: {
+    bp?: { systolicHigh: number; diastolicHigh: number; systolicLow: number };
+    glucose?: { fastingHigh: number; fastingLow: number; postprandialHigh: number };
+  };
+  /** Consecutive readings at or over a threshold that make a trend. */
+  trendReadings: number;
+  /** Missed doses in a row that raise an adherence task. */
+  missedDoseStreak: number;
+  refillLead: string;
+  /** An occurrence more late than this (after downtime) is recorded as missed, never sent. */
+  lateGrace: string;
+  /** Education messages: each topic once, `after` enrolment. */
+  education: { topic: string; after: string }[];
+}
+
+export interface ProgramMedication {
+  drugCode: string;
+  dose: string;
+  /** `HH:MM` in the patient's timezone. */
+  times: string[];
+  /** Days of supply the patient has at enrolment. */
+  supplyDays: number;
+}
+
+export interface ProgramPlan {
+  medications: ProgramMedication[];
+  followUpEvery?: string;
+}
+
+export type ProgramStatus = 'active' | 'paused' | 'discharged';
+export type OccurrenceKind = 'medication' | 'measurement' | 'followup' | 'refill';
+
+export type Reading =
+  | { type: 'bp'; systolic: number; diastolic: number; at: string }
+  | { type: 'glucose'; mmol: number; context: 'fasting' | 'postprandial'; at: string }
+  | { type: 'weight'; kg: number; at: string };
+
+export interface ProgramAlert {
+  /** The `vital-alert` task's id. */
+  id: string;
+  reason: string;
+  at: string;
+}
+
+/** One scheduled occurrence of a program: a dose or a measurement (planned by an activity, in the patient's timezone). */
+export interface Occurrence {
+  at: string;
+  kind: 'medication' | 'measurement';
+  drugCode?: string;
+  type?: MeasurementType;
+}
+
+export interface ProgramSnapshot {
+  id: string;
+  patientId: string;
+  condition: string;
+  doctorId: string;
+  status: ProgramStatus;
+  template: { id: string; version: number };
+  plan: ProgramPlan;
+  timezone: string;
+  enrolledAt: string;
+  /** The soonest occurrence of each schedule. */
+  next: { at: string; kind: OccurrenceKind }[];
+  adherence: { taken: number; skipped: number; missed: number };
+  /** The latest readings, newest first (at most 20). */
+  readings: Reading[];
+  openAlerts: ProgramAlert[];
+  /** When each medication's supply runs out; the API derives `remainingDays` from it. */
+  supply: { drugCode: string; until: string }[];
+  /** Runs of the workflow (continue-as-new). */
+  runs: number;
+  journeyId?: string;
+  dischargedReason?: string;
+}
+
+/** What a run hands to the next (continue-as-new). */
+export interface ProgramCarry {
+  snapshot: ProgramSnapshot;
+  projectionVersion: number;
+  /** Occurrences already handled up to (exclusive) this time. */
+  cursor: string;
+  /** Doses reminded and not answered yet, by drug: the latest occurrence. */
+  pendingDoses: { drugCode: string; at: string }[];
+  /** Doses answered (the first answer stands), recent ones only. */
+  answered: { drugCode: string; at: string }[];
+  missedStreak: number;
+  adherenceTaskOpen: boolean;
+  /** Follow-up number k is due at enrolledAt + k × followUpEvery; the next one to create. */
+  nextFollowUp: number;
+  followUps: { k: number; journeyId: string; dueAt: string; checked: boolean }[];
+  /** Refill journeys started, by drug and the supply end they were for. */
+  refills: { drugCode: string; until: string; journeyId: string }[];
+  educationSent: string[];
+  /** Readings at or over a threshold in a row (for trends), per type. */
+  overRun: Record<string, number>;
+}
+
+export interface ProgramInput {
+  programId: string;
+  patientId: string;
+  condition: string;
+  doctorId: string;
+  enrolledBy: Actor;
+  template: ProgramTemplate;
+  plan: ProgramPlan;
+  timezone: string;
+  enrolledAt: string;
+  /** The online follow-up pathway, copied at enrolment like a journey's pathway. */
+  followUpPathway: PathwayTemplate;
+  journeyId?: string;
+  carried?: ProgramCarry;
+}
+
+export interface ProgramPlanInput {
+  plan: ProgramPlan;
+  actor: Actor;
+}
+export interface ProgramStatusInput {
+  action: 'pause' | 'resume' | 'discharge';
+  reason: string;
+  actor: Actor;
+}
+export interface ReadingInput {
+  reading: Reading;
+  actor: Actor;
+}
+export interface ReadingResult {
+  alert?: { id: string; reason: string };
+}
+export interface ProgramDoseInput {
+  drugCode: string;
+  scheduledAt: string;
+  taken: boolean;
+  actor: Actor;
+}
+/** A delivered prescription adds days of supply to the program's medication. */
+export interface SupplyAdded {
+  prescriptionId: string;
+  drugCode: string;
+  days: number;
+}
+
+export const ProgramFailureType = {
+  /** Only the responsible doctor or a coordinator: 403. */
+  NotResponsible: 'not-responsible',
+  /** A discharged program takes nothing more: 409. */
+  Discharged: 'program-discharged',
+} as const;
+
+export const programPlanUpdate = defineUpdate<ProgramSnapshot, [ProgramPlanInput]>('programPlan');
+export const programStatusUpdate = defineUpdate<ProgramSnapshot, [ProgramStatusInput]>('programStatus');
+export const readingUpdate = defineUpdate<ReadingResult, [ReadingInput]>('reading');
+export const programDoseUpdate = defineUpdate<{ status: 'confirmed' | 'skipped' }, [ProgramDoseInput]>('programDose');
+export const supplyAddedSignal = defineSignal<[SupplyAdded]>('supplyAdded');
+export const programQuery = defineQuery<ProgramSnapshot>('snapshot');
+
+/** One transition of a program, with the notifications it sends, projected in one transaction. */
+export interface ProgramTransition {
+  version: number;
+  snapshot: ProgramSnapshot;
+  events: TimelineEvent[];
+  tasks?: TaskChange[];
+  notifications?: NotificationRequest[];
+}

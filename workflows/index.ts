@@ -3,3 +3,4 @@ export { latePaymentRefund } from './late-payment.js';
 export { prescriptionFulfillment } from './prescription.js';
 export { examOrder } from './exam.js';
 export { referral } from './referral.js';
+export { careProgram } from './care-program.js';

@@ -130,6 +130,16 @@ export abstract class WorkflowKernel {
     return { key: occurrence ? `${type}:${occurrence}` : type, at: new Date().toISOString(), type, actor, data };
   }
 
+  /** The version of the last projection (a workflow that continues as new carries it on). */
+  protected get projectionVersion(): number {
+    return this.version;
+  }
+
+  /** A new run of a workflow that continued as new goes on from the version its last run projected. */
+  protected resumeProjectionVersion(version: number): void {
+    this.version = version;
+  }
+
   /** Projects the current state with the transition's events and tasks, in one transaction. */
   async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
     this.version += 1;

@@ -14,7 +14,8 @@ function triageSet(): CompiledRuleSet {
   return compiledRules;
 }
 import { planCourse } from '../../activities/prescriptions.js';
-import type { Appointment, ItemSnapshot, ItemTransition, JourneySnapshot, NotificationRequest, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+import { planOccurrences } from '../../activities/programs.js';
+import type { Appointment, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
 export interface FakeSlot {
   id: string;
@@ -67,6 +68,14 @@ export class FakeWorld {
   referralsSent = new Set<string>();
   /** While set, the facility's webhook refuses every referral (the adapter throws, so it retries). */
   facilityDown = false;
+  /** Care programs: latest snapshot per program id (by projection version). */
+  programs = new Map<string, ProgramSnapshot>();
+  /** Every program projection call, in order, repeats included. */
+  programTransitions: ProgramTransition[] = [];
+  /** Every journey a program asked to start, repeats included. */
+  startedJourneys: JourneyInput[] = [];
+  /** Journeys a follow-up reached the visit of (`journeyReachedVisit` answers true for these). */
+  visited = new Set<string>();
   /** An activity whose gate is set waits for it: lets a test act in the middle of a transition. */
   gates: Partial<Record<keyof Activities, Promise<void>>> = {};
   calls: Partial<Record<keyof Activities, number>> = {};
@@ -156,6 +165,38 @@ export class FakeWorld {
           const prior = w.tasks.get(task.id);
           if (!prior || prior.status === 'open') w.tasks.set(task.id, { ...task });
         }
+      },
+      async recordProgramTransition(t: ProgramTransition) {
+        const id = t.snapshot.id;
+        w.programTransitions.push(structuredClone(t));
+        if ((w.versions.get(id) ?? 0) < t.version) {
+          w.versions.set(id, t.version);
+          w.programs.set(id, structuredClone(t.snapshot));
+        }
+        w.projected.set(id, [...(w.projected.get(id) ?? []), ...t.events]);
+        const list = w.timeline.get(id) ?? [];
+        for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
+        w.timeline.set(id, list);
+        for (const task of t.tasks ?? []) {
+          const prior = w.tasks.get(task.id);
+          if (!prior || prior.status === 'open') w.tasks.set(task.id, { ...task });
+        }
+        for (const n of t.notifications ?? []) {
+          w.notifyCalls.push(n);
+          if (!w.notifications.has(n.id)) w.notifications.set(n.id, n);
+        }
+      },
+      async planProgramOccurrences(r) {
+        return planOccurrences(r);
+      },
+      async journeyReachedVisit(r) {
+        return w.visited.has(r.journeyId);
+      },
+      async startProgramJourney(input) {
+        w.startedJourneys.push(input);
+      },
+      async taskIsOpen(r) {
+        return w.tasks.get(r.taskId)?.status === 'open';
       },
       async dispense(r) {
         w.dispenseCalls.push({ ...r });
