@@ -1,6 +1,7 @@
 // Notification texts from message templates (data, not code): activities/messages/<language>.json holds,
 // per notification kind, a few variants of a title and a body with named placeholders ({amount},
-// {time}, {place}, ...), plus the localized names of departments, reason codes and delivery statuses.
+// {time}, {place}, ...), plus the localized names of departments, reason codes, delivery statuses and
+// measurement types.
 // This module only chooses a variant and fills it in; every word a patient reads is in those files.
 // activities/messages/README.md explains them for translators.
 import { z } from 'zod';
@@ -21,13 +22,16 @@ const Catalogue = z.strictObject({
   language: z.enum(LANGUAGES),
   /** The Intl locale for month and weekday names and for numbers. */
   locale: z.string(),
-  formats: z.strictObject({ money: z.string(), dateTime: z.string() }),
+  /** `dateTime` for a moment (`{time}`), `date` for the same moment without the clock (`{date}`). */
+  formats: z.strictObject({ money: z.string(), dateTime: z.string(), date: z.string() }),
   /** Where a journey's appointment takes place, by its mode. */
   places: z.strictObject({ offline: z.string(), online: z.string() }),
   names: z.strictObject({
     departments: z.record(z.string(), z.string()),
     reasons: z.record(z.string(), z.string()),
     deliveryStatuses: z.record(z.string(), z.string()),
+    /** What a chronic-care program asks the patient to measure (`bp`, `glucose`, `weight`). */
+    measurements: z.record(z.string(), z.string()),
   }),
   /** Used only when no variant of a kind can be filled (never for the kinds of today: a test checks it). */
   fallback: Template,
@@ -38,9 +42,10 @@ export type Catalogue = z.infer<typeof Catalogue>;
 /** The placeholders a template may use; a misspelt one would never be filled, so a file that has one is refused. */
 export const PLACEHOLDERS = {
   dateTime: ['year', 'month', 'monthName', 'day', 'weekday', 'hour', 'minute'],
+  date: ['year', 'month', 'monthName', 'day', 'weekday'],
   money: ['amount'],
   places: ['department', 'doctor'],
-  notifications: ['amount', 'dueBy', 'time', 'place', 'department', 'doctor', 'exam', 'facility', 'queueNumber', 'ahead', 'count', 'reason', 'status'],
+  notifications: ['amount', 'dueBy', 'time', 'date', 'place', 'department', 'doctor', 'exam', 'facility', 'queueNumber', 'ahead', 'count', 'reason', 'status', 'measurement'],
 } as const;
 
 export const placeholdersOf = (template: string): string[] => [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!);
@@ -54,6 +59,7 @@ export function checkCatalogue(file: unknown, language: Language): Catalogue {
   };
   if (c.language !== language) errors.push(`language is ${c.language}, expected ${language}`);
   check('formats.dateTime', c.formats.dateTime, PLACEHOLDERS.dateTime);
+  check('formats.date', c.formats.date, PLACEHOLDERS.date);
   check('formats.money', c.formats.money, PLACEHOLDERS.money);
   for (const [mode, t] of Object.entries(c.places)) check(`places.${mode}`, t, PLACEHOLDERS.places);
   check('fallback', c.fallback.title + c.fallback.body, []);
@@ -128,7 +134,16 @@ export function variants(kind: NotificationKind, p: NotificationRequest['params'
       list.push(String(p.status));
       break;
     case 'medication.reminder':
+      // A program's dose is always one medicine (`count: 1`): it reads as a prescription's single dose.
       list.push(p.count === 1 ? 'one' : undefined);
+      break;
+    case 'measurement.reminder':
+      // Names the measurement; an unknown type has no name, so `default` (no name) is used.
+      list.push('measurement');
+      break;
+    case 'education':
+      // One variant per topic, with the topic's own title and body; an unknown topic reads `default`.
+      list.push(typeof p.topic === 'string' ? p.topic : undefined);
       break;
     case 'report.ready':
     case 'exam.scheduled':
@@ -140,6 +155,8 @@ export function variants(kind: NotificationKind, p: NotificationRequest['params'
     case 'prescription.approved':
     case 'prescription.rejected':
     case 'prescription.cancelled':
+    case 'followup.due':
+    case 'refill.due':
       break;
   }
   return [...new Set([...list.filter((v): v is string => v !== undefined && v !== 'default'), 'default'])];
@@ -152,6 +169,15 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isI
 
 /** A time in the patient's timezone, in the language's pattern (`2026年12月1日（周二）14:30`, `Tue 1 Dec 2026, 14:30`). */
 export function formatTime(iso: string, timezone: string, c: Catalogue): string {
+  return formatMoment(iso, timezone, c, c.formats.dateTime, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** The day of a time in the patient's timezone, in the language's pattern (`2026年12月1日（周二）`, `Tue 1 Dec 2026`). */
+export function formatDate(iso: string, timezone: string, c: Catalogue): string {
+  return formatMoment(iso, timezone, c, c.formats.date, { dateStyle: 'medium' });
+}
+
+function formatMoment(iso: string, timezone: string, c: Catalogue, pattern: string, otherwise: Intl.DateTimeFormatOptions): string {
   const at = new Date(iso);
   const parts = (locale: string, o: Intl.DateTimeFormatOptions): Record<string, string> =>
     Object.fromEntries(new Intl.DateTimeFormat(locale, { timeZone: timezone, ...o }).formatToParts(at).map((x) => [x.type, x.value]));
@@ -166,7 +192,7 @@ export function formatTime(iso: string, timezone: string, c: Catalogue): string 
     weekday: names.weekday,
     monthName: names.month,
   };
-  return fill(c.formats.dateTime, values) ?? new Intl.DateTimeFormat(c.locale, { timeZone: timezone, dateStyle: 'medium', timeStyle: 'short' }).format(at);
+  return fill(pattern, values) ?? new Intl.DateTimeFormat(c.locale, { timeZone: timezone, ...otherwise }).format(at);
 }
 
 /** Fen as money: `¥12.50`, `CNY 12.50`. */
@@ -199,15 +225,18 @@ function placeholderValues(p: NotificationRequest['params'], ctx: RenderContext,
   const facts = ctx.facts ?? {};
   const subject = subjectOf(ctx.refs);
   const time = (v: unknown): string | undefined => (isTime(v) ? formatTime(v, ctx.timezone, c) : undefined);
-  const name = (map: Record<string, string>, code: unknown): string | undefined => (typeof code === 'string' ? map[code] : undefined);
+  // Own keys only: a code such as `constructor` is unknown, not Object.prototype's.
+  const name = (map: Record<string, string>, code: unknown): string | undefined => (typeof code === 'string' && Object.hasOwn(map, code) ? map[code] : undefined);
   const a = facts.appointment;
   const department = name(c.names.departments, subject === 'referral' ? facts.referral?.department : a?.department);
   const place = a && department ? fill(c.places[a.mode], { department, doctor: a.doctor }) : undefined;
+  // The moment the notification is about: the workflow's own param first, else the booked appointment.
+  const moment = p.start ?? p.scheduledAt ?? p.appointmentAt ?? p.at ?? (subject === 'journey' ? a?.start : undefined);
   return {
     amount: typeof p.amount === 'number' && Number.isFinite(p.amount) ? formatMoney(p.amount, c) : undefined,
     dueBy: time(p.dueBy),
-    // The moment the notification is about: the workflow's own param first, else the booked appointment.
-    time: time(p.start ?? p.scheduledAt ?? p.appointmentAt ?? p.at ?? (subject === 'journey' ? a?.start : undefined)),
+    time: time(moment),
+    date: isTime(moment) ? formatDate(moment, ctx.timezone, c) : undefined,
     place,
     department,
     doctor: a?.doctor,
@@ -218,20 +247,22 @@ function placeholderValues(p: NotificationRequest['params'], ctx: RenderContext,
     count: isCount(p.count) ? String(p.count) : undefined,
     reason: name(c.names.reasons, p.reason),
     status: name(c.names.deliveryStatuses, p.status),
+    measurement: name(c.names.measurements, p.type),
   };
 }
 
 /**
  * Title and body in the patient's language and timezone, from the language's templates. Built only
- * from the params (times, amounts, counts, codes turned into names) and the facts (department, doctor,
- * exam, facility names): never a complaint, a diagnosis, a drug's name or an exam result.
+ * from the params (times, amounts, counts, codes turned into names or chosen variants) and the facts
+ * (department, doctor, exam, facility names): never a complaint, a diagnosis, a drug's name or an
+ * exam result.
  */
 export function render(kind: NotificationKind, params: NotificationRequest['params'], ctx: RenderContext): Template {
   const c = CATALOGUES[ctx.language] ?? CATALOGUES[DEFAULT_LANGUAGE];
   const templates = c.notifications[kind] ?? {};
   const values = placeholderValues(params, ctx, c);
   for (const v of variants(kind, params, ctx.refs, ctx.facts)) {
-    const t = templates[v];
+    const t = Object.hasOwn(templates, v) ? templates[v] : undefined;
     if (!t) continue;
     const title = fill(t.title, values);
     const body = fill(t.body, values);

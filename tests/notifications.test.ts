@@ -14,7 +14,8 @@ import { createClinician, createPatient } from '../activities/reference.js';
 import { verifySignature } from '../activities/signature.js';
 import { createSlot } from '../activities/slots.js';
 import { DEPARTMENTS, PatientInput } from '../api/schemas.js';
-import type { JourneySnapshot, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
+import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
+import type { JourneySnapshot, MeasurementType, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
 import { createLogger, REDACT_PATHS } from '../workers/logger.js';
 import { testDb, type TestDb } from './support/db.js';
 
@@ -114,12 +115,22 @@ const DUE = '2026-11-30T06:45:00.000Z';
 const EXAM_AT = '2026-12-02T01:00:00.000Z';
 const REFERRAL_AT = '2026-12-03T02:00:00.000Z';
 const DOSE_AT = '2026-12-05T00:00:00.000Z';
+const MEASURE_AT = '2026-12-04T23:00:00.000Z';
+// Near midnight, so the day itself depends on the timezone (the 10th in Shanghai, the 9th in Berlin).
+const FOLLOWUP_AT = '2026-12-09T17:00:00.000Z';
+const RUN_OUT_AT = '2026-12-19T16:30:00.000Z';
 const T = {
   appt: both('2026年12月1日（周二）14:30', 'Tue 1 Dec 2026, 07:30'),
   due: both('2026年11月30日（周一）14:45', 'Mon 30 Nov 2026, 07:45'),
   exam: both('2026年12月2日（周三）09:00', 'Wed 2 Dec 2026, 02:00'),
   referral: both('2026年12月3日（周四）10:00', 'Thu 3 Dec 2026, 03:00'),
   dose: both('2026年12月5日（周六）08:00', 'Sat 5 Dec 2026, 01:00'),
+  measure: both('2026年12月5日（周六）07:00', 'Sat 5 Dec 2026, 00:00'),
+};
+/** Days without the clock, for what is due around a day (a follow-up, the end of a supply). */
+const D = {
+  followup: both('2026年12月10日（周四）', 'Wed 9 Dec 2026'),
+  runOut: both('2026年12月20日（周日）', 'Sat 19 Dec 2026'),
 };
 const money = (zh: string): Both => both(`¥${zh}`, `CNY ${zh}`);
 const CARDIOLOGY = both('心血管内科', 'Cardiology');
@@ -131,6 +142,12 @@ const J = { journeyId: 'j-1' };
 const RX = { journeyId: 'j-1', prescriptionId: 'rx-1' };
 const EX = { journeyId: 'j-1', examId: 'ex-1' };
 const REF = { journeyId: 'j-1', referralId: 'ref-1' };
+// A chronic-care program's refs, as workflows/care-program.ts sends them (always with the program id).
+const PROGRAM = { programId: 'pg-1' };
+const PROGRAM_DOSE = { ...PROGRAM, drugCode: 'amlodipine-5mg', scheduledAt: DOSE_AT };
+const PROGRAM_FOLLOWUP = { ...PROGRAM, journeyId: 'j-fu-1', scheduledAt: FOLLOWUP_AT };
+const PROGRAM_REFILL = { ...PROGRAM, drugCode: 'amlodipine-5mg', journeyId: 'j-rn-1', scheduledAt: RUN_OUT_AT };
+const measurementRefs = (type: string) => ({ ...PROGRAM, measurement: type, scheduledAt: MEASURE_AT });
 const OFFLINE: NotificationFacts = { appointment: { start: APPT, department: 'cardiology', doctor: 'Dr. Li Wei', mode: 'offline' } };
 const ONLINE: NotificationFacts = { appointment: { start: APPT, department: 'endocrinology', doctor: 'Dr. Wang Fang', mode: 'online' } };
 const EXAM: NotificationFacts = { exam: { name: '血常规 (Complete blood count)' } };
@@ -152,6 +169,21 @@ const DELIVERY_STATUSES: [string, Both][] = [
   ['delivered', both('已送达', 'delivered')],
   ['failed', both('重新配送', 'sending it again')],
   ['delivery-failed', both('护理协调员', 'care coordinator')],
+];
+
+/** Every measurement type (the Record makes tsc refuse a type without its name). */
+const MEASUREMENTS: Record<MeasurementType, Both> = {
+  bp: both('血压', 'blood pressure'),
+  glucose: both('血糖', 'blood glucose'),
+  weight: both('体重', 'weight'),
+};
+
+/** Every education topic of db/seed/program-templates.json (a test checks the list), by its title. */
+const TOPICS: [string, Both][] = [
+  ['home-bp-measurement', both('在家测血压', 'measuring your blood pressure at home')],
+  ['low-salt-diet', both('少吃盐', 'eating less salt')],
+  ['hypoglycaemia-signs', both('低血糖的信号', 'signs of low blood sugar')],
+  ['foot-care', both('每天护理双脚', 'caring for your feet every day')],
 ];
 
 /** Every kind (the Record makes tsc refuse a kind without cases), in each of its contexts. */
@@ -199,34 +231,53 @@ const CASES: Record<NotificationKind, Case[]> = {
   'medication.reminder': [
     { label: 'two medicines', params: { at: DOSE_AT, count: 2 }, refs: RX, says: [T.dose, both('2种药品', '2 medicines'), both('确认', 'confirm')] },
     { label: 'one medicine', params: { at: DOSE_AT, count: 1 }, refs: RX, says: [T.dose, both('确认', 'confirm')] },
+    { label: 'a program dose', params: { at: DOSE_AT, count: 1 }, refs: PROGRAM_DOSE, says: [T.dose, both('服药', 'medicine'), both('在App中确认', 'confirm the dose in the app')] },
   ],
   'report.ready': [{ label: 'an exam', params: {}, refs: EX, facts: EXAM, says: [CBC, both('App中查看', 'read it in the app')] }],
   'exam.scheduled': [{ label: 'an exam', params: { scheduledAt: EXAM_AT }, refs: EX, facts: EXAM, says: [CBC, T.exam, both('身份证件', 'ID')] }],
   'exam.cancelled': [{ label: 'an exam', params: {}, refs: EX, facts: EXAM, says: [CBC, both('退回', 'refunded')] }],
   'referral.accepted': [{ label: 'a referral', params: { appointmentAt: REFERRAL_AT }, refs: REF, facts: REFERRAL, says: [both('Shanghai Chest Hospital', 'Shanghai Chest Hospital'), CARDIOLOGY, T.referral] }],
   'referral.declined': [{ label: 'a referral', params: {}, refs: REF, facts: REFERRAL, says: [both('Shanghai Chest Hospital', 'Shanghai Chest Hospital'), both('护理协调员', 'care coordinator')] }],
+  'measurement.reminder': [
+    ...Object.entries(MEASUREMENTS).map(([type, name]) => ({ label: type, params: { at: MEASURE_AT, type }, refs: measurementRefs(type), says: [T.measure, name, both('App中记录', 'record the result in the app')] })),
+    { label: 'an unknown type', params: { at: MEASURE_AT, type: 'temperature' }, refs: measurementRefs('temperature'), says: [T.measure, both('按计划完成测量', 'planned measurement'), both('App中记录', 'record the result in the app')] },
+  ],
+  'followup.due': [
+    { label: 'a program follow-up', params: { at: FOLLOWUP_AT }, refs: PROGRAM_FOLLOWUP, says: [D.followup, both('在线复诊', 'online follow-up'), both('在App中预约', 'book a time in the app')] },
+  ],
+  'refill.due': [
+    { label: 'a medicine running out', params: { at: RUN_OUT_AT }, refs: PROGRAM_REFILL, says: [D.runOut, both('用完', 'run out'), both('续方', 'renew your prescription'), both('在App中预约', 'book a time in the app')] },
+  ],
+  education: [
+    ...TOPICS.map(([topic, title]) => ({ label: topic, params: { topic }, refs: PROGRAM, says: [both('健康小知识', 'Health tip'), title] })),
+    { label: 'an unknown topic', params: { topic: 'some-new-topic' }, refs: PROGRAM, says: [both('健康小知识', 'health tip'), APP] },
+  ],
 };
 const KINDS = Object.keys(CASES) as NotificationKind[];
 
-/** Every code a workflow sends as a param (reasons of every kind, delivery statuses) and every department code. */
-const CODES = ['payment-expired', 'not-booked', 'patient', 'staff', 'unpaid', 'not-revised', 'red-flag', 'late-payment', ...DELIVERY_STATUSES.map(([s]) => s), ...DEPARTMENTS];
+/** Every code a workflow sends as a param (reasons of every kind, delivery statuses, measurement types, education topics) and every department code. */
+const CODES = ['payment-expired', 'not-booked', 'patient', 'staff', 'unpaid', 'not-revised', 'red-flag', 'late-payment', ...DELIVERY_STATUSES.map(([s]) => s), ...Object.keys(MEASUREMENTS), ...TOPICS.map(([t]) => t), ...DEPARTMENTS];
+/** Codes that are also plain English words an English text may use (`weight`, `delivered`): checked in Chinese only. */
+const ENGLISH_WORDS = ['patient', 'staff', 'unpaid', 'ordered', 'delivered', 'failed', 'glucose', 'weight'];
 const ISO_TIME = /\d{4}-\d{2}-\d{2}|T\d{2}:\d{2}|\d{2}:\d{2}:\d{2}|Z\b/;
 const ISO_DURATION = /\bPT?\d+[YWDHMS]/;
 
 /**
  * What must never reach a patient: a placeholder, an unset value, an ISO time or duration, an id, a
  * raw code. In Chinese text no code at all (and no Latin words but names and "App"); in English no
- * hyphenated code, no lower-case department code, and no Chinese.
+ * code that is not also a plain English word (no hyphenated code, no lower-case department code, no
+ * `bp`), and no Chinese.
  */
 function leaks(text: string, language: Language, c: Pick<Case, 'params' | 'refs' | 'facts'>): string[] {
   const found: string[] = [];
   for (const bad of ['{', '}', 'undefined', 'null', 'NaN', 'Invalid', '[object']) if (text.includes(bad)) found.push(bad);
   if (ISO_TIME.test(text)) found.push(`ISO time: ${ISO_TIME.exec(text)![0]}`);
   if (ISO_DURATION.test(text)) found.push(`ISO duration: ${ISO_DURATION.exec(text)![0]}`);
-  for (const id of Object.values(c.refs)) if (text.includes(id)) found.push(`id ${id}`);
+  // Ids; a ref that is a code (a program's `measurement: 'weight'`) is checked as a code below.
+  for (const id of Object.values(c.refs)) if (!CODES.includes(id) && text.includes(id)) found.push(`id ${id}`);
   const word = (code: string): RegExp => new RegExp(`(?<![A-Za-z-])${code}(?![A-Za-z-])`);
   for (const code of CODES) {
-    const checked = language === 'zh-CN' || code.includes('-') || (DEPARTMENTS as readonly string[]).includes(code);
+    const checked = language === 'zh-CN' || !ENGLISH_WORDS.includes(code);
     if (checked && word(code).test(text)) found.push(`code ${code}`);
   }
   for (const v of Object.values(c.params)) {
@@ -300,6 +351,52 @@ describe('notification texts', () => {
     // A language the files do not have reads Chinese, the default.
     const c = CASES['journey.no-show'][0]!;
     expect(render('journey.no-show', c.params, { ...ctx('zh-CN', c.refs, c.facts), language: 'fr' as Language })).toEqual(render('journey.no-show', c.params, ctx('zh-CN', c.refs, c.facts)));
+  });
+
+  it('an unknown measurement type or education topic reads the plainer default, never the code', () => {
+    for (const language of LANGUAGES) {
+      const n = CATALOGUES[language].notifications;
+      for (const type of ['temperature', 'constructor', '__proto__', 'toString', 'default']) {
+        const c: Case = { label: type, params: { at: MEASURE_AT, type }, refs: measurementRefs(type), says: [] };
+        const r = render('measurement.reminder', c.params, ctx(language, c.refs));
+        const text = `${r.title}\n${r.body}`;
+        expect(r.title, `${language} ${type}`).toBe(n['measurement.reminder']!.default!.title);
+        expect(r.body).toContain(T.measure[language]);
+        expect(text).not.toContain(type);
+        expect(leaks(text, language, c)).toEqual([]);
+      }
+      for (const topic of ['some-new-topic', 'constructor', '__proto__', 'toString', 'default', '']) {
+        const c: Case = { label: topic, params: { topic }, refs: PROGRAM, says: [] };
+        const r = render('education', c.params, ctx(language, c.refs));
+        expect(r, `${language} ${topic}`).toEqual(n.education!.default);
+        if (topic) expect(`${r.title}\n${r.body}`).not.toContain(topic);
+      }
+      expect(render('education', {}, ctx(language, PROGRAM))).toEqual(n.education!.default);
+    }
+  });
+
+  it('has a text for every education topic and a name for every measurement the program templates use', () => {
+    const seeded = programTemplates.flatMap((t) => t.education.map((e) => e.topic));
+    expect([...new Set(seeded)].sort()).toEqual(TOPICS.map(([t]) => t).sort());
+    for (const language of LANGUAGES) {
+      const c = CATALOGUES[language];
+      for (const topic of seeded) expect(c.notifications.education?.[topic], `${language} education.${topic}`).toBeDefined();
+      for (const m of programTemplates.flatMap((t) => t.measurements)) expect(c.names.measurements[m.type], `${language} names.measurements.${m.type}`).toBeDefined();
+      expect(Object.keys(c.names.measurements).sort()).toEqual(Object.keys(MEASUREMENTS).sort());
+    }
+  });
+
+  it('names the day of a follow-up or of a medicine running out in the patient timezone, without a clock time', () => {
+    for (const language of LANGUAGES) {
+      const followUp = render('followup.due', { at: FOLLOWUP_AT }, ctx(language, PROGRAM_FOLLOWUP));
+      const refill = render('refill.due', { at: RUN_OUT_AT }, ctx(language, PROGRAM_REFILL));
+      expect(followUp.body).toContain(D.followup[language]);
+      expect(refill.body).toContain(D.runOut[language]);
+      for (const r of [followUp, refill]) expect(`${r.title}\n${r.body}`).not.toMatch(/\d{1,2}:\d{2}/);
+      // Never the drug: not its code, not its name.
+      expect(`${refill.title}\n${refill.body}`).not.toMatch(/amlodipine|氨氯地平/i);
+    }
+    expect(render('followup.due', { at: FOLLOWUP_AT }, { language: 'en', timezone: 'Asia/Shanghai', refs: PROGRAM_FOLLOWUP }).body).toContain('Thu 10 Dec 2026');
   });
 
   it('missing params never show as a gap or a placeholder: the generic text is used', () => {
