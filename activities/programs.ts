@@ -2,6 +2,7 @@
 // measurements in the patient's timezone, DST included), the program's projection (its row, its
 // timeline, its tasks and the notifications it sends, in one transaction) and the reads the API needs.
 import { DateTime } from 'luxon';
+import { programWorkflowId } from '../workflows/definitions.js';
 import type {
   JourneyInput,
   MeasurementType,
@@ -13,9 +14,10 @@ import type {
 } from '../workflows/definitions.js';
 import type { Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
-import { appendItemEvent } from './items.js';
+import { appendItemEvent, itemTimeline } from './items.js';
+import type { TimelineRow } from './journeys.js';
 import { insertNotification, renderNotification } from './notifications.js';
-import { upsertTask } from './tasks.js';
+import { openTasksOfItem, upsertTask, type TaskView } from './tasks.js';
 
 // ---- templates ---------------------------------------------------------------------------------
 
@@ -138,6 +140,52 @@ export async function getProgram(sql: Sql, id: string): Promise<ProgramView | un
   };
 }
 
+/** A program as the API answers it: its snapshot, days of supply left, its timeline (numbered) and open tasks. */
+export interface ProgramRead extends Omit<ProgramSnapshot, 'supply'> {
+  supply: { drugCode: string; until: string; remainingDays: number }[];
+  timeline: TimelineRow[];
+  openTasks: TaskView[];
+}
+
+/** Days of supply left for each medication of a snapshot, from now. */
+export function withRemainingDays<S extends Pick<ProgramSnapshot, 'supply'>>(s: S, now = Date.now()): Omit<S, 'supply'> & { supply: ProgramRead['supply'] } {
+  return { ...s, supply: s.supply.map((x) => ({ ...x, remainingDays: remainingDays(x.until, now) })) };
+}
+
+/** One program with its timeline and open tasks, read in one snapshot-consistent transaction (for the API). */
+export async function readProgram(sql: Sql, id: string): Promise<ProgramRead | undefined> {
+  return sql.begin('isolation level repeatable read read only', async (raw): Promise<ProgramRead | undefined> => {
+    const tx = raw as unknown as Sql;
+    const [row] = await tx<{ snapshot: ProgramSnapshot }[]>`select snapshot from programs where id = ${id}`;
+    if (!row) return undefined;
+    return { ...withRemainingDays(row.snapshot), timeline: await itemTimeline(tx, id), openTasks: await openTasksOfItem(tx, id) };
+  }) as Promise<ProgramRead | undefined>;
+}
+
+export interface ProgramOwner {
+  patientId: string;
+  doctorId: string;
+  condition: string;
+  status: ProgramSnapshot['status'];
+  timezone: string;
+  template: { id: string; version: number };
+}
+
+/** Who a program belongs to, its status, timezone and template, for access checks (no timeline). */
+export async function programOwner(sql: Sql, id: string): Promise<ProgramOwner | undefined> {
+  const [row] = await sql<{ patient_id: string; doctor_id: string; condition: string; status: ProgramSnapshot['status']; snapshot: Pick<ProgramSnapshot, 'timezone' | 'template'> }[]>`
+    select patient_id, doctor_id, condition, status, jsonb_build_object('timezone', snapshot->'timezone', 'template', snapshot->'template') as snapshot
+    from programs where id = ${id}`;
+  if (!row) return undefined;
+  return { patientId: row.patient_id, doctorId: row.doctor_id, condition: row.condition, status: row.status, timezone: row.snapshot.timezone, template: row.snapshot.template };
+}
+
+/** One version of a template (the one a program runs on). */
+export async function programTemplateVersion(sql: Sql, id: string, version: number): Promise<ProgramTemplate | undefined> {
+  const [row] = await sql<{ body: ProgramTemplate }[]>`select body from program_templates where id = ${id} and version = ${version}`;
+  return row?.body;
+}
+
 export interface ProgramFilter {
   condition?: string;
   status?: ProgramSnapshot['status'];
@@ -170,6 +218,22 @@ export async function journeyReachedVisit(sql: Sql, journeyId: string): Promise<
   return row.phase === 'visit' || row.phase === 'post-visit' || row.status === 'completed';
 }
 
+/**
+ * The patient's care program (not discharged) whose plan holds any of these drugs, with the ones it
+ * holds: its reminders and supply take over those drugs of a delivered prescription.
+ */
+export async function programForDrugs(sql: Sql, patientId: string, drugCodes: string[]): Promise<{ programId: string; workflowId: string; drugCodes: string[] }[]> {
+  const rows = await sql<{ snapshot: ProgramSnapshot }[]>`
+    select snapshot from programs where patient_id = ${patientId} and status <> 'discharged' order by created_at`;
+  return rows
+    .map(({ snapshot: s }) => ({
+      programId: s.id,
+      workflowId: programWorkflowId(s.patientId, s.condition),
+      drugCodes: s.plan.medications.map((m) => m.drugCode).filter((d) => drugCodes.includes(d)),
+    }))
+    .filter((p) => p.drugCodes.length > 0);
+}
+
 export function programActivities(deps: ActivityDeps) {
   return {
     async planProgramOccurrences(r: PlanRequest): Promise<Occurrence[]> {
@@ -186,6 +250,9 @@ export function programActivities(deps: ActivityDeps) {
     async startProgramJourney(input: JourneyInput): Promise<void> {
       await deps.startJourney(input);
       activityLog(deps).info({ journeyId: input.journeyId, patientId: input.patientId }, 'program journey started');
+    },
+    async programForDrugs(r: { patientId: string; drugCodes: string[] }) {
+      return programForDrugs(deps.sql, r.patientId, r.drugCodes);
     },
     async taskIsOpen(r: { taskId: string }): Promise<boolean> {
       const [row] = await deps.sql<{ status: string }[]>`select status from tasks where id = ${r.taskId}`;

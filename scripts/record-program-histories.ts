@@ -1,8 +1,13 @@
-// Records histories of the careProgram workflow for tests/replay.test.ts, on the time-skipping test
-// server with the tests' fake activities: a program's run lasts 30 days, which only a skipped clock
-// can record. Two files: the first run (enrolment, reminders, a reading with an alert, doses, a plan
-// change, ending in continue-as-new) and the run after it (carried state, a pause and resume, then
-// discharge). Like scripts/record-histories.ts it never overwrites a committed history.
+// Records histories of care programs for tests/replay.test.ts, on the time-skipping test server with
+// the tests' fake activities: a program's run lasts 30 days, which only a skipped clock can record.
+// - care-program-first-run.json / care-program-continued.json: enrolment, reminders, a reading with an
+//   alert, a dose, a plan change, ending in continue-as-new; then the run after it (carried state, a
+//   pause and resume, discharge);
+// - patient-journey-program-outcome.json: a journey whose outcome enrols the patient (patch
+//   `post-visit-program`);
+// - prescription-program-supply.json: a prescription delivered to an enrolled patient, whose program
+//   takes the drug's supply and reminders (patch `program-supply`).
+// Like scripts/record-histories.ts it never overwrites a committed history.
 //
 //   npx tsx scripts/record-program-histories.ts
 import { randomUUID } from 'node:crypto';
@@ -15,6 +20,19 @@ import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import templates from '../db/seed/program-templates.json' with { type: 'json' };
 import {
   CARE_PROGRAM_WORKFLOW,
+  PATIENT_JOURNEY_WORKFLOW,
+  PRESCRIPTION_WORKFLOW,
+  bookUpdate,
+  checkInUpdate,
+  courierUpdate,
+  journeyWorkflowId,
+  paymentUpdate,
+  prescriptionQuery,
+  prescriptionWorkflowId,
+  recordOutcomeUpdate,
+  reviewUpdate,
+  startConsultationUpdate,
+  triagedUpdate,
   programDoseUpdate,
   programPlanUpdate,
   programQuery,
@@ -26,24 +44,36 @@ import {
   type ProgramTemplate,
 } from '../workflows/definitions.js';
 import type { careProgram } from '../workflows/care-program.js';
+import type { patientJourney } from '../workflows/patient-journey.js';
+import type { prescriptionFulfillment } from '../workflows/prescription.js';
 import { FakeWorld } from '../tests/support/fake-activities.js';
 import { timeSkippingEnv, workflowBundle } from '../tests/support/temporal.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'histories');
-const FILES = { first: 'care-program-first-run.json', continued: 'care-program-continued.json' };
+const FILES = {
+  first: 'care-program-first-run.json',
+  continued: 'care-program-continued.json',
+  journey: 'patient-journey-program-outcome.json',
+  prescription: 'prescription-program-supply.json',
+};
 const DAY = 86_400_000;
 
-if (Object.values(FILES).some((f) => existsSync(join(OUT, f)))) {
-  console.log(`skip: ${Object.values(FILES).join(', ')} committed already (never re-recorded)`);
-  process.exit(0);
-}
+const missing = (...files: string[]) => files.every((f) => !existsSync(join(OUT, f)));
+const save = (name: string, history: { events?: unknown[] | null }) => {
+  const file = join(OUT, name);
+  if (existsSync(file)) throw new Error(`${file} exists: a committed history is never re-recorded`);
+  writeFileSync(file, historyToJSON(history as never));
+  console.log(`wrote ${file} (${history.events?.length} events)`);
+};
 
 const env = await timeSkippingEnv();
 const world = new FakeWorld();
 const taskQueue = `record-${randomUUID()}`;
-const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: world.activities() });
+const bundle = await workflowBundle();
+/** A worker runs once: one per scenario. */
+const worker = { runUntil: async (fn: () => Promise<void>) => (await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: world.activities() })).runUntil(fn) };
 try {
-  await worker.runUntil(async () => {
+  if (missing(FILES.first, FILES.continued)) await worker.runUntil(async () => {
     const doctor = { role: 'doctor' as const, id: 'doc-replay' };
     const patientActor = { role: 'patient' as const, id: 'pat-replay' };
     const template = templates[0] as ProgramTemplate;
@@ -85,16 +115,89 @@ try {
     await handle.executeUpdate(programStatusUpdate, { args: [{ action: 'discharge', reason: 'recorded for replay', actor: doctor }] });
     await handle.result();
 
-    const first = await env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).fetchHistory();
-    const continued = await env.client.workflow.getHandle(handle.workflowId).fetchHistory();
-    for (const [name, history] of [
-      [FILES.first, first],
-      [FILES.continued, continued],
-    ] as const) {
-      const file = join(OUT, name);
-      writeFileSync(file, historyToJSON(history));
-      console.log(`wrote ${file} (${history.events?.length} events)`);
+    save(FILES.first, await env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).fetchHistory());
+    save(FILES.continued, await env.client.workflow.getHandle(handle.workflowId).fetchHistory());
+  });
+  if (missing(FILES.journey)) await worker.runUntil(async () => {
+    const journeyId = randomUUID();
+    const standard = pathways[0] as PathwayTemplate;
+    const handle = await env.client.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+      taskQueue,
+      workflowId: journeyWorkflowId(journeyId),
+      args: [{ journeyId, patientId: 'pat-journey', mode: 'offline', complaint: '血压高', pathway: { ...standard, appointmentReminders: [] }, startedBy: { role: 'patient', id: 'pat-journey' } }],
+    });
+    await handle.executeUpdate(triagedUpdate);
+    const start = (await env.currentTimeMs()) + 3_600_000;
+    world.addSlot({ id: 'slot-replay', doctorId: 'doc-replay', department: 'cardiology', mode: 'offline', start, remaining: 3 });
+    const booked = await handle.executeUpdate(bookUpdate, { args: [{ slotId: 'slot-replay', actor: { role: 'patient', id: 'pat-journey' } }] });
+    await handle.executeUpdate(paymentUpdate, { args: [{ orderId: booked.payment!.orderId, amount: booked.payment!.amount, paidAt: new Date().toISOString(), channel: 'wechat' }] });
+    await handle.executeUpdate(checkInUpdate, { args: [{ role: 'patient', id: 'pat-journey' }] });
+    await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-replay' }] });
+    const template = templates[0] as ProgramTemplate;
+    const program: ProgramInput = {
+      programId: randomUUID(),
+      patientId: 'pat-journey',
+      condition: template.condition,
+      doctorId: 'doc-replay',
+      enrolledBy: { role: 'doctor', id: 'doc-replay' },
+      template,
+      plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 28 }] },
+      timezone: 'Asia/Shanghai',
+      enrolledAt: new Date(await env.currentTimeMs()).toISOString(),
+      followUpPathway: pathways[1] as PathwayTemplate,
+    };
+    await handle.executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: 'doc-replay', diagnosis: { code: 'I10', text: 'Hypertension' }, notes: '', items: { prescriptions: [], exams: [], referrals: [], program } }] });
+    await handle.result();
+    save(FILES.journey, await handle.fetchHistory());
+    await env.client.workflow.getHandle(programWorkflowId('pat-journey', template.condition)).terminate('recorded');
+  });
+  if (missing(FILES.prescription)) await worker.runUntil(async () => {
+    const template = templates[0] as ProgramTemplate;
+    const enrolledAt = new Date(await env.currentTimeMs()).toISOString();
+    const program: ProgramInput = {
+      programId: randomUUID(),
+      patientId: 'pat-rx',
+      condition: template.condition,
+      doctorId: 'doc-replay',
+      enrolledBy: { role: 'doctor', id: 'doc-replay' },
+      template,
+      plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 5 }] },
+      timezone: 'Asia/Shanghai',
+      enrolledAt,
+      followUpPathway: pathways[1] as PathwayTemplate,
+    };
+    const ph = await env.client.workflow.start<typeof careProgram>(CARE_PROGRAM_WORKFLOW, { taskQueue, workflowId: programWorkflowId('pat-rx', template.condition), args: [program] });
+    while (!world.programs.has(program.programId)) await new Promise((r) => setTimeout(r, 20));
+    const prescriptionId = randomUUID();
+    const rx = await env.client.workflow.start<typeof prescriptionFulfillment>(PRESCRIPTION_WORKFLOW, {
+      taskQueue,
+      workflowId: prescriptionWorkflowId(prescriptionId),
+      args: [{
+        prescriptionId,
+        journeyId: 'journey-replay',
+        patientId: 'pat-rx',
+        prescriberId: 'doc-replay',
+        items: [
+          { drugCode: 'amlodipine-5mg', dose: '5 mg', frequency: 'qd', days: 2, quantity: 2, name: '氨氯地平片', unitPrice: 150 },
+          { drugCode: 'metformin-500mg', dose: '500 mg', frequency: 'bid', days: 1, quantity: 2, name: '二甲双胍片', unitPrice: 40 },
+        ],
+        long: false,
+        timezone: 'Asia/Shanghai',
+        timings: { pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D', paymentWindow: 'PT15M', appointmentReminders: [], deliverySla: 'P2D' },
+      }],
+    });
+    const approved = await rx.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-replay', decision: 'approve' }] });
+    await rx.executeUpdate(paymentUpdate, { args: [{ orderId: approved.payment!.orderId, amount: approved.payment!.amount, paidAt: new Date().toISOString(), channel: 'wechat' }] });
+    let snapshot = await rx.query(prescriptionQuery);
+    while (snapshot.status !== 'shipped') {
+      await new Promise((r) => setTimeout(r, 20));
+      snapshot = await rx.query(prescriptionQuery);
     }
+    await rx.executeUpdate(courierUpdate, { args: [{ deliveryId: snapshot.delivery!.deliveryId, status: 'delivered', at: new Date().toISOString() }] });
+    await env.sleep(2 * DAY);
+    await rx.result();
+    save(FILES.prescription, await rx.fetchHistory());
+    await ph.terminate('recorded');
   });
 } finally {
   await env.teardown();

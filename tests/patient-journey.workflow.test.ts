@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
+import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
 import {
   PATIENT_JOURNEY_WORKFLOW,
   bookUpdate,
@@ -15,6 +16,7 @@ import {
   paymentUpdate,
   prescriptionQuery,
   prescriptionWorkflowId,
+  programWorkflowId,
   courierUpdate,
   reviewUpdate,
   queueAdvancedSignal,
@@ -25,6 +27,8 @@ import {
   type JourneyInput,
   type JourneySnapshot,
   type PathwayTemplate,
+  type ProgramInput,
+  type ProgramTemplate,
 } from '../workflows/definitions.js';
 import type { patientJourney } from '../workflows/patient-journey.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
@@ -599,6 +603,40 @@ describe('patientJourney', () => {
       expect(world.types(journeyId).slice(-3)).toEqual(['outcome.recorded', 'item.settled', 'journey.completed']);
       expect(world.events(journeyId, 'item.settled')[0]!.data).toEqual({ type: 'prescription', id: rxId, status: 'delivered' });
       expect((await rx.describe()).status.name).toBe('RUNNING');
+    });
+  });
+
+  it('enrols the patient in the care program the outcome names, which outlives the journey', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle, journeyId } = await startJourney(taskQueue);
+      await bookAndPay(world, handle, HOUR);
+      await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] });
+      const template = programTemplates[0] as ProgramTemplate;
+      const program: ProgramInput = {
+        programId: randomUUID(),
+        patientId: 'pat-1',
+        condition: 'hypertension',
+        doctorId: 'doc-1',
+        enrolledBy: { role: 'doctor', id: 'doc-1' },
+        template,
+        plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 28 }] },
+        timezone: 'Asia/Shanghai',
+        enrolledAt: new Date(await env.currentTimeMs()).toISOString(),
+        followUpPathway: pathways[1] as PathwayTemplate,
+      };
+      const done = await handle.executeUpdate(recordOutcomeUpdate, {
+        args: [{ doctorId: 'doc-1', diagnosis: { code: 'I10', text: 'Hypertension' }, notes: '', items: { prescriptions: [], exams: [], referrals: [], program } }],
+      });
+      // Nothing to wait for: the journey completes, the program runs on with the journey's id.
+      expect(done).toMatchObject({ phase: 'closed', status: 'completed', children: { prescriptions: [], exams: [], referrals: [], programs: [program.programId] } });
+      const p = env.client.workflow.getHandle(programWorkflowId('pat-1', 'hypertension'));
+      started.push(p);
+      await waitFor(async () => world.programs.get(program.programId) !== undefined);
+      expect(world.programs.get(program.programId)).toMatchObject({ status: 'active', journeyId, doctorId: 'doc-1' });
+      expect(await handle.result()).toMatchObject({ status: 'completed' });
+      expect((await p.describe()).status.name).toBe('RUNNING');
+      expect(world.types(program.programId)).toEqual(['program.enrolled']);
     });
   });
 });

@@ -4,7 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import pathways from '../db/seed/pathways.json' with { type: 'json' };
+import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
 import {
+  CARE_PROGRAM_WORKFLOW,
   PRESCRIPTION_WORKFLOW,
   cancelPrescriptionUpdate,
   courierUpdate,
@@ -13,7 +16,12 @@ import {
   prescriptionWorkflowId,
   reviewUpdate,
   reviseUpdate,
+  programQuery,
+  programWorkflowId,
+  type PathwayTemplate,
   type PrescriptionInput,
+  type ProgramInput,
+  type ProgramTemplate,
   type PrescriptionItem,
 } from '../workflows/definitions.js';
 import type { prescriptionFulfillment } from '../workflows/prescription.js';
@@ -303,6 +311,47 @@ describe('prescriptionFulfillment', () => {
       expect(world.dispenseCalls.filter((d) => d.prescriptionId === b.id)).toHaveLength(1);
       expect(world.courierCalls.filter((d) => d.prescriptionId === b.id)).toHaveLength(1);
       expect(world.projectedOf(b.id, 'payment.received')).toHaveLength(1);
+    });
+  });
+
+  it('leaves the drugs of the patient’s care program to the program: their days go to its supply, the course reminds of the rest', async () => {
+    await h.withWorker(async ({ world, taskQueue }) => {
+      await sleepUntilHour(h.env());
+      const template = programTemplates[0] as ProgramTemplate;
+      const program: ProgramInput = {
+        programId: randomUUID(),
+        patientId: 'pat-1',
+        condition: 'hypertension',
+        doctorId: 'doc-1',
+        enrolledBy: prescriber,
+        template,
+        plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 5 }] },
+        timezone: 'Asia/Shanghai',
+        enrolledAt: new Date(await h.env().currentTimeMs()).toISOString(),
+        followUpPathway: pathways[1] as PathwayTemplate,
+      };
+      const ph = await h.env().client.workflow.start(CARE_PROGRAM_WORKFLOW, { taskQueue, workflowId: programWorkflowId('pat-1', 'hypertension'), args: [program] });
+      h.started.push(ph);
+      await waitFor(async () => world.programs.has(program.programId));
+      const supplyBefore = Date.parse(world.programs.get(program.programId)!.supply[0]!.until);
+
+      const { handle, id } = await startRx(taskQueue);
+      const deliveryId = await shipped(handle);
+      await courier(handle, deliveryId, 'delivered');
+      await waitFor(async () => (await handle.query(prescriptionQuery)).reminders !== undefined);
+      const rx = await handle.query(prescriptionQuery);
+      expect(rx.reminders).toMatchObject({ by: 'program', programId: program.programId, programDrugs: ['amlodipine-5mg'], times: ['08:00', '20:00'] });
+      expect(world.events(id, 'course.by-program').map((e) => e.data)).toEqual([{ programId: program.programId, drugCodes: ['amlodipine-5mg'] }]);
+      // The program got the 2 days of amlodipine once, on its own timeline.
+      await waitFor(async () => world.events(program.programId, 'supply.added').length === 1);
+      expect(world.events(program.programId, 'supply.added')[0]!.data).toMatchObject({ prescriptionId: id, drugCode: 'amlodipine-5mg', days: 2 });
+      expect(Date.parse((await ph.query(programQuery)).supply[0]!.until)).toBe(supplyBefore + 2 * DAY);
+      // Over the course, the prescription reminds only of metformin; the program of amlodipine.
+      await h.env().sleep(3 * DAY);
+      const sent = world.events(id, 'medication.reminder-sent');
+      expect(sent.map((e) => e.data.drugCodes)).toEqual([['metformin-500mg'], ['metformin-500mg'], ['metformin-500mg'], ['metformin-500mg']]);
+      expect(world.notifyCalls.filter((n) => n.kind === 'medication.reminder' && n.refs.programId === program.programId).every((n) => n.refs.drugCode === 'amlodipine-5mg')).toBe(true);
+      expect(world.notifyCalls.filter((n) => n.kind === 'medication.reminder' && n.refs.programId === program.programId).length).toBeGreaterThanOrEqual(3);
     });
   });
 });

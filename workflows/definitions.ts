@@ -131,6 +131,8 @@ export interface Children {
   prescriptions: string[];
   exams: string[];
   referrals: string[];
+  /** The care program the outcome enrolled the patient in (not waited for: it lives on). */
+  programs?: string[];
 }
 
 /** What the journey workflow knows about itself; the read model is a projection of this. */
@@ -226,6 +228,7 @@ export const TIMELINE_TYPES = [
   'refill.started',
   'supply.added',
   'education.sent',
+  'course.by-program',
 ] as const;
 export type TimelineType = (typeof TIMELINE_TYPES)[number];
 
@@ -429,7 +432,12 @@ export interface PrescriptionSnapshot {
   review?: { pharmacistId: string; decision: 'approve' | 'reject'; reason?: string; at: string };
   payment?: Payment;
   delivery?: { deliveryId: string; status: DeliveryStatus };
-  reminders?: { timezone: string; times: string[]; next: string | null };
+  /**
+   * The course's medication reminders. `by: 'program'`: the patient's care program sends the reminders
+   * of the drugs in its plan (`programDrugs`), and this prescription added its days to the program's
+   * supply; the prescription reminds only of the others (`times`, `next`).
+   */
+  reminders?: { timezone: string; times: string[]; next: string | null; by?: 'prescription' | 'program'; programId?: string; programDrugs?: string[] };
 }
 
 /** The template values a child copies from its journey's pathway, so a template edit never changes it. */
@@ -514,6 +522,8 @@ export interface PostVisitItems {
   prescriptions: Omit<PrescriptionInput, 'journeyId' | 'patientId' | 'prescriberId' | 'timings'>[];
   exams: Omit<ExamInput, 'journeyId' | 'patientId' | 'doctorId' | 'timings'>[];
   referrals: Omit<ReferralInput, 'journeyId' | 'patientId' | 'timings'>[];
+  /** A care program to enrol the patient in (prepared by the API); it outlives the journey and is not waited for. */
+  program?: ProgramInput;
 }
 
 export type ItemSnapshot = PrescriptionSnapshot | ExamSnapshot | ReferralSnapshot;

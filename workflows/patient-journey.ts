@@ -8,6 +8,7 @@
 // happened. Each transition re-checks the state it needs once it runs.
 import { ParentClosePolicy, condition, log, patched, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
 import {
+  CARE_PROGRAM_WORKFLOW,
   EXAM_WORKFLOW,
   FailureType,
   PRESCRIPTION_WORKFLOW,
@@ -21,6 +22,7 @@ import {
   paymentReceivedSignal,
   paymentUpdate,
   prescriptionWorkflowId,
+  programWorkflowId,
   queueAdvancedSignal,
   recordOutcomeUpdate,
   referralWorkflowId,
@@ -39,6 +41,7 @@ import {
   type PaymentReceived,
   type PaymentTaken,
   type PostVisitItems,
+  type ProgramInput,
   type Step,
   type TaskChange,
   type TimelineEvent,
@@ -53,6 +56,8 @@ const DEFAULT_BOOKING_WINDOW = 'P7D';
 
 /** An outcome may carry prescriptions, exams and a referral: each a child workflow; the journey waits for them. */
 const POST_VISIT_PATCH = 'post-visit-children';
+/** An outcome may enrol the patient in a care program: started as a child that outlives the journey. */
+const PROGRAM_PATCH = 'post-visit-program';
 
 /** A coordinator may end a checked-in journey whose consultation has not started (landed code refused it). */
 const CANCEL_IN_VISIT_PATCH = 'cancel-in-visit';
@@ -319,6 +324,7 @@ class Journey extends WorkflowKernel {
       await act.finishConsultationInQueue({ journeyId: this.input.journeyId });
       this.snapshot.outcome = { diagnosis, notes, recordedBy: doctorId, recordedAt: new Date().toISOString() };
       this.outcomeRecorded = true;
+      if (items?.program && patched(PROGRAM_PATCH)) await this.enrolInProgram(items.program);
       const count = items ? items.prescriptions.length + items.exams.length + items.referrals.length : 0;
       if (items && count > 0 && patched(POST_VISIT_PATCH)) {
         this.snapshot.phase = 'post-visit';
@@ -327,6 +333,7 @@ class Journey extends WorkflowKernel {
           prescriptions: items.prescriptions.map((p) => p.prescriptionId),
           exams: items.exams.map((e) => e.examId),
           referrals: items.referrals.map((r) => r.referralId),
+          ...(this.snapshot.children?.programs ? { programs: this.snapshot.children.programs } : {}),
         };
         const events = [
           this.event('outcome.recorded', `doctor:${doctorId}`, {
@@ -348,6 +355,24 @@ class Journey extends WorkflowKernel {
       await this.project(events, this.closeEscalations(events));
       return this.view();
     });
+  }
+
+  /**
+   * Starts the care program the outcome asked for, as a child that outlives the journey (ABANDON) and
+   * that the journey does not wait for. A program already running for the patient and condition (the
+   * API checks, but two outcomes may race) is left as it is: the start fails and nothing else does.
+   */
+  private async enrolInProgram(program: ProgramInput): Promise<void> {
+    try {
+      await startChild(CARE_PROGRAM_WORKFLOW, {
+        workflowId: programWorkflowId(program.patientId, program.condition),
+        args: [{ ...program, journeyId: this.input.journeyId }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      this.snapshot.children = { ...(this.snapshot.children ?? { prescriptions: [], exams: [], referrals: [] }), programs: [program.programId] };
+    } catch (err) {
+      log.warn('care program not started: one is running for the patient and condition', { journeyId: this.input.journeyId, programId: program.programId, error: String(err) });
+    }
   }
 
   /** The journey's copy of the template values its children run on. */

@@ -7,7 +7,7 @@
 //
 // On the shared kernel: every change of state is a FIFO transition, projected with its events and
 // tasks in one transaction; notifications are stored, then delivered in the background.
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, log, patched, setHandler } from '@temporalio/workflow';
 import {
   FailureType,
   ItemFailureType,
@@ -18,6 +18,7 @@ import {
   prescriptionWorkflowId,
   reviewUpdate,
   reviseUpdate,
+  supplyAddedSignal,
   type Actor,
   type CourierReport,
   type DeliveryStatus,
@@ -39,6 +40,8 @@ import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
 const DEFAULT_DELIVERY_SLA = 'P3D';
 /** Escalation tiers for late work on a post-visit item: at the SLA and at twice the SLA. */
 export const ITEM_ESCALATION_TIERS = 2;
+/** A delivered drug in the plan of the patient's care program is reminded of by the program, which gets its supply. */
+const PROGRAM_SUPPLY_PATCH = 'program-supply';
 /** Courier orders for one prescription: the first and one retry. */
 const DELIVERY_ATTEMPTS = 2;
 
@@ -330,18 +333,44 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
     });
   }
 
-  /** Plans the course's dose times in the patient's timezone, from the first reminder time after delivery. */
+  /**
+   * Plans the course's dose times in the patient's timezone, from the first reminder time after
+   * delivery. A drug in the plan of the patient's care program is the program's to remind of: its days
+   * go to the program's supply (a signal, once per prescription and drug) and it leaves this course.
+   */
   planCourse(): Promise<void> {
     return this.transition(async () => {
-      const plan = await act.planDoses({
-        prescriptionId: this.input.prescriptionId,
-        items: this.snapshot.items.map((i) => ({ drugCode: i.drugCode, frequency: i.frequency, days: i.days })),
-        timezone: this.input.timezone,
-        from: new Date().toISOString(),
-      });
+      let items = this.snapshot.items;
+      let program: { programId: string; workflowId: string; drugCodes: string[] } | undefined;
+      if (patched(PROGRAM_SUPPLY_PATCH)) {
+        [program] = await act.programForDrugs({ patientId: this.input.patientId, drugCodes: items.map((i) => i.drugCode) });
+        if (program) {
+          const theirs = new Set(program.drugCodes);
+          const external = getExternalWorkflowHandle(program.workflowId);
+          for (const i of items.filter((x) => theirs.has(x.drugCode))) {
+            await external.signal(supplyAddedSignal, { prescriptionId: this.input.prescriptionId, drugCode: i.drugCode, days: i.days }).catch((err: unknown) => {
+              log.warn('care program not told of the supply (it has ended)', { prescriptionId: this.input.prescriptionId, error: String(err) });
+            });
+          }
+          items = items.filter((x) => !theirs.has(x.drugCode));
+        }
+      }
+      const plan = items.length
+        ? await act.planDoses({
+            prescriptionId: this.input.prescriptionId,
+            items: items.map((i) => ({ drugCode: i.drugCode, frequency: i.frequency, days: i.days })),
+            timezone: this.input.timezone,
+            from: new Date().toISOString(),
+          })
+        : { times: [], doses: [] };
       this.doses = plan.doses;
-      this.snapshot.reminders = { timezone: this.input.timezone, times: plan.times, next: this.doses[0]?.at ?? null };
-      await this.project([]);
+      this.snapshot.reminders = {
+        timezone: this.input.timezone,
+        times: plan.times,
+        next: this.doses[0]?.at ?? null,
+        ...(program ? { by: 'program' as const, programId: program.programId, programDrugs: program.drugCodes.filter((d) => this.snapshot.items.some((i) => i.drugCode === d)) } : {}),
+      };
+      await this.project(program ? [this.event('course.by-program', SYSTEM, { programId: program.programId, drugCodes: this.snapshot.reminders.programDrugs })] : []);
     });
   }
 

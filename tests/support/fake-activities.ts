@@ -195,6 +195,12 @@ export class FakeWorld {
       async startProgramJourney(input) {
         w.startedJourneys.push(input);
       },
+      async programForDrugs(r) {
+        return [...w.programs.values()]
+          .filter((p) => p.patientId === r.patientId && p.status !== 'discharged')
+          .map((p) => ({ programId: p.id, workflowId: `program:${p.patientId}:${p.condition}`, drugCodes: p.plan.medications.map((m) => m.drugCode).filter((d) => r.drugCodes.includes(d)) }))
+          .filter((p) => p.drugCodes.length > 0);
+      },
       async taskIsOpen(r) {
         return w.tasks.get(r.taskId)?.status === 'open';
       },
