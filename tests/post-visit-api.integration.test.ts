@@ -174,7 +174,7 @@ describe('exams and referrals', () => {
   async function outcome(exams: string[], referral = true): Promise<{ journeyId: string; patientId: string; patient: string; exams: string[]; referralId?: string }> {
     const p = await json(await post('/v1/patients', admin, { name: '检查患者', phone: '+8613800000031', birthDate: '1962-07-07', sex: 'F' }), 201);
     const patient = await stack.token('patient', p.id);
-    const start = new Date(Date.now() + 1200);
+    const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
     const slot = await json(await post('/v1/slots', admin, {
       doctorId, department: 'cardiology', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline',
     }), 201);

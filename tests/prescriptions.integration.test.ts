@@ -44,7 +44,7 @@ afterAll(async () => {
 async function inConsultation(): Promise<{ journeyId: string; patientId: string; patient: string }> {
   const p = await json(await post('/v1/patients', admin, { name: '处方患者', phone: '+8613800000002', birthDate: '1958-04-04', sex: 'M' }), 201);
   const patient = await stack.token('patient', p.id);
-  const start = new Date(Date.now() + 1200);
+  const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
   const slot = await json(await post('/v1/slots', admin, {
     doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline',
   }), 201);

@@ -42,7 +42,7 @@ afterAll(async () => {
 async function checkedIn(): Promise<{ journeyId: string; patient: string; patientId: string; orderId: string }> {
   const p = await json(await stack.call('POST', '/v1/patients', { token: admin, body: { name: '任务患者', phone: '+8613800000001', birthDate: '1960-02-02', sex: 'F' } }), 201);
   const patient = await stack.token('patient', p.id);
-  const start = new Date(Date.now() + 1500);
+  const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
   const slot = await json(await stack.call('POST', '/v1/slots', {
     token: admin,
     body: { doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 4, mode: 'offline' },
