@@ -14,7 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { FailureType, ItemFailureType } from '../workflows/definitions.js';
+import { FailureType, ItemFailureType, ProgramFailureType } from '../workflows/definitions.js';
 
 const TYPE_BASE = 'https://carepath.dev/problems/';
 
@@ -60,9 +60,10 @@ export function validationProblem(error: ZodError, where: string): ApiProblem {
 }
 
 type ItemFailure = (typeof ItemFailureType)[keyof typeof ItemFailureType];
+type ProgramFailure = (typeof ProgramFailureType)[keyof typeof ProgramFailureType];
 type Known = { status: ContentfulStatusCode; title: string };
 
-const FAILURE_STATUS: Record<FailureType | ItemFailure, Known> = {
+const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure, Known> = {
   [FailureType.InvalidState]: { status: 409, title: 'Conflict' },
   [FailureType.SlotUnavailable]: { status: 409, title: 'Conflict' },
   [FailureType.FirstVisitOnline]: { status: 422, title: 'Unprocessable' },
@@ -76,6 +77,9 @@ const FAILURE_STATUS: Record<FailureType | ItemFailure, Known> = {
   [ItemFailureType.DoseAnswered]: { status: 409, title: 'Conflict' },
   [ItemFailureType.NotAllowed]: { status: 403, title: 'Forbidden' },
   [ItemFailureType.InvalidAppointment]: { status: 422, title: 'Unprocessable' },
+  // care programs
+  [ProgramFailureType.NotResponsible]: { status: 403, title: 'Forbidden' },
+  [ProgramFailureType.Discharged]: { status: 409, title: 'Conflict' },
 };
 
 /** The failure type the server gives an update the workflow had accepted but not answered when it completed. */
@@ -111,7 +115,7 @@ const isFailureType = (type: string | null | undefined): type is keyof typeof FA
 
 /**
  * Maps what the engine answered that the API knows to a problem: a refusal whose failure type is in
- * FailureType or ItemFailureType, a closed workflow, or an engine that did not answer in time.
+ * FailureType, ItemFailureType or ProgramFailureType, a closed workflow, or an engine that did not answer in time.
  * Anything else is a fault (undefined here, so errorHandler logs it and answers 500).
  */
 export function fromWorkflowError(err: unknown): ApiProblem | undefined {
