@@ -12,6 +12,7 @@ import { examRoutes } from './routes/exams.js';
 import { journeyRoutes } from './routes/journeys.js';
 import { clinicianRoutes, pathwayRoutes, patientRoutes, slotRoutes } from './routes/reference.js';
 import { prescriptionRoutes } from './routes/prescriptions.js';
+import { programRoutes, programTemplateRoutes } from './routes/programs.js';
 import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -60,6 +61,8 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/facilities', facilityRoutes(deps));
   app.route('/v1/exams', examRoutes(deps));
   app.route('/v1/referrals', referralRoutes(deps));
+  app.route('/v1/program-templates', programTemplateRoutes(deps));
+  app.route('/v1/programs', programRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {
