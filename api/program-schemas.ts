@@ -109,6 +109,9 @@ export const EnrolInput = z
   })
   .openapi('EnrolInput');
 
+/** A care program in a visit outcome: the journey's patient, the recording doctor responsible. */
+export const OutcomeProgram = EnrolInput.omit({ patientId: true, doctorId: true }).openapi('OutcomeProgram');
+
 export const PlanChangeInput = z.strictObject({ plan: ProgramPlanInput }).openapi('PlanChangeInput');
 export const ProgramStatusInput = z.strictObject({ reason: Text(500) }).openapi('ProgramStatusInput');
 

@@ -224,19 +224,17 @@ export const DoseInput = z.strictObject({ scheduledAt: Timestamp, taken: z.boole
 export const DoseAnswer = z.object({ prescriptionId: Id, scheduledAt: Timestamp, taken: z.boolean() }).openapi('DoseAnswer');
 
 export const CancelInput = z.strictObject({ reason: Text(500) }).openapi('CancelInput');
-export const OutcomeInput = z
-  .strictObject({
-    diagnosis: z.strictObject({ code: Text(32).optional(), text: Text(1000) }),
-    notes: z.string().max(10_000).refine(...NO_NUL),
-    // Post-visit items: each becomes a child workflow; the prescribing rules are checked before anything is recorded.
-    prescriptions: z.array(PrescriptionInput).max(10).optional(),
-    exams: z.array(ExamOrderInput).max(20).optional(),
-    referral: ReferralOrderInput.optional(),
-    // Chronic care comes with the care-program issue: until then a non-empty one is a 422.
-    followUp: z.unknown().optional(),
-    program: z.unknown().optional(),
-  })
-  .openapi('OutcomeInput');
+/** The outcome's fields but `program`, which api/routes/journeys.ts adds from api/program-schemas.ts (that file builds on this one). */
+export const OutcomeFields = z.strictObject({
+  diagnosis: z.strictObject({ code: Text(32).optional(), text: Text(1000) }),
+  notes: z.string().max(10_000).refine(...NO_NUL),
+  // Post-visit items: each becomes a child workflow; the prescribing rules are checked before anything is recorded.
+  prescriptions: z.array(PrescriptionInput).max(10).optional(),
+  exams: z.array(ExamOrderInput).max(20).optional(),
+  referral: ReferralOrderInput.optional(),
+  // A follow-up booking from the outcome is not built yet: a non-empty one is a 422.
+  followUp: z.unknown().optional(),
+});
 
 export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined', 'vital-alert', 'adherence', 'followup-missed'] as const;
 export const Task = z
@@ -320,8 +318,8 @@ export const Journey = z
 
 export const OutcomeResult = Journey.extend({
   created: z
-    .object({ prescriptions: z.array(Id), exams: z.array(Id), referrals: z.array(Id) })
-    .openapi({ description: 'The ids of the post-visit items this outcome created' }),
+    .object({ prescriptions: z.array(Id), exams: z.array(Id), referrals: z.array(Id), programs: z.array(Id) })
+    .openapi({ description: 'The ids of the post-visit items and the care program this outcome created' }),
 }).openapi('OutcomeResult');
 
 /** One prescription as GET /v1/prescriptions/{id} answers: with its own timeline and open tasks. */

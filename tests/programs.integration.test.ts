@@ -306,4 +306,34 @@ describe('care programs', () => {
       expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     }
   });
+
+  it('enrols the patient from a visit outcome: created.programs, the journey completes, the program is the doctor’s and names the journey', async () => {
+    const pathway = {
+      id: 'program-visit', version: 1, name: 'Program visit', modes: ['offline'], fees: { registration: 1000 },
+      paymentWindow: 'PT1M', appointmentReminders: [], nearTurnAhead: 1, noShowGrace: 'PT1M',
+      consultStartSla: 'PT1M', pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D',
+    };
+    await json(await post('/v1/pathways', admin, pathway), 201);
+    const pat = await patient();
+    const start = new Date(Date.now() + 2500);
+    const slot = await json(await post('/v1/slots', admin, { doctorId: doctorA.id, department: 'cardiology', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline' }), 201);
+    const j = await json(await post('/v1/journeys', pat.token, { patientId: pat.id, mode: 'offline', complaint: '高血压', pathwayId: pathway.id }), 201);
+    const booked = await json(await post(`/v1/journeys/${j.id}/appointment`, pat.token, { slotId: slot.id }), 200);
+    expect((await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 1000, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
+    await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 50));
+    await json(await post(`/v1/journeys/${j.id}/check-in`, pat.token), 200);
+    await json(await post(`/v1/journeys/${j.id}/consultation`, doctorA.token), 200);
+    // An unknown drug in the program is refused like a prescription's, and records nothing.
+    const bad = await json(await post(`/v1/journeys/${j.id}/outcome`, doctorA.token, { diagnosis: { code: 'I10', text: 'Hypertension' }, notes: '', program: { condition: 'hypertension', plan: { medications: [{ ...amlodipine, drugCode: 'no-such-drug' }] } } }), 422);
+    expect(problemType(bad)).toBe('unknown-drug');
+    const done = await json(await post(`/v1/journeys/${j.id}/outcome`, doctorA.token, { diagnosis: { code: 'I10', text: 'Hypertension' }, notes: '', program: { condition: 'hypertension', plan: { medications: [amlodipine] } } }), 200);
+    expect(done.created).toMatchObject({ prescriptions: [], exams: [], referrals: [] });
+    expect(done.created.programs).toHaveLength(1);
+    expect(done).toMatchObject({ status: 'completed', phase: 'closed' });
+    const program = await json(await get(`/v1/programs/${done.created.programs[0]}`, pat.token), 200);
+    expect(program).toMatchObject({ patientId: pat.id, condition: 'hypertension', status: 'active', doctorId: doctorA.id, template: { id: 'hypertension', version: 1 }, plan: { medications: [amlodipine] } });
+    expect(program.timeline.map((e: Json) => e.type)).toEqual(['program.enrolled']);
+    // A second program for the condition is refused while this one is open.
+    expect(problemType(await json(await post('/v1/programs', doctorA.token, { patientId: pat.id, condition: 'hypertension', plan: { medications: [] } }), 409))).toBe('already-enrolled');
+  });
 });

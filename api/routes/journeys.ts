@@ -6,6 +6,7 @@ import { WithStartWorkflowOperation } from '@temporalio/client';
 import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
 import type { Sql } from '../../activities/db.js';
 import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
+import { activeProgram } from '../../activities/programs.js';
 import { examTypes, facilityExists, getPathway, patientExists, patientTimezone } from '../../activities/reference.js';
 import {
   FailureType,
@@ -20,11 +21,14 @@ import {
   triagedUpdate,
   type JourneyInput,
   type PostVisitItems,
+  type ProgramInput,
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
-import { ApiProblem, forbidden, notFound, unprocessable } from '../problems.js';
+import { ApiProblem, conflict, forbidden, notFound, unprocessable } from '../problems.js';
+import { OutcomeProgram } from '../program-schemas.js';
+import { prepareEnrolment } from './programs.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
@@ -44,15 +48,24 @@ function decodeCursor(raw: string): { createdAt: string; id: string } {
  * Checks the outcome's post-visit items against the catalogues and the rules (a refusal is a 422
  * naming the rule, and nothing is recorded), prices them and gives each an id.
  */
-async function postVisitItems(sql: Sql, patientId: string, body: z.infer<typeof s.OutcomeInput>): Promise<PostVisitItems | undefined> {
+const OutcomeInput = s.OutcomeFields.extend({
+  program: OutcomeProgram.optional().openapi({ description: 'Enrols the patient in a care program (409 already-enrolled when one for the condition is not discharged)' }),
+}).openapi('OutcomeInput');
+
+async function postVisitItems(
+  sql: Sql,
+  patientId: string,
+  body: z.infer<typeof OutcomeInput>,
+  program?: ProgramInput,
+): Promise<PostVisitItems | undefined> {
   const prescriptions = body.prescriptions ?? [];
   const exams = body.exams ?? [];
   const referral = body.referral;
-  if (prescriptions.length === 0 && exams.length === 0 && !referral) return undefined;
+  if (prescriptions.length === 0 && exams.length === 0 && !referral && !program) return undefined;
   const drugs = await drugsByCode(sql, prescriptions.flatMap((p) => p.items.map((i) => i.drugCode)));
   const enrolled = await enrolledConditions(sql, patientId);
   const timezone = (await patientTimezone(sql, patientId)) ?? 'Asia/Shanghai';
-  const items: PostVisitItems = { prescriptions: [], exams: [], referrals: [] };
+  const items: PostVisitItems = { prescriptions: [], exams: [], referrals: [], ...(program ? { program } : {}) };
   for (const p of prescriptions) {
     const checked = checkPrescribing(p, drugs, enrolled);
     if (!checked.ok) throw unprocessable(checked.refusal.type, checked.refusal.detail);
@@ -84,13 +97,14 @@ async function postVisitItems(sql: Sql, patientId: string, body: z.infer<typeof 
  * of `created` right after the answer finds it. The items exist either way: past the deadline the
  * answer goes out and a read may briefly be 404.
  */
-async function itemsReadable(sql: Sql, created: { prescriptions: string[]; exams: string[]; referrals: string[] }, deadline: number): Promise<void> {
-  const want = created.prescriptions.length + created.exams.length + created.referrals.length;
+async function itemsReadable(sql: Sql, created: { prescriptions: string[]; exams: string[]; referrals: string[]; programs: string[] }, deadline: number): Promise<void> {
+  const want = created.prescriptions.length + created.exams.length + created.referrals.length + created.programs.length;
   while (want > 0 && Date.now() < deadline) {
     const [row] = await sql<{ n: number }[]>`
       select (select count(*) from prescriptions where id = any(${created.prescriptions}))
            + (select count(*) from exams where id = any(${created.exams}))
-           + (select count(*) from referrals where id = any(${created.referrals}))::int as n`;
+           + (select count(*) from referrals where id = any(${created.referrals}))
+           + (select count(*) from programs where id = any(${created.programs}))::int as n`;
     if (Number(row!.n) >= want) return;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -315,10 +329,12 @@ export function journeyRoutes(deps: ApiDeps) {
       summary: 'The booked doctor records the outcome',
       security: bearer,
       middleware: [requireRole('doctor')] as const,
-      request: { params: s.IdParam, body: jsonBody(s.OutcomeInput) },
+      request: { params: s.IdParam, body: jsonBody(OutcomeInput) },
       description:
-        'Prescriptions, exams and a referral each become a child workflow; an outcome that breaks a prescribing rule is a 422 whose type names the rule ' +
-        '(controlled-drug, too-many-drugs, course-too-long, unknown-drug, unknown-exam, unknown-facility, referral-without-consent) and records nothing.',
+        'Prescriptions, exams and a referral each become a child workflow, and a program enrols the patient in a care program that outlives the journey; ' +
+        'an outcome that breaks a prescribing rule is a 422 whose type names the rule ' +
+        '(controlled-drug, too-many-drugs, course-too-long, unknown-drug, unknown-exam, unknown-facility, referral-without-consent, template-mismatch, invalid-plan) and records nothing; ' +
+        'a program for a condition the patient already has one for (not discharged) is a 409 already-enrolled.',
       responses: { 200: jsonResponse(s.OutcomeResult, 'Outcome recorded; `created` lists the items it started'), ...problems(400, 401, 403, 404, 409, 413, 422) },
     }),
     async (c) => {
@@ -326,11 +342,24 @@ export function journeyRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const body = c.req.valid('json');
       await bookedDoctor(user, id);
-      for (const key of ['followUp', 'program'] as const) {
-        if (body[key] !== undefined && body[key] !== null) throw unprocessable('not-supported-yet', `${key} is not supported yet`);
-      }
+      if (body.followUp !== undefined && body.followUp !== null) throw unprocessable('not-supported-yet', 'followUp is not supported yet');
       const owner = (await journeyOwner(deps.sql, id))!;
-      const items = await postVisitItems(deps.sql, owner.patientId, body);
+      let program: ProgramInput | undefined;
+      if (body.program) {
+        if (await activeProgram(deps.sql, owner.patientId, body.program.condition)) {
+          throw conflict('already-enrolled', `the patient already has a ${body.program.condition} program that is not discharged`);
+        }
+        program = await prepareEnrolment(deps.sql, {
+          patientId: owner.patientId,
+          condition: body.program.condition,
+          templateId: body.program.templateId,
+          doctorId: user.id,
+          plan: body.program.plan,
+          enrolledBy: { role: 'doctor', id: user.id },
+          journeyId: id,
+        });
+      }
+      const items = await postVisitItems(deps.sql, owner.patientId, body, program);
       await engine(() => wf(id).executeUpdate(recordOutcomeUpdate, {
         args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes, ...(items ? { items } : {}) }],
       }));
@@ -338,6 +367,7 @@ export function journeyRoutes(deps: ApiDeps) {
         prescriptions: items?.prescriptions.map((p) => p.prescriptionId) ?? [],
         exams: items?.exams.map((e) => e.examId) ?? [],
         referrals: items?.referrals.map((r) => r.referralId) ?? [],
+        programs: program ? [program.programId] : [],
       };
       c.get('log').info({ journeyId: id, created }, 'outcome recorded');
       await itemsReadable(deps.sql, created, Date.now() + (deps.engineTimeoutMs ?? 30_000));
