@@ -336,4 +336,39 @@ describe('care programs', () => {
     // A second program for the condition is refused while this one is open.
     expect(problemType(await json(await post('/v1/programs', doctorA.token, { patientId: pat.id, condition: 'hypertension', plan: { medications: [] } }), 409))).toBe('already-enrolled');
   });
+
+  it('starts a renewal journey at once when the supply runs out within the refill lead, and tells the patient', async () => {
+    const pat = await patient();
+    const enrolled = await json(await post('/v1/programs', doctorA.token, { patientId: pat.id, condition: 'hypertension', plan: { medications: [{ ...amlodipine, supplyDays: 3 }] } }), 201);
+    // 3 days of supply, refills 7 days ahead: the renewal starts now.
+    const program = await waitForJson(async () => {
+      const p = await json(await get(`/v1/programs/${enrolled.id}`, pat.token), 200);
+      return p.timeline.some((e: Json) => e.type === 'refill.started') ? p : undefined;
+    });
+    const refill = program.timeline.find((e: Json) => e.type === 'refill.started');
+    expect(refill.data).toMatchObject({ drugCode: 'amlodipine-5mg' });
+    const journey = await waitForJson(async () => {
+      const res = await get(`/v1/journeys/${refill.data.journeyId}`, pat.token);
+      const body = res.status === 200 ? ((await res.json()) as Json) : undefined;
+      return body?.triage ? body : undefined; // triaged
+    });
+    expect(journey).toMatchObject({ patientId: pat.id, mode: 'online', triage: { department: 'cardiology' } });
+    const inbox = await waitForJson(async () => {
+      const n = await json(await get(`/v1/patients/${pat.id}/notifications`, pat.token), 200);
+      const list = (n.items ?? n) as Json[];
+      return list.some((x) => x.kind === 'refill.due') ? list : undefined;
+    });
+    expect(inbox.filter((x) => x.kind === 'refill.due')).toHaveLength(1);
+    expect(inbox.find((x) => x.kind === 'refill.due')!.refs).toMatchObject({ programId: enrolled.id, drugCode: 'amlodipine-5mg', journeyId: refill.data.journeyId });
+  });
 });
+
+async function waitForJson<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('not in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

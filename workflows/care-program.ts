@@ -149,6 +149,7 @@ class Program extends WorkflowKernel {
         refills: [],
         educationSent: [],
         overRun: {},
+        supplySetAt: Object.fromEntries(input.plan.medications.map((m) => [m.drugCode, input.enrolledAt])),
       };
     }
   }
@@ -213,12 +214,28 @@ class Program extends WorkflowKernel {
     for (const s of this.snapshot.supply) {
       if (!this.snapshot.plan.medications.some((m) => m.drugCode === s.drugCode)) continue;
       if (this.c.refills.some((r) => r.drugCode === s.drugCode && r.until === s.until)) continue;
-      out.push({ kind: 'refill', at: Date.parse(s.until) - durationMs(t.refillLead), drugCode: s.drugCode, until: s.until });
+      out.push({ kind: 'refill', at: this.refillAt(s), drugCode: s.drugCode, until: s.until });
     }
     for (const e of t.education) {
       if (!this.c.educationSent.includes(e.topic)) out.push({ kind: 'education', at: Date.parse(this.snapshot.enrolledAt) + durationMs(e.after), topic: e.topic });
     }
     return out.sort((a, b) => a.at - b.at);
+  }
+
+  /** `refillLead` before the supply runs out, but never before the supply was set (then it is due at once). */
+  private refillAt(s: { drugCode: string; until: string }): number {
+    const set = this.c.supplySetAt?.[s.drugCode] ?? this.snapshot.enrolledAt;
+    return Math.max(Date.parse(s.until) - durationMs(this.input.template.refillLead), Date.parse(set));
+  }
+
+  private supplySet(drugCode: string): void {
+    this.c.supplySetAt = { ...(this.c.supplySetAt ?? {}), [drugCode]: new Date().toISOString() };
+  }
+
+  /** Follow-ups whose creation time has passed are not created late: the next one is the first still ahead. */
+  private skipPastFollowUps(): void {
+    const lead = durationMs(this.input.template.followUpLead);
+    while (this.followUpDue(this.c.nextFollowUp) - lead < Date.now()) this.c.nextFollowUp += 1;
   }
 
   /** The soonest occurrence of each schedule, for the read model. */
@@ -232,7 +249,7 @@ class Program extends WorkflowKernel {
     next.push({ at: new Date(this.followUpDue(this.c.nextFollowUp)).toISOString(), kind: 'followup' });
     const refill = this.snapshot.supply
       .filter((s) => this.snapshot.plan.medications.some((m) => m.drugCode === s.drugCode) && !this.c.refills.some((r) => r.drugCode === s.drugCode && r.until === s.until))
-      .map((s) => Date.parse(s.until) - durationMs(this.input.template.refillLead))
+      .map((s) => this.refillAt(s))
       .sort((a, b) => a - b)[0];
     if (refill !== undefined) next.push({ at: new Date(refill).toISOString(), kind: 'refill' });
     return next.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
@@ -528,8 +545,11 @@ class Program extends WorkflowKernel {
       for (const m of u.plan.medications) {
         if (!before.has(m.drugCode) && !this.snapshot.supply.some((s) => s.drugCode === m.drugCode)) {
           this.snapshot.supply.push({ drugCode: m.drugCode, until: new Date(Date.now() + m.supplyDays * DAY).toISOString() });
+          this.supplySet(m.drugCode);
         }
       }
+      // A new follow-up interval counts from enrolment as before; follow-ups it puts in the past are skipped.
+      this.skipPastFollowUps();
       const kept = new Set(u.plan.medications.map((m) => m.drugCode));
       this.c.pendingDoses = this.c.pendingDoses.filter((d) => kept.has(d.drugCode));
       this.replanFromNow();
@@ -550,10 +570,8 @@ class Program extends WorkflowKernel {
         events.push(this.event('program.paused', actorName(u.actor), { reason: u.reason }, `paused:${this.projectionVersion + 1}`));
       } else if (u.action === 'resume') {
         this.snapshot.status = 'active';
-        // Follow-ups that would have been created during the pause are not created late: the next
-        // one is the first whose creation time is still ahead.
-        const lead = durationMs(this.input.template.followUpLead);
-        while (this.followUpDue(this.c.nextFollowUp) - lead < Date.now()) this.c.nextFollowUp += 1;
+        // Follow-ups that would have been created during the pause are not created late.
+        this.skipPastFollowUps();
         events.push(this.event('program.resumed', actorName(u.actor), { reason: u.reason }, `resumed:${this.projectionVersion + 1}`));
       } else {
         this.snapshot.status = 'discharged';
@@ -584,6 +602,7 @@ class Program extends WorkflowKernel {
       const until = new Date(from + s.days * DAY).toISOString();
       if (current) current.until = until;
       else this.snapshot.supply.push({ drugCode: s.drugCode, until });
+      this.supplySet(s.drugCode);
       this.changes += 1;
       await this.project([this.event('supply.added', SYSTEM, { prescriptionId: s.prescriptionId, drugCode: s.drugCode, days: s.days, until }, key)]);
     });

@@ -724,6 +724,11 @@ export interface ProgramCarry {
   educationSent: string[];
   /** Readings at or over a threshold in a row (for trends), per type. */
   overRun: Record<string, number>;
+  /**
+   * When each medication's supply was last set (enrolment, a plan change, a delivery): a refill whose
+   * lead time had already begun then is due at that moment, not late. Absent in runs carried before it.
+   */
+  supplySetAt?: Record<string, string>;
 }
 
 export interface ProgramInput {
