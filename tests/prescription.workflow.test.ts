@@ -155,9 +155,9 @@ describe('prescriptionFulfillment', () => {
       expect(escalated.map((e) => e.data.tier)).toEqual([1, 2]);
       escalated.forEach((e, i) => expect(Math.abs(Date.parse(e.at) - (t0 + (i + 1) * 30 * MIN))).toBeLessThan(3000));
       const tiers = [...world.tasks.values()].filter((t) => t.kind === 'escalation');
-      expect(tiers.map((t) => [t.id, t.role, t.subject, t.tier, t.status])).toEqual([
-        [`rx:${id}:review-sla:v1:1`, 'coordinator', { type: 'prescription', id }, 1, 'open'],
-        [`rx:${id}:review-sla:v1:2`, 'coordinator', { type: 'prescription', id }, 2, 'open'],
+      expect(tiers.map((t) => [t.id, t.role, t.subject, t.tier, t.status, t.action])).toEqual([
+        [`rx:${id}:review-sla:v1:1`, 'coordinator', { type: 'prescription', id }, 1, 'open', 'Pharmacist review of prescription version 1 is overdue'],
+        [`rx:${id}:review-sla:v1:2`, 'coordinator', { type: 'prescription', id }, 2, 'open', 'Pharmacist review of prescription version 1 is overdue'],
       ]);
       await approve(handle);
       expect([...world.tasks.values()].filter((t) => t.kind === 'escalation').map((t) => t.status)).toEqual(['done', 'done']);
@@ -209,7 +209,7 @@ describe('prescriptionFulfillment', () => {
       expect(await handle.result()).toMatchObject({ status: 'expired', payment: { status: 'expired' } });
       expect(world.events(id, 'prescription.expired').map((e) => e.data)).toEqual([{ reason: 'unpaid', version: 1 }]);
       expect(world.payments.get(approved.payment!.orderId)!.status).toBe('expired');
-      expect(world.notificationsOf('prescription.expired')).toHaveLength(1);
+      expect(world.notificationsOf('prescription.expired').map((n) => [n.id, n.params])).toEqual([[`rx:${id}:prescription.expired:expired`, { reason: 'unpaid' }]]);
       expectNothingDispensed(world);
     });
   });
@@ -242,7 +242,13 @@ describe('prescriptionFulfillment', () => {
       expect((await courier(handle, `${id}-d2`, 'failed')).outcome).toBe('applied');
       const failed = await handle.query(prescriptionQuery);
       expect(failed).toMatchObject({ status: 'delivery-failed', delivery: { deliveryId: `${id}-d2`, status: 'failed' } });
-      expect(world.tasks.get(`rx:${id}:delivery-failed`)).toMatchObject({ kind: 'escalation', role: 'coordinator', tier: 1, status: 'open', subject: { type: 'prescription', id } });
+      expect(world.tasks.get(`rx:${id}:delivery-failed`)).toMatchObject({
+        kind: 'escalation', role: 'coordinator', tier: 1, status: 'open', subject: { type: 'prescription', id },
+        action: 'Delivery failed twice: contact the patient, then cancel (refund) or arrange another delivery',
+      });
+      expect(world.events(id, 'task.escalated').map((e) => [e.key, e.data])).toEqual([
+        ['task.escalated:delivery-failed', { taskId: `rx:${id}:delivery-failed`, kind: 'escalation', subject: { type: 'prescription', id }, tier: 1 }],
+      ]);
       expect(world.notificationsOf('delivery.update').map((n) => n.params.status)).toEqual(['ordered', 'failed', 'ordered', 'delivery-failed']);
       const cancelled = await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'patient moved', actor: coordinator }] });
       expect(cancelled).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
@@ -300,7 +306,8 @@ describe('prescriptionFulfillment', () => {
       const cancelled = await a.handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'wrong patient', actor: prescriber }] });
       expect(cancelled).toMatchObject({ status: 'cancelled' });
       expect(world.tasks.get(`rx:${a.id}:review:v1`)!.status).toBe('cancelled');
-      expect(world.events(a.id, 'prescription.cancelled').map((e) => e.data)).toEqual([{ reason: 'wrong patient', version: 1 }]);
+      expect(world.events(a.id, 'prescription.cancelled').map((e) => [e.actor, e.data])).toEqual([['doctor:doc-1', { reason: 'wrong patient', version: 1 }]]);
+      expect(world.notificationsOf('prescription.cancelled').map((n) => n.id)).toEqual([`rx:${a.id}:prescription.cancelled:cancelled`]);
       await expect(approve(a.handle)).rejects.toSatisfy((e) => refusal(e) === 'invalid-state' || e instanceof Error);
 
       const b = await startRx(taskQueue);
@@ -352,6 +359,125 @@ describe('prescriptionFulfillment', () => {
       expect(sent.map((e) => e.data.drugCodes)).toEqual([['metformin-500mg'], ['metformin-500mg'], ['metformin-500mg'], ['metformin-500mg']]);
       expect(world.notifyCalls.filter((n) => n.kind === 'medication.reminder' && n.refs.programId === program.programId).every((n) => n.refs.drugCode === 'amlodipine-5mg')).toBe(true);
       expect(world.notifyCalls.filter((n) => n.kind === 'medication.reminder' && n.refs.programId === program.programId).length).toBeGreaterThanOrEqual(3);
+    });
+  });
+
+  it('records every step on its own timeline with who did it and what, and tasks with their action and deadline', async () => {
+    await h.withWorker(async ({ world, taskQueue }) => {
+      const t0 = await h.env().currentTimeMs();
+      const { handle, id } = await startRx(taskQueue);
+      const review = world.tasks.get(`rx:${id}:review:v1`)!;
+      expect(review.action).toBe('Review prescription version 1');
+      expect(Date.parse(review.dueAt) - t0).toBeGreaterThanOrEqual(30 * MIN - 2000);
+      expect(Date.parse(review.dueAt) - t0).toBeLessThanOrEqual(30 * MIN + 5000);
+      // Rejected: the prescriber's revision task is due within the review SLA.
+      await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'reject', reason: 'dose too high' }] });
+      const revision = world.tasks.get(`rx:${id}:revision:v1`)!;
+      expect(revision).toMatchObject({ kind: 'prescription-revision', role: 'doctor', assigneeId: 'doc-1', status: 'open', action: 'Revise or cancel prescription version 1: the pharmacist rejected it' });
+      expect(Date.parse(revision.dueAt) - (await h.env().currentTimeMs())).toBeGreaterThan(30 * MIN - 5000);
+      expect(world.notificationsOf('prescription.rejected').map((n) => n.id)).toEqual([`rx:${id}:prescription.rejected:v1`]);
+      await handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-1', items: [amlodipine] }] });
+      const reviewV2 = world.tasks.get(`rx:${id}:review:v2`)!;
+      expect(Date.parse(reviewV2.dueAt) - (await h.env().currentTimeMs())).toBeGreaterThan(30 * MIN - 5000);
+      const approved = await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-2', decision: 'approve' }] });
+      const { orderId, dueBy } = approved.payment!;
+      expect(world.notificationsOf('prescription.approved').map((n) => [n.id, n.params])).toEqual([[`rx:${id}:prescription.approved:v2`, { amount: 300, dueBy }]]);
+      await pay(handle, orderId, 300);
+      expect(world.payments.get(orderId)!.status).toBe('paid');
+      await waitFor(async () => (await handle.query(prescriptionQuery)).status === 'shipped');
+      expect((await handle.query(prescriptionQuery)).delivery).toEqual({ deliveryId: `${id}-d1`, status: 'ordered' });
+      await courier(handle, `${id}-d1`, 'picked-up');
+      // The same step again is no step: nothing projected, nothing sent.
+      expect((await courier(handle, `${id}-d1`, 'picked-up')).outcome).toBe('unchanged');
+      expect(world.projectedOf(id, 'delivery.picked-up')).toHaveLength(1);
+      await courier(handle, `${id}-d1`, 'delivered');
+      expect(world.notificationsOf('delivery.update').map((n) => [n.id, n.params])).toEqual([
+        [`rx:${id}:delivery.update:${id}-d1:ordered`, { status: 'ordered', deliveryId: `${id}-d1` }],
+        [`rx:${id}:delivery.update:${id}-d1:picked-up`, { status: 'picked-up', deliveryId: `${id}-d1` }],
+        [`rx:${id}:delivery.update:${id}-d1:delivered`, { status: 'delivered', deliveryId: `${id}-d1` }],
+      ]);
+      const at = expect.any(String);
+      // The first 13 entries (the course's reminders follow).
+      expect(world.timeline.get(id)!.slice(0, 13).map((e) => ({ key: e.key, type: e.type, actor: e.actor, data: e.data }))).toEqual([
+        { key: 'prescription.created', type: 'prescription.created', actor: 'doctor:doc-1', data: { version: 1, long: false, items: [{ drugCode: 'amlodipine-5mg', frequency: 'qd', days: 2, quantity: 2 }, { drugCode: 'metformin-500mg', frequency: 'bid', days: 2, quantity: 4 }] } },
+        { key: 'task.created:review:v1', type: 'task.created', actor: 'system', data: { taskId: `rx:${id}:review:v1`, kind: 'pharmacist-review' } },
+        { key: 'prescription.rejected:v1', type: 'prescription.rejected', actor: 'pharmacist:ph-1', data: { version: 1, reason: 'dose too high' } },
+        { key: 'task.created:revision:v1', type: 'task.created', actor: 'system', data: { taskId: `rx:${id}:revision:v1`, kind: 'prescription-revision' } },
+        { key: 'prescription.revised:v2', type: 'prescription.revised', actor: 'doctor:doc-1', data: { version: 2, items: [{ drugCode: 'amlodipine-5mg', frequency: 'qd', days: 2, quantity: 2 }] } },
+        { key: 'task.created:review:v2', type: 'task.created', actor: 'system', data: { taskId: `rx:${id}:review:v2`, kind: 'pharmacist-review' } },
+        { key: 'prescription.approved:v2', type: 'prescription.approved', actor: 'pharmacist:ph-2', data: { version: 2 } },
+        { key: 'payment.requested', type: 'payment.requested', actor: 'system', data: { orderId, amount: 300, currency: 'CNY', dueBy } },
+        { key: 'payment.received', type: 'payment.received', actor: 'payment-provider', data: { orderId, amount: 300, channel: 'wechat' } },
+        { key: 'prescription.dispensed:v2', type: 'prescription.dispensed', actor: 'system', data: { version: 2 } },
+        { key: `delivery.ordered:${id}-d1`, type: 'delivery.ordered', actor: 'system', data: { deliveryId: `${id}-d1`, attempt: 1 } },
+        { key: `delivery.picked-up:${id}-d1`, type: 'delivery.picked-up', actor: 'courier', data: { deliveryId: `${id}-d1`, at } },
+        { key: `delivery.delivered:${id}-d1`, type: 'delivery.delivered', actor: 'courier', data: { deliveryId: `${id}-d1`, at } },
+      ]);
+      expect(world.orders.get(orderId)).toMatchObject({ amount: 300 });
+      expect((await handle.query(prescriptionQuery)).delivery).toEqual({ deliveryId: `${id}-d1`, status: 'delivered' });
+    });
+  });
+
+  it('refuses in the validator, so a refused update leaves no trace in the history', async () => {
+    await h.withWorker(async ({ taskQueue }) => {
+      const { handle } = await startRx(taskQueue);
+      const accepted = async () => ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+      await expect(handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'doc-1', decision: 'approve' }] })).rejects.toSatisfy((e) => refusal(e) === 'own-prescription');
+      await expect(handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-1', items: [amlodipine] }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
+      await expect(handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'x', actor: { role: 'doctor', id: 'doc-2' } }] })).rejects.toSatisfy((e) => refusal(e) === 'not-prescriber');
+      expect(await accepted()).toBe(0);
+      // The prescriber and a coordinator may cancel, an admin too; a patient may not.
+      await expect(handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'x', actor: { role: 'patient', id: 'pat-1' } }] })).rejects.toSatisfy((e) => refusal(e) === 'not-prescriber');
+      expect((await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'changed my mind', actor: { role: 'admin', id: 'adm-1' } }] })).status).toBe('cancelled');
+      expect(await accepted()).toBe(1);
+    });
+  });
+
+  it('cancels a prescription waiting for its revision: the revision task is cancelled, a pending payment never existed', async () => {
+    await h.withWorker(async ({ world, taskQueue }) => {
+      const { handle, id } = await startRx(taskQueue);
+      await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'reject', reason: 'interaction' }] });
+      const cancelled = await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'not needed', actor: coordinator }] });
+      expect(cancelled.status).toBe('cancelled');
+      expect(world.tasks.get(`rx:${id}:revision:v1`)!.status).toBe('cancelled');
+      expect(world.tasks.get(`rx:${id}:review:v1`)!.status).toBe('done');
+      expect(world.refundCalls).toEqual([]);
+      expect(world.events(id, 'prescription.cancelled').map((e) => [e.actor, e.data])).toEqual([['coordinator:coord-1', { reason: 'not needed', version: 1 }]]);
+    });
+  });
+
+  it('cancels an unpaid approved prescription: its payment order expires, no refund', async () => {
+    await h.withWorker(async ({ world, taskQueue }) => {
+      const { handle } = await startRx(taskQueue);
+      const approved = await approve(handle);
+      const cancelled = await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'too expensive', actor: prescriber }] });
+      expect(cancelled).toMatchObject({ status: 'cancelled', payment: { status: 'expired' } });
+      expect(world.payments.get(approved.payment!.orderId)!.status).toBe('expired');
+      expect(world.refundCalls).toEqual([]);
+      expect(world.notificationsOf('payment.refunded')).toEqual([]);
+    });
+  });
+
+  it('escalates a shipment the courier does not report on at the delivery SLA and twice it; a new courier order starts its own ladder', async () => {
+    await h.withWorker(async ({ world, taskQueue }) => {
+      const { handle, id } = await startRx(taskQueue);
+      const first = await shipped(handle);
+      await h.env().sleep(2 * DAY + MIN);
+      const ladder = (deliveryId: string) => [...world.tasks.values()].filter((t) => t.id.startsWith(`rx:${id}:delivery-sla:${deliveryId}:`));
+      expect(ladder(first).map((t) => [t.id, t.tier, t.status, t.action, t.subject])).toEqual([
+        [`rx:${id}:delivery-sla:${first}:1`, 1, 'open', 'Delivery is taking longer than the delivery SLA', { type: 'prescription', id }],
+      ]);
+      await h.env().sleep(2 * DAY);
+      expect(ladder(first).map((t) => [t.tier, t.status])).toEqual([[1, 'open'], [2, 'open']]);
+      // The courier reports a failure: the first ladder is cancelled, the second order has its own.
+      await courier(handle, first, 'failed');
+      await waitFor(async () => (await handle.query(prescriptionQuery)).delivery?.deliveryId === `${id}-d2`);
+      expect(ladder(first).map((t) => t.status)).toEqual(['cancelled', 'cancelled']);
+      await h.env().sleep(2 * DAY + MIN);
+      expect(ladder(`${id}-d2`).map((t) => [t.tier, t.status])).toEqual([[1, 'open']]);
+      await courier(handle, `${id}-d2`, 'delivered');
+      expect(ladder(`${id}-d2`).map((t) => t.status)).toEqual(['done']);
+      expect((await handle.query(prescriptionQuery)).status).toBe('delivered');
     });
   });
 });
