@@ -137,6 +137,7 @@ describe('careProgram', () => {
         { from: changeAt, to: pauseAt, plan: newPlan },
         { from: resumeAt, to: dischargeAt, plan: newPlan },
       ];
+      const all = world.notifyCalls.filter((n) => n.refs.programId === input.programId);
       const meds = ids(world, 'medication.reminder', input.programId);
       const expectedMeds = planned(input, windows, 'medication');
       expect(meds.map((n) => n.refs.scheduledAt)).toEqual(expectedMeds.map((o) => o.at));
@@ -155,10 +156,14 @@ describe('careProgram', () => {
       const missed = world.events(input.programId, 'followup.missed');
       expect(missed.map((e) => e.data.number)).toEqual(numbers);
       expect([...world.tasks.values()].filter((t) => t.kind === 'followup-missed' && t.subject.id === input.programId)).toHaveLength(numbers.length);
-      expect(ids(world, 'education', input.programId).map((n) => n.params.topic)).toEqual(['home-bp-measurement', 'low-salt-diet']);
+      expect(ids(world, 'education', input.programId).map((n) => [n.params.topic, n.refs.scheduledAt])).toEqual([
+        ['home-bp-measurement', new Date(t0 + DAY).toISOString()],
+        ['low-salt-diet', new Date(t0 + 7 * DAY).toISOString()],
+      ]);
+      // Every program notification names its program and the time it is for.
+      expect(all.every((n) => n.refs.programId === input.programId && typeof n.refs.scheduledAt === 'string')).toBe(true);
 
       // No notification twice; none at or after the discharge.
-      const all = world.notifyCalls.filter((n) => n.refs.programId === input.programId);
       expect(new Set(all.map((n) => n.id)).size).toBe(all.length);
       const last = world.programTransitions.filter((t) => t.snapshot.id === input.programId).at(-1)!;
       expect(last.snapshot.status).toBe('discharged');

@@ -424,7 +424,7 @@ class Program extends WorkflowKernel {
         await this.project([this.event('reminder.missed', SYSTEM, { kind: 'education', topic }, `education:${topic}`)]);
         return;
       }
-      this.notice('education', topic, {}, { topic });
+      this.notice('education', topic, { scheduledAt: new Date(at).toISOString() }, { topic });
       await this.project([this.event('education.sent', SYSTEM, { topic }, topic)]);
     });
   }
