@@ -76,8 +76,12 @@ describe('triage: red flags', () => {
     expect(en.advice).toContain('heart attack');
   });
 
-  it('keeps chest pain alone urgent, not an emergency, for an adult', () => {
+  it('keeps chest pain alone urgent, not an emergency, for an adult, unless it is severe', () => {
     expect(triage('胸痛两天')).toMatchObject({ department: 'cardiology', urgency: 'urgent', rule: 'urgent-chest-pain' });
+    expect(triage('胸口有点闷 不厉害')).toMatchObject({ urgency: 'urgent', rule: 'urgent-chest-pain' });
+    for (const severe of ['胸口疼得厉害', 'crushing chest pain', 'severe chest pain', 'my chest hurts so bad, worst pain ever']) {
+      expect(triage(severe), severe).toMatchObject({ department: 'cardiology', urgency: 'emergency', rule: 'red-flag-chest-pain-severe' });
+    }
   });
 });
 
