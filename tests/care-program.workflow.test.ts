@@ -193,6 +193,8 @@ describe('careProgram', () => {
       const bp = (systolic: number, diastolic: number) => ({ reading: { type: 'bp' as const, systolic, diastolic, at: now }, actor: patient });
       expect(await handle.executeUpdate(readingUpdate, { args: [bp(132, 84)] })).toEqual({});
       const first = await handle.executeUpdate(readingUpdate, { args: [bp(165, 95)] });
+      // A retry of the same reading (same time and values) is the same reading: answered alike, not counted.
+      expect(await handle.executeUpdate(readingUpdate, { args: [bp(165, 95)] })).toEqual(first);
       expect(first.alert).toMatchObject({ reason: 'systolic-high' });
       const task = world.tasks.get(first.alert!.id)!;
       expect(task).toMatchObject({ kind: 'vital-alert', role: 'doctor', assigneeId: 'doc-1', status: 'open', subject: { type: 'program', id: input.programId } });

@@ -493,6 +493,12 @@ class Program extends WorkflowKernel {
     return this.transition(async () => {
       this.requireOpen();
       const reading = r.reading;
+      // The same reading again (a client's retry: same type, time and values) is not a second reading.
+      const same = JSON.stringify(reading);
+      if (this.snapshot.readings.some((x) => JSON.stringify(x) === same)) {
+        const open = this.snapshot.openAlerts[0];
+        return open && beyondThreshold(reading, this.input.template.thresholds) ? { alert: { id: open.id, reason: open.reason } } : {};
+      }
       this.snapshot.readings = [reading, ...this.snapshot.readings].slice(0, KEEP_READINGS);
       const beyond = beyondThreshold(reading, this.input.template.thresholds);
       // A trend: readings beyond a threshold in a row, in one direction (high or low), of one type.
