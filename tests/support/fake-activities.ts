@@ -114,6 +114,21 @@ export class FakeWorld {
     return (this.projected.get(journeyId) ?? []).filter((e) => e.type === type);
   }
 
+  /**
+   * An item's or a program's events and tasks as their projection keeps them: every event logged,
+   * the timeline once per key, a task closed by hand never reopened.
+   */
+  appendProjected(id: string, events: TimelineEvent[], tasks: TaskChange[] = []): void {
+    this.projected.set(id, [...(this.projected.get(id) ?? []), ...events]);
+    const list = this.timeline.get(id) ?? [];
+    for (const e of events) if (!list.some((x) => x.key === e.key)) list.push(e);
+    this.timeline.set(id, list);
+    for (const task of tasks) {
+      const prior = this.tasks.get(task.id);
+      if (!prior || prior.status === 'open') this.tasks.set(task.id, { ...task });
+    }
+  }
+
   activities(): Activities {
     const impl = this.implementations();
     const gated = {} as Record<string, (...args: never[]) => Promise<unknown>>;
@@ -157,14 +172,7 @@ export class FakeWorld {
           w.versions.set(id, t.version);
           w.items.set(id, structuredClone(t.snapshot));
         }
-        w.projected.set(id, [...(w.projected.get(id) ?? []), ...t.events]);
-        const list = w.timeline.get(id) ?? [];
-        for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
-        w.timeline.set(id, list);
-        for (const task of t.tasks ?? []) {
-          const prior = w.tasks.get(task.id);
-          if (!prior || prior.status === 'open') w.tasks.set(task.id, { ...task });
-        }
+        w.appendProjected(id, t.events, t.tasks);
       },
       async recordProgramTransition(t: ProgramTransition) {
         const id = t.snapshot.id;
@@ -173,14 +181,7 @@ export class FakeWorld {
           w.versions.set(id, t.version);
           w.programs.set(id, structuredClone(t.snapshot));
         }
-        w.projected.set(id, [...(w.projected.get(id) ?? []), ...t.events]);
-        const list = w.timeline.get(id) ?? [];
-        for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
-        w.timeline.set(id, list);
-        for (const task of t.tasks ?? []) {
-          const prior = w.tasks.get(task.id);
-          if (!prior || prior.status === 'open') w.tasks.set(task.id, { ...task });
-        }
+        w.appendProjected(id, t.events, t.tasks);
         for (const n of t.notifications ?? []) {
           w.notifyCalls.push(n);
           if (!w.notifications.has(n.id)) w.notifications.set(n.id, n);
