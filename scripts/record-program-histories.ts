@@ -1,8 +1,10 @@
 // Records histories of care programs for tests/replay.test.ts, on the time-skipping test server with
 // the tests' fake activities: a program's run lasts 30 days, which only a skipped clock can record.
-// - care-program-first-run.json / care-program-continued.json: enrolment, reminders, a reading with an
-//   alert, a dose, a plan change, ending in continue-as-new; then the run after it (carried state, a
-//   pause and resume, discharge);
+// - care-program-lean-first-run.json / care-program-lean-continued.json: enrolment, reminders, a reading
+//   with an alert, a dose, a plan change, ending in continue-as-new; then the run after it (carried
+//   state, a pause and resume, discharge), both with patch `program-lean-reminders`. The same scenario
+//   recorded before that patch is care-program-first-run.json / care-program-continued.json (kept, and
+//   replayed: runs of that code may still be going);
 // - patient-journey-program-outcome.json: a journey whose outcome enrols the patient (patch
 //   `post-visit-program`);
 // - prescription-program-supply.json: a prescription delivered to an enrolled patient, whose program
@@ -51,8 +53,8 @@ import { timeSkippingEnv, workflowBundle } from '../tests/support/temporal.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'histories');
 const FILES = {
-  first: 'care-program-first-run.json',
-  continued: 'care-program-continued.json',
+  first: 'care-program-lean-first-run.json',
+  continued: 'care-program-lean-continued.json',
   journey: 'patient-journey-program-outcome.json',
   prescription: 'prescription-program-supply.json',
 };

@@ -94,17 +94,41 @@ function planned(input: ProgramInput, windows: { from: number; to: number; plan:
   );
 }
 
-/** Every run of the workflow, first to last, with its history length. */
-async function runs(handle: Handle, firstRunId: string): Promise<number[]> {
-  const lengths: number[] = [];
+type HistoryEvent = NonNullable<Awaited<ReturnType<Handle['fetchHistory']>>['events']>[number];
+
+/** Every run of the workflow, first to last: its history. */
+async function runs(handle: Handle, firstRunId: string): Promise<HistoryEvent[][]> {
+  const histories: HistoryEvent[][] = [];
   let runId: string | undefined = firstRunId;
   while (runId) {
     const history: Awaited<ReturnType<Handle['fetchHistory']>> = await h.env().client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
     const events = history.events ?? [];
-    lengths.push(events.length);
+    histories.push(events);
     runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
-  return lengths;
+  return histories;
+}
+
+const eventMs = (e: HistoryEvent): number => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+
+/**
+ * The history cost of each wake-up at one of these times: the events from the timer started for it up
+ * to the next timer, or to the end of the run (its continue-as-new, the run's own cost, not counted). A
+ * wake-up is a timer that fired within a second of its time.
+ */
+function wakeUpCosts(histories: HistoryEvent[][], times: number[]): Map<number, number> {
+  const costs = new Map<number, number>();
+  for (const run of histories) {
+    const events = run.filter((e) => !e.workflowExecutionContinuedAsNewEventAttributes);
+    const starts = events.flatMap((e, i) => (e.timerStartedEventAttributes ? [i] : []));
+    starts.forEach((start, k) => {
+      const fired = events[start + 1];
+      if (!fired?.timerFiredEventAttributes) return;
+      const at = times.find((t) => eventMs(fired) >= t && eventMs(fired) < t + 1000);
+      if (at !== undefined) costs.set(at, (starts[k + 1] ?? events.length) - start);
+    });
+  }
+  return costs;
 }
 
 describe('careProgram', () => {
@@ -171,10 +195,17 @@ describe('careProgram', () => {
       expect(all.filter((n) => ['medication.reminder', 'measurement.reminder'].includes(n.kind) && Date.parse(n.refs.scheduledAt!) >= dischargeAt)).toEqual([]);
 
       // Continued as new at least every 30 days; no run near 1,000 events.
-      const lengths = await runs(handle, firstRunId);
+      const histories = await runs(handle, firstRunId);
+      const lengths = histories.map((events) => events.length);
       expect(lengths.length).toBeGreaterThanOrEqual(13);
       expect(Math.max(...lengths)).toBeLessThan(1000);
       expect(result.runs).toBe(lengths.length);
+      // Reminders are cheap in history: each wake-up that sent reminders cost at most 6 events (the
+      // timer, its workflow task, the projection's marker), found for every reminder time.
+      const times = [...new Set([...meds, ...measurements].map((n) => Date.parse(n.refs.scheduledAt!)))];
+      const costs = wakeUpCosts(histories, times);
+      expect(costs.size).toBe(times.length);
+      expect(Math.max(...costs.values())).toBeLessThanOrEqual(6);
       // The timeline says what happened, in order.
       expect(world.types(input.programId).filter((t) => t.startsWith('program.'))).toEqual([
         'program.enrolled',

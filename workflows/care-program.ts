@@ -8,15 +8,17 @@
 //
 // Built to last: occurrences are planned a week at a time by an activity (timezones and DST are its
 // business, not the workflow's); each run continues as new after 30 days, when the server suggests it
-// or before its history grows long, carrying its state. A reminder costs one timer and one activity
-// that projects the program and stores the notification in one transaction (the outbox dispatcher
-// delivers it), and its notification id comes from the program id + occurrence, so a retry or a
-// worker killed mid-send never sends it twice. After downtime, an occurrence more than
+// or before its history grows long, carrying its state. A reminder costs one timer and one local
+// activity that projects the program and stores the notification in one transaction (the outbox
+// dispatcher delivers it): 6 history events. Its notification id comes from the program id +
+// occurrence, so a retry or a worker killed mid-send never sends it twice. After downtime, an occurrence more than
 // the template's `lateGrace` late is recorded as missed, never sent.
 import {
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   uuid4,
   workflowInfo,
@@ -52,21 +54,37 @@ import {
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, refused } from './kernel.js';
 
-/**
- * Short database work. (Local activities would cost one history event instead of three, but the
- * time-skipping test server stops skipping time after a workflow task that ran one, so a simulated
- * year could not be tested; docs/architecture.md has the figures.)
- */
+/** Short database work, and starting the follow-up and renewal journeys. */
 const local = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
+/**
+ * The same as local activities: one history event (a marker) each instead of three, so a reminder
+ * costs 6 events, not 11. Both are idempotent (the projection is versioned with keyed timeline events
+ * and notifications; planning is a pure function), so running one again after a lost workflow task
+ * changes nothing.
+ */
+const lean = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+/**
+ * A run decides once, when it starts: projections and planning as local activities, and the whole
+ * run planned at its start (no planning in a reminder's workflow task). Runs started before it keep
+ * regular activities and a weekly plan until they continue as new.
+ */
+export const LEAN_REMINDERS_PATCH = 'program-lean-reminders';
 
 const DAY = 86_400_000;
-/** Occurrences are planned this far ahead, and planned again a day before the window ends. */
-const WINDOW = 7 * DAY;
 /** A run continues as new after this long, whatever else. */
 export const RUN_LENGTH = 30 * DAY;
+/**
+ * Occurrences are planned this far ahead, and planned again when less than two days are left: a week
+ * at a time before `program-lean-reminders`, after it past the end of the run (planned once a run).
+ */
+const WINDOW = 7 * DAY;
+const LEAN_WINDOW = RUN_LENGTH + 3 * DAY;
 /** ... or once its history reaches this many events (the issue's ceiling is 1,000 a run). */
 export const RUN_EVENTS = 700;
 const KEEP_READINGS = 20;
@@ -110,6 +128,8 @@ class Program extends WorkflowKernel {
   changes = 0;
   /** Notifications of the transition being projected: stored in the projection's transaction. */
   private outgoing: NotificationRequest[] = [];
+  /** `program-lean-reminders`, decided when the run starts. */
+  lean = false;
 
   constructor(readonly input: ProgramInput) {
     super(`program:${input.programId}`, input.patientId);
@@ -170,7 +190,7 @@ class Program extends WorkflowKernel {
     const notifications = this.outgoing;
     this.outgoing = [];
     this.snapshot.next = this.nextOf();
-    return local.recordProgramTransition({
+    return (this.lean ? lean : local).recordProgramTransition({
       version,
       snapshot: this.view(),
       events,
@@ -258,8 +278,8 @@ class Program extends WorkflowKernel {
   /** Plans occurrences from the cursor (or now, if later) to a week ahead of now. */
   async plan(): Promise<void> {
     const from = Math.max(Date.parse(this.c.cursor), this.plannedUntil && this.occurrences.length ? Date.parse(this.occurrences.at(-1)!.at) + 1 : 0);
-    const to = Date.now() + WINDOW;
-    const planned = await local.planProgramOccurrences({
+    const to = Date.now() + (this.lean ? LEAN_WINDOW : WINDOW);
+    const planned = await (this.lean ? lean : local).planProgramOccurrences({
       timezone: this.snapshot.timezone,
       enrolledAt: this.snapshot.enrolledAt,
       medications: this.snapshot.plan.medications.map((m) => ({ drugCode: m.drugCode, times: m.times })),
@@ -630,6 +650,7 @@ class Program extends WorkflowKernel {
 
 export async function careProgram(input: ProgramInput): Promise<ProgramSnapshot> {
   const p = new Program(input);
+  p.lean = patched(LEAN_REMINDERS_PATCH);
   setHandler(programQuery, () => p.view());
   setHandler(readingUpdate, (r) => p.record(r), { validator: (_r) => p.requireOpen() });
   setHandler(programDoseUpdate, (d) => p.answerDose(d), { validator: (d) => p.requireDose(d) });
@@ -657,7 +678,13 @@ export async function careProgram(input: ProgramInput): Promise<ProgramSnapshot>
       await condition(() => p.changes !== changes, Math.max(runStart + RUN_LENGTH - Date.now(), 1));
       continue;
     }
-    if (p.plannedUntil - Date.now() < 2 * DAY) await p.plan();
+    if (p.plannedUntil - Date.now() < 2 * DAY) {
+      // Local activities never run side by side: the plan waits its turn behind the projections. Two at
+      // once resolve in one activation on replay but in two when run, so the commands after them (an
+      // update's completion, the next timer) would come in another order and the replay would fail.
+      if (p.lean) await p.transition(() => p.plan());
+      else await p.plan();
+    }
     const next = p.dues(runStart)[0]!;
     const changes = p.changes;
     if (await condition(() => p.changes !== changes || p.status !== 'active', Math.max(next.at - Date.now(), 1))) continue;

@@ -46,6 +46,9 @@ export function workflowHarness(): Harness {
           // shutdown would keep the time-skipping server's clock locked for the tests after this one.
           for (const h of started) if (opts.ended && (await opts.ended(h).catch(() => false))) await h.result().catch(() => undefined);
           for (const h of started) await quiet(h);
+          // What ran must replay: a worker that lost its cache rebuilds each workflow from history, and
+          // code whose commands come in another order on replay than they did live would fail there.
+          for (const h of started) await replays(h);
           return result;
         });
       } finally {
@@ -67,6 +70,20 @@ export async function quiet(h: WorkflowHandle): Promise<void> {
     return (d.pendingActivities?.length ?? 0) === 0 && !d.pendingWorkflowTask;
   };
   await waitFor(async () => (await idle()) && (await new Promise((r) => setTimeout(r, 30)), await idle()));
+}
+
+/** Replays every run of `h` so far (from its first, through each continue-as-new) against the bundle. */
+export async function replays(h: WorkflowHandle): Promise<void> {
+  const client = h.client;
+  let runId: string | undefined = (h as { firstExecutionRunId?: string }).firstExecutionRunId;
+  let handle = runId ? client.getHandle(h.workflowId, runId) : h;
+  for (;;) {
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `${h.workflowId}:${runId ?? 'latest'}`);
+    runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    if (!runId) return;
+    handle = client.getHandle(h.workflowId, runId);
+  }
 }
 
 export async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
