@@ -223,7 +223,9 @@ function input(patientId: string, times: string[]): ProgramInput {
 
 interface Segment {
   events: number;
+  /** Activities the wake-up ran: regular ones (ActivityTaskScheduled) and local ones (their markers). */
   activities: string[];
+  locals: string[];
   /** Workflow tasks that timed out or failed (and were scheduled again): what an overloaded worker adds. */
   retried: number;
 }
@@ -241,27 +243,41 @@ type HistoryEvent = {
   workflowTaskTimedOutEventAttributes?: unknown;
   workflowTaskFailedEventAttributes?: unknown;
   activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null;
+  markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: { data?: Uint8Array | null }[] | null }> | null } | null;
 };
+
+/** The activity a local activity's marker records (the SDK core writes its type into the marker's `data`). */
+function localActivity(e: HistoryEvent): string | undefined {
+  const m = e.markerRecordedEventAttributes;
+  if (m?.markerName !== 'core_local_activity') return undefined;
+  const data = m.details?.data?.payloads?.[0]?.data;
+  if (!data) return 'unknown';
+  return (JSON.parse(new TextDecoder().decode(data)) as { activity_type?: string }).activity_type ?? 'unknown';
+}
 
 /** Splits a history at its TimerStarted events: the start, then one segment per wake-up. */
 function historyCost(events: HistoryEvent[]): HistoryCost {
   const segments: Segment[] = [];
-  let current: Segment = { events: 0, activities: [], retried: 0 };
+  const fresh = (): Segment => ({ events: 0, activities: [], locals: [], retried: 0 });
+  let current = fresh();
   for (const e of events) {
     current.events += 1;
     const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
     if (activity) current.activities.push(activity);
+    const local = localActivity(e);
+    if (local) current.locals.push(local);
     if (e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes) current.retried += 1;
     if (e.timerStartedEventAttributes) {
       segments.push(current);
-      current = { events: 0, activities: [], retried: 0 };
+      current = fresh();
     }
   }
   // A trailing segment without its timer is a wake-up still in progress: not counted.
   return { start: segments[0] ?? current, wakeUps: segments.slice(1), total: events.length };
 }
 
-const isReminder = (s: Segment) => s.activities.length === 1 && s.activities[0] === 'recordProgramTransition';
+/** A reminder's wake-up: the projection (a local activity since `program-lean-reminders`) and nothing else. */
+const isReminder = (s: Segment) => s.activities.length === 0 && s.locals.length === 1 && s.locals[0] === 'recordProgramTransition';
 
 /** Distinct reminder times (one wake-up each: doses and measurements at the same time are one) in 30 days. */
 function wakeUpsPerMonth(measurements: ProgramTemplate['measurements'], times: string[]): number {
@@ -277,21 +293,21 @@ function wakeUpsPerMonth(measurements: ProgramTemplate['measurements'], times: s
   return new Set(occurrences.map((o) => o.at)).size;
 }
 
+/** A regular activity in a wake-up: scheduled, started, completed, and the workflow task that follows it. */
+const REGULAR_ACTIVITY = 6;
+
 /**
- * Events in 30 days of one program, from the costs measured: `bare` events for a wake-up by a timer
- * without activity (TimerFired, a workflow task, TimerStarted), `perActivity` for each activity it
- * runs (scheduled/started/completed and the workflow task after it). Wake-ups in 30 days: each
- * reminder time; the plan every 6 days (planned 7 days ahead, again a day before the end: 4 beside
- * the one at a run's start); the follow-up journey (2 activities: the journey, the projection) and its
- * check (1, the patient attended); each run starts with a plan and ends with a continue-as-new (a
- * timer's wake-up without activity when it is the 30 days; none extra when it is the 700 events).
- * Not counted: readings, dose answers, plan or status changes, refills, education (first month only).
+ * Events in 30 days of one program, from the costs measured: `perReminder` for each reminder time;
+ * `start` for each run (started, its workflow task, the patch marker, the plan; the first run's
+ * enrolment projection too); one wake-up for the follow-up journey (a reminder's cost and a regular
+ * activity that starts the journey) and one for its check (a reminder's cost and a regular activity
+ * that asks whether the patient attended); each run ends with a continue-as-new (1 event; when it is
+ * the 30 days, in a wake-up of its own: a reminder's cost less its marker). Not counted: readings,
+ * dose answers, plan or status changes, refills, education (first month only).
  */
-function monthOfEvents(reminders: number, bare: number, perActivity: number): { events: number; runs: number } {
-  const wakeUps = reminders + 4 + 2;
-  const activities = reminders + 4 + 3;
-  const base = wakeUps * bare + activities * perActivity;
-  const perRun = bare + perActivity + bare; // started and the plan (as a wake-up with one activity); the closing wake-up
+function monthOfEvents(reminders: number, perReminder: number, start: number): { events: number; runs: number } {
+  const base = reminders * perReminder + 2 * (perReminder + REGULAR_ACTIVITY);
+  const perRun = start + 1 + (perReminder - 1);
   let runs = 1;
   while ((base + runs * perRun) / runs > RUN_EVENTS) runs += 1;
   return { events: base + runs * perRun, runs };
@@ -415,13 +431,9 @@ try {
   const clean = [...(probeCost ? [probeCost] : []), ...costs].filter((c) => c.start.retried === 0 && c.wakeUps.some((s) => isReminder(s) && s.retried === 0));
   const startEvents = median(clean.map((c) => c.start.events));
   const perReminder = median(clean.flatMap((c) => c.wakeUps.filter((s) => isReminder(s) && s.retried === 0).map((s) => s.events)));
-  // The start runs two activities (enrolment projection, plan) where a reminder runs one; otherwise
-  // alike (WorkflowExecutionStarted in place of TimerFired): the difference is one activity's events.
-  const perActivity = startEvents - perReminder;
-  const bare = perReminder - perActivity;
-  const benchMonth = monthOfEvents(wakeUpsPerMonth([], ['08:00']), bare, perActivity);
+  const benchMonth = monthOfEvents(wakeUpsPerMonth([], ['08:00']), perReminder, startEvents);
   const seededReminders = wakeUpsPerMonth(hypertension.measurements, ['08:00']);
-  const seededMonth = monthOfEvents(seededReminders, bare, perActivity);
+  const seededMonth = monthOfEvents(seededReminders, perReminder, startEvents);
   const retriedReminders = loadReminders.filter((s) => s.retried > 0);
 
   const p99 = pct(fire, 0.99);
@@ -448,13 +460,13 @@ try {
   );
   if (serverBefore !== undefined && serverOpen !== undefined) console.log(`  dev server RSS: ${mib(serverBefore)} MiB, then ${mib(serverOpen)} MiB`);
   console.log(
-    `  history events of a program: ${startEvents} to enrol and plan, ${perReminder} a reminder (${perActivity} of them its activity), idle;` +
+    `  history events of a program: ${startEvents} to enrol and plan, ${perReminder} a reminder (the timer, its workflow task, the projection's marker), idle;` +
       ` under the burst ${retriedReminders.length} of ${loadReminders.length} sampled reminders had workflow tasks time out and scheduled again` +
       `${retriedReminders.length ? ` (median ${median(loadReminders.map((s) => s.events))}, max ${Math.max(...loadReminders.map((s) => s.events))} events a reminder)` : ''}`,
   );
   console.log(
     `  history events per program-month (extrapolated from those): ${benchMonth.events} for this plan (1 dose a day, ${benchMonth.runs} run${benchMonth.runs > 1 ? 's' : ''}); ` +
-      `${seededMonth.events} for the seeded hypertension template with a daily drug (${seededReminders / 30} reminders a day, ${seededMonth.runs} runs: continue-as-new at ${RUN_EVENTS} events)`,
+      `${seededMonth.events} for the seeded hypertension template with a daily drug (${seededReminders / 30} reminders a day, ${seededMonth.runs} run${seededMonth.runs > 1 ? 's' : ''}; a run continues as new at ${RUN_EVENTS} events or after 30 days)`,
   );
 } finally {
   if (worker?.getState() === 'RUNNING') worker.shutdown();
