@@ -62,6 +62,10 @@ export interface Stack {
   payWebhook(body: unknown, secret?: string): Promise<Response>;
   /** A second API on the same engine and database whose every call into the engine waits `latencyMs` first. */
   slowApi(latencyMs: number): Promise<{ call: Stack['call'] }>;
+  /** Shuts the worker (and the outbox dispatcher beside it) down and waits until it has stopped. */
+  stopWorker(): Promise<void>;
+  /** Starts a new worker (after `stopWorker`, as a restarted process would). */
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -123,18 +127,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     log,
   };
   const partners = opts.sandbox ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : {};
-  const worker: Worker | undefined = opts.worker === false ? undefined : await createJourneyWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    client: env.client,
-    sql: db.sql,
-    log,
-    notifyWebhook,
-    facilityWebhookSecret: SECRETS.notifyWebhook,
-    ...partners,
-    bundle: { code: (await workflowBundle()).code },
-  });
-  const running = worker ? worker.run() : Promise.resolve();
+  const code = (await workflowBundle()).code;
+  const newWorker = () =>
+    createJourneyWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      client: env.client,
+      sql: db.sql,
+      log,
+      notifyWebhook,
+      facilityWebhookSecret: SECRETS.notifyWebhook,
+      ...partners,
+      bundle: { code },
+    });
+  let worker: Worker | undefined = opts.worker === false ? undefined : await newWorker();
+  let running = worker ? worker.run() : Promise.resolve();
+  const stopWorker = async () => {
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await running;
+  };
   const api = (temporal: Client) =>
     createApi({
       temporal,
@@ -165,11 +176,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       extra.push(served.server);
       return { call: served.call };
     },
+    stopWorker,
+    async startWorker() {
+      await stopWorker();
+      worker = await newWorker();
+      running = worker.run();
+    },
     async stop() {
       server.close();
       for (const s of extra) s.close();
-      if (worker?.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      await stopWorker();
       await env.teardown();
       await db.drop();
       await listener.close();
