@@ -16,6 +16,7 @@ import { programRoutes, programTemplateRoutes } from './routes/programs.js';
 import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { ChangeFeed, streamRoutes } from './stream.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
 export type { ApiDeps } from './types.js';
@@ -63,6 +64,7 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/referrals', referralRoutes(deps));
   app.route('/v1/program-templates', programTemplateRoutes(deps));
   app.route('/v1/programs', programRoutes(deps));
+  app.route('/v1/stream', streamRoutes(deps, new ChangeFeed(deps.sql, deps.log)));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

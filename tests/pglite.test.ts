@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { presentPosition, readChanges } from '../activities/changes.js';
+import { recordTransition } from '../activities/journeys.js';
 import { createSlot, reserveSeat } from '../activities/slots.js';
-import { createClinician } from '../activities/reference.js';
+import { createClinician, createPatient } from '../activities/reference.js';
 import { createLogger } from '../workers/logger.js';
 import { openDatabase, prepareDatabase, type Database } from '../workers/services.js';
 
@@ -29,4 +31,16 @@ it('migrates, seeds and books a seat on the embedded PGlite', async () => {
   const second = await reserveSeat(db.sql, { journeyId: 'j2', slotId: slot.id, mode: 'offline', department: 'cardiology' });
   expect(first.ok).toBe(true);
   expect(second).toMatchObject({ ok: false, reason: 'full' });
+});
+
+it('feeds the change stream on PGlite too (xid8 positions, the timeline trigger)', async () => {
+  const from = await presentPosition(db!.sql);
+  const patient = await createPatient(db!.sql, { name: 'P', phone: '+8613800000041', birthDate: '1980-01-01', sex: 'F', timezone: 'Asia/Shanghai' });
+  await recordTransition(db!.sql, {
+    version: 1,
+    snapshot: { id: 'pg-j1', patientId: patient.id, mode: 'offline', pathway: { id: 'standard-outpatient', version: 1 }, phase: 'pre-visit', status: 'active', step: 'triage' },
+    events: [{ key: 'journey.started', at: new Date().toISOString(), type: 'journey.started', actor: 'system', data: {} }],
+  });
+  const changes = await readChanges(db!.sql, from, { limit: 10 });
+  expect(changes.map((c) => [c.kind, c.id, c.type, c.patientId])).toEqual([['journey', 'pg-j1', 'journey.started', patient.id]]);
 });
