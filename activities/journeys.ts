@@ -102,6 +102,7 @@ export async function journeyOwner(sql: Sql, id: string): Promise<{ patientId: s
 export interface JourneyFilter {
   status?: string;
   phase?: string;
+  step?: string;
   department?: string;
   patientId?: string;
   doctorId?: string;
@@ -125,6 +126,7 @@ export async function listJourneys(sql: Sql, f: JourneyFilter): Promise<{ items:
     where true
       ${f.status ? sql`and j.status = ${f.status}` : sql``}
       ${f.phase ? sql`and j.phase = ${f.phase}` : sql``}
+      ${f.step ? sql`and j.step = ${f.step}` : sql``}
       ${f.department ? sql`and j.department = ${f.department}` : sql``}
       ${f.patientId ? sql`and j.patient_id = ${f.patientId}` : sql``}
       ${f.doctorId ? sql`and j.doctor_id = ${f.doctorId}` : sql``}

@@ -40,6 +40,15 @@ export const DEMO = {
   ],
 };
 
+/** The demo's staff, for the dashboard's development sign-in page. */
+export function demoUsers(): { role: 'doctor' | 'coordinator' | 'pharmacist'; id: string; name: string }[] {
+  return [
+    { role: 'coordinator', id: DEMO.coordinator.id, name: DEMO.coordinator.name },
+    ...DEMO.doctors.map((d) => ({ role: 'doctor' as const, id: d.id, name: d.name })),
+    { role: 'pharmacist', id: DEMO.pharmacist.id, name: DEMO.pharmacist.name },
+  ];
+}
+
 /** Demo data: idempotent for clinicians and patients; adds tomorrow's slots once per day. */
 export async function seedDemoData(sql: Sql): Promise<void> {
   for (const d of DEMO.doctors) await createClinician(sql, { name: d.name, role: 'doctor', department: d.department }, d.id);

@@ -7,6 +7,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
+import { boardRoutes } from './routes/board.js';
 import { drugRoutes, facilityRoutes } from './routes/catalogue.js';
 import { examRoutes } from './routes/exams.js';
 import { journeyRoutes } from './routes/journeys.js';
@@ -17,6 +18,7 @@ import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { ChangeFeed, streamRoutes } from './stream.js';
+import { createWeb } from '../web/index.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
 export type { ApiDeps } from './types.js';
@@ -64,7 +66,12 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/referrals', referralRoutes(deps));
   app.route('/v1/program-templates', programTemplateRoutes(deps));
   app.route('/v1/programs', programRoutes(deps));
+  app.route('/v1/board', boardRoutes(deps));
   app.route('/v1/stream', streamRoutes(deps, new ChangeFeed(deps.sql, deps.log)));
+
+  // The dashboard, on this same API in this same process (web/index.ts).
+  app.route('/app', createWeb({ api: (req) => app.fetch(req), jwtSecret: deps.secrets.jwt, ...deps.web }));
+  app.get('/', (c) => c.redirect('/app'));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

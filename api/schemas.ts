@@ -333,6 +333,7 @@ const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 export const JourneyQuery = z.strictObject({
   status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional(),
   phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']).optional(),
+  step: z.enum(['triage', 'booking', 'awaiting-payment', 'booked', 'checked-in', 'in-consultation', 'follow-through', 'done']).optional(),
   department: Department.optional(),
   patientId: Id.optional(),
   overdue: booleanParam.optional(),

@@ -21,6 +21,10 @@ const app = createApi({
   sql,
   log,
   secrets: config.secrets,
+  web: {
+    secureCookies: config.env === 'production',
+    ...(config.temporalUiUrl ? { temporalUi: { url: config.temporalUiUrl, namespace: config.temporal.namespace } } : {}),
+  },
   ready: readiness(sql, connection),
 });
 const server = serve({ fetch: app.fetch, port: config.port, hostname: '0.0.0.0' }, (info) => log.info({ port: info.port }, 'API listening'));

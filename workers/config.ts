@@ -29,6 +29,7 @@ const schema = z
     SANDBOX_PAYMENT_FAIL: z.enum(['none', 'all']).default('none'),
     NOTIFY_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     NOTIFY_WEBHOOK_SECRET: optionalString,
+    TEMPORAL_UI_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -56,6 +57,8 @@ export interface Config {
   /** The sandbox payment provider and courier call our webhooks on their own (`auto`), and can be told to fail. */
   sandbox: { partners: 'auto' | 'off'; courierFail: 'none' | 'first' | 'all'; paymentFail: 'none' | 'all' };
   notifyWebhookUrl?: string;
+  /** The Temporal Web UI the dashboard links journeys to. */
+  temporalUiUrl?: string;
   logLevel: string;
 }
 
@@ -90,6 +93,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     }),
     sandbox: Object.freeze({ partners: e.SANDBOX_PARTNERS, courierFail: e.SANDBOX_COURIER_FAIL, paymentFail: e.SANDBOX_PAYMENT_FAIL }),
     ...(e.NOTIFY_WEBHOOK_URL ? { notifyWebhookUrl: e.NOTIFY_WEBHOOK_URL } : {}),
+    ...(e.TEMPORAL_UI_URL ? { temporalUiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection } from '@temporalio/worker';
 import { sandboxCourier, sandboxPaymentProvider } from '../activities/sandbox.js';
-import { seedDemoData, DEMO } from '../activities/seed.js';
+import { demoUsers, seedDemoData, DEMO } from '../activities/seed.js';
 import { createApi } from '../api/index.js';
 import { loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
@@ -117,6 +117,11 @@ try {
     sql: db.sql,
     log,
     secrets: config.secrets,
+    web: {
+      // One-click sign-in as the demo users: only with the demo seed, never in production.
+      ...(demo && config.env !== 'production' ? { demoUsers: demoUsers() } : {}),
+      ...(uiUrl ?? config.temporalUiUrl ? { temporalUi: { url: (uiUrl ?? config.temporalUiUrl)!, namespace: config.temporal.namespace } } : {}),
+    },
     ready: readiness(db.sql, connection),
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: '0.0.0.0' });
@@ -128,6 +133,7 @@ try {
       '',
       'CarePath is running',
       `  API            ${api}   (ready: ${api}/readyz)`,
+      `  Dashboard      ${api}/app${demo ? '   (sign in as a demo user)' : '   (sign in with a token: npm run token -- coordinator coord-1)'}`,
       `  API docs       ${api}/docs   (OpenAPI: ${api}/openapi.json)`,
       uiUrl ? `  Temporal UI    ${uiUrl}` : `  Temporal       ${config.temporal.address} (${config.temporal.namespace})`,
       `  PostgreSQL     ${db.embedded ? 'embedded PGlite in .data/pglite' : 'DATABASE_URL'}`,

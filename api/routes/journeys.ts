@@ -211,6 +211,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const page = await listJourneys(deps.sql, {
         ...(q.status ? { status: q.status } : {}),
         ...(q.phase ? { phase: q.phase } : {}),
+        ...(q.step ? { step: q.step } : {}),
         ...(q.department ? { department: q.department } : {}),
         ...(q.patientId ? { patientId: q.patientId } : {}),
         ...(q.overdue !== undefined ? { overdue: q.overdue } : {}),

@@ -1,0 +1,340 @@
+// The dashboard (`/app`): server-rendered pages for coordinators, doctors and pharmacists, served by the
+// API's own process and built on the API itself. Every read and every action is an in-process call to
+// the API with the signed-in user's token, so the API's authentication, role and object checks decide
+// what a page may show or do; a page never reads the database. The session is that token in an
+// HttpOnly, SameSite=Strict cookie; forms post back here (and are refused from another origin). Live
+// updates: the page listens to /app/stream (the API's /v1/stream with the cookie's token) and fetches
+// its changed fragment again. docs/architecture.md ("The dashboard") says why this stack.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Hono, type Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { verify } from 'hono/jwt';
+import { z } from 'zod';
+import { signToken } from '../api/auth.js';
+import { DEPARTMENTS } from '../api/schemas.js';
+import type { Role } from '../workflows/definitions.js';
+import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
+import { boardFragment, boardPage, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, pharmacyPage, signInPage, type BoardFilters, type Html, type PageContext } from './pages.js';
+
+export interface WebOptions {
+  /** The API's fetch: every page reads and acts through it, in process. */
+  api: (req: Request) => Response | Promise<Response>;
+  jwtSecret: string;
+  /** Listed on the sign-in page for one-click sign-in (the demo seed, never in production). */
+  demoUsers?: { role: Role; id: string; name: string }[];
+  /** Where staff open a journey's workflow. */
+  temporalUi?: { url: string; namespace: string };
+  /** Cookies only over HTTPS (production behind TLS). */
+  secureCookies?: boolean;
+}
+
+type Json = Record<string, any>;
+const SESSION = 'cp_session';
+const LANG = 'cp_lang';
+const INTERNAL = 'http://carepath.internal';
+const ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'assets');
+const ASSETS: Record<string, { body: string; type: string }> = {
+  'app.js': { body: readFileSync(join(ASSETS_DIR, 'app.js'), 'utf8'), type: 'text/javascript; charset=utf-8' },
+  'app.css': { body: readFileSync(join(ASSETS_DIR, 'app.css'), 'utf8'), type: 'text/css; charset=utf-8' },
+};
+const Claims = z.object({ sub: z.string().min(1).max(200), role: z.enum(['patient', 'doctor', 'pharmacist', 'coordinator', 'admin']) });
+const STAFF: Role[] = ['coordinator', 'admin', 'doctor', 'pharmacist'];
+const Back = z.string().max(500).regex(/^\/app(\/[\w\-./?=&%]*)?$/).catch('/app');
+const Id = z.string().min(1).max(200).regex(/^[\w-]+$/);
+const FLASHES = new Set<string>(Object.keys(MESSAGES.en));
+
+interface Session {
+  user: { id: string; role: Role };
+  token: string;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+export function createWeb(opts: WebOptions): Hono {
+  const app = new Hono();
+  const demo = new Map((opts.demoUsers ?? []).map((u) => [`${u.role}:${u.id}`, u]));
+
+  const langOf = (c: Context): Lang => {
+    const l = getCookie(c, LANG);
+    return LANGS.includes(l as Lang) ? (l as Lang) : 'zh-CN';
+  };
+  const ctxOf = (c: Context, s?: Session): PageContext => {
+    const flash = c.req.query('flash');
+    return {
+      lang: langOf(c),
+      path: new URL(c.req.url).pathname + new URL(c.req.url).search.replace(/([?&])flash=[^&]*&?/, '$1').replace(/[?&]$/, ''),
+      ...(s ? { user: s.user } : {}),
+      ...(flash && FLASHES.has(flash) ? { flash: flash as MessageKey } : {}),
+    };
+  };
+  const page = (c: Context, body: Html, status = 200) => c.html(body, status as 200);
+
+  async function session(c: Context): Promise<Session | undefined> {
+    const token = getCookie(c, SESSION);
+    if (!token) return undefined;
+    try {
+      const claims = Claims.safeParse(await verify(token, opts.jwtSecret, 'HS256'));
+      return claims.success ? { user: { id: claims.data.sub, role: claims.data.role }, token } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  const startSession = (c: Context, token: string) =>
+    setCookie(c, SESSION, token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: opts.secureCookies ?? false, maxAge: 12 * 3600 });
+
+  /** An API call with the user's token; a refusal becomes an ApiError with the API's own detail. */
+  async function api(s: Session, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Json> {
+    const res = await opts.api(
+      new Request(INTERNAL + path, {
+        method,
+        headers: { authorization: `Bearer ${s.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal ? { signal } : {}),
+      }),
+    );
+    if (res.ok) return (await res.json()) as Json;
+    const problem = (await res.json().catch(() => ({}))) as { detail?: string; title?: string };
+    throw new ApiError(res.status, problem.detail ?? problem.title ?? `HTTP ${res.status}`);
+  }
+
+  /** A page for signed-in staff of these roles: anyone else is sent to sign in or told no, and nothing is fetched for them. */
+  function staffPage(roles: Role[], render: (c: Context, s: Session) => Promise<Response>) {
+    return async (c: Context) => {
+      const s = await session(c);
+      if (!s) return c.redirect(`/app/sign-in?back=${encodeURIComponent(new URL(c.req.url).pathname)}`);
+      const ctx = ctxOf(c, s);
+      if (!roles.includes(s.user.role)) return page(c, messagePage(ctx, 'forbidden.title', translator(ctx.lang)('forbidden.staffOnly')), 403);
+      try {
+        return await render(c, s);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        if (err.status === 401) return c.redirect('/app/sign-in');
+        const t = translator(ctx.lang);
+        const detail = err.status === 404 ? t('error.notFound') : err.status === 503 ? t('error.engine') : err.detail;
+        return page(c, messagePage(ctx, err.status === 403 ? 'forbidden.title' : 'error.title', detail, err.status), err.status === 503 ? 503 : err.status >= 500 ? 502 : (err.status as 400));
+      }
+    };
+  }
+
+  /** Forms only from this origin (the cookie is SameSite=Strict too). */
+  const sameOrigin = (c: Context): boolean => {
+    const origin = c.req.header('origin');
+    if (c.req.header('sec-fetch-site') === 'cross-site') return false;
+    return !origin || origin === new URL(c.req.url).origin;
+  };
+  async function form(c: Context): Promise<Record<string, string>> {
+    const body = await c.req.parseBody();
+    return Object.fromEntries(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+  /** A POST from a page: checked, then the API call, then back to the page with what happened. */
+  function action(roles: Role[], run: (s: Session, c: Context, f: Record<string, string>) => Promise<MessageKey>) {
+    return staffPage(roles, async (c, s) => {
+      if (!sameOrigin(c)) return page(c, messagePage(ctxOf(c, s), 'forbidden.title', 'cross-site form refused'), 403);
+      const f = await form(c);
+      const flash = await run(s, c, f);
+      const back = Back.parse(f.back ?? '/app');
+      return c.redirect(`${back}${back.includes('?') ? '&' : '?'}flash=${flash}`, 303);
+    });
+  }
+  const reasonOf = (f: Record<string, string>, name: string): string => {
+    const v = (f[name] ?? '').trim();
+    if (!v || v.length > 1000) throw new ApiError(400, `${name} is required (at most 1000 characters)`);
+    return v;
+  };
+  const idParam = (c: Context): string => {
+    const id = Id.safeParse(c.req.param('id'));
+    if (!id.success) throw new ApiError(404, 'not found');
+    return id.data;
+  };
+
+  app.get('/assets/:name', (c) => {
+    const a = ASSETS[c.req.param('name')];
+    return a ? c.body(a.body, 200, { 'content-type': a.type, 'cache-control': 'no-cache' }) : c.notFound();
+  });
+
+  app.get('/lang', (c) => {
+    const to = c.req.query('to');
+    if (LANGS.includes(to as Lang)) setCookie(c, LANG, to!, { path: '/', sameSite: 'Lax', maxAge: 365 * 86400 });
+    return c.redirect(Back.parse(c.req.query('back') ?? '/app'));
+  });
+
+  app.get('/sign-in', (c) => page(c, signInPage(ctxOf(c), { ...(c.req.query('invalid') ? { invalid: true } : {}), ...(opts.demoUsers ? { demoUsers: opts.demoUsers } : {}) })));
+  app.post('/sign-in', async (c) => {
+    if (!sameOrigin(c)) return c.text('cross-site form refused', 403);
+    const token = ((await form(c)).token ?? '').trim();
+    try {
+      if (!Claims.safeParse(await verify(token, opts.jwtSecret, 'HS256')).success) throw new Error('claims');
+    } catch {
+      return c.redirect('/app/sign-in?invalid=1', 303);
+    }
+    startSession(c, token);
+    return c.redirect('/app', 303);
+  });
+  app.post('/sign-in/demo', async (c) => {
+    if (!sameOrigin(c)) return c.text('cross-site form refused', 403);
+    const f = await form(c);
+    const u = demo.get(`${f.role}:${f.id}`);
+    if (!u) return c.redirect('/app/sign-in?invalid=1', 303);
+    startSession(c, await signToken(opts.jwtSecret, { id: u.id, role: u.role }));
+    return c.redirect('/app', 303);
+  });
+  app.post('/sign-out', (c) => {
+    deleteCookie(c, SESSION, { path: '/' });
+    return c.redirect('/app/sign-in', 303);
+  });
+
+  app.get('/', async (c) => {
+    const s = await session(c);
+    if (!s) return c.redirect('/app/sign-in');
+    const home: Partial<Record<Role, string>> = { coordinator: '/app/board', admin: '/app/board', doctor: '/app/doctor', pharmacist: '/app/pharmacy' };
+    const to = home[s.user.role];
+    if (to) return c.redirect(to);
+    const ctx = ctxOf(c, s);
+    return page(c, messagePage(ctx, 'forbidden.title', translator(ctx.lang)('forbidden.staffOnly')), 403);
+  });
+
+  // ---- coordinators ------------------------------------------------------------------------
+  const Filters = z.object({
+    department: z.enum(DEPARTMENTS).optional().catch(undefined),
+    status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional().catch(undefined),
+    from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+  });
+  const filtersOf = (c: Context): BoardFilters => {
+    const f = Filters.parse({ department: c.req.query('department') || undefined, status: c.req.query('status') || undefined, from: c.req.query('from') || undefined });
+    return Object.fromEntries(Object.entries(f).filter(([, v]) => v)) as BoardFilters;
+  };
+  const boardOf = (s: Session, f: BoardFilters) => {
+    const q = new URLSearchParams();
+    if (f.department) q.set('department', f.department);
+    if (f.status) q.set('status', f.status);
+    // A date in Shanghai, the hospital's day.
+    if (f.from) q.set('from', new Date(`${f.from}T00:00:00+08:00`).toISOString());
+    return api(s, 'GET', `/v1/board${q.size ? `?${q}` : ''}`);
+  };
+  const coordinators: Role[] = ['coordinator', 'admin'];
+  app.get('/board', staffPage(coordinators, async (c, s) => page(c, boardPage(ctxOf(c, s), await boardOf(s, filtersOf(c)), filtersOf(c), DEPARTMENTS))));
+  app.get('/board/fragment', staffPage(coordinators, async (c, s) => page(c, boardFragment(ctxOf(c, s), await boardOf(s, filtersOf(c)), filtersOf(c)))));
+
+  app.get(
+    '/search',
+    staffPage(STAFF, async (c, s) => {
+      const q = (c.req.query('q') ?? '').trim();
+      if (!Id.safeParse(q).success) throw new ApiError(404, 'not found');
+      const byJourney = await api(s, 'GET', `/v1/journeys/${encodeURIComponent(q)}`).catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      });
+      if (byJourney) return c.redirect(`/app/journeys/${encodeURIComponent(q)}`);
+      return c.redirect(`/app/journeys?patientId=${encodeURIComponent(q)}`);
+    }),
+  );
+
+  const ListQuery = z.object({
+    phase: z.string().max(40).regex(/^[a-z-]+$/).optional().catch(undefined),
+    step: z.string().max(40).regex(/^[a-z-]+$/).optional().catch(undefined),
+    department: z.enum(DEPARTMENTS).optional().catch(undefined),
+    status: z.string().max(40).regex(/^[a-z-]+$/).optional().catch(undefined),
+    overdue: z.enum(['true', 'false']).optional().catch(undefined),
+    patientId: Id.optional().catch(undefined),
+  });
+  app.get(
+    '/journeys',
+    staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
+      const q = ListQuery.parse(c.req.query());
+      const params = new URLSearchParams(Object.entries(q).filter(([, v]) => v) as [string, string][]);
+      params.set('limit', '200');
+      const list = await api(s, 'GET', `/v1/journeys?${params}`);
+      return page(c, journeyListPage(ctxOf(c, s), translator(langOf(c))('journeys.title'), list.items as Json[]));
+    }),
+  );
+
+  async function journeyWithItems(s: Session, id: string) {
+    const j = await api(s, 'GET', `/v1/journeys/${id}`);
+    const kinds = [['prescriptions', 'prescription'], ['exams', 'exam'], ['referrals', 'referral']] as const;
+    const items = await Promise.all(
+      kinds.flatMap(([group, kind]) =>
+        ((j.children?.[group] ?? []) as { id: string; status: string }[]).map(async (child) => ({
+          kind,
+          item: await api(s, 'GET', `/v1/${group}/${child.id}`).catch(() => child),
+        })),
+      ),
+    );
+    return { j, items };
+  }
+  const journeyOpts = (s: Session, id: string) => ({
+    canCancel: coordinators.includes(s.user.role),
+    ...(opts.temporalUi && coordinators.includes(s.user.role)
+      ? { temporalUrl: `${opts.temporalUi.url}/namespaces/${encodeURIComponent(opts.temporalUi.namespace)}/workflows/${encodeURIComponent(`journey:${id}`)}` }
+      : {}),
+  });
+  app.get(
+    '/journeys/:id',
+    staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
+      const id = idParam(c);
+      const { j, items } = await journeyWithItems(s, id);
+      return page(c, journeyPage(ctxOf(c, s), j, items, journeyOpts(s, id)));
+    }),
+  );
+  app.get(
+    '/journeys/:id/fragment',
+    staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
+      const id = idParam(c);
+      const { j, items } = await journeyWithItems(s, id);
+      return page(c, journeyFragment(ctxOf(c, s), j, items, journeyOpts(s, id), `/app/journeys/${id}`));
+    }),
+  );
+
+  app.post('/tasks/:id/complete', action(STAFF, async (s, c, f) => (await api(s, 'POST', `/v1/tasks/${idParam(c)}/complete`, { note: reasonOf(f, 'note') }), 'task.completed')));
+  app.post('/journeys/:id/cancel', action(coordinators, async (s, c, f) => (await api(s, 'POST', `/v1/journeys/${idParam(c)}/cancel`, { reason: reasonOf(f, 'reason') }), 'journey.cancelled')));
+
+  // ---- pharmacists and doctors --------------------------------------------------------------
+  app.get(
+    '/pharmacy',
+    staffPage(['pharmacist'], async (c, s) => {
+      const tasks = (await api(s, 'GET', '/v1/tasks?kind=pharmacist-review')).items as Json[];
+      const queue = await Promise.all(tasks.map(async (task) => ({ task, rx: await api(s, 'GET', `/v1/prescriptions/${task.subject.id}`) })));
+      return page(c, pharmacyPage(ctxOf(c, s), queue.filter((x) => x.rx.status === 'pending-review')));
+    }),
+  );
+  app.post(
+    '/prescriptions/:id/review',
+    action(['pharmacist'], async (s, c, f) => {
+      const decision = f.decision === 'approve' ? 'approve' : 'reject';
+      await api(s, 'POST', `/v1/prescriptions/${idParam(c)}/review`, decision === 'approve' ? { decision } : { decision, reason: reasonOf(f, 'reason') });
+      return decision === 'approve' ? 'pharmacy.approved' : 'pharmacy.rejected';
+    }),
+  );
+  app.get(
+    '/doctor',
+    staffPage(['doctor'], async (c, s) => {
+      const [journeys, tasks] = await Promise.all([api(s, 'GET', '/v1/journeys?status=active&limit=200'), api(s, 'GET', '/v1/tasks')]);
+      return page(c, doctorPage(ctxOf(c, s), journeys.items as Json[], tasks.items as Json[]));
+    }),
+  );
+
+  // ---- live ----------------------------------------------------------------------------------
+  app.get('/stream', async (c) => {
+    const s = await session(c);
+    if (!s || !STAFF.includes(s.user.role)) return c.text('sign in', 401);
+    const last = c.req.header('last-event-id');
+    const res = await opts.api(
+      new Request(`${INTERNAL}/v1/stream`, {
+        headers: { authorization: `Bearer ${s.token}`, accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
+        signal: c.req.raw.signal,
+      }),
+    );
+    return new Response(res.body, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'text/event-stream', 'cache-control': 'no-cache' } });
+  });
+
+  return app;
+}
