@@ -85,6 +85,11 @@ export async function patientTimezone(sql: Sql, id: string): Promise<string | un
 }
 
 /** The exam catalogue entries for the codes given (name and price). */
+/** The whole exam catalogue, by code. */
+export async function listExamTypes(sql: Sql): Promise<{ code: string; name: string; price: number }[]> {
+  return sql<{ code: string; name: string; price: number }[]>`select code, name, price from exam_catalogue order by code`;
+}
+
 export async function examTypes(sql: Sql, codes: string[]): Promise<Map<string, { code: string; name: string; price: number }>> {
   const rows = await sql<{ code: string; name: string; price: number }[]>`select code, name, price from exam_catalogue where code = any(${codes})`;
   return new Map(rows.map((r) => [r.code, r]));

@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
 import { boardRoutes } from './routes/board.js';
-import { drugRoutes, facilityRoutes } from './routes/catalogue.js';
+import { drugRoutes, examCatalogueRoutes, facilityRoutes } from './routes/catalogue.js';
 import { examRoutes } from './routes/exams.js';
 import { journeyRoutes } from './routes/journeys.js';
 import { clinicianRoutes, pathwayRoutes, patientRoutes, slotRoutes } from './routes/reference.js';
@@ -61,6 +61,7 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/tasks', taskRoutes(deps));
   app.route('/v1/webhooks', webhookRoutes(deps));
   app.route('/v1/drugs', drugRoutes(deps));
+  app.route('/v1/exam-catalogue', examCatalogueRoutes(deps));
   app.route('/v1/facilities', facilityRoutes(deps));
   app.route('/v1/exams', examRoutes(deps));
   app.route('/v1/referrals', referralRoutes(deps));

@@ -65,8 +65,8 @@ async function signedIn(token: string, path: string, lang?: 'en'): Promise<Page>
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
-/** A journey through booking, payment, check-in and consultation to an outcome with one prescription. */
-async function prescribed(): Promise<{ journeyId: string; prescriptionId: string; patient: { id: string; token: string } }> {
+/** A journey through booking and payment to check-in with the test's doctor. */
+async function checkedIn(): Promise<{ journeyId: string; patient: { id: string; token: string } }> {
   const p = await patient();
   const start = new Date(Date.now() + 2500);
   const slot = await json(await post('/v1/slots', admin, { doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline' }), 201);
@@ -75,6 +75,13 @@ async function prescribed(): Promise<{ journeyId: string; prescriptionId: string
   expect((await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 1000, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
   await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 50));
   await json(await post(`/v1/journeys/${j.id}/check-in`, p.token), 200);
+  return { journeyId: j.id, patient: p };
+}
+
+/** A journey through booking, payment, check-in and consultation to an outcome with one prescription. */
+async function prescribed(): Promise<{ journeyId: string; prescriptionId: string; patient: { id: string; token: string } }> {
+  const { journeyId, patient: p } = await checkedIn();
+  const j = { id: journeyId };
   await json(await post(`/v1/journeys/${j.id}/consultation`, doctor), 200);
   const outcome = await json(await post(`/v1/journeys/${j.id}/outcome`, doctor, {
     diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: '',
@@ -181,6 +188,70 @@ describe('the dashboard in Chromium', () => {
     expect(await coordinator.locator('section[aria-labelledby="tl-h"] table.timeline').textContent()).toContain('outcome.recorded');
     await shot(coordinator, 'journey-chain');
     await coordinator.context().close();
+  });
+
+  it('lets a doctor start the consultation from the queue and record an outcome with a prescription through the form', async () => {
+    const { journeyId } = await checkedIn();
+    const page = await signedIn(doctor, '/app');
+    await page.waitForURL(/\/app\/doctor$/);
+    const entry = page.locator(`[data-journey="${journeyId}"]`);
+    await expect.poll(() => entry.count()).toBe(1);
+    await shot(page, 'doctor-queue');
+    // Started from the keyboard: focus the queue's button and press Enter.
+    await entry.getByRole('button', { name: '开始接诊' }).focus();
+    await Promise.all([page.waitForURL(new RegExp(`/app/journeys/${journeyId}/outcome\\?flash=doctor.started`)), page.keyboard.press('Enter')]);
+    expect(await page.locator('.flash').textContent()).toBe('已开始接诊，请记录就诊结果。');
+
+    // Controlled drugs are in the picker, refused with the reason.
+    const morphine = page.locator('#rx0_drug option[value="morphine-10mg"]');
+    expect(await morphine.isDisabled()).toBe(true);
+    expect(await morphine.textContent()).toContain('管制药品，不可在线开具');
+
+    await page.locator('input[name="dx_code"]').fill('J20.9');
+    await page.locator('input[name="dx_text"]').fill('急性支气管炎');
+    await page.locator('#rx0_drug').selectOption('amoxicillin-500mg');
+    await page.locator('#rx0_dose').fill('500 mg');
+    await page.locator('#rx0_freq').selectOption('tid');
+    await page.locator('#rx0_days').fill('9');
+    await page.locator('#rx0_qty').fill('27');
+    await page.getByRole('button', { name: '提交就诊结果' }).click();
+    // The API's rule refuses 9 days of an antibiotic: the form comes back with why, and what was typed.
+    await expect.poll(() => page.locator('.error[role="alert"]').textContent()).toMatch(/day|天/);
+    expect(await page.locator('#rx0_days').inputValue()).toBe('9');
+    expect(await page.locator('#rx0_drug').inputValue()).toBe('amoxicillin-500mg');
+    await shot(page, 'outcome-refused');
+
+    await page.locator('#rx0_days').fill('1');
+    await page.locator('#rx0_qty').fill('3');
+    await page.getByRole('button', { name: '提交就诊结果' }).click();
+    await page.waitForURL(new RegExp(`/app/journeys/${journeyId}\\?flash=outcome.recorded`));
+    expect(await page.locator('.flash').textContent()).toBe('就诊结果已记录。');
+    const j = await json(await stack.call('GET', `/v1/journeys/${journeyId}`, { token: admin }), 200);
+    expect(j.outcome.diagnosis).toEqual({ code: 'J20.9', text: '急性支气管炎' });
+    expect(j.children.prescriptions).toHaveLength(1);
+    const rx = await json(await stack.call('GET', `/v1/prescriptions/${j.children.prescriptions[0].id}`, { token: admin }), 200);
+    expect(rx.items.map((i: { drugCode: string; dose: string; frequency: string; days: number; quantity: number }) => [i.drugCode, i.dose, i.frequency, i.days, i.quantity])).toEqual([['amoxicillin-500mg', '500 mg', 'tid', 1, 3]]);
+    await expect.poll(() => page.locator(`[data-item="${rx.id}"] [data-testid="item-status"]`).textContent()).toBe('pending-review');
+    await shot(page, 'outcome-recorded');
+    await page.context().close();
+  });
+
+  it('draws a program\'s readings over time with its thresholds', async () => {
+    const p = await patient();
+    const enrolled = await json(await post('/v1/programs', doctor, { patientId: p.id, condition: 'hypertension', plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 30 }] } }), 201);
+    const readings = [[150, 92], [158, 96], [171, 104]];
+    for (const [k, [systolic, diastolic]] of readings.entries()) {
+      await json(await post(`/v1/programs/${enrolled.id}/readings`, p.token, { type: 'bp', systolic, diastolic, at: new Date(Date.now() - (3 - k) * 3_600_000).toISOString() }), 200);
+    }
+    const page = await signedIn(doctor, `/app/programs/${enrolled.id}`, 'en');
+    const systolic = page.locator('polyline[data-series="systolic"]');
+    await expect.poll(() => systolic.count()).toBe(1);
+    expect((await systolic.getAttribute('points'))!.trim().split(' ')).toHaveLength(3);
+    expect(await page.locator('polyline[data-series="diastolic"]').count()).toBe(1);
+    expect(await page.locator('line.threshold').count()).toBe(3);
+    expect(await page.locator('figure.chart figcaption').first().textContent()).toBe('Blood pressure (mmHg)');
+    await shot(page, 'program-chart');
+    await page.context().close();
   });
 
   it('does not open the board for a patient, and shows nothing of it', async () => {

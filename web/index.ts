@@ -16,7 +16,7 @@ import { signToken } from '../api/auth.js';
 import { DEPARTMENTS } from '../api/schemas.js';
 import type { Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
-import { boardFragment, boardPage, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, pharmacyPage, signInPage, type BoardFilters, type Html, type PageContext } from './pages.js';
+import { boardFragment, boardPage, doctorActions, doctorFragment, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
 
 export interface WebOptions {
   /** The API's fetch: every page reads and acts through it, in process. */
@@ -54,9 +54,45 @@ class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly detail: string,
+    readonly errors?: { path: string; message: string }[],
   ) {
     super(detail);
   }
+}
+
+/** The rows of an items editor (`<prefix><k>_drug`, `_dose`, `_freq`, `_days`, `_qty`) that name a drug. */
+function itemsOf(f: Record<string, string | string[]>, prefix: string): Json[] {
+  const one = (k: string): string => {
+    const v = f[k];
+    return (Array.isArray(v) ? v[0] : v)?.trim() ?? '';
+  };
+  const num = (k: string): number | string => (one(k) === '' ? '' : Number.isFinite(Number(one(k))) ? Number(one(k)) : one(k));
+  return Array.from({ length: RX_ROWS }, (_, k) => `${prefix}${k}_`)
+    .filter((p) => one(`${p}drug`))
+    .map((p) => ({ drugCode: one(`${p}drug`), dose: one(`${p}dose`), frequency: one(`${p}freq`), days: num(`${p}days`), quantity: num(`${p}qty`) }));
+}
+
+/** The outcome form as the API's outcome body: only the parts the doctor filled in; the API validates it all. */
+function outcomeBody(f: Record<string, string | string[]>): Json {
+  const one = (k: string): string => {
+    const v = f[k];
+    return (Array.isArray(v) ? v[0] : v)?.trim() ?? '';
+  };
+  const items = itemsOf(f, 'rx');
+  const exams = (Array.isArray(f.exam) ? f.exam : f.exam ? [f.exam] : []).map((code) => ({ code }));
+  const body: Json = { diagnosis: { ...(one('dx_code') ? { code: one('dx_code') } : {}), text: one('dx_text') }, notes: one('notes') };
+  if (items.length) body.prescriptions = [{ items }];
+  if (exams.length) body.exams = exams;
+  if (one('ref_facility')) body.referral = { facilityId: one('ref_facility'), department: one('ref_department'), reason: one('ref_reason'), urgency: one('ref_urgency') || 'routine', consent: one('ref_consent') === 'yes' };
+  if (one('prog_condition')) {
+    const drug = one('prog_drug');
+    const supply = Number(one('prog_supply') || 0);
+    body.program = {
+      condition: one('prog_condition'),
+      plan: { medications: drug ? [{ drugCode: drug, dose: one('prog_dose'), times: one('prog_times').split(',').map((t) => t.trim()).filter(Boolean), supplyDays: supply }] : [] },
+    };
+  }
+  return body;
 }
 
 export function createWeb(opts: WebOptions): Hono {
@@ -103,8 +139,8 @@ export function createWeb(opts: WebOptions): Hono {
       }),
     );
     if (res.ok) return (await res.json()) as Json;
-    const problem = (await res.json().catch(() => ({}))) as { detail?: string; title?: string };
-    throw new ApiError(res.status, problem.detail ?? problem.title ?? `HTTP ${res.status}`);
+    const problem = (await res.json().catch(() => ({}))) as { detail?: string; title?: string; errors?: { path: string; message: string }[] };
+    throw new ApiError(res.status, problem.detail ?? problem.title ?? `HTTP ${res.status}`, problem.errors);
   }
 
   /** A page for signed-in staff of these roles: anyone else is sent to sign in or told no, and nothing is fetched for them. */
@@ -265,7 +301,7 @@ export function createWeb(opts: WebOptions): Hono {
       kinds.flatMap(([group, kind]) =>
         ((j.children?.[group] ?? []) as { id: string; status: string }[]).map(async (child) => ({
           kind,
-          item: await api(s, 'GET', `/v1/${group}/${child.id}`).catch(() => child),
+          item: (await api(s, 'GET', `/v1/${group}/${child.id}`).catch(() => child)) as Json,
         })),
       ),
     );
@@ -282,7 +318,14 @@ export function createWeb(opts: WebOptions): Hono {
     staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
       const id = idParam(c);
       const { j, items } = await journeyWithItems(s, id);
-      return page(c, journeyPage(ctxOf(c, s), j, items, journeyOpts(s, id)));
+      const ctx = ctxOf(c, s);
+      let actions: Html | undefined;
+      if (s.user.role === 'doctor' && j.appointment?.doctorId === s.user.id) {
+        const rejected = items.filter((x) => x.kind === 'prescription' && x.item.status === 'revision-requested' && x.item.prescriberId === s.user.id);
+        const drugs = rejected.length ? ((await api(s, 'GET', '/v1/drugs')).items as Json[]) : [];
+        if (rejected.length || j.step === 'checked-in' || j.step === 'in-consultation') actions = doctorActions(ctx, j, rejected.map((x) => revisionForm(ctx, x.item, drugs)));
+      }
+      return page(c, journeyPage(ctx, j, items, { ...journeyOpts(s, id), ...(actions ? { doctorActions: actions } : {}) }));
     }),
   );
   app.get(
@@ -314,11 +357,79 @@ export function createWeb(opts: WebOptions): Hono {
       return decision === 'approve' ? 'pharmacy.approved' : 'pharmacy.rejected';
     }),
   );
-  app.get(
-    '/doctor',
+  const shanghaiDay = (t: number) => new Date(t + 8 * 3_600_000).toISOString().slice(0, 10);
+  async function doctorData(s: Session) {
+    const [journeys, tasks] = await Promise.all([api(s, 'GET', '/v1/journeys?status=active&limit=200'), api(s, 'GET', '/v1/tasks')]);
+    const today = shanghaiDay(Date.now());
+    const mine = journeys.items as Json[];
+    return {
+      today: mine.filter((j) => j.appointment && shanghaiDay(Date.parse(j.appointment.start)) === today).sort((a, b) => Date.parse(a.appointment.start) - Date.parse(b.appointment.start)),
+      queue: mine.filter((j) => j.step === 'checked-in').sort((a, b) => (a.appointment?.queueNumber ?? 0) - (b.appointment?.queueNumber ?? 0)),
+      tasks: tasks.items as Json[],
+    };
+  }
+  app.get('/doctor', staffPage(['doctor'], async (c, s) => page(c, doctorPage(ctxOf(c, s), await doctorData(s)))));
+  app.get('/doctor/fragment', staffPage(['doctor'], async (c, s) => page(c, doctorFragment(ctxOf(c, s), await doctorData(s)))));
+  app.post(
+    '/journeys/:id/consultation',
     staffPage(['doctor'], async (c, s) => {
-      const [journeys, tasks] = await Promise.all([api(s, 'GET', '/v1/journeys?status=active&limit=200'), api(s, 'GET', '/v1/tasks')]);
-      return page(c, doctorPage(ctxOf(c, s), journeys.items as Json[], tasks.items as Json[]));
+      if (!sameOrigin(c)) return page(c, messagePage(ctxOf(c, s), 'forbidden.title', 'cross-site form refused'), 403);
+      const id = idParam(c);
+      await api(s, 'POST', `/v1/journeys/${id}/consultation`);
+      return c.redirect(`/app/journeys/${id}/outcome?flash=doctor.started`, 303);
+    }),
+  );
+
+  async function catalogue(s: Session): Promise<OutcomeCatalogue> {
+    const [drugs, exams, facilities, templates] = await Promise.all([
+      api(s, 'GET', '/v1/drugs'),
+      api(s, 'GET', '/v1/exam-catalogue'),
+      api(s, 'GET', '/v1/facilities'),
+      api(s, 'GET', '/v1/program-templates'),
+    ]);
+    return { drugs: drugs.items, exams: exams.items, facilities: facilities.items, templates: templates.items };
+  }
+  app.get(
+    '/journeys/:id/outcome',
+    staffPage(['doctor'], async (c, s) => {
+      const id = idParam(c);
+      const [j, cat] = await Promise.all([api(s, 'GET', `/v1/journeys/${id}`), catalogue(s)]);
+      return page(c, outcomePage(ctxOf(c, s), j, cat));
+    }),
+  );
+  app.post(
+    '/journeys/:id/outcome',
+    staffPage(['doctor'], async (c, s) => {
+      if (!sameOrigin(c)) return page(c, messagePage(ctxOf(c, s), 'forbidden.title', 'cross-site form refused'), 403);
+      const id = idParam(c);
+      const body = await c.req.parseBody({ all: true });
+      const v = Object.fromEntries(Object.entries(body).filter((e): e is [string, string | string[]] => typeof e[1] === 'string' || (Array.isArray(e[1]) && e[1].every((x) => typeof x === 'string'))));
+      try {
+        await api(s, 'POST', `/v1/journeys/${id}/outcome`, outcomeBody(v));
+      } catch (err) {
+        if (!(err instanceof ApiError) || (err.status !== 400 && err.status !== 422 && err.status !== 409)) throw err;
+        const [j, cat] = await Promise.all([api(s, 'GET', `/v1/journeys/${id}`), catalogue(s)]);
+        return page(c, outcomePage(ctxOf(c, s), j, cat, v, { detail: err.detail, ...(err.errors ? { errors: err.errors } : {}) }), err.status as 400);
+      }
+      return c.redirect(`/app/journeys/${id}?flash=outcome.recorded`, 303);
+    }),
+  );
+  app.post(
+    '/prescriptions/:id/revision',
+    action(['doctor'], async (s, c, f) => {
+      const items = itemsOf(f, 'rv');
+      await api(s, 'POST', `/v1/prescriptions/${idParam(c)}/revision`, { items });
+      return 'revision.sent';
+    }),
+  );
+
+  app.get(
+    '/programs/:id',
+    staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
+      const id = idParam(c);
+      const [p, templates] = await Promise.all([api(s, 'GET', `/v1/programs/${id}`), api(s, 'GET', '/v1/program-templates')]);
+      const template = (templates.items as Json[]).find((t) => t.id === p.template.id && t.version === p.template.version) ?? (templates.items as Json[]).find((t) => t.id === p.template.id);
+      return page(c, programPage(ctxOf(c, s), p, template?.thresholds ?? {}));
     }),
   );
 

@@ -200,13 +200,13 @@ ${timeline.map((e) => html`<tr><td>${e.seq}</td><td><time datetime="${e.at}">${w
 </tbody></table>`;
 }
 
-export function journeyPage(ctx: PageContext, j: Json, items: { kind: string; item: Json }[], opts: { temporalUrl?: string; canCancel: boolean }): Html {
+export function journeyPage(ctx: PageContext, j: Json, items: { kind: string; item: Json }[], opts: { temporalUrl?: string; canCancel: boolean; doctorActions?: Html }): Html {
   const t = translator(ctx.lang);
   const back = `/app/journeys/${j.id}`;
   return layout(
     ctx,
     `${t('journey.title')} ${j.id.slice(0, 8)}`,
-    html`<div data-fragment="${back}/fragment" id="journey">${journeyFragment(ctx, j, items, opts, back)}</div>
+    html`${opts.doctorActions ?? ''}<div data-fragment="${back}/fragment" id="journey">${journeyFragment(ctx, j, items, opts, back)}</div>
 ${opts.temporalUrl ? html`<p><a href="${opts.temporalUrl}" target="_blank" rel="noopener">${t('journey.temporal')}</a></p>` : ''}
 ${opts.canCancel && j.status === 'active' ? html`<section aria-labelledby="cancel-h"><h2 id="cancel-h">${t('journey.cancel')}</h2>${reasonForm(`/app/journeys/${j.id}/cancel`, 'reason', t('journey.cancelReason'), t('journey.cancel'), back, 'cancel-reason')}</section>` : ''}`,
   );
@@ -258,17 +258,219 @@ ${queue.map(
   );
 }
 
-export function doctorPage(ctx: PageContext, journeys: Json[], tasks: Json[]): Html {
+export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[] }): Html {
   const t = translator(ctx.lang);
   return layout(
     ctx,
     t('doctor.title'),
-    html`<section aria-labelledby="dj-h"><h2 id="dj-h">${t('doctor.journeys')}</h2>
+    html`<section aria-labelledby="dq-h" id="queue" data-fragment="/app/doctor/fragment">${doctorFragment(ctx, d)}</section>`,
+  );
+}
+
+export function doctorFragment(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[] }): Html {
+  const t = translator(ctx.lang);
+  return html`<h2 id="dq-h">${t('doctor.queue')}</h2>
+${d.queue.length === 0 ? html`<p>${t('doctor.queueEmpty')}</p>` : ''}
+<ol class="queue">
+${d.queue.map(
+  (j) => html`<li data-journey="${j.id}" class="card"><p><strong>#${j.appointment?.queueNumber ?? ''}</strong> · ${j.patientId} · ${code(ctx.lang, j.triage?.department)} · <a href="/app/journeys/${j.id}">${j.id.slice(0, 8)}</a></p>
+  <form method="post" action="/app/journeys/${j.id}/consultation" class="inline"><button type="submit">${t('doctor.start')}</button></form></li>`,
+)}
+</ol>
+<h2>${t('doctor.today')}</h2>
 <table class="journeys"><tbody>
-${journeys.map((j) => html`<tr><td><a href="/app/journeys/${j.id}">${j.id.slice(0, 8)}</a></td><td>${j.patientId}</td><td>${when(j.appointment?.start, ctx.lang)}</td><td>${code(ctx.lang, j.step)}</td></tr>`)}
-</tbody></table>${journeys.length === 0 ? html`<p>${t('journeys.empty')}</p>` : ''}</section>
-<section aria-labelledby="dt-h"><h2 id="dt-h">${t('doctor.tasks')}</h2>
-${tasks.length === 0 ? html`<p>${t('journey.noTasks')}</p>` : ''}
-<ul>${tasks.map((task) => html`<li>${task.kind} · ${task.action} · ${when(task.dueAt, ctx.lang)}${task.journeyId ? html` · <a href="/app/journeys/${task.journeyId}">${t('common.open')}</a>` : ''}</li>`)}</ul></section>`,
+${d.today.map((j) => html`<tr><td>${when(j.appointment?.start, ctx.lang)}</td><td><a href="/app/journeys/${j.id}">${j.id.slice(0, 8)}</a></td><td>${j.patientId}</td><td>${code(ctx.lang, j.step)}</td>
+  <td>${j.step === 'in-consultation' ? html`<a href="/app/journeys/${j.id}/outcome">${t('doctor.recordOutcome')}</a>` : ''}</td></tr>`)}
+</tbody></table>${d.today.length === 0 ? html`<p>${t('journeys.empty')}</p>` : ''}
+<h2>${t('doctor.tasks')}</h2>
+${d.tasks.length === 0 ? html`<p>${t('journey.noTasks')}</p>` : ''}
+<ul>${d.tasks.map((task) => html`<li data-task="${task.id}">${task.kind} · ${task.action} · ${when(task.dueAt, ctx.lang)}${task.journeyId ? html` · <a href="/app/journeys/${task.journeyId}">${t('common.open')}</a>` : ''}
+  ${task.subject?.type === 'program' ? html` · <a href="/app/programs/${task.subject.id}">${t('program.open')}</a>` : ''}
+  ${reasonForm(`/app/tasks/${task.id}/complete`, 'note', t('escalations.reason'), t('task.complete'), '/app/doctor', `note-${task.id}`)}</li>`)}</ul>`;
+}
+
+export interface OutcomeCatalogue {
+  drugs: Json[];
+  exams: Json[];
+  facilities: Json[];
+  templates: Json[];
+}
+
+const FREQUENCIES = ['qd', 'bid', 'tid', 'qid', 'qn'] as const;
+export const RX_ROWS = 5;
+
+/** The drug picker: ordinary drugs to choose, controlled ones shown but refused with the reason. */
+function drugPicker(ctx: PageContext, name: string, id: string, drugs: Json[], value: string | undefined): Html {
+  const t = translator(ctx.lang);
+  const label = (d: Json) => (ctx.lang === 'en' ? d.nameEn : d.name);
+  return html`<select id="${id}" name="${name}"><option value="">—</option>
+  ${drugs.map((d) =>
+    d.class === 'ordinary'
+      ? html`<option value="${d.code}" ${value === d.code ? 'selected' : ''}>${label(d)}</option>`
+      : html`<option value="${d.code}" disabled>${label(d)} — ${t('outcome.controlled')} (${d.class})</option>`,
+  )}</select>`;
+}
+
+function itemRows(ctx: PageContext, prefix: string, drugs: Json[], v: Record<string, string>): Html {
+  const t = translator(ctx.lang);
+  return html`<table class="items"><thead><tr><th scope="col">${t('outcome.drug')}</th><th scope="col">${t('outcome.dose')}</th><th scope="col">${t('outcome.frequency')}</th><th scope="col">${t('outcome.days')}</th><th scope="col">${t('outcome.quantity')}</th></tr></thead><tbody>
+${Array.from({ length: RX_ROWS }, (_, k) => {
+  const f = (n: string) => `${prefix}${k}_${n}`;
+  return html`<tr>
+  <td><label class="visually-hidden" for="${f('drug')}">${t('outcome.drug')} ${k + 1}</label>${drugPicker(ctx, f('drug'), f('drug'), drugs, v[f('drug')])}</td>
+  <td><label class="visually-hidden" for="${f('dose')}">${t('outcome.dose')} ${k + 1}</label><input id="${f('dose')}" name="${f('dose')}" value="${v[f('dose')] ?? ''}" maxlength="100" size="8"></td>
+  <td><label class="visually-hidden" for="${f('freq')}">${t('outcome.frequency')} ${k + 1}</label><select id="${f('freq')}" name="${f('freq')}">${FREQUENCIES.map((q) => html`<option value="${q}" ${v[f('freq')] === q ? 'selected' : ''}>${q}</option>`)}</select></td>
+  <td><label class="visually-hidden" for="${f('days')}">${t('outcome.days')} ${k + 1}</label><input id="${f('days')}" name="${f('days')}" type="number" min="1" max="365" value="${v[f('days')] ?? ''}" size="4"></td>
+  <td><label class="visually-hidden" for="${f('qty')}">${t('outcome.quantity')} ${k + 1}</label><input id="${f('qty')}" name="${f('qty')}" type="number" min="1" max="10000" value="${v[f('qty')] ?? ''}" size="5"></td>
+</tr>`;
+})}
+</tbody></table>`;
+}
+
+export function outcomePage(ctx: PageContext, j: Json, cat: OutcomeCatalogue, v: Record<string, string | string[]> = {}, error?: { detail: string; errors?: { path: string; message: string }[] }): Html {
+  const t = translator(ctx.lang);
+  const one = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Array.isArray(x) ? x[0] ?? '' : x])) as Record<string, string>;
+  const exams = new Set(Array.isArray(v.exam) ? v.exam : v.exam ? [v.exam] : []);
+  return layout(
+    ctx,
+    `${t('outcome.title')} · ${j.id.slice(0, 8)}`,
+    html`${error ? html`<div class="error" role="alert"><p>${error.detail}</p>${error.errors?.length ? html`<ul>${error.errors.map((e) => html`<li><code>${e.path}</code>: ${e.message}</li>`)}</ul>` : ''}</div>` : ''}
+<p>${t('journey.patient')} ${j.patientId} · ${code(ctx.lang, j.triage?.department)}</p>
+<form method="post" action="/app/journeys/${j.id}/outcome" class="outcome">
+<fieldset><legend>${t('outcome.diagnosis')}</legend>
+  <label>${t('outcome.code')} <input name="dx_code" value="${one.dx_code ?? ''}" maxlength="32" size="10"></label>
+  <label>${t('outcome.text')} <input name="dx_text" value="${one.dx_text ?? ''}" required maxlength="1000" size="40"></label>
+  <label>${t('outcome.notes')} <textarea name="notes" rows="3" maxlength="10000">${one.notes ?? ''}</textarea></label>
+</fieldset>
+<fieldset><legend>${t('outcome.prescription')}</legend>${itemRows(ctx, 'rx', cat.drugs, one)}</fieldset>
+<fieldset><legend>${t('outcome.exams')}</legend>
+  ${cat.exams.map((e) => html`<label class="check"><input type="checkbox" name="exam" value="${e.code}" ${exams.has(e.code) ? 'checked' : ''}> ${e.name}</label>`)}
+</fieldset>
+<fieldset><legend>${t('outcome.referral')}</legend>
+  <label>${t('outcome.facility')} <select name="ref_facility"><option value="">—</option>${cat.facilities.map((f) => html`<option value="${f.id}" ${one.ref_facility === f.id ? 'selected' : ''}>${f.name}</option>`)}</select></label>
+  <label>${t('board.department')} <input name="ref_department" value="${one.ref_department ?? ''}" maxlength="40"></label>
+  <label>${t('outcome.reason')} <input name="ref_reason" value="${one.ref_reason ?? ''}" maxlength="1000"></label>
+  <label>${t('outcome.urgency')} <select name="ref_urgency"><option value="routine">${code(ctx.lang, 'routine')}</option><option value="urgent" ${one.ref_urgency === 'urgent' ? 'selected' : ''}>${code(ctx.lang, 'urgent')}</option></select></label>
+  <label class="check"><input type="checkbox" name="ref_consent" value="yes" ${one.ref_consent ? 'checked' : ''}> ${t('outcome.consent')}</label>
+</fieldset>
+<fieldset><legend>${t('outcome.program')}</legend>
+  <label>${t('outcome.condition')} <select name="prog_condition"><option value="">—</option>${cat.templates.map((p) => html`<option value="${p.condition}" ${one.prog_condition === p.condition ? 'selected' : ''}>${p.name ?? p.condition}</option>`)}</select></label>
+  <label>${t('outcome.drug')} ${drugPicker(ctx, 'prog_drug', 'prog_drug', cat.drugs.filter((d) => d.chronic), one.prog_drug)}</label>
+  <label>${t('outcome.dose')} <input name="prog_dose" value="${one.prog_dose ?? ''}" maxlength="100" size="8"></label>
+  <label>${t('outcome.times')} <input name="prog_times" value="${one.prog_times ?? '08:00'}" pattern="[0-9]{2}:[0-9]{2}(, *[0-9]{2}:[0-9]{2})*" size="12"></label>
+  <label>${t('outcome.supplyDays')} <input name="prog_supply" type="number" min="0" max="365" value="${one.prog_supply ?? ''}" size="4"></label>
+</fieldset>
+<button type="submit">${t('outcome.submit')}</button>
+</form>`,
+  );
+}
+
+/** What the booked doctor can do from the journey page: start the consultation, record the outcome, revise a rejected prescription. */
+export function doctorActions(ctx: PageContext, j: Json, revisions: Html[]): Html {
+  const t = translator(ctx.lang);
+  return html`<section class="card" aria-label="${t('doctor.title')}">
+${j.step === 'checked-in' ? html`<form method="post" action="/app/journeys/${j.id}/consultation" class="inline"><button type="submit">${t('doctor.start')}</button></form>` : ''}
+${j.step === 'in-consultation' ? html`<a href="/app/journeys/${j.id}/outcome">${t('doctor.recordOutcome')}</a>` : ''}
+${revisions}
+</section>`;
+}
+
+export function revisionForm(ctx: PageContext, rx: Json, drugs: Json[]): Html {
+  const t = translator(ctx.lang);
+  const v: Record<string, string> = {};
+  (rx.items as Json[]).forEach((i, k) => Object.assign(v, { [`rv${k}_drug`]: i.drugCode, [`rv${k}_dose`]: i.dose, [`rv${k}_freq`]: i.frequency, [`rv${k}_days`]: String(i.days), [`rv${k}_qty`]: String(i.quantity) }));
+  return html`<form method="post" action="/app/prescriptions/${rx.id}/revision" class="revision">
+<p class="error">${t('revision.rejected')}: ${rx.review?.reason ?? ''}</p>
+${itemRows(ctx, 'rv', drugs, v)}
+<input type="hidden" name="back" value="/app/journeys/${rx.journeyId}">
+<button type="submit">${t('revision.submit')}</button></form>`;
+}
+
+/** A line chart in SVG: values over time, with threshold lines drawn and labelled. */
+export function lineChart(title: string, series: { name: string; points: { at: number; value: number }[] }[], thresholds: { name: string; value: number }[]): Html {
+  const W = 640;
+  const H = 220;
+  const pad = { l: 44, r: 110, t: 16, b: 28 };
+  const all = series.flatMap((s) => s.points);
+  if (all.length === 0) return html`<figure class="chart"><figcaption>${title}</figcaption><p>—</p></figure>`;
+  const xs = all.map((p) => p.at);
+  const ys = [...all.map((p) => p.value), ...thresholds.map((t) => t.value)];
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs) === Math.min(...xs) ? Math.min(...xs) + 1 : Math.max(...xs)];
+  const [y0, y1] = [Math.floor(Math.min(...ys) * 0.95), Math.ceil(Math.max(...ys) * 1.05)];
+  const x = (v: number) => pad.l + ((v - x0) / (x1 - x0)) * (W - pad.l - pad.r);
+  const y = (v: number) => pad.t + (1 - (v - y0) / (y1 - y0)) * (H - pad.t - pad.b);
+  const colours = ['#0b6bcb', '#7a5af8', '#067647'];
+  return html`<figure class="chart"><figcaption>${title}</figcaption>
+<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${title}" width="100%">
+  <line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#98a2b3"/>
+  <line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#98a2b3"/>
+  <text x="${pad.l - 6}" y="${y(y1) + 4}" text-anchor="end" font-size="11">${y1}</text>
+  <text x="${pad.l - 6}" y="${y(y0) + 4}" text-anchor="end" font-size="11">${y0}</text>
+  ${thresholds.map((t) => html`<line class="threshold" x1="${pad.l}" x2="${W - pad.r}" y1="${y(t.value).toFixed(1)}" y2="${y(t.value).toFixed(1)}" stroke="#b42318" stroke-dasharray="5 4"/><text x="${W - pad.r + 4}" y="${(y(t.value) + 4).toFixed(1)}" font-size="11" fill="#b42318">${t.name} ${t.value}</text>`)}
+  ${series.map((s, k) => html`<polyline class="series" data-series="${s.name}" fill="none" stroke="${colours[k % colours.length]}" stroke-width="2" points="${s.points.map((p) => `${x(p.at).toFixed(1)},${y(p.value).toFixed(1)}`).join(' ')}"/>
+    ${s.points.map((p) => html`<circle cx="${x(p.at).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="3" fill="${colours[k % colours.length]}"><title>${s.name} ${p.value} · ${new Date(p.at).toISOString().slice(0, 16)}</title></circle>`)}`)}
+</svg>
+<p class="legend">${series.map((s, k) => html`<span style="color:${colours[k % colours.length]}">■ ${s.name}</span> `)}</p></figure>`;
+}
+
+/** Doses taken, skipped and missed per day, as stacked bars. */
+function adherenceChart(title: string, days: { day: string; taken: number; skipped: number; missed: number }[]): Html {
+  if (days.length === 0) return html`<figure class="chart"><figcaption>${title}</figcaption><p>—</p></figure>`;
+  const W = 640;
+  const H = 160;
+  const max = Math.max(...days.map((d) => d.taken + d.skipped + d.missed), 1);
+  const bw = Math.max(Math.min((W - 40) / days.length - 2, 24), 2);
+  return html`<figure class="chart"><figcaption>${title}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${title}" width="100%">
+${days.map((d, k) => {
+  const x = 20 + k * (bw + 2);
+  const h = (n: number) => (n / max) * (H - 30);
+  const [ht, hs, hm] = [h(d.taken), h(d.skipped), h(d.missed)];
+  return html`<g data-day="${d.day}"><title>${d.day}: ${d.taken}/${d.skipped}/${d.missed}</title>
+  <rect x="${x}" y="${H - 20 - ht}" width="${bw}" height="${ht}" fill="#067647"/>
+  <rect x="${x}" y="${H - 20 - ht - hs}" width="${bw}" height="${hs}" fill="#f79009"/>
+  <rect x="${x}" y="${H - 20 - ht - hs - hm}" width="${bw}" height="${hm}" fill="#b42318"/></g>`;
+})}
+</svg><p class="legend"><span style="color:#067647">■ taken</span> <span style="color:#f79009">■ skipped</span> <span style="color:#b42318">■ missed</span></p></figure>`;
+}
+
+export function programPage(ctx: PageContext, p: Json, thresholds: Json): Html {
+  const t = translator(ctx.lang);
+  const readings = (p.timeline as Json[]).filter((e) => e.type === 'reading.recorded').map((e) => ({ ...e.data, at: Date.parse(e.data.at ?? e.at) }) as Json);
+  const bp = readings.filter((r) => r.type === 'bp');
+  const glucose = readings.filter((r) => r.type === 'glucose');
+  const weight = readings.filter((r) => r.type === 'weight');
+  const byDay = new Map<string, { day: string; taken: number; skipped: number; missed: number }>();
+  for (const e of p.timeline as Json[]) {
+    const k = e.type === 'dose.confirmed' ? 'taken' : e.type === 'dose.skipped' ? 'skipped' : e.type === 'dose.missed' ? 'missed' : undefined;
+    if (!k) continue;
+    const day = String(e.data.scheduledAt ?? e.at).slice(0, 10);
+    const d = byDay.get(day) ?? { day, taken: 0, skipped: 0, missed: 0 };
+    d[k] += 1;
+    byDay.set(day, d);
+  }
+  const charts: Html[] = [];
+  if (bp.length || thresholds.bp)
+    charts.push(lineChart(t('program.bp'), [{ name: 'systolic', points: bp.map((r) => ({ at: r.at, value: r.systolic })) }, { name: 'diastolic', points: bp.map((r) => ({ at: r.at, value: r.diastolic })) }],
+      thresholds.bp ? [{ name: 'SBP≥', value: thresholds.bp.systolicHigh }, { name: 'DBP≥', value: thresholds.bp.diastolicHigh }, { name: 'SBP≤', value: thresholds.bp.systolicLow }] : []));
+  if (glucose.length || thresholds.glucose)
+    charts.push(lineChart(t('program.glucose'), [{ name: 'fasting', points: glucose.filter((r) => r.context === 'fasting').map((r) => ({ at: r.at, value: r.mmol })) }, { name: 'postprandial', points: glucose.filter((r) => r.context === 'postprandial').map((r) => ({ at: r.at, value: r.mmol })) }],
+      thresholds.glucose ? [{ name: 'FPG≥', value: thresholds.glucose.fastingHigh }, { name: 'PPG≥', value: thresholds.glucose.postprandialHigh }, { name: '≤', value: thresholds.glucose.fastingLow }] : []));
+  if (weight.length) charts.push(lineChart(t('program.weight'), [{ name: 'kg', points: weight.map((r) => ({ at: r.at, value: r.kg })) }], []));
+  return layout(
+    ctx,
+    `${t('program.title')} · ${p.condition}`,
+    html`<div id="program" data-fragment="/app/programs/${p.id}/fragment">
+<dl class="facts">
+  <dt>${t('journey.patient')}</dt><dd>${p.patientId}</dd>
+  <dt>${t('journey.status')}</dt><dd>${code(ctx.lang, p.status)}</dd>
+  <dt>${t('programs.adherence')}</dt><dd data-testid="adherence">${p.adherence.taken}/${p.adherence.skipped}/${p.adherence.missed}</dd>
+  <dt>${t('programs.alerts')}</dt><dd>${(p.openAlerts as Json[]).length}</dd>
+</dl>
+${charts}
+${adherenceChart(t('program.adherence'), [...byDay.values()].sort((a, b) => (a.day < b.day ? -1 : 1)).slice(-60))}
+<h2>${t('program.next')}</h2>
+<ul>${(p.next as Json[]).map((n) => html`<li>${n.kind} · ${when(n.at, ctx.lang)}</li>`)}</ul>
+<h2>${t('journey.timeline')}</h2>${timelineTable(ctx, (p.timeline as Json[]).slice(-50))}
+</div>`,
   );
 }

@@ -1,8 +1,10 @@
 // The catalogue clinicians prescribe and refer from: drugs (seeded reference data, searchable by
-// Chinese or English name) and the facilities referrals go to (written by admins).
+// Chinese or English name), the exams a doctor may order, and the facilities referrals go to (written by
+// admins).
 import { createRoute, z } from '@hono/zod-openapi';
 import { createFacility, listFacilities, type Facility } from '../../activities/facilities.js';
 import { searchDrugs } from '../../activities/prescriptions.js';
+import { listExamTypes } from '../../activities/reference.js';
 import { authenticate, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
 import * as s from '../schemas.js';
@@ -32,6 +34,26 @@ export function drugRoutes(deps: ApiDeps) {
       const items = await searchDrugs(deps.sql, { ...(q.query ? { query: q.query } : {}), ...(q.class ? { class: q.class } : {}) });
       return c.json({ items }, 200);
     },
+  );
+  return r;
+}
+
+const ExamType = z.object({ code: z.string(), name: z.string(), price: z.number().int().openapi({ description: 'fen' }) }).openapi('ExamType');
+
+export function examCatalogueRoutes(deps: ApiDeps) {
+  const r = newRouter();
+  r.use('*', authenticate(deps.secrets.jwt));
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['catalogue'],
+      summary: 'The exams a doctor may order in an outcome, by code',
+      security: bearer,
+      middleware: [clinicians] as const,
+      responses: { 200: jsonResponse(z.object({ items: z.array(ExamType) }), 'Every exam type'), ...problems(401, 403) },
+    }),
+    async (c) => c.json({ items: await listExamTypes(deps.sql) }, 200),
   );
   return r;
 }
