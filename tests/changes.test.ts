@@ -10,9 +10,10 @@ import { recordItemTransition } from '../activities/items.js';
 import { recordTransition } from '../activities/journeys.js';
 import { createPatient } from '../activities/reference.js';
 import { ChangeFeed, maySee } from '../api/stream.js';
-import type { JourneySnapshot, PrescriptionSnapshot, TimelineEvent } from '../workflows/definitions.js';
+import type { JourneySnapshot, PrescriptionSnapshot } from '../workflows/definitions.js';
 import { testDb, type TestDb } from './support/db.js';
 import { waitFor } from './support/http.js';
+import { journeySnapshot, timelineEvent } from './support/read-model.js';
 
 let db: TestDb;
 let patientId: string;
@@ -24,17 +25,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const event = (type: TimelineEvent['type'], key: string = type): TimelineEvent => ({ key, at: new Date().toISOString(), type, actor: 'system', data: {} });
-const journey = (id: string, doctorId?: string): JourneySnapshot => ({
-  id,
-  patientId,
-  mode: 'offline',
-  pathway: { id: 'standard-outpatient', version: 1 },
-  phase: 'pre-visit',
-  status: 'active',
-  step: doctorId ? 'awaiting-payment' : 'booking',
-  ...(doctorId ? { appointment: { slotId: 's', doctorId, start: new Date().toISOString(), end: new Date().toISOString() } } : {}),
-});
+const event = timelineEvent;
+const journey = (id: string, doctorId?: string): JourneySnapshot =>
+  doctorId
+    ? journeySnapshot(id, patientId, 'awaiting-payment', { appointment: { slotId: 's', doctorId, start: new Date().toISOString(), end: new Date().toISOString() } })
+    : journeySnapshot(id, patientId, 'booking');
 const all = async (from: Position): Promise<Change[]> => readChanges(db.sql, from, { limit: 1000 });
 
 describe('the change feed', () => {

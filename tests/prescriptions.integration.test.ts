@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
+import { checkedIn } from './support/visits.js';
 
 let stack: Stack;
 let admin: string;
@@ -42,19 +43,9 @@ afterAll(async () => {
 
 /** A journey in consultation with `doctorId`. */
 async function inConsultation(): Promise<{ journeyId: string; patientId: string; patient: string }> {
-  const p = await json(await post('/v1/patients', admin, { name: '处方患者', phone: '+8613800000002', birthDate: '1958-04-04', sex: 'M' }), 201);
-  const patient = await stack.token('patient', p.id);
-  const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
-  const slot = await json(await post('/v1/slots', admin, {
-    doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline',
-  }), 201);
-  const j = await json(await post('/v1/journeys', patient, { patientId: p.id, mode: 'offline', complaint: '咳嗽咳痰一周', pathwayId: pathway.id }), 201);
-  const booked = await json(await post(`/v1/journeys/${j.id}/appointment`, patient, { slotId: slot.id }), 200);
-  expect((await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 1000, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
-  await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 50));
-  await json(await post(`/v1/journeys/${j.id}/check-in`, patient), 200);
-  await json(await post(`/v1/journeys/${j.id}/consultation`, doctor), 200);
-  return { journeyId: j.id, patientId: p.id, patient };
+  const { journeyId, patientId, patient } = await checkedIn(stack, { admin, doctorId, pathwayId: pathway.id, fee: 1000, complaint: '咳嗽咳痰一周' });
+  await json(await post(`/v1/journeys/${journeyId}/consultation`, doctor), 200);
+  return { journeyId, patientId, patient };
 }
 
 const amoxicillin = { drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid', days: 1, quantity: 3 };

@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJourney, recordTransition } from '../activities/journeys.js';
 import { createPatient } from '../activities/reference.js';
 import { completeTask } from '../activities/tasks.js';
-import type { JourneySnapshot, TaskChange, TimelineEvent } from '../workflows/definitions.js';
+import type { JourneySnapshot, TaskChange } from '../workflows/definitions.js';
 import { safeLogMeta } from '../workers/wiring.js';
 import { testDb, type TestDb } from './support/db.js';
+import { journeySnapshot, timelineEvent } from './support/read-model.js';
 
 let db: TestDb;
 let patientId: string;
@@ -18,16 +19,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const snapshot = (id: string, step: JourneySnapshot['step']): JourneySnapshot => ({
-  id,
-  patientId,
-  mode: 'offline',
-  pathway: { id: 'standard-outpatient', version: 1 },
-  phase: 'pre-visit',
-  status: 'active',
-  step,
-});
-const event = (type: TimelineEvent['type'], key: string = type): TimelineEvent => ({ key, at: new Date().toISOString(), type, actor: 'system', data: {} });
+const snapshot = (id: string, step: JourneySnapshot['step']): JourneySnapshot => journeySnapshot(id, patientId, step);
+const event = timelineEvent;
 
 describe('recordTransition', () => {
   it('never lets an older projection replace a newer snapshot, and keeps every event once', async () => {

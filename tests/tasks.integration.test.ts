@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
+import { checkedIn as checkIn } from './support/visits.js';
 
 let stack: Stack;
 let admin: string;
@@ -39,22 +40,7 @@ afterAll(async () => {
 });
 
 /** A patient checked in to a slot that has started; the doctor does not come. */
-async function checkedIn(): Promise<{ journeyId: string; patient: string; patientId: string; orderId: string }> {
-  const p = await json(await stack.call('POST', '/v1/patients', { token: admin, body: { name: '任务患者', phone: '+8613800000001', birthDate: '1960-02-02', sex: 'F' } }), 201);
-  const patient = await stack.token('patient', p.id);
-  const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
-  const slot = await json(await stack.call('POST', '/v1/slots', {
-    token: admin,
-    body: { doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 4, mode: 'offline' },
-  }), 201);
-  const j = await json(await stack.call('POST', '/v1/journeys', { token: patient, body: { patientId: p.id, mode: 'offline', complaint: '咳嗽三天', pathwayId: pathway.id } }), 201);
-  const booked = await json(await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient, body: { slotId: slot.id } }), 200);
-  const paid = await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 1200, paidAt: new Date().toISOString(), channel: 'wechat' });
-  expect(paid.status).toBe(204);
-  await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 100));
-  await json(await stack.call('POST', `/v1/journeys/${j.id}/check-in`, { token: patient }), 200);
-  return { journeyId: j.id, patient, patientId: p.id, orderId: booked.payment.orderId };
-}
+const checkedIn = () => checkIn(stack, { admin, doctorId, pathwayId: pathway.id, fee: 1200 });
 
 describe('work queues and ending a stuck visit', () => {
   it('lists an escalation for coordinators, lets them acknowledge it, raises the next tier, and lets a coordinator end the visit', async () => {

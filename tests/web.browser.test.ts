@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { json } from './support/http.js';
+import { checkedIn as checkIn } from './support/visits.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '.artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -66,21 +67,12 @@ async function signedIn(token: string, path: string, lang?: 'en'): Promise<Page>
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 /** A journey through booking and payment to check-in with the test's doctor. */
-async function checkedIn(): Promise<{ journeyId: string; patient: { id: string; token: string } }> {
-  const p = await patient();
-  const start = new Date(Date.now() + 2500);
-  const slot = await json(await post('/v1/slots', admin, { doctorId, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline' }), 201);
-  const j = await json(await post('/v1/journeys', p.token, { patientId: p.id, mode: 'offline', complaint: '咳嗽咳痰一周', pathwayId: pathway.id }), 201);
-  const booked = await json(await post(`/v1/journeys/${j.id}/appointment`, p.token, { slotId: slot.id }), 200);
-  expect((await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 1000, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
-  await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 50));
-  await json(await post(`/v1/journeys/${j.id}/check-in`, p.token), 200);
-  return { journeyId: j.id, patient: p };
-}
+const checkedIn = () => checkIn(stack, { admin, doctorId, pathwayId: pathway.id, fee: 1000, complaint: '咳嗽咳痰一周' });
 
 /** A journey through booking, payment, check-in and consultation to an outcome with one prescription. */
 async function prescribed(): Promise<{ journeyId: string; prescriptionId: string; patient: { id: string; token: string } }> {
-  const { journeyId, patient: p } = await checkedIn();
+  const { journeyId, patientId, patient: token } = await checkedIn();
+  const p = { id: patientId, token };
   const j = { id: journeyId };
   await json(await post(`/v1/journeys/${j.id}/consultation`, doctor), 200);
   const outcome = await json(await post(`/v1/journeys/${j.id}/outcome`, doctor, {

@@ -1,0 +1,34 @@
+// A visit as integration tests need it: a new patient booked and paid, through the API and the payment
+// webhook, into a slot of the given doctor that starts 2.5 s from now, and checked in once it has begun.
+import { expect } from 'vitest';
+import type { Stack } from './stack.js';
+import { json } from './http.js';
+
+export interface CheckedIn {
+  journeyId: string;
+  patientId: string;
+  /** The patient's token. */
+  patient: string;
+  orderId: string;
+}
+
+export async function checkedIn(
+  stack: Stack,
+  o: { admin: string; doctorId: string; pathwayId: string; fee: number; department?: string; complaint?: string },
+): Promise<CheckedIn> {
+  const department = o.department ?? 'respiratory';
+  const p = await json(await stack.call('POST', '/v1/patients', { token: o.admin, body: { name: '就诊患者', phone: '+8613800000001', birthDate: '1960-02-02', sex: 'F' } }), 201);
+  const patient = await stack.token('patient', p.id);
+  const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
+  const slot = await json(await stack.call('POST', '/v1/slots', {
+    token: o.admin,
+    body: { doctorId: o.doctorId, department, start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 5, mode: 'offline' },
+  }), 201);
+  const j = await json(await stack.call('POST', '/v1/journeys', { token: patient, body: { patientId: p.id, mode: 'offline', complaint: o.complaint ?? '咳嗽三天', pathwayId: o.pathwayId } }), 201);
+  const booked = await json(await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient, body: { slotId: slot.id } }), 200);
+  const paid = await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: o.fee, paidAt: new Date().toISOString(), channel: 'wechat' });
+  expect(paid.status).toBe(204);
+  await new Promise((r) => setTimeout(r, Math.max(0, start.getTime() - Date.now()) + 100));
+  await json(await stack.call('POST', `/v1/journeys/${j.id}/check-in`, { token: patient }), 200);
+  return { journeyId: j.id, patientId: p.id, patient, orderId: booked.payment.orderId };
+}
