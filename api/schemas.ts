@@ -213,6 +213,7 @@ export const PrescriptionSummary = z
   .openapi('PrescriptionSummary');
 export const PrescriptionQuery = z.strictObject({
   status: PrescriptionStatus.optional(),
+  patientId: Id.optional().openapi({ description: "One patient's prescriptions (a patient sees only their own whatever this says)" }),
   limit: z.coerce.number().int().min(1).max(200).default(100),
 });
 export const ReviewInput = z

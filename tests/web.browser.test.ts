@@ -27,6 +27,8 @@ const pathway = {
   paymentWindow: 'PT1M', appointmentReminders: [], nearTurnAhead: 1, noShowGrace: 'PT1M',
   consultStartSla: 'PT1M', pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D',
 };
+/** The same, but the consultation is late 2 s after its start: an escalation for coordinators. */
+const slowDoctor = { ...pathway, id: 'web-test-escalating', consultStartSla: 'PT2S' };
 const post = (path: string, token: string, body?: unknown) => stack.call('POST', path, { token, ...(body === undefined ? {} : { body }) });
 
 beforeAll(async () => {
@@ -37,6 +39,7 @@ beforeAll(async () => {
   ]);
   admin = await stack.token('admin', 'admin-1');
   await json(await post('/v1/pathways', admin, pathway), 201);
+  await json(await post('/v1/pathways', admin, slowDoctor), 201);
   doctorId = (await json(await post('/v1/clinicians', admin, { name: 'Dr. Web', role: 'doctor', department: 'respiratory' }), 201)).id;
   doctor = await stack.token('doctor', doctorId);
 }, 120_000);
@@ -70,16 +73,19 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACT
 const checkedIn = () => checkIn(stack, { admin, doctorId, pathwayId: pathway.id, fee: 1000, complaint: '咳嗽咳痰一周' });
 
 /** A journey through booking, payment, check-in and consultation to an outcome with one prescription. */
-async function prescribed(): Promise<{ journeyId: string; prescriptionId: string; patient: { id: string; token: string } }> {
+async function prescribed(): Promise<{ journeyId: string; prescriptionId: string; otherId: string; patient: { id: string; token: string } }> {
   const { journeyId, patientId, patient: token } = await checkedIn();
   const p = { id: patientId, token };
   const j = { id: journeyId };
   await json(await post(`/v1/journeys/${j.id}/consultation`, doctor), 200);
   const outcome = await json(await post(`/v1/journeys/${j.id}/outcome`, doctor, {
     diagnosis: { code: 'J20.9', text: 'Acute bronchitis' }, notes: '',
-    prescriptions: [{ items: [{ drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid', days: 1, quantity: 3 }] }],
+    prescriptions: [
+      { items: [{ drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid', days: 1, quantity: 3 }] },
+      { items: [{ drugCode: 'ibuprofen-300mg', dose: '300 mg', frequency: 'bid', days: 2, quantity: 4 }] },
+    ],
   }), 200);
-  return { journeyId: j.id, prescriptionId: outcome.created.prescriptions[0], patient: p };
+  return { journeyId: j.id, prescriptionId: outcome.created.prescriptions[0], otherId: outcome.created.prescriptions[1], patient: p };
 }
 
 describe('the dashboard in Chromium', () => {
@@ -155,15 +161,21 @@ describe('the dashboard in Chromium', () => {
     expect(Math.max(...metrics.updates.map((u) => u.ms))).toBeLessThan(1000);
     await shot(page, 'board-5000');
     await page.context().close();
+    // The load's overdue tasks would fill the escalation queue of the tests after this one.
+    await stack.db.sql`update tasks set status = 'cancelled', closed_at = now() where id like 'load-task-%'`;
   });
 
   it('lets a pharmacist approve from the queue, and shows the chain on the journey page (English)', async () => {
-    const { journeyId, prescriptionId } = await prescribed();
+    const { journeyId, prescriptionId, otherId } = await prescribed();
+    // The ibuprofen is approved already: the pharmacist sees it beside the amoxicillin under review.
+    await json(await post(`/v1/prescriptions/${otherId}/review`, await stack.token('pharmacist', 'ph-2'), { decision: 'approve' }), 200);
     const page = await signedIn(await stack.token('pharmacist', 'ph-1'), '/app', 'en');
     await page.waitForURL(/\/app\/pharmacy$/);
     const card = page.locator(`[data-prescription="${prescriptionId}"]`);
     await expect.poll(() => card.count()).toBe(1);
     expect(await card.textContent()).toContain('500 mg');
+    expect(await card.getByTestId('other-medications').textContent()).toContain('布洛芬缓释胶囊 · 300 mg · bid · awaiting-payment');
+    expect(await card.getByTestId('other-medications').textContent()).not.toContain('500 mg');
     await shot(page, 'pharmacy-queue');
     await card.getByRole('button', { name: 'Approve' }).click();
     await page.waitForURL(/flash=pharmacy\.approved/);
@@ -243,6 +255,43 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('line.threshold').count()).toBe(3);
     expect(await page.locator('figure.chart figcaption').first().textContent()).toBe('Blood pressure (mmHg)');
     await shot(page, 'program-chart');
+    await page.context().close();
+  });
+
+  it('lets a coordinator acknowledge an escalation from the board and end the stuck visit, each with the reason, on the timeline at once', async () => {
+    const { journeyId } = await checkIn(stack, { admin, doctorId, pathwayId: slowDoctor.id, fee: 1000 });
+    const page = await signedIn(await stack.token('coordinator', 'coord-1'), '/app');
+    await page.waitForURL(/\/app\/board$/);
+    // The escalation comes 2 s after the slot's start; the board shows it without a reload.
+    // One task per tier: tier 1 first, more every 2 s while nobody acts.
+    const escalation = page.locator('.escalations li', { has: page.locator(`a[href="/app/journeys/${journeyId}"]`) }).first();
+    await expect.poll(() => escalation.count(), { timeout: 15_000 }).toBe(1);
+    expect(await escalation.locator('.action').textContent()).toBeTruthy();
+    await escalation.getByLabel('处理说明').fill('已电话联系医生，十分钟内开始');
+    await escalation.getByRole('button', { name: '确认处理' }).click();
+    await page.waitForURL(/flash=task\.completed/).catch(async (err: unknown) => {
+      await shot(page, 'debug-ack');
+      throw err;
+    });
+    expect(await page.locator('.flash').textContent()).toBe('任务已确认。');
+    const acknowledged = await json(await stack.call('GET', `/v1/journeys/${journeyId}`, { token: admin }), 200);
+    const completed = acknowledged.timeline.find((e: { type: string }) => e.type === 'task.completed');
+    expect(completed).toMatchObject({ actor: 'coordinator:coord-1', data: { kind: 'escalation', tier: 1 } });
+    // The reason stays on the task (the timeline keeps ids, not free text).
+    const done = await json(await stack.call('GET', '/v1/tasks?status=done', { token: await stack.token('coordinator', 'coord-1') }), 200);
+    expect(done.items.find((t: { id: string }) => t.id === completed.data.taskId)).toMatchObject({ status: 'done', closedBy: 'coordinator:coord-1', note: '已电话联系医生，十分钟内开始' });
+    await shot(page, 'board-acknowledged');
+
+    await page.goto(`${stack.url}/app/journeys/${journeyId}`);
+    await page.getByLabel('结束原因').fill('医生临时停诊，已为患者改约');
+    await page.getByRole('button', { name: '结束此路径' }).click();
+    await page.waitForURL(/flash=journey\.cancelled/);
+    await expect.poll(() => page.getByTestId('status').textContent()).toBe('已取消');
+    expect(await page.locator('section[aria-labelledby="tl-h"] table.timeline').textContent()).toContain('journey.cancelled');
+    const ended = await json(await stack.call('GET', `/v1/journeys/${journeyId}`, { token: admin }), 200);
+    expect(ended.status).toBe('cancelled');
+    expect(ended.timeline.find((e: { type: string }) => e.type === 'journey.cancelled').data).toMatchObject({ note: '医生临时停诊，已为患者改约' });
+    await shot(page, 'journey-ended');
     await page.context().close();
   });
 

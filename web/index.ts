@@ -42,8 +42,11 @@ const ASSETS: Record<string, { body: string; type: string }> = {
 const Claims = z.object({ sub: z.string().min(1).max(200), role: z.enum(['patient', 'doctor', 'pharmacist', 'coordinator', 'admin']) });
 const STAFF: Role[] = ['coordinator', 'admin', 'doctor', 'pharmacist'];
 const Back = z.string().max(500).regex(/^\/app(\/[\w\-./?=&%]*)?$/).catch('/app');
-const Id = z.string().min(1).max(200).regex(/^[\w-]+$/);
+/** Ids as the API makes them: UUIDs, and task ids such as `journey:<uuid>:consult-start-sla:1`. */
+const Id = z.string().min(1).max(200).regex(/^[\w:.-]+$/);
 const FLASHES = new Set<string>(Object.keys(MESSAGES.en));
+/** Prescriptions whose medicine the patient has or is about to have. */
+const ACTIVE_RX = new Set(['awaiting-payment', 'paid', 'dispensed', 'shipped', 'delivered']);
 
 interface Session {
   user: { id: string; role: Role };
@@ -337,7 +340,7 @@ export function createWeb(opts: WebOptions): Hono {
     }),
   );
 
-  app.post('/tasks/:id/complete', action(STAFF, async (s, c, f) => (await api(s, 'POST', `/v1/tasks/${idParam(c)}/complete`, { note: reasonOf(f, 'note') }), 'task.completed')));
+  app.post('/tasks/:id/complete', action(STAFF, async (s, c, f) => (await api(s, 'POST', `/v1/tasks/${encodeURIComponent(idParam(c))}/complete`, { note: reasonOf(f, 'note') }), 'task.completed')));
   app.post('/journeys/:id/cancel', action(coordinators, async (s, c, f) => (await api(s, 'POST', `/v1/journeys/${idParam(c)}/cancel`, { reason: reasonOf(f, 'reason') }), 'journey.cancelled')));
 
   // ---- pharmacists and doctors --------------------------------------------------------------
@@ -345,7 +348,14 @@ export function createWeb(opts: WebOptions): Hono {
     '/pharmacy',
     staffPage(['pharmacist'], async (c, s) => {
       const tasks = (await api(s, 'GET', '/v1/tasks?kind=pharmacist-review')).items as Json[];
-      const queue = await Promise.all(tasks.map(async (task) => ({ task, rx: await api(s, 'GET', `/v1/prescriptions/${task.subject.id}`) })));
+      const queue = await Promise.all(
+        tasks.map(async (task) => {
+          const rx = await api(s, 'GET', `/v1/prescriptions/${task.subject.id}`);
+          // The patient's other medicines still in their course: what the pharmacist checks this one against.
+          const others = (await api(s, 'GET', `/v1/prescriptions?patientId=${encodeURIComponent(rx.patientId)}&limit=50`)).items as Json[];
+          return { task, rx, others: others.filter((o) => o.id !== rx.id && ACTIVE_RX.has(o.status)) };
+        }),
+      );
       return page(c, pharmacyPage(ctxOf(c, s), queue.filter((x) => x.rx.status === 'pending-review')));
     }),
   );

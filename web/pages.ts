@@ -235,7 +235,7 @@ ${(j.openTasks as Json[]).length === 0 ? html`<p>${t('journey.noTasks')}</p>` : 
 <section aria-labelledby="tl-h"><h2 id="tl-h">${t('journey.timeline')}</h2>${timelineTable(ctx, j.timeline)}</section>`;
 }
 
-export function pharmacyPage(ctx: PageContext, queue: { task: Json; rx: Json }[]): Html {
+export function pharmacyPage(ctx: PageContext, queue: { task: Json; rx: Json; others: Json[] }[]): Html {
   const t = translator(ctx.lang);
   return layout(
     ctx,
@@ -244,11 +244,13 @@ export function pharmacyPage(ctx: PageContext, queue: { task: Json; rx: Json }[]
 ${queue.length === 0 ? html`<p>${t('pharmacy.empty')}</p>` : ''}
 <ol class="queue" id="pharmacy" data-fragment="/app/pharmacy">
 ${queue.map(
-  ({ task, rx }) => html`<li data-prescription="${rx.id}" class="card">
+  ({ task, rx, others }) => html`<li data-prescription="${rx.id}" class="card">
   <p><strong>${rx.id.slice(0, 8)}</strong> · ${t('journey.patient')} ${rx.patientId} · ${rx.prescriberId} · ${when(task.dueAt, ctx.lang)}</p>
   <table><caption>${t('pharmacy.items')}</caption><tbody>
   ${(rx.items as Json[]).map((i) => html`<tr><td>${i.name ?? i.drugCode}</td><td>${i.dose}</td><td>${i.frequency}</td><td>${i.days}d</td><td>×${i.quantity}</td></tr>`)}
   </tbody></table>
+  <div class="others" data-testid="other-medications"><strong>${t('pharmacy.others')}</strong>
+  ${others.length === 0 ? html` ${t('pharmacy.noOthers')}` : html`<ul>${others.flatMap((o) => (o.items as Json[]).map((i) => html`<li>${i.name ?? i.drugCode} · ${i.dose} · ${i.frequency} · ${o.status}</li>`))}</ul>`}</div>
   <form method="post" action="/app/prescriptions/${rx.id}/review" class="inline"><input type="hidden" name="decision" value="approve"><input type="hidden" name="back" value="/app/pharmacy"><button type="submit">${t('pharmacy.approve')}</button></form>
   <form method="post" action="/app/prescriptions/${rx.id}/review" class="reason"><input type="hidden" name="decision" value="reject"><input type="hidden" name="back" value="/app/pharmacy">
     <label for="reason-${rx.id}">${t('pharmacy.reason')}</label><input id="reason-${rx.id}" name="reason" required maxlength="1000"><button type="submit">${t('pharmacy.reject')}</button></form>

@@ -70,9 +70,12 @@ export function prescriptionRoutes(deps: ApiDeps) {
     async (c) => {
       const user = c.get('user');
       const q = c.req.valid('query');
+      // A patient asking for another patient's prescriptions is told of none.
+      if (user.role === 'patient' && q.patientId && q.patientId !== user.id) return c.json({ items: [] }, 200);
       const items = await listPrescriptions(deps.sql, {
         limit: q.limit,
         ...(q.status ? { status: q.status } : {}),
+        ...(q.patientId ? { patientId: q.patientId } : {}),
         ...(user.role === 'patient' ? { patientId: user.id } : {}),
         ...(user.role === 'doctor' ? { prescriberId: user.id } : {}),
       });

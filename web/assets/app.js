@@ -1,7 +1,7 @@
 // CarePath dashboard: live updates. Every element with data-fragment is fetched again (its URL
 // answers that part of the page as HTML) when the stream says something changed; changes that come
 // close together are taken in one fetch. A form being filled in is never replaced under the user: the
-// refresh waits until focus leaves it. window.carepathMetrics records how long each refresh took, for
+// refresh waits while a field has focus or holds what the user typed. window.carepathMetrics records how long each refresh took, for
 // the browser tests and docs/performance.md.
 (() => {
   'use strict';
@@ -12,7 +12,11 @@
 
   let timer = null;
   let pending = false;
-  const busy = (el) => el.contains(document.activeElement) && document.activeElement.matches('input, textarea, select');
+  // Someone is filling in a form in it: focus in a field, or a field changed from what the page gave.
+  const edited = (el) =>
+    [...el.querySelectorAll('input:not([type=hidden]), textarea')].some((f) => (f.type === 'checkbox' ? f.checked !== f.defaultChecked : f.value !== f.defaultValue)) ||
+    [...el.querySelectorAll('select')].some((s) => [...s.options].some((o) => o.selected !== o.defaultSelected));
+  const busy = (el) => (el.contains(document.activeElement) && document.activeElement.matches('input, textarea, select')) || edited(el);
 
   async function refresh() {
     timer = null;
