@@ -7,6 +7,8 @@ import { iso, type Sql } from './db.js';
 export interface BoardFilter {
   department?: string;
   status?: JourneyStatus;
+  /** Only journeys with an open task past due (of the journey or its children). */
+  overdue?: boolean;
   /** Journeys created on or after / before these instants. */
   from?: string;
   to?: string;
@@ -55,7 +57,8 @@ export async function readBoard(sql: Sql, f: BoardFilter, limit = 50): Promise<B
         ${f.department ? tx`and j.department = ${f.department}` : tx``}
         ${f.status ? tx`and j.status = ${f.status}` : tx``}
         ${f.from ? tx`and j.created_at >= ${f.from}::timestamptz` : tx``}
-        ${f.to ? tx`and j.created_at < ${f.to}::timestamptz` : tx``}`;
+        ${f.to ? tx`and j.created_at < ${f.to}::timestamptz` : tx``}
+        ${f.overdue ? tx`and exists (select 1 from tasks t where t.journey_id = j.id and t.status = 'open' and t.due_at <= now())` : tx``}`;
     const groups = await tx<{ phase: string; step: string; count: number; overdue: number }[]>`
       select j.phase, j.step, count(*)::int as count,
              count(*) filter (where exists (select 1 from tasks t where t.journey_id = j.id and t.status = 'open' and t.due_at <= now()))::int as overdue

@@ -160,6 +160,14 @@ describe('the dashboard in Chromium', () => {
     expect(firstRender.domContentLoadedEventEnd).toBeLessThan(2000);
     expect(Math.max(...metrics.updates.map((u) => u.ms))).toBeLessThan(1000);
     await shot(page, 'board-5000');
+    // Overdue only: the 200 journeys with a task past due.
+    await page.goto(`${stack.url}/app/board?overdue=true`);
+    expect(Number(await page.getByTestId('total').textContent())).toBe(200);
+    expect(await page.locator('input[name="overdue"]').isChecked()).toBe(true);
+    // On a tablet held upright nothing is wider than the screen.
+    await page.setViewportSize({ width: 768, height: 1024 });
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
+    await page.screenshot({ path: join(ARTIFACTS, 'board-tablet.png') });
     await page.context().close();
     // The load's overdue tasks would fill the escalation queue of the tests after this one.
     await stack.db.sql`update tasks set status = 'cancelled', closed_at = now() where id like 'load-task-%'`;

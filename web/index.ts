@@ -247,9 +247,10 @@ export function createWeb(opts: WebOptions): Hono {
     department: z.enum(DEPARTMENTS).optional().catch(undefined),
     status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional().catch(undefined),
     from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
+    overdue: z.literal('true').optional().catch(undefined),
   });
   const filtersOf = (c: Context): BoardFilters => {
-    const f = Filters.parse({ department: c.req.query('department') || undefined, status: c.req.query('status') || undefined, from: c.req.query('from') || undefined });
+    const f = Filters.parse({ department: c.req.query('department') || undefined, status: c.req.query('status') || undefined, from: c.req.query('from') || undefined, overdue: c.req.query('overdue') || undefined });
     return Object.fromEntries(Object.entries(f).filter(([, v]) => v)) as BoardFilters;
   };
   const boardOf = (s: Session, f: BoardFilters) => {
@@ -258,6 +259,7 @@ export function createWeb(opts: WebOptions): Hono {
     if (f.status) q.set('status', f.status);
     // A date in Shanghai, the hospital's day.
     if (f.from) q.set('from', new Date(`${f.from}T00:00:00+08:00`).toISOString());
+    if (f.overdue) q.set('overdue', 'true');
     return api(s, 'GET', `/v1/board${q.size ? `?${q}` : ''}`);
   };
   const coordinators: Role[] = ['coordinator', 'admin'];

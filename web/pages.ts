@@ -102,6 +102,7 @@ export interface BoardFilters {
   department?: string;
   status?: string;
   from?: string;
+  overdue?: 'true';
 }
 
 export const filterQuery = (f: BoardFilters): string => new URLSearchParams(Object.entries(f).filter(([, v]) => v) as [string, string][]).toString();
@@ -144,7 +145,7 @@ ${board.programs.length === 0 ? html`<p>${t('programs.empty')}</p>` : ''}
 ${board.programs.length ? html`<thead><tr><th scope="col">ID</th><th scope="col">${t('journey.patient')}</th><th scope="col">${t('programs.alerts')}</th><th scope="col">${t('programs.adherence')}</th></tr></thead>` : ''}
 <tbody>
 ${(board.programs as Json[]).map(
-  (p) => html`<tr><td>${p.condition} · ${p.id.slice(0, 8)}</td><td>${p.patientId}</td><td class="num">${p.openAlerts}</td><td class="num">${p.adherence.taken}/${p.adherence.skipped}/${p.adherence.missed}</td></tr>`,
+  (p) => html`<tr><td><a href="/app/programs/${p.id}">${p.condition} · ${p.id.slice(0, 8)}</a></td><td>${p.patientId}</td><td class="num">${p.openAlerts}</td><td class="num">${p.adherence.taken}/${p.adherence.skipped}/${p.adherence.missed}</td></tr>`,
 )}
 </tbody></table></section>`;
 }
@@ -163,6 +164,7 @@ export function boardPage(ctx: PageContext, board: Json, f: BoardFilters, depart
   <label>${t('board.status')} <select name="status"><option value="">${t('board.any')}</option>
     ${statuses.map((s) => html`<option value="${s}" ${f.status === s ? 'selected' : ''}>${code(ctx.lang, s)}</option>`)}</select></label>
   <label>${t('board.from')} <input type="date" name="from" value="${f.from ?? ''}"></label>
+  <label class="check"><input type="checkbox" name="overdue" value="true" ${f.overdue ? 'checked' : ''}> ${t('board.overdueOnly')}</label>
   <button type="submit">${t('board.apply')}</button>
 </form>
 <form method="get" action="/app/search" class="search" role="search">

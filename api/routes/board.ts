@@ -13,6 +13,7 @@ const BoardQuery = z.strictObject({
   status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional(),
   from: s.Timestamp.optional().openapi({ description: 'Journeys created at or after this instant' }),
   to: s.Timestamp.optional().openapi({ description: 'Journeys created before this instant' }),
+  overdue: z.enum(['true', 'false']).transform((v) => v === 'true').optional().openapi({ description: 'true: only journeys with an open task past due' }),
 });
 
 const Board = z
@@ -65,6 +66,7 @@ export function boardRoutes(deps: ApiDeps) {
         ...(q.status ? { status: q.status } : {}),
         ...(q.from ? { from: q.from } : {}),
         ...(q.to ? { to: q.to } : {}),
+        ...(q.overdue ? { overdue: true } : {}),
       });
       return c.json(board, 200);
     },
