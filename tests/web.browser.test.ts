@@ -34,7 +34,7 @@ const post = (path: string, token: string, body?: unknown) => stack.call('POST',
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   [stack, browser] = await Promise.all([
-    startStack(),
+    startStack({ web: { demoUsers: [{ role: 'coordinator', id: 'coord-demo', name: 'Demo Coordinator' }], temporalUi: { url: 'http://temporal-ui.example', namespace: 'default' } } }),
     chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] }),
   ]);
   admin = await stack.token('admin', 'admin-1');
@@ -117,6 +117,7 @@ describe('the dashboard in Chromium', () => {
     await page.waitForURL(new RegExp(`/app/journeys/${j.id}$`));
     await expect.poll(() => page.locator('table.timeline').textContent()).toContain('journey.started');
     expect(await page.getByTestId('step').textContent()).toBe('预约');
+    expect(await page.getByRole('link', { name: '在 Temporal 界面查看工作流' }).getAttribute('href')).toBe(`http://temporal-ui.example/namespaces/default/workflows/${encodeURIComponent(`journey:${j.id}`)}`);
     await shot(page, 'journey-page');
     await page.context().close();
   });
@@ -324,7 +325,7 @@ describe('the dashboard in Chromium', () => {
     await page.goto(`${stack.url}/app/board`);
     await page.waitForURL(/\/app\/sign-in/);
     await page.locator('#token').fill('not-a-token');
-    await page.getByRole('button', { name: '登录' }).click();
+    await page.getByRole('button', { name: '登录', exact: true }).click();
     await page.waitForURL(/invalid=1/);
     expect(await page.locator('.error').textContent()).toBe('令牌无效或已过期，请重新获取。');
     await context.close();
@@ -355,10 +356,18 @@ describe('the dashboard over HTTP', () => {
       const res = await fetch(`${stack.url}/app/lang?to=en&back=${encodeURIComponent(back)}`, { redirect: 'manual' });
       expect(res.headers.get('location'), back).toBe('/app');
     }
-    // This stack lists no demo users: the one-click sign-in signs in nobody.
-    const demo = await form('/app/sign-in/demo', { role: 'coordinator', id: 'coord-1' });
-    expect(demo.headers.get('location')).toBe('/app/sign-in?invalid=1');
-    expect(demo.headers.get('set-cookie')).toBeNull();
+    // The one-click sign-in signs in the listed demo users only.
+    const listed = await form('/app/sign-in/demo', { role: 'coordinator', id: 'coord-demo' });
+    expect(listed.headers.get('location')).toBe('/app');
+    const demoCookie = listed.headers.get('set-cookie')!.split(';')[0]!;
+    const board = await fetch(`${stack.url}/app/board`, { headers: { cookie: demoCookie } });
+    expect(board.status).toBe(200);
+    expect(await board.text()).toContain('coordinator: coord-demo');
+    for (const other of [{ role: 'coordinator', id: 'coord-1' }, { role: 'admin', id: 'coord-demo' }]) {
+      const refused = await form('/app/sign-in/demo', other);
+      expect(refused.headers.get('location')).toBe('/app/sign-in?invalid=1');
+      expect(refused.headers.get('set-cookie')).toBeNull();
+    }
   });
 
   it('escapes what it shows', async () => {

@@ -14,7 +14,7 @@ import { verify } from 'hono/jwt';
 import { z } from 'zod';
 import { signToken } from '../api/auth.js';
 import { DEPARTMENTS } from '../api/schemas.js';
-import type { Role } from '../workflows/definitions.js';
+import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
 import { boardFragment, boardPage, doctorActions, doctorFragment, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
 
@@ -315,7 +315,7 @@ export function createWeb(opts: WebOptions): Hono {
   const journeyOpts = (s: Session, id: string) => ({
     canCancel: coordinators.includes(s.user.role),
     ...(opts.temporalUi && coordinators.includes(s.user.role)
-      ? { temporalUrl: `${opts.temporalUi.url}/namespaces/${encodeURIComponent(opts.temporalUi.namespace)}/workflows/${encodeURIComponent(`journey:${id}`)}` }
+      ? { temporalUrl: `${opts.temporalUi.url}/namespaces/${encodeURIComponent(opts.temporalUi.namespace)}/workflows/${encodeURIComponent(journeyWorkflowId(id))}` }
       : {}),
   });
   app.get(

@@ -9,7 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { sandboxCourier, sandboxPaymentProvider } from '../../activities/sandbox.js';
 import { sign } from '../../activities/signature.js';
-import { createApi } from '../../api/index.js';
+import { createApi, type ApiDeps } from '../../api/index.js';
 import { signToken } from '../../api/auth.js';
 import type { Role } from '../../workflows/definitions.js';
 import { createLogger } from '../../workers/logger.js';
@@ -111,6 +111,8 @@ export interface StackOptions {
   engineTimeoutMs?: number;
   /** The sandbox payment provider and courier, calling the stack's own webhooks back. */
   sandbox?: { courierFail?: 'none' | 'first' | 'all'; paymentFail?: 'none' | 'all' };
+  /** The dashboard's options (demo users on the sign-in page, the Temporal UI link). */
+  web?: ApiDeps['web'];
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -153,6 +155,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       log,
       secrets: SECRETS,
       ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
+      ...(opts.web ? { web: opts.web } : {}),
       ready: readiness(db.sql, env.connection),
     });
   const { server, url, call } = await serveApp(api(env.client));
