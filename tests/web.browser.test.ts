@@ -249,6 +249,26 @@ describe('the dashboard in Chromium', () => {
     await page.context().close();
   });
 
+  it('lets the doctor revise a prescription the pharmacist rejected, from the journey page', async () => {
+    const { journeyId, prescriptionId } = await prescribed();
+    await json(await post(`/v1/prescriptions/${prescriptionId}/review`, await stack.token('pharmacist', 'ph-1'), { decision: 'reject', reason: '请改为两天疗程' }), 200);
+    const page = await signedIn(doctor, `/app/journeys/${journeyId}`);
+    const form = page.locator(`form[action="/app/prescriptions/${prescriptionId}/revision"]`);
+    await expect.poll(() => form.count()).toBe(1);
+    expect(await form.locator('.error').textContent()).toContain('请改为两天疗程');
+    // The form starts from the rejected prescription.
+    expect(await form.locator('#rv0_drug').inputValue()).toBe('amoxicillin-500mg');
+    expect(await form.locator('#rv0_days').inputValue()).toBe('1');
+    await form.locator('#rv0_days').fill('2');
+    await form.locator('#rv0_qty').fill('6');
+    await form.getByRole('button', { name: '提交修改后的处方' }).click();
+    await page.waitForURL(/flash=revision\.sent/);
+    const rx = await json(await stack.call('GET', `/v1/prescriptions/${prescriptionId}`, { token: admin }), 200);
+    expect([rx.status, rx.version, rx.items.map((i: { days: number; quantity: number }) => [i.days, i.quantity])]).toEqual(['pending-review', 2, [[2, 6]]]);
+    await shot(page, 'prescription-revised');
+    await page.context().close();
+  });
+
   it('draws a program\'s readings over time with its thresholds', async () => {
     const p = await patient();
     const enrolled = await json(await post('/v1/programs', doctor, { patientId: p.id, condition: 'hypertension', plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 30 }] } }), 201);
