@@ -46,12 +46,26 @@ export async function prepareDatabase(sql: Sql, log: Logger): Promise<void> {
   await seedReferenceData(sql);
 }
 
-export function readiness(sql: Sql, connection: Connection) {
+/** How long /readyz waits for each check: longer than any load balancer should have to wait is down. */
+export const READY_CHECK_MS = 1000;
+
+/** Resolves to what `check` answers, or false when it fails or has not answered within `ms`. */
+export async function within(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([check().catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function readiness(sql: Pick<Sql, 'unsafe'>, connection: Pick<Connection, 'healthService'>, ms = READY_CHECK_MS) {
   return async (): Promise<{ temporal: boolean; postgres: boolean }> => {
-    const [pg, temporal] = await Promise.allSettled([
-      sql`select 1`,
-      connection.healthService.check({}).then((r) => r.status === 1),
+    const [postgres, temporal] = await Promise.all([
+      within(async () => (await sql.unsafe('select 1'), true), ms),
+      within(async () => (await connection.healthService.check({})).status === 1, ms),
     ]);
-    return { postgres: pg.status === 'fulfilled', temporal: temporal.status === 'fulfilled' && temporal.value };
+    return { postgres, temporal };
   };
 }
