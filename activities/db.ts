@@ -20,6 +20,8 @@ export function createSql(url: string, opts: SqlOptions = {}): Sql {
     max: opts.max ?? 10,
     ...(opts.socketPath ? { path: opts.socketPath } : {}),
     onnotice: () => {},
+    // A database that does not answer is reported within seconds (the API answers 503), not after 30.
+    connect_timeout: 3,
     // Timestamps come back as ISO strings; the API and workflows speak ISO 8601 with offset.
     types: { bigint: postgres.BigInt },
     transform: { undefined: null },

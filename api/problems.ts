@@ -130,6 +130,27 @@ export function fromWorkflowError(err: unknown): ApiProblem | undefined {
   return undefined;
 }
 
+/** postgres.js's own codes for a connection it could not make or lost, and the OS's. */
+const DB_CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE',
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+]);
+
+/**
+ * The database cannot be reached (refused, timed out, lost, shutting down, out of connections): a
+ * 503 the client may retry, not a fault of the request. SQLSTATE class 08 is a connection exception;
+ * 57P01-57P03 an administrator or crash shutdown, or a server not yet accepting; 53300 too many
+ * connections.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (DB_CONNECTION_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  }
+  return false;
+}
+
 /** Problems raised by Hono itself (body parsing, media type, size). */
 const HTTP_PROBLEMS: Partial<Record<number, { type: string; title: string }>> = {
   400: { type: 'bad-request', title: 'Bad request' },
@@ -161,6 +182,11 @@ export function errorHandler(log: Logger) {
       const known = HTTP_PROBLEMS[status] ?? { type: 'bad-request', title: 'Bad request' };
       const detail = status === 400 ? 'the request body is not valid JSON' : err.message;
       return problemResponse(c, new ApiProblem(status, known.type, known.title, detail));
+    }
+    if (isDatabaseUnavailable(err)) {
+      log.warn({ code: (err as { code?: string }).code, requestId: c.get('requestId') }, 'database unavailable');
+      c.header('Retry-After', '2');
+      return problemResponse(c, new ApiProblem(503, 'database-unavailable', 'Service unavailable', 'the database cannot be reached; try again shortly'));
     }
     const { cause, ...engine } = causeMeta(err);
     log.error({ err: { message: err.message, name: err.name, stack: err.stack, cause }, ...engine, requestId: c.get('requestId') }, 'unhandled error');

@@ -49,22 +49,32 @@ export async function prepareDatabase(sql: Sql, log: Logger): Promise<void> {
 /** How long /readyz waits for each check: longer than any load balancer should have to wait is down. */
 export const READY_CHECK_MS = 1000;
 
-/** Resolves to what `check` answers, or false when it fails or has not answered within `ms`. */
-export async function within(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+/**
+ * Resolves to what `check` answers, or false when it fails or has not answered within `ms`; then the
+ * check is told to stop (its signal aborts), so probes during an outage do not pile up calls.
+ */
+export async function within(check: (signal: AbortSignal) => Promise<boolean>, ms: number): Promise<boolean> {
+  const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([check().catch(() => false), late]);
+    return await Promise.race([check(stop.signal).catch(() => false), late]);
   } finally {
     clearTimeout(timer);
+    stop.abort();
   }
 }
 
-export function readiness(sql: Pick<Sql, 'unsafe'>, connection: Pick<Connection, 'healthService'>, ms = READY_CHECK_MS) {
+export function readiness(sql: Pick<Sql, 'unsafe'>, connection: Pick<Connection, 'healthService' | 'withAbortSignal'>, ms = READY_CHECK_MS) {
   return async (): Promise<{ temporal: boolean; postgres: boolean }> => {
     const [postgres, temporal] = await Promise.all([
-      within(async () => (await sql.unsafe('select 1'), true), ms),
-      within(async () => (await connection.healthService.check({})).status === 1, ms),
+      within(async (signal) => {
+        const query = sql.unsafe('select 1');
+        signal.addEventListener('abort', () => void query.cancel());
+        await query;
+        return true;
+      }, ms),
+      within(async (signal) => (await connection.withAbortSignal(signal, () => connection.healthService.check({}))).status === 1, ms),
     ]);
     return { postgres, temporal };
   };
