@@ -539,3 +539,15 @@ export const ReferralResponseInput = z
   .refine(appointmentWhenAccepted, APPOINTMENT_RULE)
   .openapi('ReferralResponseInput');
 export const ReferralAttendedInput = z.strictObject({ summary: ResultSummary }).openapi('ReferralAttendedInput');
+
+/** `Idempotency-Key` on the POSTs that create something (api/idempotency.ts). */
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,200}$/)
+    .optional()
+    .openapi({
+      description:
+        'Retry safely: the first answer under this key (per caller, kept a day, unless a 5xx) is answered again to a retry with the same method, path and body, with `Idempotent-Replayed: true`. The same key with another request is 422 `idempotency-key-reused`; while the first is still running, 409 `idempotency-key-in-flight`.',
+    }),
+});

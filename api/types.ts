@@ -18,5 +18,5 @@ export interface ApiDeps {
 }
 
 export interface AppEnv {
-  Variables: { user: User; requestId: string; log: Logger };
+  Variables: { user: User; requestId: string; log: Logger; idempotency?: { caller: string; key: string } };
 }

@@ -5,6 +5,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { createFacility, listFacilities, type Facility } from '../../activities/facilities.js';
 import { searchDrugs } from '../../activities/prescriptions.js';
 import { listExamTypes } from '../../activities/reference.js';
+import { idempotent } from '../idempotency.js';
 import { authenticate, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
 import * as s from '../schemas.js';
@@ -68,6 +69,7 @@ const facilityFor = (user: User, f: Facility): Facility => {
 export function facilityRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
 
   r.openapi(
     createRoute({
@@ -77,7 +79,7 @@ export function facilityRoutes(deps: ApiDeps) {
       summary: 'Add a facility referrals can go to (admin)',
       security: bearer,
       middleware: [requireRole('admin')] as const,
-      request: { body: jsonBody(s.FacilityInput) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(s.FacilityInput) },
       responses: { 201: jsonResponse(s.Facility, 'Created'), ...problems(400, 401, 403, 413) },
     }),
     async (c) => {

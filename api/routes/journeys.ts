@@ -1,8 +1,8 @@
 // Journeys: start one (triage included), read and list them, and drive the pre-visit and visit steps
 // through the workflow's updates. Reads come from the PostgreSQL read model.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import { WithStartWorkflowOperation } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
 import type { Sql } from '../../activities/db.js';
 import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
@@ -24,6 +24,7 @@ import {
   type ProgramInput,
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
+import { idempotent } from '../idempotency.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, notFound, unprocessable } from '../problems.js';
@@ -110,9 +111,17 @@ async function itemsReadable(sql: Sql, created: { prescriptions: string[]; exams
   }
 }
 
+/** A UUID (version 8, name-based) from `name`: the same name, the same id. */
+export function keyedUuid(name: string): string {
+  const h = createHash('sha256').update(name).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 export function journeyRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.use('/:id', opaqueIds('journey'));
   r.use('/:id/*', opaqueIds('journey'));
   const wf = (id: string) => deps.temporal.workflow.getHandle(journeyWorkflowId(id));
@@ -141,6 +150,17 @@ export function journeyRoutes(deps: ApiDeps) {
     return j;
   }
 
+  /** A journey another attempt started: once its triage is projected (within the engine deadline, else 503). */
+  async function readWhenProjected(id: string): Promise<JourneyView> {
+    const until = Date.now() + (deps.engineTimeoutMs ?? 30_000);
+    for (;;) {
+      const j = await getJourney(deps.sql, id);
+      if (j?.triage) return j;
+      if (Date.now() > until) throw new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the journey is still starting; try again');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   const patientOrStaff = requireRole('patient', 'coordinator', 'admin');
   const journeyResponse = (description: string) => jsonResponse(s.Journey, description);
 
@@ -152,7 +172,7 @@ export function journeyRoutes(deps: ApiDeps) {
       summary: 'Start a journey; answers once triage is done',
       security: bearer,
       middleware: [patientOrStaff] as const,
-      request: { body: jsonBody(s.JourneyInput) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(s.JourneyInput) },
       responses: { 201: journeyResponse('The journey, triaged'), ...problems(400, 401, 403, 404, 413, 422) },
     }),
     async (c) => {
@@ -166,7 +186,10 @@ export function journeyRoutes(deps: ApiDeps) {
       if (body.mode === 'online' && !body.followUpOf) {
         throw unprocessable(FailureType.FirstVisitOnline, 'a first visit is never online: an online journey needs a prior offline diagnosis (followUpOf)');
       }
-      const journeyId = randomUUID();
+      // With an Idempotency-Key the id comes from the caller and the key, so a retry after an answer
+      // that never arrived (a 503, a timeout) finds the journey the first attempt may have started.
+      const idem = c.get('idempotency');
+      const journeyId = idem ? keyedUuid(`${idem.caller}\n${idem.key}`) : randomUUID();
       const input: JourneyInput = {
         journeyId,
         patientId: body.patientId,
@@ -185,7 +208,14 @@ export function journeyRoutes(deps: ApiDeps) {
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
-      await engine(() => deps.temporal.workflow.executeUpdateWithStart(triagedUpdate, { startWorkflowOperation }));
+      try {
+        await engine(() => deps.temporal.workflow.executeUpdateWithStart(triagedUpdate, { startWorkflowOperation }));
+      } catch (err) {
+        // The same key started it before: answer with that journey, as the first attempt would have.
+        if (!(idem && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        c.get('log').info({ journeyId }, 'journey start retried with its Idempotency-Key');
+        return c.json(await readWhenProjected(journeyId), 201);
+      }
       c.get('log').info({ journeyId, patientId: body.patientId }, 'journey started');
       return c.json(await read(journeyId), 201);
     },

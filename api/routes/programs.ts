@@ -43,6 +43,7 @@ import {
   type Reading,
 } from '../../workflows/definitions.js';
 import { durationMs } from '../../workflows/duration.js';
+import { idempotent } from '../idempotency.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, isWorkflowClosed, notFound, unprocessable } from '../problems.js';
@@ -160,6 +161,7 @@ async function completeNext<P extends NextFields>(sql: Sql, p: P, templates = ne
 export function programTemplateRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.openapi(
     createRoute({
       method: 'post',
@@ -171,7 +173,7 @@ export function programTemplateRoutes(deps: ApiDeps) {
         'An existing id + version is 409 version-exists; a new version of an id must keep its condition (422 template-mismatch).',
       security: bearer,
       middleware: [requireRole('admin')] as const,
-      request: { body: jsonBody(ps.ProgramTemplateSchema) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(ps.ProgramTemplateSchema) },
       responses: { 201: jsonResponse(ps.ProgramTemplateSchema, 'Created'), ...problems(400, 401, 403, 409, 413, 422) },
     }),
     async (c) => {
@@ -207,6 +209,7 @@ const maySee = (user: User, o: { patientId: string; doctorId: string }): boolean
 export function programRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.use('/:id', opaqueIds('program'));
   r.use('/:id/*', opaqueIds('program'));
   const deadline = () => Date.now() + (deps.engineTimeoutMs ?? 30_000);
@@ -259,7 +262,7 @@ export function programRoutes(deps: ApiDeps) {
         'condition that is not discharged (409 already-enrolled). Answers once the program is readable.',
       security: bearer,
       middleware: [requireRole('doctor', 'coordinator', 'admin')] as const,
-      request: { body: jsonBody(ps.EnrolInput) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(ps.EnrolInput) },
       responses: { 201: answer('Enrolled: the program'), ...problems(400, 401, 403, 404, 409, 413, 422, 503) },
     }),
     async (c) => {

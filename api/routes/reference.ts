@@ -4,6 +4,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listNotifications } from '../../activities/notifications.js';
 import * as reference from '../../activities/reference.js';
 import { createSlot, listSlots } from '../../activities/slots.js';
+import { idempotent } from '../idempotency.js';
 import { authenticate, isStaff, requireRole } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, notFound } from '../problems.js';
@@ -15,6 +16,7 @@ const staff = requireRole('admin', 'coordinator');
 export function clinicianRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.openapi(
     createRoute({
       method: 'post',
@@ -22,7 +24,7 @@ export function clinicianRoutes(deps: ApiDeps) {
       tags: ['reference data'],
       security: bearer,
       middleware: [staff] as const,
-      request: { body: jsonBody(s.ClinicianInput) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(s.ClinicianInput) },
       responses: { 201: jsonResponse(s.Clinician, 'Created'), ...problems(400, 401, 403, 413) },
     }),
     async (c) => c.json(await reference.createClinician(deps.sql, c.req.valid('json')), 201),
@@ -33,6 +35,7 @@ export function clinicianRoutes(deps: ApiDeps) {
 export function patientRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.use('/:id/*', opaqueIds('patient'));
   r.openapi(
     createRoute({
@@ -41,7 +44,7 @@ export function patientRoutes(deps: ApiDeps) {
       tags: ['reference data'],
       security: bearer,
       middleware: [staff] as const,
-      request: { body: jsonBody(s.PatientInput) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(s.PatientInput) },
       responses: { 201: jsonResponse(s.Patient, 'Created'), ...problems(400, 401, 403, 413) },
     }),
     async (c) => c.json(await reference.createPatient(deps.sql, c.req.valid('json')), 201),
@@ -70,6 +73,7 @@ export function patientRoutes(deps: ApiDeps) {
 export function slotRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.openapi(
     createRoute({
       method: 'post',
@@ -77,7 +81,7 @@ export function slotRoutes(deps: ApiDeps) {
       tags: ['reference data'],
       security: bearer,
       middleware: [staff] as const,
-      request: { body: jsonBody(s.SlotInput) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(s.SlotInput) },
       responses: { 201: jsonResponse(s.Slot, 'Created'), ...problems(400, 401, 403, 404, 413, 422) },
     }),
     async (c) => {
@@ -105,6 +109,7 @@ export function slotRoutes(deps: ApiDeps) {
 export function pathwayRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
+  r.use('/', idempotent(deps.sql));
   r.use('/:id', opaqueIds('pathway'));
   r.openapi(
     createRoute({
@@ -113,7 +118,7 @@ export function pathwayRoutes(deps: ApiDeps) {
       tags: ['pathways'],
       security: bearer,
       middleware: [requireRole('admin')] as const,
-      request: { body: jsonBody(s.PathwayTemplateSchema) },
+      request: { headers: s.IdempotencyHeaders, body: jsonBody(s.PathwayTemplateSchema) },
       responses: { 201: jsonResponse(s.PathwayTemplateSchema, 'Created'), ...problems(400, 401, 403, 409, 413) },
     }),
     async (c) => {

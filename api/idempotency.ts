@@ -1,0 +1,56 @@
+// `Idempotency-Key` on the POSTs that create something (journeys, patients, clinicians, slots,
+// pathways, programs, templates, facilities). The first request under a key (per caller) runs; its
+// answer, unless a 5xx, is kept a day and a retry with the same key and the same method, path and
+// body gets it again (with `Idempotent-Replayed: true`), so a patient tapping twice or a client
+// retrying after a timeout creates one thing. The same key with another request is 422; while the
+// first is still running, 409 with Retry-After. A 5xx frees the key: the retry runs again (and a
+// journey start, whose id comes from the key, finds the journey the first attempt may have made).
+import { createHash } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { answerIdempotencyKey, claimIdempotencyKey, releaseIdempotencyKey } from '../activities/idempotency.js';
+import type { Sql } from '../activities/db.js';
+import { ApiProblem, conflict, problemResponse, unprocessable } from './problems.js';
+import type { AppEnv } from './types.js';
+
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/** The caller and key of a request sent with a valid Idempotency-Key (set by `idempotent`). */
+export const idempotencyOf = (c: { get(k: 'idempotency'): { caller: string; key: string } | undefined }) => c.get('idempotency');
+
+export function idempotent(sql: Sql): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = c.req.header('idempotency-key');
+    if (key === undefined || c.req.method !== 'POST') return next();
+    if (!IDEMPOTENCY_KEY.test(key)) {
+      return problemResponse(c, new ApiProblem(400, 'invalid-idempotency-key', 'Invalid request', 'Idempotency-Key must be 1 to 200 visible ASCII characters'));
+    }
+    const user = c.get('user');
+    const caller = `${user.role}:${user.id}`;
+    const raw = await c.req.raw.clone().arrayBuffer();
+    const requestHash = createHash('sha256').update(`${c.req.method} ${new URL(c.req.url).pathname}\n`).update(new Uint8Array(raw)).digest('hex');
+    const claim = await claimIdempotencyKey(sql, { caller, key, requestHash });
+    if (claim.kind === 'other-request') return problemResponse(c, unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request'));
+    if (claim.kind === 'in-flight') {
+      c.header('Retry-After', '1');
+      return problemResponse(c, conflict('idempotency-key-in-flight', 'a request with this Idempotency-Key is still being handled; retry shortly'));
+    }
+    if (claim.kind === 'answered') {
+      const stored = JSON.parse(claim.response) as { contentType: string; body: string };
+      return c.body(stored.body, claim.status as 200, { 'content-type': stored.contentType, 'idempotent-replayed': 'true' });
+    }
+    c.set('idempotency', { caller, key });
+    try {
+      await next();
+    } catch (err) {
+      await releaseIdempotencyKey(sql, { caller, key }).catch(() => undefined);
+      throw err;
+    }
+    const res = c.res;
+    if (res.status >= 500) {
+      await releaseIdempotencyKey(sql, { caller, key });
+      return;
+    }
+    const body = await res.clone().text();
+    await answerIdempotencyKey(sql, { caller, key, status: res.status, response: JSON.stringify({ contentType: res.headers.get('content-type') ?? 'application/json', body }) });
+  };
+}
