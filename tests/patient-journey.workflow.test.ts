@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
 import {
+  FailureType,
   PATIENT_JOURNEY_WORKFLOW,
   bookUpdate,
   cancelUpdate,
@@ -33,7 +34,7 @@ import {
 import type { patientJourney } from '../workflows/patient-journey.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import type { FakeWorld } from './support/fake-activities.js';
-import { refusal, waitFor, workflowHarness } from './support/workflow-harness.js';
+import { quiet, refusal, waitFor, workflowHarness } from './support/workflow-harness.js';
 
 const HOUR = 3_600_000;
 const MIN = 60_000;
@@ -172,6 +173,42 @@ describe('patientJourney', () => {
       expect(world.calls.markPayment).toBe(1);
       expect(world.refundCalls).toEqual([]);
       expectEachNotificationOnce(world);
+      // What the timeline says of each step, not only that it happened.
+      const data = (type: string) => world.events(journeyId, type).map((e) => e.data);
+      expect(data('journey.started')).toEqual([{ mode: 'offline', pathway: { id: standard.id, version: standard.version }, followUp: false }]);
+      expect(data('triage.completed')).toEqual([{ department: 'respiratory', urgency: 'routine' }]);
+      expect(data('appointment.booked')).toEqual([expect.objectContaining({ slotId: booked.appointment!.slotId, doctorId: 'doc-1', start: booked.appointment!.start })]);
+      expect(data('payment.requested')).toEqual([{ orderId: `${journeyId}-reg`, amount: 1500, currency: 'CNY', dueBy: booked.payment!.dueBy }]);
+      expect(world.events(journeyId, 'outcome.recorded').map((e) => [e.actor, e.data.diagnosisCode])).toEqual([['doctor:doc-1', 'J20.9']]);
+    });
+  });
+
+  it('refuses an update in the wrong step with its validator, so it is never accepted into the history', async () => {
+    await withWorker(async ({ world, taskQueue }) => {
+      const { handle } = await startJourney(taskQueue);
+      // Updates the workflow accepted (a validator's refusal comes before acceptance).
+      const historyLength = async () => (await handle.fetchHistory()).events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length ?? 0;
+      /** Refused with `type` (and a message matching `message`) by the validator: never accepted into the history. */
+      const refusedBeforeHistory = async (send: () => Promise<unknown>, type: string, message?: RegExp) => {
+        const before = await historyLength();
+        const err = await send().then(() => undefined, (e: unknown) => e);
+        expect(refusal(err)).toBe(type);
+        if (message) expect(((err as { cause?: { message?: string } }).cause?.message) ?? '').toMatch(message);
+        expect(await historyLength()).toBe(before);
+      };
+      const outcome = { doctorId: 'doc-1', diagnosis: { text: 'x' }, notes: '' };
+      await refusedBeforeHistory(() => handle.executeUpdate(checkInUpdate, { args: [patientActor] }), FailureType.InvalidState, /step booking/);
+      await refusedBeforeHistory(() => handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-1' }] }), FailureType.NotBookedDoctor);
+      await refusedBeforeHistory(() => handle.executeUpdate(recordOutcomeUpdate, { args: [outcome] }), FailureType.NotBookedDoctor);
+      const { slotId } = await bookAndPay(world, handle, HOUR);
+      await quiet(handle); // the payment's projection and notifications done
+      await refusedBeforeHistory(() => handle.executeUpdate(bookUpdate, { args: [{ slotId, actor: patientActor }] }), FailureType.InvalidState);
+      await refusedBeforeHistory(() => handle.executeUpdate(recordOutcomeUpdate, { args: [outcome] }), FailureType.InvalidState);
+      await handle.executeUpdate(checkInUpdate, { args: [patientActor] });
+      await quiet(handle);
+      // Checked in, the patient may no longer cancel; a coordinator may.
+      await refusedBeforeHistory(() => handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind', actor: patientActor }] }), FailureType.InvalidState, /only a coordinator/);
+      await refusedBeforeHistory(() => handle.executeUpdate(startConsultationUpdate, { args: [{ doctorId: 'doc-2' }] }), FailureType.NotBookedDoctor, /only the booked doctor/);
     });
   });
 
@@ -292,6 +329,8 @@ describe('patientJourney', () => {
       expect(triaged.triage!.matched!.map((m) => m.words)).toEqual(['胸痛', '呼吸困难']);
       expect(await handle.result()).toMatchObject({ status: 'redirected' });
       expect(world.types(journeyId)).toEqual(['journey.started', 'triage.completed', 'journey.redirected']);
+      expect(world.events(journeyId, 'journey.redirected').map((e) => e.data)).toEqual([{ reason: 'red-flag' }]);
+      expect(world.events(journeyId, 'triage.completed').map((e) => e.data)).toEqual([{ department: triaged.triage!.department, urgency: 'emergency' }]);
     });
   });
 
