@@ -29,19 +29,28 @@ describe('configuration', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(
       /AUTH_JWT_SECRET[\s\S]*PAYMENT_WEBHOOK_SECRET[\s\S]*COURIER_WEBHOOK_SECRET[\s\S]*LAB_WEBHOOK_SECRET[\s\S]*FACILITY_WEBHOOK_SECRET/,
     );
+    const secret = (c: string) => c.repeat(32);
     const prod = {
       NODE_ENV: 'production',
-      AUTH_JWT_SECRET: 'a',
-      PAYMENT_WEBHOOK_SECRET: 'b',
-      COURIER_WEBHOOK_SECRET: 'c',
-      LAB_WEBHOOK_SECRET: 'd',
-      FACILITY_WEBHOOK_SECRET: 'e',
-      NOTIFY_WEBHOOK_SECRET: 'f',
+      AUTH_JWT_SECRET: secret('a'),
+      PAYMENT_WEBHOOK_SECRET: secret('b'),
+      COURIER_WEBHOOK_SECRET: secret('c'),
+      LAB_WEBHOOK_SECRET: secret('d'),
+      FACILITY_WEBHOOK_SECRET: secret('e'),
+      NOTIFY_WEBHOOK_SECRET: secret('f'),
       DATABASE_URL: 'postgres://u@db/carepath',
       TEMPORAL_ADDRESS: 'temporal:7233',
     };
     const ok = parseConfig(prod);
-    expect(ok.secrets).toMatchObject({ jwt: 'a', paymentWebhook: 'b', courierWebhook: 'c', labWebhook: 'd', facilityWebhook: 'e' });
+    expect(ok.secrets).toMatchObject({ jwt: secret('a'), paymentWebhook: secret('b'), courierWebhook: secret('c'), labWebhook: secret('d'), facilityWebhook: secret('e') });
+    // Too short (31 bytes), or the development default: refused, naming the variable.
+    expect(() => parseConfig({ ...prod, COURIER_WEBHOOK_SECRET: 'c'.repeat(31) })).toThrow(/COURIER_WEBHOOK_SECRET: must be at least 32 bytes/);
+    expect(() => parseConfig({ ...prod, AUTH_JWT_SECRET: 'carepath-dev-only-secret-change-me' })).toThrow(/AUTH_JWT_SECRET: is the development default/);
+    // Counted in bytes: 11 characters of 3 bytes pass, 10 do not.
+    expect(parseConfig({ ...prod, NOTIFY_WEBHOOK_SECRET: '密'.repeat(11) }).secrets.notifyWebhook).toBe('密'.repeat(11));
+    expect(() => parseConfig({ ...prod, NOTIFY_WEBHOOK_SECRET: '密'.repeat(10) })).toThrow(/NOTIFY_WEBHOOK_SECRET: must be at least 32 bytes/);
+    // Development takes short secrets as they are.
+    expect(parseConfig({ AUTH_JWT_SECRET: 'a' }).secrets.jwt).toBe('a');
     expect(ok.sandbox).toEqual({ partners: 'off', courierFail: 'none', paymentFail: 'none' });
     const { NOTIFY_WEBHOOK_SECRET: _notify, ...unsigned } = prod;
     expect(() => parseConfig(unsigned)).toThrow(/NOTIFY_WEBHOOK_SECRET/);

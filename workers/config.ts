@@ -3,6 +3,8 @@
 import { z } from 'zod';
 
 const DEV_SECRET = 'carepath-dev-only-secret-change-me';
+/** The shortest secret production accepts (HS256 and HMAC-SHA256 keys: 32 bytes is the hash's own size). */
+export const MIN_SECRET_BYTES = 32;
 
 const optionalString = z
   .string()
@@ -40,6 +42,13 @@ const schema = z
     }
     // It signs notifications and the referrals POSTed to facilities' webhooks.
     if (!env.NOTIFY_WEBHOOK_SECRET) ctx.addIssue({ code: 'custom', path: ['NOTIFY_WEBHOOK_SECRET'], message: 'required in production' });
+    // A secret someone could guess signs tokens and webhooks for anyone: at least 32 bytes, never the development one.
+    for (const key of [...required, 'NOTIFY_WEBHOOK_SECRET'] as const) {
+      const v = env[key];
+      if (!v) continue;
+      if (v === DEV_SECRET) ctx.addIssue({ code: 'custom', path: [key], message: 'is the development default; set a secret of your own' });
+      else if (Buffer.byteLength(v, 'utf8') < MIN_SECRET_BYTES) ctx.addIssue({ code: 'custom', path: [key], message: `must be at least ${MIN_SECRET_BYTES} bytes in production` });
+    }
     if (env.SANDBOX_PARTNERS === 'auto') ctx.addIssue({ code: 'custom', path: ['SANDBOX_PARTNERS'], message: 'the sandbox partners never run in production' });
     if (!env.DATABASE_URL) ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required in production' });
     if (!env.TEMPORAL_ADDRESS) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_ADDRESS'], message: 'required in production' });
