@@ -10,12 +10,9 @@ import type { MiddlewareHandler } from 'hono';
 import { answerIdempotencyKey, claimIdempotencyKey, releaseIdempotencyKey } from '../activities/idempotency.js';
 import type { Sql } from '../activities/db.js';
 import { ApiProblem, conflict, problemResponse, unprocessable } from './problems.js';
+import { IDEMPOTENCY_KEY } from './schemas.js';
 import type { AppEnv } from './types.js';
 
-export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
-
-/** The caller and key of a request sent with a valid Idempotency-Key (set by `idempotent`). */
-export const idempotencyOf = (c: { get(k: 'idempotency'): { caller: string; key: string } | undefined }) => c.get('idempotency');
 
 export function idempotent(sql: Sql): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -540,11 +540,12 @@ export const ReferralResponseInput = z
   .openapi('ReferralResponseInput');
 export const ReferralAttendedInput = z.strictObject({ summary: ResultSummary }).openapi('ReferralAttendedInput');
 
-/** `Idempotency-Key` on the POSTs that create something (api/idempotency.ts). */
+/** `Idempotency-Key` on the POSTs that create something (api/idempotency.ts): 1 to 200 visible ASCII characters. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 export const IdempotencyHeaders = z.object({
   'idempotency-key': z
     .string()
-    .regex(/^[\x21-\x7e]{1,200}$/)
+    .regex(IDEMPOTENCY_KEY)
     .optional()
     .openapi({
       description:

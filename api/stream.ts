@@ -7,7 +7,7 @@
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { Logger } from 'pino';
-import { parsePosition, positionOf, presentPosition, pruneChanges, readChanges, type Change, type Position } from '../activities/changes.js';
+import { POSITION, parsePosition, positionOf, presentPosition, pruneChanges, readChanges, type Change, type Position } from '../activities/changes.js';
 import type { Sql } from '../activities/db.js';
 import { authenticate, type User } from './auth.js';
 import { newRouter } from './openapi.js';
@@ -15,7 +15,7 @@ import { ApiProblem } from './problems.js';
 import type { ApiDeps } from './types.js';
 
 const DAY = 86_400_000;
-const LastEventId = z.object({ 'last-event-id': z.string().optional().openapi({ description: 'Resume after this position (the id of the last event received)' }) });
+const LastEventId = z.object({ 'last-event-id': z.string().regex(POSITION).optional().openapi({ description: 'Resume after this position (the id of the last event received)' }) });
 
 /** What the caller may read, as the read routes decide it: staff all; a doctor theirs; a pharmacist prescriptions; a patient their own. */
 export function maySee(user: User, c: Change): boolean {
@@ -179,9 +179,9 @@ export function streamRoutes(deps: ApiDeps, feed: ChangeFeed) {
   });
   r.get('/', async (c) => {
     const user = c.get('user');
-    const header = c.req.header('last-event-id');
-    const since = header === undefined ? undefined : parsePosition(header);
-    if (header !== undefined && !since) throw new ApiProblem(400, 'invalid-request', 'Invalid request', 'Last-Event-ID is not a position of this stream');
+    const header = LastEventId.safeParse({ 'last-event-id': c.req.header('last-event-id') });
+    const since = header.success && header.data['last-event-id'] !== undefined ? parsePosition(header.data['last-event-id']) : undefined;
+    if (!header.success) throw new ApiProblem(400, 'invalid-request', 'Invalid request', 'Last-Event-ID is not a position of this stream');
     const log = c.get('log');
     return streamSSE(c, async (stream) => {
       let writing: Promise<unknown> = Promise.resolve();

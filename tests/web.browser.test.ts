@@ -393,7 +393,7 @@ describe('the dashboard over HTTP', () => {
   it('escapes what it shows', async () => {
     const { journeyFragment } = await import('../web/pages.js');
     const j = { id: 'j-1', patientId: '<img src=x onerror=alert(1)>', status: 'active', phase: 'visit', step: 'booked', timeline: [{ seq: 1, at: new Date().toISOString(), type: '<b>x</b>', actor: 'a"b' }], openTasks: [] };
-    const out = String(await journeyFragment({ lang: 'en', path: '/app' }, j, [], {}, '/app/journeys/j-1'));
+    const out = String(await journeyFragment({ lang: 'en', path: '/app' }, j, [], '/app/journeys/j-1'));
     expect(out).not.toContain('<img');
     expect(out).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(out).toContain('&lt;b&gt;x&lt;/b&gt;');

@@ -10,9 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { verify } from 'hono/jwt';
 import { z } from 'zod';
-import { signToken } from '../api/auth.js';
+import { signToken, verifyToken } from '../api/auth.js';
 import { DEPARTMENTS } from '../api/schemas.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
@@ -39,7 +38,6 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   'app.js': { body: readFileSync(join(ASSETS_DIR, 'app.js'), 'utf8'), type: 'text/javascript; charset=utf-8' },
   'app.css': { body: readFileSync(join(ASSETS_DIR, 'app.css'), 'utf8'), type: 'text/css; charset=utf-8' },
 };
-const Claims = z.object({ sub: z.string().min(1).max(200), role: z.enum(['patient', 'doctor', 'pharmacist', 'coordinator', 'admin']) });
 const STAFF: Role[] = ['coordinator', 'admin', 'doctor', 'pharmacist'];
 const Back = z.string().max(500).regex(/^\/app(\/[\w\-./?=&%]*)?$/).catch('/app');
 /** Ids as the API makes them: UUIDs, and task ids such as `journey:<uuid>:consult-start-sla:1`. */
@@ -63,12 +61,15 @@ class ApiError extends Error {
   }
 }
 
+/** One value of a parsed form, trimmed ('' when absent; the first of repeated fields). */
+function field(f: Record<string, string | string[]>, k: string): string {
+  const v = f[k];
+  return (Array.isArray(v) ? v[0] : v)?.trim() ?? '';
+}
+
 /** The rows of an items editor (`<prefix><k>_drug`, `_dose`, `_freq`, `_days`, `_qty`) that name a drug. */
 function itemsOf(f: Record<string, string | string[]>, prefix: string): Json[] {
-  const one = (k: string): string => {
-    const v = f[k];
-    return (Array.isArray(v) ? v[0] : v)?.trim() ?? '';
-  };
+  const one = (k: string) => field(f, k);
   const num = (k: string): number | string => (one(k) === '' ? '' : Number.isFinite(Number(one(k))) ? Number(one(k)) : one(k));
   return Array.from({ length: RX_ROWS }, (_, k) => `${prefix}${k}_`)
     .filter((p) => one(`${p}drug`))
@@ -77,10 +78,7 @@ function itemsOf(f: Record<string, string | string[]>, prefix: string): Json[] {
 
 /** The outcome form as the API's outcome body: only the parts the doctor filled in; the API validates it all. */
 function outcomeBody(f: Record<string, string | string[]>): Json {
-  const one = (k: string): string => {
-    const v = f[k];
-    return (Array.isArray(v) ? v[0] : v)?.trim() ?? '';
-  };
+  const one = (k: string) => field(f, k);
   const items = itemsOf(f, 'rx');
   const exams = (Array.isArray(f.exam) ? f.exam : f.exam ? [f.exam] : []).map((code) => ({ code }));
   const body: Json = { diagnosis: { ...(one('dx_code') ? { code: one('dx_code') } : {}), text: one('dx_text') }, notes: one('notes') };
@@ -120,12 +118,8 @@ export function createWeb(opts: WebOptions): Hono {
   async function session(c: Context): Promise<Session | undefined> {
     const token = getCookie(c, SESSION);
     if (!token) return undefined;
-    try {
-      const claims = Claims.safeParse(await verify(token, opts.jwtSecret, 'HS256'));
-      return claims.success ? { user: { id: claims.data.sub, role: claims.data.role }, token } : undefined;
-    } catch {
-      return undefined;
-    }
+    const user = await verifyToken(opts.jwtSecret, token);
+    return typeof user === 'string' ? undefined : { user, token };
   }
 
   const startSession = (c: Context, token: string) =>
@@ -211,11 +205,7 @@ export function createWeb(opts: WebOptions): Hono {
   app.post('/sign-in', async (c) => {
     if (!sameOrigin(c)) return c.text('cross-site form refused', 403);
     const token = ((await form(c)).token ?? '').trim();
-    try {
-      if (!Claims.safeParse(await verify(token, opts.jwtSecret, 'HS256')).success) throw new Error('claims');
-    } catch {
-      return c.redirect('/app/sign-in?invalid=1', 303);
-    }
+    if (typeof (await verifyToken(opts.jwtSecret, token)) === 'string') return c.redirect('/app/sign-in?invalid=1', 303);
     startSession(c, token);
     return c.redirect('/app', 303);
   });
@@ -338,7 +328,7 @@ export function createWeb(opts: WebOptions): Hono {
     staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
       const id = idParam(c);
       const { j, items } = await journeyWithItems(s, id);
-      return page(c, journeyFragment(ctxOf(c, s), j, items, journeyOpts(s, id), `/app/journeys/${id}`));
+      return page(c, journeyFragment(ctxOf(c, s), j, items, `/app/journeys/${id}`));
     }),
   );
 

@@ -208,13 +208,13 @@ export function journeyPage(ctx: PageContext, j: Json, items: { kind: string; it
   return layout(
     ctx,
     `${t('journey.title')} ${j.id.slice(0, 8)}`,
-    html`${opts.doctorActions ?? ''}<div data-fragment="${back}/fragment" id="journey">${journeyFragment(ctx, j, items, opts, back)}</div>
+    html`${opts.doctorActions ?? ''}<div data-fragment="${back}/fragment" id="journey">${journeyFragment(ctx, j, items, back)}</div>
 ${opts.temporalUrl ? html`<p><a href="${opts.temporalUrl}" target="_blank" rel="noopener">${t('journey.temporal')}</a></p>` : ''}
 ${opts.canCancel && j.status === 'active' ? html`<section aria-labelledby="cancel-h"><h2 id="cancel-h">${t('journey.cancel')}</h2>${reasonForm(`/app/journeys/${j.id}/cancel`, 'reason', t('journey.cancelReason'), t('journey.cancel'), back, 'cancel-reason')}</section>` : ''}`,
   );
 }
 
-export function journeyFragment(ctx: PageContext, j: Json, items: { kind: string; item: Json }[], _opts: unknown, back: string): Html {
+export function journeyFragment(ctx: PageContext, j: Json, items: { kind: string; item: Json }[], back: string): Html {
   const t = translator(ctx.lang);
   return html`<dl class="facts">
   <dt>${t('journey.patient')}</dt><dd>${j.patientId}</dd>

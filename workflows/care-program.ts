@@ -54,21 +54,19 @@ import {
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, refused } from './kernel.js';
 
-/** Short database work, and starting the follow-up and renewal journeys. */
-const local = proxyActivities<Activities>({
+const SHORT = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+} as const;
+/** Short database work, and starting the follow-up and renewal journeys. */
+const local = proxyActivities<Activities>(SHORT);
 /**
  * The same as local activities: one history event (a marker) each instead of three, so a reminder
  * costs 6 events, not 11. Both are idempotent (the projection is versioned with keyed timeline events
  * and notifications; planning is a pure function), so running one again after a lost workflow task
  * changes nothing.
  */
-const lean = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const lean = proxyLocalActivities<Activities>(SHORT);
 /**
  * A run decides once, when it starts: projections and planning as local activities, and the whole
  * run planned at its start (no planning in a reminder's workflow task). Runs started before it keep
