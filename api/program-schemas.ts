@@ -3,7 +3,7 @@
 import { z } from '@hono/zod-openapi';
 import { durationMs, isIsoDuration } from '../workflows/duration.js';
 import type { ProgramPlan, ProgramTemplate, Reading } from '../workflows/definitions.js';
-import { Duration, INT4_MAX, Id, Task, Timestamp, TimelineEntry, storable } from './schemas.js';
+import { BoundedDuration, INT4_MAX, Id, Task, Timestamp, TimelineEntry, storable } from './schemas.js';
 
 const NO_NUL = [storable, 'must be well-formed text without NUL characters'] as const;
 const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL);
@@ -22,7 +22,7 @@ const ClockTimes = (max: number) =>
 
 const DAY_MS = 86_400_000;
 /** A follow-up interval: at least a day (a shorter one would start a journey every few minutes). */
-const FollowUpInterval = Duration.refine((d) => !isIsoDuration(d) || durationMs(d) >= DAY_MS, 'at least one day (P1D)');
+const FollowUpInterval = BoundedDuration('PT1S', 'P366D').refine((d) => !isIsoDuration(d) || durationMs(d) >= DAY_MS, 'at least one day (P1D)');
 
 export const MeasurementType = z.enum(['bp', 'glucose', 'weight']);
 
@@ -50,7 +50,7 @@ export const ProgramTemplateSchema = z
     condition: Condition,
     name: Text(200).optional(),
     followUpEvery: FollowUpInterval.openapi({ description: 'A follow-up journey every this long from enrolment', example: 'P30D' }),
-    followUpLead: Duration.openapi({ description: 'Each follow-up journey is created this long before it is due', example: 'P3D' }),
+    followUpLead: BoundedDuration('PT1S', 'P90D').openapi({ description: 'Each follow-up journey is created this long before it is due', example: 'P3D' }),
     measurements: z
       .array(z.strictObject({ type: MeasurementType, times: ClockTimes(12), everyDays: z.number().int().min(1).max(365) }))
       .max(10),
@@ -59,10 +59,10 @@ export const ProgramTemplateSchema = z
       .openapi({ description: 'Required for each measured type that has thresholds: bp needs thresholds.bp, glucose thresholds.glucose (weight has none)' }),
     trendReadings: z.number().int().min(1).max(100).openapi({ description: 'Readings beyond a threshold in a row that make a trend' }),
     missedDoseStreak: z.number().int().min(1).max(100).openapi({ description: 'Missed doses in a row that raise an adherence task' }),
-    refillLead: Duration.openapi({ description: 'A renewal journey starts this long before a medication runs out', example: 'P7D' }),
-    lateGrace: Duration.openapi({ description: 'An occurrence later than this (after downtime) is recorded as missed, never sent', example: 'PT2H' }),
+    refillLead: BoundedDuration('PT1S', 'P90D').openapi({ description: 'A renewal journey starts this long before a medication runs out', example: 'P7D' }),
+    lateGrace: BoundedDuration('PT1S', 'P7D').openapi({ description: 'An occurrence later than this (after downtime) is recorded as missed, never sent', example: 'PT2H' }),
     education: z
-      .array(z.strictObject({ topic: Slug, after: Duration }))
+      .array(z.strictObject({ topic: Slug, after: BoundedDuration('PT1S', 'P366D') }))
       .max(50)
       .refine((es) => new Set(es.map((e) => e.topic)).size === es.length, 'each topic once'),
   })

@@ -1,7 +1,7 @@
 // zod schemas at the API's edge. The same schemas validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
 import { DEFAULT_LANGUAGE, LANGUAGES } from '../activities/messages.js';
-import { isIsoDuration } from '../workflows/duration.js';
+import { durationMs, isIsoDuration } from '../workflows/duration.js';
 import type { PathwayTemplate } from '../workflows/definitions.js';
 
 export const DEPARTMENTS = [
@@ -43,6 +43,14 @@ export const Duration = z
   .string()
   .refine(isIsoDuration, 'an ISO 8601 duration of weeks, days, hours, minutes or seconds, such as PT15M or P1D')
   .openapi({ example: 'PT15M' });
+/**
+ * A template's duration between `min` and `max` (ISO 8601 both): a template's journeys and programs run
+ * on its durations, so one of a hundred years (a date past 9999) or of none is refused when it is stored.
+ */
+export const BoundedDuration = (min: string, max: string) =>
+  Duration.refine((d) => !isIsoDuration(d) || (durationMs(d) >= durationMs(min) && durationMs(d) <= durationMs(max)), `from ${min} to ${max}`).openapi({
+    description: `An ISO 8601 duration from ${min} to ${max}`,
+  });
 const IsoDate = z.iso.date().refine(inCareEra, 'a date between the years 1900 and 2999');
 
 function isValidTimezone(tz: string): boolean {
@@ -117,18 +125,19 @@ export const PathwayTemplateSchema = z
     name: Text(200),
     modes: z.array(Mode).min(1),
     fees: z.strictObject({ registration: z.number().int().min(0).max(INT4_MAX) }),
-    paymentWindow: Duration,
-    appointmentReminders: z.array(Duration).max(10),
+    // The bounds (docs/architecture.md, "Template bounds"): windows of up to a year, SLAs of days.
+    paymentWindow: BoundedDuration('PT1S', 'P7D'),
+    appointmentReminders: z.array(BoundedDuration('PT1S', 'P30D')).max(10),
     nearTurnAhead: z.number().int().min(0).max(1000),
-    noShowGrace: Duration,
-    consultStartSla: Duration,
-    pharmacistReviewSla: Duration,
-    prescriptionValidity: Duration,
-    bookingWindow: Duration.optional(),
-    outcomeSla: Duration.optional(),
-    referralResponseSla: Duration.optional(),
-    deliverySla: Duration.optional(),
-    examResultSla: Duration.optional(),
+    noShowGrace: BoundedDuration('PT1S', 'P1D'),
+    consultStartSla: BoundedDuration('PT1S', 'P1D'),
+    pharmacistReviewSla: BoundedDuration('PT1S', 'P7D'),
+    prescriptionValidity: BoundedDuration('PT1M', 'P90D'),
+    bookingWindow: BoundedDuration('PT1S', 'P366D').optional(),
+    outcomeSla: BoundedDuration('PT1S', 'P7D').optional(),
+    referralResponseSla: BoundedDuration('PT1S', 'P30D').optional(),
+    deliverySla: BoundedDuration('PT1S', 'P30D').optional(),
+    examResultSla: BoundedDuration('PT1S', 'P30D').optional(),
   })
   .openapi('PathwayTemplate') satisfies z.ZodType<PathwayTemplate>;
 

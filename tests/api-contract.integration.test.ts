@@ -791,6 +791,7 @@ describe('request validation', () => {
         send: async () => st.call('POST', '/v1/slots', { token: await tokenFor('admin'), body: { ...bodies.slot(), start: '0000-01-01T09:00:00Z', end: '0000-01-01T10:00:00Z' } }),
       },
       { name: 'a pathway version past int4', send: async () => st.call('POST', '/v1/pathways', { token: await tokenFor('admin'), body: bodies.pathway('huge-version', 2 ** 31) }) },
+      { name: 'a pathway whose payment window is a hundred years', send: async () => st.call('POST', '/v1/pathways', { token: await tokenFor('admin'), body: { ...bodies.pathway('century-window'), paymentWindow: 'P5200W' } }) },
       { name: 'a pathway name with a NUL character', send: async () => st.call('POST', '/v1/pathways', { token: await tokenFor('admin'), body: { ...bodies.pathway('nul-name'), name: NUL } }) },
       { name: 'a journey for a patientId with a NUL character', send: async () => st.call('POST', '/v1/journeys', { token: await tokenFor('coordinator'), body: bodies.journey(NUL) }) },
       { name: 'a journey with a pathwayId with a NUL character', send: async () => st.call('POST', '/v1/journeys', { token: await tokenFor('patient'), body: { ...bodies.journey(), pathwayId: NUL } }) },

@@ -240,6 +240,25 @@ describe('lab and facility webhooks: signature, shape and unknown ids', () => {
     }
   });
 
+  it('verifies the signature over the raw bytes: a byte-order mark or invalid UTF-8 verifies exactly as signed, and only so', async () => {
+    const json = Buffer.from(JSON.stringify({ deliveryId: 'no-such-delivery', status: 'picked-up', at: new Date().toISOString() }));
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json]);
+    // 0xff is never valid UTF-8: decoding it would sign U+FFFD's bytes instead.
+    const invalid = Buffer.from(JSON.stringify({ deliveryId: 'no-such-delivery-#', status: 'picked-up', at: new Date().toISOString() }).replace('#', '\u0000'));
+    invalid[invalid.indexOf(0)] = 0xff;
+    for (const bytes of [bom, invalid]) {
+      const post = (signature: string) => stack.call('POST', '/v1/webhooks/courier', { raw: bytes, headers: { 'X-Signature': signature } });
+      // Signed as sent: past the signature, parsed, and the delivery is unknown.
+      const res = await post(sign(SECRETS.courierWebhook, bytes));
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { type: string }).type).toMatch(/not-found$/);
+      // Signed over the text the bytes decode to: other bytes, so refused.
+      const decoded = Buffer.from(new TextDecoder().decode(bytes));
+      expect(decoded.equals(bytes)).toBe(false);
+      expect((await post(sign(SECRETS.courierWebhook, decoded))).status).toBe(401);
+    }
+  });
+
   it('validates the bodies (400 with field paths): text limits, NUL, strict objects, the appointment rule', async () => {
     const bad = async (path: string, body: unknown, secret: string): Promise<{ path: string; message: string }[]> => {
       const res = await signedPost(path, body, secret);

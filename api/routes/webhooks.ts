@@ -23,6 +23,7 @@ import {
   referralWorkflowId,
   type CourierReport,
   type ExamSnapshot,
+  type LatePaymentInput,
   type PaymentReceived,
   type ReferralSnapshot,
 } from '../../workflows/definitions.js';
@@ -40,7 +41,8 @@ const PAYMENT_WORKFLOW: Record<OrderSubject['type'], (id: string) => string> = {
 
 function signed(secret: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const raw = await c.req.text();
+    // The bytes as sent: decoding first would turn a byte-order mark or invalid UTF-8 into other bytes.
+    const raw = new Uint8Array(await c.req.arrayBuffer());
     if (!verifySignature(secret, raw, c.req.header(SIGNATURE_HEADER))) {
       return problemResponse(c, new ApiProblem(401, 'bad-signature', 'Unauthorized', `${SIGNATURE_HEADER} is missing or does not match the body`));
     }
@@ -63,13 +65,13 @@ export function webhookRoutes(deps: ApiDeps) {
    * result: it has refunded the order and projected it by then. One that has already completed is
    * refused as already started; its result is at hand.
    */
-  async function refundLatePayment(orderId: string): Promise<void> {
-    const workflowId = latePaymentWorkflowId(orderId);
+  async function refundLatePayment(paid: LatePaymentInput): Promise<void> {
+    const workflowId = latePaymentWorkflowId(paid.orderId);
     const handle = await deps.temporal.workflow
       .start<typeof latePaymentRefund>(LATE_PAYMENT_WORKFLOW, {
         taskQueue: JOURNEY_TASK_QUEUE,
         workflowId,
-        args: [{ orderId }],
+        args: [paid],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       })
@@ -111,7 +113,7 @@ export function webhookRoutes(deps: ApiDeps) {
           if (!isWorkflowClosed(err)) throw err;
           // The subject's workflow has closed (a lapsed or cancelled journey, an expired or cancelled
           // prescription or exam): refund the money durably, and answer once it is refunded.
-          await refundLatePayment(p.orderId);
+          await refundLatePayment({ orderId: p.orderId, paidAt: p.paidAt, channel: p.channel });
         }
       });
       return c.body(null, 204);

@@ -58,7 +58,7 @@ export interface Stack {
   notifications: Received[];
   token(role: Role, id: string, ttlSeconds?: number): Promise<string>;
   /** fetch against the API with a JSON body and an optional bearer token. */
-  call(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Response>;
+  call(method: string, path: string, opts?: { token?: string; body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string> }): Promise<Response>;
   payWebhook(body: unknown, secret?: string): Promise<Response>;
   /** A second API on the same engine and database whose every call into the engine waits `latencyMs` first. */
   slowApi(latencyMs: number): Promise<{ call: Stack['call'] }>;
