@@ -46,10 +46,9 @@ import type { careProgram } from '../workflows/care-program.js';
 import { createLogger } from '../workers/logger.js';
 import { createJourneyWorker } from '../workers/wiring.js';
 import { testDb } from '../tests/support/db.js';
-import { devServerEnv, workflowBundle } from '../tests/support/temporal.js';
+import { DATA_CONVERTER, devServerEnv, workflowBundle } from '../tests/support/temporal.js';
 
 const MIN = 60_000;
-const DAY = 86_400_000;
 const TZ = 'Asia/Shanghai';
 const CONDITION = 'hypertension';
 const DRUG = 'amlodipine-5mg';
@@ -315,7 +314,7 @@ function monthOfEvents(reminders: number, perReminder: number, start: number): {
 
 const t0 = performance.now();
 const loadBefore = loadavg()[0]!;
-const [env, db, hook] = await Promise.all([devServerEnv(), testDb(), webhook()]);
+const [env, db, hook] = await Promise.all([devServerEnv({ dataConverter: DATA_CONVERTER }), testDb(), webhook()]);
 // The bench's own queries on a pool of their own: the worker keeps its 10 connections, as in production.
 const bench: Sql = createSql(db.url, { max: 2, schema: db.schema });
 let worker: Worker | undefined;
@@ -325,6 +324,8 @@ try {
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     client: env.client,
+    // Payloads sealed, as in production.
+    dataConverter: DATA_CONVERTER,
     sql: db.sql,
     log: createLogger('silent'),
     notifyWebhook: { url: hook.url, secret: 'bench-notify-secret' },

@@ -35,7 +35,7 @@ it.each([
   ['silent', () => silentPort, 4500],
 ])('answers 503 database-unavailable when the database is %s', async (_name, port, within) => {
   const sql = createSql(`postgres://postgres@127.0.0.1:${port()}/postgres`, { max: 1 });
-  const connection = await Connection.lazy({ address: `127.0.0.1:${silentPort}` });
+  const connection = Connection.lazy({ address: `127.0.0.1:${silentPort}` });
   try {
     const app = createApi({ temporal: new Client({ connection }), sql, log: createLogger('silent'), secrets, ready: readiness(sql, connection, 500) });
     const token = await signToken(secrets.jwt, { role: 'coordinator', id: 'c' });

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 it('answers not ready within about a second when PostgreSQL and Temporal hang, and ready for what answers', async () => {
   const hungSql = createSql(`postgres://postgres@127.0.0.1:${port}/postgres`, { max: 1 });
-  const hungTemporal = await Connection.lazy({ address: `127.0.0.1:${port}`, connectTimeout: 60_000 });
+  const hungTemporal = Connection.lazy({ address: `127.0.0.1:${port}`, connectTimeout: 60_000 });
   try {
     const started = Date.now();
     expect(await readiness(hungSql, hungTemporal, 1000)()).toEqual({ postgres: false, temporal: false });

@@ -143,6 +143,8 @@ export class FakeWorld {
   }
 
   private implementations(): Activities {
+    // The activities are plain functions handed to the harness; they reach the world through `w`.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const w = this;
     const appointment = (s: FakeSlot): Appointment => ({
       slotId: s.id,
