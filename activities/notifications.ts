@@ -2,9 +2,11 @@
 // NOTIFY_WEBHOOK_URL. The notification id is the idempotency key: stored once, delivered once.
 // Texts come from the message templates in activities/messages/ (see messages.ts), in the patient's
 // language and timezone, with the facts read here from the database.
+import { PARTNER_REQUEST_MS } from '../workflows/activity-options.js';
 import type { Mode, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 import { asLanguage, render, type NotificationFacts } from './messages.js';
 import { SIGNATURE_HEADER, sign } from './signature.js';
 
@@ -112,7 +114,7 @@ export async function deliverNotification(sql: Sql, webhook: NotifyWebhook, id: 
       method: 'POST',
       headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(webhook.secret, payload), 'Idempotency-Key': id },
       body: payload,
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(PARTNER_REQUEST_MS),
     });
     if (!res.ok) error = `webhook answered ${res.status}`;
   } catch (e) {
@@ -168,7 +170,8 @@ export function notificationActivities(deps: ActivityDeps) {
     /** Delivers a stored notification to the webhook, if one is configured; retried until it lands. */
     async deliverNotification(r: { id: string }): Promise<void> {
       if (!deps.notifyWebhook) return;
-      const outcome = await deliverNotification(sql, deps.notifyWebhook, r.id);
+      const webhook = deps.notifyWebhook;
+      const outcome = await whileHeartbeating(() => deliverNotification(sql, webhook, r.id));
       activityLog(deps).info({ notificationId: r.id, outcome }, 'notification delivery');
     },
   };

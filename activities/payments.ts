@@ -5,12 +5,15 @@ import {
   journeyWorkflowId,
   prescriptionWorkflowId,
   type JourneySnapshot,
+  type LatePaymentInput,
   type NotificationRequest,
   type Payment,
+  type PaymentReceived,
   type PaymentStatus,
 } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import type { ActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 import { appendItemEvent } from './items.js';
 import { writeTransition } from './journeys.js';
 
@@ -49,6 +52,7 @@ export interface PaymentOrder {
   status: PaymentStatus;
   dueBy: string;
   paidAt?: string;
+  channel?: PaymentReceived['channel'];
 }
 
 export async function requestPayment(
@@ -75,9 +79,19 @@ export async function markPayment(
 
 export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder | undefined> {
   const [row] = await sql<
-    { order_id: string; journey_id: string; subject_type: OrderSubject['type']; subject_id: string; amount: number; status: PaymentStatus; due_by: Date; paid_at: Date | null }[]
+    {
+      order_id: string;
+      journey_id: string;
+      subject_type: OrderSubject['type'];
+      subject_id: string;
+      amount: number;
+      status: PaymentStatus;
+      due_by: Date;
+      paid_at: Date | null;
+      channel: PaymentReceived['channel'] | null;
+    }[]
   >`
-    select order_id, journey_id, subject_type, subject_id, amount, status, due_by, paid_at from payments where order_id = ${orderId}`;
+    select order_id, journey_id, subject_type, subject_id, amount, status, due_by, paid_at, channel from payments where order_id = ${orderId}`;
   if (!row) return undefined;
   return {
     orderId: row.order_id,
@@ -88,12 +102,25 @@ export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder
     status: row.status,
     dueBy: iso(row.due_by)!,
     ...(row.paid_at ? { paidAt: iso(row.paid_at)! } : {}),
+    ...(row.channel ? { channel: row.channel } : {}),
   };
 }
 
-export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { orderId: string; amount: number; reason: string }): Promise<void> {
-  await provider.refund(r);
-  await sql`update payments set status = 'refunded' where order_id = ${r.orderId}`;
+/** What the provider reported of a late payment (absent in workflows started before it was passed on). */
+export type LatePaid = Partial<Pick<PaymentReceived, 'paidAt' | 'channel'>>;
+
+/** The order refunded, keeping when and how it was paid: the values recorded when it was taken, else the late payment's. */
+async function markRefunded(tx: Sql, orderId: string, paid: LatePaid): Promise<void> {
+  await tx`
+    update payments set status = 'refunded',
+      paid_at = coalesce(paid_at, ${paid.paidAt ?? null}::timestamptz), channel = coalesce(channel, ${paid.channel ?? null})
+    where order_id = ${orderId}`;
+}
+
+/** Refunds an order through the provider; a late payment's `paidAt` and `channel`, when given, are kept on it. */
+export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { orderId: string; amount: number; reason: string } & LatePaid): Promise<void> {
+  await provider.refund({ orderId: r.orderId, amount: r.amount, reason: r.reason });
+  await markRefunded(sql, r.orderId, r);
 }
 
 /**
@@ -106,16 +133,21 @@ export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { or
  *
  * The activity keeps its name (`refundClosedJourneyPayment`): histories of `latePaymentRefund` name it.
  */
-export async function refundClosedJourneyPayment(sql: Sql, provider: PaymentProvider, orderId: string): Promise<NotificationRequest | undefined> {
+export async function refundClosedJourneyPayment(
+  sql: Sql,
+  provider: PaymentProvider,
+  orderId: string,
+  paid: LatePaid = {},
+): Promise<NotificationRequest | undefined> {
   const order = await findOrder(sql, orderId);
   if (!order || order.status === 'paid') return undefined;
   await provider.refund({ orderId, amount: order.amount, reason: 'late-payment' });
-  if (order.subject.type !== 'journey') return refundClosedItemPayment(sql, order, order.subject.type);
+  if (order.subject.type !== 'journey') return refundClosedItemPayment(sql, order, order.subject.type, paid);
   const patientId = await sql.begin(async (tx) => {
     const [row] = await tx<{ snapshot: JourneySnapshot; version: number }[]>`
       select snapshot, version from journeys where id = ${order.journeyId} for update`;
     if (!row) return undefined;
-    await tx`update payments set status = 'refunded' where order_id = ${orderId}`;
+    await markRefunded(tx as unknown as Sql, orderId, paid);
     if (row.snapshot.payment?.status !== 'refunded') {
       const snapshot: JourneySnapshot = { ...row.snapshot, payment: { ...row.snapshot.payment!, status: 'refunded' } };
       await writeTransition(tx as unknown as Sql, {
@@ -146,7 +178,7 @@ const ITEM_PAYMENT = {
  * the item's row, the order `refunded`, the snapshot's `payment.status: refunded` (version + 1, status
  * unchanged) and `payment.refunded` on the item's own timeline (the key its workflow uses).
  */
-async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'prescription' | 'exam'): Promise<NotificationRequest | undefined> {
+async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'prescription' | 'exam', paid: LatePaid): Promise<NotificationRequest | undefined> {
   const { table, workflowId, ref } = ITEM_PAYMENT[type];
   const itemId = order.subject.id;
   const patientId = await sql.begin(async (raw) => {
@@ -154,7 +186,7 @@ async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'pre
     const [row] = await tx<{ patient_id: string; snapshot: { payment?: Payment } }[]>`
       select patient_id, snapshot from ${tx(table)} where id = ${itemId} for update`;
     if (!row) return undefined;
-    await tx`update payments set status = 'refunded' where order_id = ${order.orderId}`;
+    await markRefunded(tx, order.orderId, paid);
     if (row.snapshot.payment?.status !== 'refunded') {
       const payment: Payment = { orderId: order.orderId, amount: order.amount, currency: 'CNY', dueBy: order.dueBy, ...row.snapshot.payment, status: 'refunded' };
       // The workflow has closed: nothing else projects after this, so version + 1 stays the newest.
@@ -187,10 +219,10 @@ export function paymentActivities(deps: ActivityDeps) {
   return {
     async requestPayment(r: Parameters<typeof requestPayment>[1]): Promise<void> {
       await requestPayment(sql, r);
-      await deps.payments.requested?.({ orderId: r.orderId, amount: r.amount, dueBy: r.dueBy });
+      await whileHeartbeating(async () => deps.payments.requested?.({ orderId: r.orderId, amount: r.amount, dueBy: r.dueBy }));
     },
     markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
-    refundPayment: (r: { orderId: string; amount: number; reason: string }) => refundPayment(sql, deps.payments, r),
-    refundClosedJourneyPayment: (r: { orderId: string }) => refundClosedJourneyPayment(sql, deps.payments, r.orderId),
+    refundPayment: (r: Parameters<typeof refundPayment>[2]) => whileHeartbeating(() => refundPayment(sql, deps.payments, r)),
+    refundClosedJourneyPayment: (r: LatePaymentInput) => whileHeartbeating(() => refundClosedJourneyPayment(sql, deps.payments, r.orderId, r)),
   };
 }

@@ -4,6 +4,7 @@ import { DateTime } from 'luxon';
 import { FREQUENCY_TIMES, type Frequency, type PrescriptionItem, type PrescriptionSnapshot } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 import { appendItemEvent } from './items.js';
 
 export type DrugClass = 'ordinary' | 'narcotic' | 'psychotropic' | 'toxic' | 'radioactive';
@@ -250,7 +251,7 @@ export function prescriptionActivities(deps: ActivityDeps) {
       await sql`
         insert into deliveries (delivery_id, prescription_id, attempt) values (${r.deliveryId}, ${r.prescriptionId}, ${r.attempt})
         on conflict (delivery_id) do nothing`;
-      await deps.courier.order({ deliveryId: r.deliveryId, prescriptionId: r.prescriptionId });
+      await whileHeartbeating(() => deps.courier.order({ deliveryId: r.deliveryId, prescriptionId: r.prescriptionId }));
       activityLog(deps).info({ prescriptionId: r.prescriptionId, deliveryId: r.deliveryId }, 'courier order placed');
     },
     async planDoses(r: { prescriptionId: string; items: { drugCode: string; frequency: Frequency; days: number }[]; timezone: string; from: string }): Promise<DosePlan> {

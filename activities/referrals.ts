@@ -2,8 +2,10 @@
 // signed like notifications, once per referral (`referral_sends` is its outbox). The patient's
 // details are read here, from the database, when it is sent: they never travel through workflow
 // input or history.
+import { PARTNER_REQUEST_MS } from '../workflows/activity-options.js';
 import type { Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 import { SIGNATURE_HEADER, sign } from './signature.js';
 
 /** What the facility receives. */
@@ -81,7 +83,7 @@ export async function sendReferral(sql: Sql, secret: string, referralId: string)
       method: 'POST',
       headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(secret, body), 'Idempotency-Key': referralId },
       body,
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(PARTNER_REQUEST_MS),
     });
     if (!res.ok) error = `facility answered ${res.status}`;
   } catch (e) {
@@ -99,7 +101,7 @@ export async function sendReferral(sql: Sql, secret: string, referralId: string)
 export function referralActivities(deps: ActivityDeps) {
   return {
     async sendReferral(r: { referralId: string }): Promise<{ via: 'webhook' | 'none' }> {
-      const sent = await sendReferral(deps.sql, deps.facilityWebhookSecret, r.referralId);
+      const sent = await whileHeartbeating(() => sendReferral(deps.sql, deps.facilityWebhookSecret, r.referralId));
       activityLog(deps).info({ referralId: r.referralId, facilityId: sent.facilityId, outcome: sent.outcome }, 'referral sent');
       return { via: sent.via };
     },

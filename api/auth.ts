@@ -18,7 +18,19 @@ const Claims = z.object({
 
 const unauthorized = (detail: string) => new ApiProblem(401, 'unauthorized', 'Unauthorized', detail);
 
-export function authenticate(secret: string): MiddlewareHandler<AppEnv> {
+/**
+ * What tokens are checked with: the HS256 secret alone (development and tests), or, in production, the
+ * secret and the longest life a token may have: such a token must carry `exp`, and `exp` may lie at most
+ * `maxTtlSeconds` after its `iat` (after now, without `iat`).
+ */
+export type TokenKey = string | { secret: string; maxTtlSeconds: number };
+
+/** The key entry points hand the API: strict in production (AUTH_TOKEN_MAX_TTL), the bare secret otherwise. */
+export function tokenKey(secret: string, opts: { production: boolean; maxTtlSeconds: number }): TokenKey {
+  return opts.production ? { secret, maxTtlSeconds: opts.maxTtlSeconds } : secret;
+}
+
+export function authenticate(key: TokenKey): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
@@ -26,10 +38,15 @@ export function authenticate(secret: string): MiddlewareHandler<AppEnv> {
       c.header('WWW-Authenticate', 'Bearer');
       return problemResponse(c, unauthorized('a Bearer token is required'));
     }
-    const checked = await verifyToken(secret, token);
-    if (checked === 'invalid') {
+    const checked = await verifyToken(key, token);
+    if (checked === 'invalid' || checked === 'no-expiry' || checked === 'too-long') {
       c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
-      return problemResponse(c, unauthorized('the token is invalid or expired'));
+      const detail = {
+        invalid: 'the token is invalid or expired',
+        'no-expiry': 'the token has no expiry (exp)',
+        'too-long': `the token lives longer than the ${typeof key === 'string' ? 0 : key.maxTtlSeconds} s allowed`,
+      }[checked];
+      return problemResponse(c, unauthorized(detail));
     }
     if (checked === 'no-claims') return problemResponse(c, unauthorized('the token lacks a valid sub or role'));
     c.set('user', checked);
@@ -37,13 +54,22 @@ export function authenticate(secret: string): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** The user a token names: its signature and expiry checked, then its claims (the API's and the dashboard's one check). */
-export async function verifyToken(secret: string, token: string): Promise<User | 'invalid' | 'no-claims'> {
-  let payload: unknown;
+/**
+ * The user a token names: its signature and expiry checked, in production its lifetime too, then its
+ * claims (the API's and the dashboard's one check).
+ */
+export async function verifyToken(key: TokenKey, token: string): Promise<User | 'invalid' | 'no-expiry' | 'too-long' | 'no-claims'> {
+  const secret = typeof key === 'string' ? key : key.secret;
+  let payload: Record<string, unknown>;
   try {
     payload = await verify(token, secret, 'HS256');
   } catch {
     return 'invalid';
+  }
+  if (typeof key !== 'string') {
+    if (typeof payload.exp !== 'number') return 'no-expiry';
+    const from = typeof payload.iat === 'number' ? payload.iat : Math.floor(Date.now() / 1000);
+    if (payload.exp - from > key.maxTtlSeconds) return 'too-long';
   }
   const claims = Claims.safeParse(payload);
   return claims.success ? { id: claims.data.sub, role: claims.data.role } : 'no-claims';
@@ -59,8 +85,9 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {
 
 export const isStaff = (u: User): boolean => u.role === 'coordinator' || u.role === 'admin';
 
-/** Signs a token (development tooling and tests). */
-export function signToken(secret: string, user: User, ttlSeconds = 12 * 3600): Promise<string> {
+/** Signs a token (development tooling and tests); with a strict key, never for longer than it accepts. */
+export function signToken(key: TokenKey, user: User, ttlSeconds = 12 * 3600): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return sign({ sub: user.id, role: user.role, iat: now, exp: now + ttlSeconds }, secret, 'HS256');
+  const ttl = typeof key === 'string' ? ttlSeconds : Math.min(ttlSeconds, key.maxTtlSeconds);
+  return sign({ sub: user.id, role: user.role, iat: now, exp: now + ttl }, typeof key === 'string' ? key : key.secret, 'HS256');
 }

@@ -6,6 +6,9 @@ import { dirname, join } from 'node:path';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
+import { httpMetrics } from './metrics.js';
+import { documentCommonProblems, documentOperations, unknownRoute } from './openapi.js';
+import { codecRoutes } from './codec.js';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
 import { boardRoutes } from './routes/board.js';
 import { drugRoutes, examCatalogueRoutes, facilityRoutes } from './routes/catalogue.js';
@@ -18,6 +21,7 @@ import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { ChangeFeed, streamRoutes } from './stream.js';
+import { traceRequests } from './tracing.js';
 import { createWeb } from '../web/index.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
@@ -27,7 +31,10 @@ const MAX_BODY = 64 * 1024;
 
 export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
-  app.use(requestId({ headerName: 'X-Request-Id' }));
+  const metrics = httpMetrics();
+  app.use(metrics.middleware);
+  // With tracing, the request id is the request's trace id (api/tracing.ts).
+  app.use(deps.tracer ? traceRequests(deps.tracer) : requestId({ headerName: 'X-Request-Id' }));
   app.use(async (c, next) => {
     const started = performance.now();
     const log = deps.log.child({ requestId: c.get('requestId') });
@@ -43,9 +50,12 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
     }),
   );
   app.onError(errorHandler(deps.log));
-  app.notFound((c) => problemResponse(c, new ApiProblem(404, 'not-found', 'Not found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  // 404, or 405 with Allow when the path is served with other methods.
+  app.notFound(unknownRoute(app));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Like /healthz, for the operators' network: open unless METRICS_TOKEN is set (api/metrics.ts).
+  app.get('/metrics', metrics.handler(deps.metricsToken));
   app.get('/readyz', async (c) => {
     const checks = await deps.ready();
     const ok = checks.temporal && checks.postgres;
@@ -68,19 +78,30 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/program-templates', programTemplateRoutes(deps));
   app.route('/v1/programs', programRoutes(deps));
   app.route('/v1/board', boardRoutes(deps));
+  if (deps.codecServer) app.route('/codec', codecRoutes(deps.secrets.jwt, deps.codecServer));
   app.route('/v1/stream', streamRoutes(deps, new ChangeFeed(deps.sql, deps.log)));
 
   // The dashboard, on this same API in this same process (web/index.ts).
   app.route('/app', createWeb({ api: (req) => app.fetch(req), jwtSecret: deps.secrets.jwt, ...deps.web }));
   app.get('/', (c) => c.redirect('/app'));
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'HS256 JWT with `sub` and `role`. In production a token must carry `exp`, at most AUTH_TOKEN_MAX_TTL seconds (default 12 h) after its `iat`; otherwise 401.',
+  });
+  documentOperations(app.openAPIRegistry);
+  documentCommonProblems(app.openAPIRegistry);
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {
       title: 'CarePath API',
       version: '1',
-      description: 'Care-pathway engine for internet hospitals. Errors are application/problem+json (RFC 9457).',
+      description:
+        'Care-pathway engine for internet hospitals. Errors are application/problem+json (RFC 9457). ' +
+        'The POSTs that create something take an `Idempotency-Key` header: a retry with the same key and body gets the first answer. ' +
+        'Notifications to the messaging gateway (`webhooks.notification`) are delivered at least once: a redelivery carries the same `id` and `Idempotency-Key`.',
     },
   });
   const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));

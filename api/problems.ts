@@ -188,8 +188,8 @@ export function errorHandler(log: Logger) {
       c.header('Retry-After', '2');
       return problemResponse(c, new ApiProblem(503, 'database-unavailable', 'Service unavailable', 'the database cannot be reached; try again shortly'));
     }
-    const { cause, ...engine } = causeMeta(err);
-    log.error({ err: { message: err.message, name: err.name, stack: err.stack, cause }, ...engine, requestId: c.get('requestId') }, 'unhandled error');
+    const { cause: _cause, ...engine } = causeMeta(err);
+    log.error({ err, ...engine, requestId: c.get('requestId') }, 'unhandled error');
     return problemResponse(c, new ApiProblem(500, 'internal', 'Internal server error', 'something went wrong; the request id is in X-Request-Id'));
   };
 }

@@ -25,9 +25,17 @@ export const DEPARTMENTS = [
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const storable = (v: string): boolean => !v.includes('\u0000') && !LONE_SURROGATE.test(v);
 const NO_NUL = [storable, 'must be well-formed text without NUL characters'] as const;
+// The same rules as patterns for the OpenAPI document, so that a client (or a fuzzer) that follows it sends what is taken:
+// no NUL; text with something besides white space (it is trimmed). (Not the years 1900 to 2999 of dates and times: a
+// pattern beside `format` makes a fuzzer filter out most of the dates it draws.)
+export const NO_NUL_PATTERN = '^[^\\u0000]*$';
+export const TEXT_PATTERN = '^[^\\u0000]*[^\\s\\u0000\\ufeff][^\\u0000]*$';
+/** What `isIsoDuration` takes (workflows/duration.ts), without look-ahead: weeks, days, and a time part that is not empty. */
+const TIME_PART = 'T([0-9]+H([0-9]+M)?([0-9]+(\\.[0-9]+)?S)?|[0-9]+M([0-9]+(\\.[0-9]+)?S)?|[0-9]+(\\.[0-9]+)?S)';
+const DURATION_PATTERN = `^P([0-9]+W([0-9]+D)?(${TIME_PART})?|[0-9]+D(${TIME_PART})?|${TIME_PART})$`;
 /** Ids are opaque: any non-empty string up to 200 characters; one that names nothing is a 404. */
-export const Id = z.string().min(1).max(200).refine(...NO_NUL);
-const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL);
+export const Id = z.string().min(1).max(200).refine(...NO_NUL).openapi({ pattern: NO_NUL_PATTERN });
+const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL).openapi({ pattern: TEXT_PATTERN });
 export const Department = z.enum(DEPARTMENTS);
 export const Mode = z.enum(['online', 'offline']);
 /** PostgreSQL int4: larger numbers are refused at the edge, not by the database. */
@@ -38,11 +46,11 @@ const notAfterToday = (d: string): boolean => d <= new Date(Date.now() + 14 * 3_
 export const Timestamp = z.iso
   .datetime({ offset: true })
   .refine(inCareEra, 'a time between the years 1900 and 2999')
-  .openapi({ example: '2026-12-01T09:00:00+08:00' });
+  .openapi({ example: '2026-12-01T09:00:00+08:00', description: 'ISO 8601 with offset, in the years 1900 to 2999' });
 export const Duration = z
   .string()
   .refine(isIsoDuration, 'an ISO 8601 duration of weeks, days, hours, minutes or seconds, such as PT15M or P1D')
-  .openapi({ example: 'PT15M' });
+  .openapi({ example: 'PT15M', pattern: DURATION_PATTERN });
 /**
  * A template's duration between `min` and `max` (ISO 8601 both): a template's journeys and programs run
  * on its durations, so one of a hundred years (a date past 9999) or of none is refused when it is stored.
@@ -51,7 +59,7 @@ export const BoundedDuration = (min: string, max: string) =>
   Duration.refine((d) => !isIsoDuration(d) || (durationMs(d) >= durationMs(min) && durationMs(d) <= durationMs(max)), `from ${min} to ${max}`).openapi({
     description: `An ISO 8601 duration from ${min} to ${max}`,
   });
-const IsoDate = z.iso.date().refine(inCareEra, 'a date between the years 1900 and 2999');
+const IsoDate = z.iso.date().refine(inCareEra, 'a date between the years 1900 and 2999').openapi({ description: 'YYYY-MM-DD, in the years 1900 to 2999' });
 
 function isValidTimezone(tz: string): boolean {
   try {
@@ -71,7 +79,10 @@ export const ClinicianInput = z
     department: Department.optional(),
   })
   .openapi('ClinicianInput');
-export const Clinician = ClinicianInput.extend({ id: Id, department: z.string().optional(), createdAt: Timestamp }).openapi('Clinician');
+// Responses are one open object each (not an `allOf` of the closed input and more fields, which no body satisfies).
+export const Clinician = z
+  .object({ id: Id, name: z.string(), role: ClinicianInput.shape.role, department: z.string().optional(), createdAt: Timestamp })
+  .openapi('Clinician');
 
 export const PatientInput = z
   .strictObject({
@@ -86,7 +97,18 @@ export const PatientInput = z
       .openapi({ description: "The language of the patient's notifications: zh-CN (the default) or en" }),
   })
   .openapi('PatientInput');
-export const Patient = PatientInput.extend({ id: Id, timezone: z.string(), language: z.enum(LANGUAGES), createdAt: Timestamp }).openapi('Patient');
+export const Patient = z
+  .object({
+    id: Id,
+    name: z.string(),
+    phone: z.string(),
+    birthDate: z.iso.date(),
+    sex: PatientInput.shape.sex,
+    timezone: z.string(),
+    language: z.enum(LANGUAGES),
+    createdAt: Timestamp,
+  })
+  .openapi('Patient');
 
 export const SlotInput = z
   .strictObject({
@@ -237,7 +259,7 @@ export const CancelInput = z.strictObject({ reason: Text(500) }).openapi('Cancel
 /** The outcome's fields but `program`, which api/routes/journeys.ts adds from api/program-schemas.ts (that file builds on this one). */
 export const OutcomeFields = z.strictObject({
   diagnosis: z.strictObject({ code: Text(32).optional(), text: Text(1000) }),
-  notes: z.string().max(10_000).refine(...NO_NUL),
+  notes: z.string().max(10_000).refine(...NO_NUL).openapi({ pattern: NO_NUL_PATTERN }),
   // Post-visit items: each becomes a child workflow; the prescribing rules are checked before anything is recorded.
   prescriptions: z.array(PrescriptionInput).max(10).optional(),
   exams: z.array(ExamOrderInput).max(20).optional(),
@@ -430,11 +452,16 @@ const referralResponseFields = {
 type ResponseFields = { decision: 'accepted' | 'declined'; appointmentAt?: string | undefined };
 const appointmentWhenAccepted = (r: ResponseFields): boolean => (r.decision === 'accepted') === (r.appointmentAt !== undefined);
 const APPOINTMENT_RULE = { path: ['appointmentAt'], message: 'required when the decision is accepted, and only then' };
+/** The same rule for the OpenAPI document: `appointmentAt` with `accepted`, never with `declined`. */
+const APPOINTMENT_ONE_OF = [
+  { properties: { decision: { const: 'accepted' } }, required: ['appointmentAt'] },
+  { properties: { decision: { const: 'declined' } }, not: { required: ['appointmentAt'] } },
+];
 
 export const FacilityResponseWebhook = z
   .strictObject({ referralId: Id, ...referralResponseFields })
   .refine(appointmentWhenAccepted, APPOINTMENT_RULE)
-  .openapi('FacilityResponseWebhook');
+  .openapi('FacilityResponseWebhook', { oneOf: APPOINTMENT_ONE_OF });
 export const FacilityAttendanceWebhook = z
   .strictObject({ referralId: Id, summary: ResultSummary })
   .openapi('FacilityAttendanceWebhook');
@@ -454,7 +481,7 @@ export const DrugQuery = z.strictObject({
     .max(100)
     .refine(...NO_NUL)
     .optional()
-    .openapi({ description: 'Part of the Chinese name, the English name or the code, any case; empty: every drug' }),
+    .openapi({ description: 'Part of the Chinese name, the English name or the code, any case; empty: every drug', pattern: NO_NUL_PATTERN }),
   class: DrugClass.optional(),
 });
 export const Drug = z
@@ -481,7 +508,7 @@ export const FacilityInput = z
       .max(2000)
       .refine(...NO_NUL)
       .optional()
-      .openapi({ description: 'Where referrals are POSTed, signed like notifications; without one they are handed over by hand' }),
+      .openapi({ description: 'Where referrals are POSTed, signed like notifications; without one they are handed over by hand', pattern: '^https?://[^\\u0000]*$' }),
   })
   .openapi('FacilityInput');
 export const Facility = z
@@ -546,7 +573,7 @@ export const Referral = z
 export const ReferralResponseInput = z
   .strictObject(referralResponseFields)
   .refine(appointmentWhenAccepted, APPOINTMENT_RULE)
-  .openapi('ReferralResponseInput');
+  .openapi('ReferralResponseInput', { oneOf: APPOINTMENT_ONE_OF });
 export const ReferralAttendedInput = z.strictObject({ summary: ResultSummary }).openapi('ReferralAttendedInput');
 
 /** `Idempotency-Key` on the POSTs that create something (api/idempotency.ts): 1 to 200 visible ASCII characters. */
@@ -561,3 +588,13 @@ export const IdempotencyHeaders = z.object({
         'Retry safely: the first answer under this key (per caller, kept a day, unless a 5xx) is answered again to a retry with the same method, path and body, with `Idempotent-Replayed: true`. The same key with another request is 422 `idempotency-key-reused`; while the first is still running, 409 `idempotency-key-in-flight`.',
     }),
 });
+
+// ---- operations and outbound notifications ---------------------------------------------------
+
+export const Health = z.object({ status: z.literal('ok') }).openapi('Health');
+export const Readiness = z
+  .object({
+    status: z.enum(['ready', 'not-ready']),
+    checks: z.object({ temporal: z.boolean(), postgres: z.boolean() }).openapi({ description: 'Each dependency reachable within its deadline' }),
+  })
+  .openapi('Readiness');

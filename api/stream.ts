@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { POSITION, parsePosition, positionOf, presentPosition, pruneChanges, readChanges, type Change, type Position } from '../activities/changes.js';
 import type { Sql } from '../activities/db.js';
 import { authenticate, type User } from './auth.js';
-import { newRouter } from './openapi.js';
+import { newRouter, problems } from './openapi.js';
 import { ApiProblem } from './problems.js';
 import type { ApiDeps } from './types.js';
 
@@ -149,7 +149,7 @@ export class ChangeFeed {
       }
       this.schedule(changes.length === this.batch ? 0 : this.pollMs);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'change feed read failed; retrying');
+      this.log.warn({ err }, 'change feed read failed; retrying');
       if (this.cursor === cursor) this.schedule(this.pollMs * 4);
     }
   }
@@ -158,6 +158,34 @@ export class ChangeFeed {
 /** A client more than this many events behind is disconnected (it reconnects with Last-Event-ID). */
 const MAX_PENDING = 5000;
 const PING_MS = 15_000;
+
+/** One event of the stream, as OpenAPI 3.2's `itemSchema` would say it: `data` is JSON, of a `ready` or a `change`. */
+function jsonData(schema: z.ZodType) {
+  const contentSchema: Record<string, unknown> = z.toJSONSchema(schema, { target: 'draft-2020-12' });
+  delete contentSchema.$schema;
+  return z.string().openapi({ contentMediaType: 'application/json', contentSchema } as object);
+}
+const StreamEvent = z.union([
+  z.object({
+    event: z.literal('ready'),
+    data: jsonData(z.object({ resumedAfter: z.string().nullable() })),
+    retry: z.number().int().min(0),
+  }),
+  z.object({
+    event: z.literal('change'),
+    id: z.string().openapi({ description: 'The position to resume after (Last-Event-ID)' }),
+    data: jsonData(
+      z.object({
+        kind: z.enum(['journey', 'prescription', 'exam', 'referral', 'program']),
+        id: z.string(),
+        journeyId: z.string().nullable(),
+        type: z.string(),
+        seq: z.number().int(),
+        at: z.iso.datetime({ offset: true }),
+      }),
+    ),
+  }),
+]);
 
 export function streamRoutes(deps: ApiDeps, feed: ChangeFeed) {
   const r = newRouter();
@@ -172,9 +200,8 @@ export function streamRoutes(deps: ApiDeps, feed: ChangeFeed) {
     security: [{ bearerAuth: [] }],
     request: { headers: LastEventId },
     responses: {
-      200: { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
-      400: { description: 'Last-Event-ID is not a position of this stream' },
-      401: { description: 'Missing, invalid or expired token' },
+      200: { description: 'An event stream; the schema describes one event', content: { 'text/event-stream': { schema: StreamEvent } } },
+      ...problems(400, 401),
     },
   });
   r.get('/', async (c) => {

@@ -1,18 +1,27 @@
+import type { Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Sql } from '../activities/db.js';
 import type { WebOptions } from '../web/index.js';
-import type { User } from './auth.js';
+import type { TokenKey, User } from './auth.js';
+import type { CodecServerOptions } from './codec.js';
 
 export interface ApiDeps {
   temporal: Client;
   sql: Sql;
   log: Logger;
-  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string; labWebhook: string; facilityWebhook: string };
+  /** `jwt`: the tokens' key; in production with the longest lifetime a token may have (api/auth.ts). */
+  secrets: { jwt: TokenKey; paymentWebhook: string; courierWebhook: string; labWebhook: string; facilityWebhook: string };
   /** Deadline for one call into the journey engine (default 30 s); past it the API answers 503. */
   engineTimeoutMs?: number;
   /** The dashboard's options (web/index.ts): demo users on the sign-in page, the Temporal UI to link to. */
   web?: Pick<WebOptions, 'demoUsers' | 'temporalUi' | 'secureCookies'>;
+  /** The bearer token GET /metrics requires; unset, /metrics is open (like /healthz). */
+  metricsToken?: string;
+  /** Traces requests (api/tracing.ts) when OTLP tracing is configured (workers/telemetry.ts). */
+  tracer?: Tracer;
+  /** The codec server (api/codec.ts) at /codec: the Temporal UI and CLI open sealed payloads there. */
+  codecServer?: CodecServerOptions;
   /** Temporal and PostgreSQL reachable. */
   ready(): Promise<{ temporal: boolean; postgres: boolean }>;
 }

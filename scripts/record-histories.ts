@@ -145,6 +145,20 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     // As `escalated`, on the code with the kernel's patches: a task per tier, no timer after tier 3.
     run: (c) => escalatedJourney(c, 'replay-per-tier', 'patient-journey-escalated-per-tier.json'),
   },
+  'search-attributes': {
+    files: ['patient-journey-indexed.json', 'patient-journey-no-show-indexed.json'],
+    // On the code that keeps the search attributes (kernel patch `search-attributes`): a journey through
+    // every step, overdue while escalated and no longer once the consultation starts; and a no-show.
+    async run(c) {
+      await escalatedJourney(c, 'replay-indexed', 'patient-journey-indexed.json');
+      await c.pathway('replay-no-show-indexed', { appointmentReminders: ['PT1S'], noShowGrace: 'PT1S' });
+      const slot = await c.slot(3000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-no-show-indexed' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-no-show-indexed.json');
+    },
+  },
   'cancelled-in-visit': {
     files: ['patient-journey-cancelled-in-visit.json'],
     async run(c) {

@@ -240,7 +240,7 @@ describe('examOrder', () => {
       open();
       expect(await late.result()).toEqual({ outcome: 'refunded' });
       expect(await handle.result()).toMatchObject({ status: 'expired', payment: { status: 'refunded' } });
-      expect(world.refundCalls).toEqual([{ orderId: `${id}-exam`, amount: PRICE, reason: 'late-payment' }]);
+      expect(world.refundCalls).toEqual([{ orderId: `${id}-exam`, amount: PRICE, reason: 'late-payment', paidAt: expect.any(String), channel: 'wechat' }]);
       expect(world.events(id, 'payment.refunded').map((e) => e.data)).toEqual([{ orderId: `${id}-exam`, amount: PRICE, reason: 'late-payment' }]);
       expect(world.notificationsOf('payment.refunded').map((n) => [n.refs, n.params])).toEqual([[{ journeyId: 'journey-1', examId: id }, { amount: PRICE }]]);
       expect(world.types(id)).toEqual(['exam.ordered', 'payment.requested', 'exam.expired', 'payment.refunded']);

@@ -173,6 +173,9 @@ describe('a whole journey over HTTP', () => {
     expect(after.timeline.at(-1)).toMatchObject({ actor: 'system', data: { orderId: late.orderId, amount: 1500, reason: 'late-payment' } });
     const [refund] = await stack.db.sql`select amount from refunds where order_id = ${late.orderId}`;
     expect(refund?.amount).toBe(1500);
+    // The refunded order keeps when and how the late payment was made.
+    const [order] = await stack.db.sql<{ status: string; paid_at: Date; channel: string }[]>`select status, paid_at, channel from payments where order_id = ${late.orderId}`;
+    expect({ status: order?.status, paidAt: order?.paid_at.toISOString(), channel: order?.channel }).toEqual({ status: 'refunded', paidAt: late.paidAt, channel: 'alipay' });
     expect(stack.notifications.filter((n) => n.body.refs.journeyId === journey.id && n.body.kind === 'payment.refunded')).toHaveLength(1);
     expect((await stack.payWebhook(late)).status).toBe(204);
     expect(await stack.db.sql`select 1 from refunds where order_id = ${late.orderId}`).toHaveLength(1);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getItem, recordItemTransition } from '../activities/items.js';
 import { getJourney, recordTransition } from '../activities/journeys.js';
-import { findOrder, ledgerPaymentProvider, markPayment, refundClosedJourneyPayment, requestPayment, type PaymentProvider } from '../activities/payments.js';
+import { findOrder, ledgerPaymentProvider, markPayment, refundClosedJourneyPayment, refundPayment, requestPayment, type PaymentProvider } from '../activities/payments.js';
 import { createPatient } from '../activities/reference.js';
 import type { ExamSnapshot, JourneySnapshot, PrescriptionSnapshot } from '../workflows/definitions.js';
 import { testDb, type TestDb } from './support/db.js';
@@ -163,5 +163,62 @@ describe('refundClosedJourneyPayment for a journey order (unchanged)', () => {
     const j = (await getJourney(db.sql, journeyId))!;
     expect(j).toMatchObject({ status: 'cancelled', phase: 'closed', step: 'done', payment: { status: 'refunded', amount: 1500 } });
     expect(j.timeline.at(-1)).toMatchObject({ type: 'payment.refunded', data: { orderId, amount: 1500, reason: 'late-payment' } });
+  });
+});
+
+describe('refundClosedJourneyPayment keeps when and how the late payment was made', () => {
+  const paidAt = '2026-12-01T09:20:31.250Z';
+
+  it("records the provider's paidAt and channel on the refunded journey order, and a retry keeps them", async () => {
+    const journeyId = 'lp-j5';
+    const orderId = `${journeyId}-reg`;
+    await journey(journeyId, { phase: 'closed', status: 'cancelled', step: 'done', payment: { orderId, amount: 1500, currency: 'CNY', status: 'expired', dueBy } });
+    await requestPayment(db.sql, { orderId, journeyId, amount: 1500, dueBy });
+    await markPayment(db.sql, { orderId, status: 'expired' });
+    expect(await findOrder(db.sql, orderId)).not.toHaveProperty('paidAt');
+
+    await refundClosedJourneyPayment(db.sql, provider, orderId, { paidAt, channel: 'wechat' });
+    expect(await findOrder(db.sql, orderId)).toEqual({
+      orderId, journeyId, subject: { type: 'journey', id: journeyId }, amount: 1500, currency: 'CNY', status: 'refunded', dueBy, paidAt, channel: 'wechat',
+    });
+    // A retried activity (or a run started before the payment was passed on) changes neither.
+    await refundClosedJourneyPayment(db.sql, provider, orderId, { paidAt: '2026-12-02T00:00:00.000Z', channel: 'alipay' });
+    await refundClosedJourneyPayment(db.sql, provider, orderId);
+    expect(await findOrder(db.sql, orderId)).toMatchObject({ status: 'refunded', paidAt, channel: 'wechat' });
+  });
+
+  it("records them on a refunded exam order too", async () => {
+    const journeyId = 'lp-j6';
+    const examId = 'lp-ex2';
+    const orderId = `${examId}-exam`;
+    await journey(journeyId);
+    await requestPayment(db.sql, { orderId, journeyId, amount: 4500, dueBy, subject: { type: 'exam', id: examId } });
+    await markPayment(db.sql, { orderId, status: 'expired' });
+    await recordItemTransition(db.sql, {
+      type: 'exam', version: 2,
+      snapshot: { id: examId, journeyId, patientId, doctorId: 'doc-1', code: 'lipids', name: 'Lipid panel', status: 'cancelled', payment: { orderId, amount: 4500, currency: 'CNY', status: 'expired', dueBy } } satisfies ExamSnapshot,
+      events: [],
+    });
+    await refundClosedJourneyPayment(db.sql, provider, orderId, { paidAt, channel: 'insurance' });
+    expect(await findOrder(db.sql, orderId)).toMatchObject({ status: 'refunded', paidAt, channel: 'insurance' });
+  });
+});
+
+describe('refundPayment (a late payment refunded by a workflow still running)', () => {
+  it("keeps the late payment's paidAt and channel on the refunded order; a refund of a paid order keeps the ones it was paid with", async () => {
+    const journeyId = 'lp-j7';
+    await journey(journeyId);
+    const late = `${journeyId}-reg`;
+    await requestPayment(db.sql, { orderId: late, journeyId, amount: 1500, dueBy });
+    await markPayment(db.sql, { orderId: late, status: 'expired' });
+    await refundPayment(db.sql, provider, { orderId: late, amount: 1500, reason: 'late-payment', paidAt: '2026-12-01T09:16:02.000Z', channel: 'alipay' });
+    expect(await findOrder(db.sql, late)).toMatchObject({ status: 'refunded', paidAt: '2026-12-01T09:16:02.000Z', channel: 'alipay' });
+    expect(asked.at(-1)).toEqual({ orderId: late, amount: 1500, reason: 'late-payment' });
+
+    const paid = 'lp-j7-rx';
+    await requestPayment(db.sql, { orderId: paid, journeyId, amount: 300, dueBy, subject: { type: 'prescription', id: 'lp-rx7' } });
+    await markPayment(db.sql, { orderId: paid, status: 'paid', paidAt: '2026-12-01T08:00:00.000Z', channel: 'insurance' });
+    await refundPayment(db.sql, provider, { orderId: paid, amount: 300, reason: 'cancelled' });
+    expect(await findOrder(db.sql, paid)).toMatchObject({ status: 'refunded', paidAt: '2026-12-01T08:00:00.000Z', channel: 'insurance' });
   });
 });

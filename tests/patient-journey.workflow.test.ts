@@ -553,7 +553,8 @@ describe('patientJourney', () => {
       expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'unchanged' }); // refunded already
       open();
       expect(await handle.result()).toMatchObject({ status: 'cancelled', step: 'done', payment: { status: 'refunded' } });
-      expect(world.refundCalls).toEqual([{ orderId: p.orderId, amount: 1500, reason: 'late-payment' }]);
+      // The late payment's report goes with the refund, so the refunded order keeps when and how it was paid.
+      expect(world.refundCalls).toEqual([{ orderId: p.orderId, amount: 1500, reason: 'late-payment', paidAt: p.paidAt, channel: 'alipay' }]);
       expect(world.notificationsOf('payment.refunded').map((n) => n.params)).toEqual([{ amount: 1500 }]);
       expectEachNotificationOnce(world);
     });

@@ -223,7 +223,7 @@ describe('prescriptionFulfillment', () => {
       expect(await pay(handle, approved.payment!.orderId)).toEqual({ outcome: 'refunded' });
       open();
       expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
-      expect(world.refundCalls).toEqual([{ orderId: approved.payment!.orderId, amount: AMOUNT, reason: 'late-payment' }]);
+      expect(world.refundCalls).toEqual([{ orderId: approved.payment!.orderId, amount: AMOUNT, reason: 'late-payment', paidAt: expect.any(String), channel: 'wechat' }]);
       expect(world.events(id, 'payment.refunded').map((e) => e.data)).toEqual([{ orderId: approved.payment!.orderId, amount: AMOUNT, reason: 'late-payment' }]);
       expect(world.notificationsOf('payment.refunded').map((n) => n.params)).toEqual([{ amount: AMOUNT }]);
       expectNothingDispensed(world);

@@ -4,13 +4,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSql } from '../activities/db.js';
 import { enrolledConditions } from '../activities/prescriptions.js';
 import { getProgram, getProgramTemplate, listProgramTemplates, planOccurrences, recordProgramTransition, remainingDays } from '../activities/programs.js';
 import { createPatient } from '../activities/reference.js';
 import { storeNotification } from '../activities/notifications.js';
 import { seedReferenceData } from '../activities/seed.js';
 import type { NotificationRequest, ProgramSnapshot, ProgramTransition } from '../workflows/definitions.js';
-import { dispatchOnce, retryDelaySeconds } from '../workers/outbox.js';
+import { LEASE_MS, dispatchOnce, retryDelaySeconds } from '../workers/outbox.js';
 import { testDb, type TestDb } from './support/db.js';
 
 const DAY = 86_400_000;
@@ -165,6 +166,63 @@ describe('program projection, outbox and reads', () => {
     expect(deliveries.map((d) => d.id)).not.toContain(journeyOwn.id);
     expect(retryDelaySeconds(20)).toBe(300);
   });
+
+  it('holds a row for its dispatcher while a slow gateway answers (the lease is renewed), and gives a dead dispatcher’s row to the next within the lease', async () => {
+    const patient = await createPatient(db.sql, { name: '李雷', phone: '+8613800000013', birthDate: '1957-07-07', sex: 'M', timezone: 'Asia/Shanghai' });
+    const s = snapshot(patient.id);
+    await db.sql`update outbox set delivered_at = now() where delivered_at is null`; // the tests before's rows
+    // A gateway that answers after longer than the lease, or (`hang`) not at all.
+    const arrivals: string[] = [];
+    let hang = false;
+    let answerMs = LEASE_MS + 1500;
+    const slow = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
+      req.on('end', () => {
+        arrivals.push((JSON.parse(raw) as { id: string }).id);
+        if (!hang) setTimeout(() => res.writeHead(204).end(), answerMs);
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const webhook = { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/n`, secret: 'notify-secret' };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      const a = reminder(s, '2026-12-04T08:00:00+08:00');
+      await recordProgramTransition(db.sql, { version: 1, snapshot: s, events: [], notifications: [a] }, true);
+      const first = dispatchOnce({ sql: db.sql, webhook, log });
+      await sleep(LEASE_MS + 500);
+      expect(arrivals).toEqual([a.id]);
+      expect(await dispatchOnce({ sql: db.sql, webhook, log })).toBe(0); // still held: renewed past its first lease
+      expect(await first).toBe(1);
+      expect(arrivals).toEqual([a.id]);
+
+      // A dispatcher that dies mid-delivery (its database connections gone, its gateway call never answered):
+      // nobody renews its row, and the next dispatcher delivers it, with the same key, once the lease has run out.
+      hang = true;
+      const b = reminder(s, '2026-12-05T08:00:00+08:00');
+      await recordProgramTransition(db.sql, { version: 2, snapshot: s, events: [], notifications: [b] }, true);
+      const dying = createSql(db.url, { max: 2, schema: db.schema });
+      const dead = dispatchOnce({ sql: dying, webhook, log }).catch(() => 'dead');
+      while (!arrivals.includes(b.id)) await sleep(20);
+      const diedAt = Date.now();
+      await dying.end({ timeout: 0 });
+      [hang, answerMs] = [false, 0];
+      let takenAfter: number | undefined;
+      while (takenAfter === undefined && Date.now() - diedAt < LEASE_MS + 3000) {
+        if (await dispatchOnce({ sql: db.sql, webhook, log })) takenAfter = Date.now() - diedAt;
+        else await sleep(100);
+      }
+      // Renewed at most a second before it died, so held for at least LEASE_MS − 1 s, and free after LEASE_MS.
+      expect(takenAfter).toBeGreaterThanOrEqual(LEASE_MS - 1000);
+      expect(takenAfter).toBeLessThan(LEASE_MS + 1000);
+      expect(arrivals.filter((id) => id === b.id)).toHaveLength(2); // at least once: the same notification again
+      slow.closeAllConnections();
+      expect(await dead).toBe('dead');
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((r) => slow.close(r));
+    }
+  }, 30_000);
 
   it('serves the seeded templates, newest version first', async () => {
     expect((await listProgramTemplates(db.sql)).map((t) => t.id).sort()).toEqual(['diabetes-t2', 'hypertension']);

@@ -88,7 +88,7 @@ describe('runtime log metadata', () => {
     });
     const meta = safeLogMeta({ workflowId: 'journey:1', error: pg });
     expect(JSON.stringify(meta)).not.toContain('diabetes');
-    expect(meta).toEqual({ workflowId: 'journey:1', error: { name: 'PostgresError', code: '22P02' } });
-    expect(safeLogMeta({ error: new Error('webhook answered 503') })).toEqual({ error: { name: 'Error', message: 'webhook answered 503' } });
+    expect(meta).toEqual({ workflowId: 'journey:1', error: { type: 'PostgresError', code: '22P02' } });
+    expect(safeLogMeta({ error: new Error('webhook answered 503') })).toEqual({ error: { type: 'Error', message: 'webhook answered 503' } });
   });
 });

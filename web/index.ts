@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
-import { signToken, verifyToken } from '../api/auth.js';
+import { signToken, verifyToken, type TokenKey } from '../api/auth.js';
 import { DEPARTMENTS } from '../api/schemas.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
@@ -20,7 +20,7 @@ import { boardFragment, boardPage, doctorActions, doctorFragment, revisionForm, 
 export interface WebOptions {
   /** The API's fetch: every page reads and acts through it, in process. */
   api: (req: Request) => Response | Promise<Response>;
-  jwtSecret: string;
+  jwtSecret: TokenKey;
   /** Listed on the sign-in page for one-click sign-in (the demo seed, never in production). */
   demoUsers?: { role: Role; id: string; name: string }[];
   /** Where staff open a journey's workflow. */
@@ -30,7 +30,9 @@ export interface WebOptions {
 }
 
 type Json = Record<string, any>;
-const SESSION = 'cp_session';
+/** The session cookie: the signed-in user's token. The codec server (api/codec.ts) accepts it too, for the Temporal UI. */
+export const SESSION_COOKIE = 'cp_session';
+const SESSION = SESSION_COOKIE;
 const LANG = 'cp_lang';
 const INTERNAL = 'http://carepath.internal';
 const ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'assets');

@@ -1,10 +1,40 @@
 // Configuration, parsed once from the environment with zod and frozen. A bad value stops the
 // process with every bad field named; production refuses to run on development secrets.
 import { z } from 'zod';
+import type { PayloadKeys } from './codec.js';
 
 const DEV_SECRET = 'carepath-dev-only-secret-change-me';
 /** The shortest secret production accepts (HS256 and HMAC-SHA256 keys: 32 bytes is the hash's own size). */
 export const MIN_SECRET_BYTES = 32;
+/**
+ * The payload key of development and tests (public, like DEV_SECRET): `npm start` seals payloads with
+ * no configuration; production refuses it.
+ */
+export const DEV_PAYLOAD_KEYS: PayloadKeys = Object.freeze({
+  activeKeyId: 'dev',
+  keys: Object.freeze([Object.freeze({ id: 'dev', key: Buffer.from('carepath-dev-only-payload-key-32', 'utf8') })]),
+});
+
+/** PAYLOAD_KEYS: `id:base64-of-32-bytes`, comma-separated; ids of letters, digits, `.`, `_`, `-`. */
+const PayloadKeyList = z
+  .string()
+  .transform((v, ctx) => {
+    const keys: { id: string; key: Buffer }[] = [];
+    const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
+    if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'names no key' });
+    for (const [i, entry] of entries.entries()) {
+      const m = /^([\w.-]{1,64}):([A-Za-z0-9+/]+={0,2})$/.exec(entry);
+      const key = m ? Buffer.from(m[2]!, 'base64') : undefined;
+      if (!m || key?.length !== 32) {
+        // Never echo the entry: it may be a key.
+        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not id:base64 of a 32-byte key` });
+        continue;
+      }
+      if (keys.some((k) => k.id === m[1])) ctx.addIssue({ code: 'custom', message: `key id "${m[1]}" is listed twice` });
+      keys.push({ id: m[1]!, key: key! });
+    }
+    return keys;
+  });
 
 const optionalString = z
   .string()
@@ -33,9 +63,35 @@ const schema = z
     NOTIFY_WEBHOOK_SECRET: optionalString,
     TEMPORAL_UI_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** The keys that seal Temporal payloads; PAYLOAD_KEY_ID names the one that encrypts (default: the first). */
+    PAYLOAD_KEYS: optionalString.pipe(PayloadKeyList.optional()),
+    PAYLOAD_KEY_ID: optionalString,
+    // Metrics and traces: the API's GET /metrics (a bearer token when set), each worker's Temporal
+    // runtime metrics on a port of its own (0: none), OTLP traces when an endpoint is set.
+    METRICS_TOKEN: optionalString,
+    WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    OTEL_SERVICE_NAME: optionalString,
+    /** Production refuses bearer tokens without `exp`, or living longer than this (seconds). */
+    AUTH_TOKEN_MAX_TTL: z.coerce.number().int().min(60).max(30 * 86400).default(12 * 3600),
+    /** The real payment provider's and courier's adapters (activities/partners.ts); required in production. */
+    PAYMENT_PROVIDER_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    COURIER_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    /** `npm start` only: where it keeps its state, and its Temporal dev server's ports. */
+    CAREPATH_DATA_DIR: optionalString,
+    TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+    TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   })
   .superRefine((env, ctx) => {
+    if (env.PAYLOAD_KEY_ID && !(env.PAYLOAD_KEYS ?? DEV_PAYLOAD_KEYS.keys).some((k) => k.id === env.PAYLOAD_KEY_ID)) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEY_ID'], message: 'names no key of PAYLOAD_KEYS' });
+    }
     if (env.NODE_ENV !== 'production') return;
+    // Without keys of its own, patient data would sit in Temporal's history readable by anyone with the repository.
+    if (!env.PAYLOAD_KEYS) ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'required in production (the keys that encrypt Temporal payloads)' });
+    else if (env.PAYLOAD_KEYS.some((k) => k.key.equals(DEV_PAYLOAD_KEYS.keys[0]!.key))) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'holds the development key; set keys of your own' });
+    }
     const required = ['AUTH_JWT_SECRET', 'PAYMENT_WEBHOOK_SECRET', 'COURIER_WEBHOOK_SECRET', 'LAB_WEBHOOK_SECRET', 'FACILITY_WEBHOOK_SECRET'] as const;
     for (const key of required) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
@@ -50,6 +106,9 @@ const schema = z
       else if (Buffer.byteLength(v, 'utf8') < MIN_SECRET_BYTES) ctx.addIssue({ code: 'custom', path: [key], message: `must be at least ${MIN_SECRET_BYTES} bytes in production` });
     }
     if (env.SANDBOX_PARTNERS === 'auto') ctx.addIssue({ code: 'custom', path: ['SANDBOX_PARTNERS'], message: 'the sandbox partners never run in production' });
+    // The ledger and the courier that tells nobody are development's stand-ins: production talks to the real partners.
+    if (!env.PAYMENT_PROVIDER_URL) ctx.addIssue({ code: 'custom', path: ['PAYMENT_PROVIDER_URL'], message: 'required in production (the development ledger refunds nobody)' });
+    if (!env.COURIER_URL) ctx.addIssue({ code: 'custom', path: ['COURIER_URL'], message: 'required in production (the development courier ships nothing)' });
     if (!env.DATABASE_URL) ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required in production' });
     if (!env.TEMPORAL_ADDRESS) ctx.addIssue({ code: 'custom', path: ['TEMPORAL_ADDRESS'], message: 'required in production' });
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
@@ -69,6 +128,20 @@ export interface Config {
   /** The Temporal Web UI the dashboard links journeys to. */
   temporalUiUrl?: string;
   logLevel: string;
+  /** The keys that encrypt every Temporal payload (workers/codec.ts). */
+  payloadKeys: PayloadKeys;
+  /** `token`: the bearer token GET /metrics requires (open when unset); `workerPort`: the worker's Temporal runtime metrics (0: off). */
+  metrics: { token?: string; workerPort: number };
+  /** OTLP/HTTP traces to `otlpEndpoint` (its /v1/traces); no endpoint, no tracing. */
+  tracing: { otlpEndpoint?: string; serviceName?: string };
+  /** Bearer tokens: production requires `exp` and at most this lifetime (seconds). */
+  auth: { maxTokenTtlSeconds: number };
+  /** The real partners' adapters; unset in development, where the ledger and the awaiting courier stand in. */
+  partners: { paymentProviderUrl?: string; courierUrl?: string };
+  /** `npm start`'s state directory (absolute or relative to the working directory; default `.data/` in the project). */
+  dataDir?: string;
+  /** `npm start`'s Temporal dev server: frontend and UI ports. */
+  devServer: { port: number; uiPort: number };
 }
 
 export class ConfigError extends Error {
@@ -104,6 +177,21 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     ...(e.NOTIFY_WEBHOOK_URL ? { notifyWebhookUrl: e.NOTIFY_WEBHOOK_URL } : {}),
     ...(e.TEMPORAL_UI_URL ? { temporalUiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
+    payloadKeys: e.PAYLOAD_KEYS
+      ? Object.freeze({ activeKeyId: e.PAYLOAD_KEY_ID ?? e.PAYLOAD_KEYS[0]!.id, keys: Object.freeze(e.PAYLOAD_KEYS) })
+      : DEV_PAYLOAD_KEYS,
+    metrics: Object.freeze({ ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}), workerPort: e.WORKER_METRICS_PORT }),
+    tracing: Object.freeze({
+      ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '') } : {}),
+      ...(e.OTEL_SERVICE_NAME ? { serviceName: e.OTEL_SERVICE_NAME } : {}),
+    }),
+    auth: Object.freeze({ maxTokenTtlSeconds: e.AUTH_TOKEN_MAX_TTL }),
+    partners: Object.freeze({
+      ...(e.PAYMENT_PROVIDER_URL ? { paymentProviderUrl: e.PAYMENT_PROVIDER_URL } : {}),
+      ...(e.COURIER_URL ? { courierUrl: e.COURIER_URL } : {}),
+    }),
+    ...(e.CAREPATH_DATA_DIR ? { dataDir: e.CAREPATH_DATA_DIR } : {}),
+    devServer: Object.freeze({ port: e.TEMPORAL_DEV_PORT, uiPort: e.TEMPORAL_UI_PORT }),
   });
 }
 

@@ -3,7 +3,7 @@
 // tree that shuts down cleanly on Ctrl-C. `npm start -- --demo` also seeds demo clinicians,
 // patients and slots.
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
@@ -11,25 +11,39 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection } from '@temporalio/worker';
 import { sandboxCourier, sandboxPaymentProvider } from '../activities/sandbox.js';
 import { demoUsers, seedDemoData, DEMO } from '../activities/seed.js';
+import { tokenKey } from '../api/auth.js';
 import { createApi } from '../api/index.js';
-import { loadConfigOrExit } from './config.js';
+import { payloadDataConverter } from './codec.js';
+import { DEV_PAYLOAD_KEYS, loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
+import { claimDataDir, portInUse, stopOrphanedDevServer, watchLaunchers } from './local-stack.js';
+import { registerSearchAttributes, searchAttributesProblem } from './search-attributes.js';
 import { openDatabase, prepareDatabase, readiness } from './services.js';
-import { connectWorker, createJourneyWorker, installRuntimeLogger, temporalConnectionOptions } from './wiring.js';
+import { startTracing, tracingClientInterceptors } from './telemetry.js';
+import { configuredPartners, connectWorker, createJourneyWorker, installRuntime, temporalConnectionOptions } from './wiring.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DATA = join(ROOT, '.data');
 const TEMPORAL_BIN = join(ROOT, '.tools', 'bin', 'temporal');
-const TEMPORAL_PORT = 7233;
-const TEMPORAL_UI_PORT = 8233;
 
 const demo = process.argv.includes('--demo');
 // The demo's payment provider and courier answer on their own, like the real partners.
 if (demo && !process.env.SANDBOX_PARTNERS) process.env.SANDBOX_PARTNERS = 'auto';
 const config = loadConfigOrExit();
+const DATA = resolve(config.dataDir ?? join(ROOT, '.data'));
+const TEMPORAL_PORT = config.devServer.port;
+const TEMPORAL_UI_PORT = config.devServer.uiPort;
 const log = createLogger(config.logLevel);
-installRuntimeLogger(log);
+// One runner per data directory: a second copy says so and exits, touching nothing of the first's.
 mkdirSync(DATA, { recursive: true });
+const claim = claimDataDir(DATA);
+if ('runningPid' in claim) {
+  console.error(`CarePath is already running (pid ${claim.runningPid}) on ${DATA}`);
+  process.exit(1);
+}
+process.once('exit', () => claim.release());
+// The worker's Temporal runtime metrics on a port of their own (WORKER_METRICS_PORT, default 9464; 0: none).
+installRuntime(log, config.metrics.workerPort ? { metricsAddress: `0.0.0.0:${config.metrics.workerPort}` } : {});
+const tracing = startTracing(config.tracing, 'carepath');
 
 const closers: (() => Promise<unknown>)[] = [];
 let stopping = false;
@@ -41,18 +55,40 @@ async function shutdown(signal: string): Promise<void> {
     try {
       await close();
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'error while shutting down');
+      log.warn({ err: { type: (err as Error).name, message: (err as Error).message } }, 'error while shutting down');
     }
   }
   log.info('stopped');
 }
 process.once('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));
 process.once('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+// `kill -9` of npm or tsx orphans this process, which Ctrl-C then no longer reaches: stop with them.
+watchLaunchers(() => void shutdown('parent-gone').then(() => process.exit(1)));
+
+// A dev server that outlived a `kill -9` of the previous run holds the ports and temporal.db. Then
+// every port must be free: the dev server's client would otherwise reach whatever answers there.
+if (!config.temporal.address) await stopOrphanedDevServer(join(DATA, 'temporal.db'), log);
+const ports = [
+  { name: 'PORT', port: config.port, host: '0.0.0.0' },
+  ...(config.temporal.address
+    ? []
+    : [
+        { name: 'TEMPORAL_DEV_PORT', port: TEMPORAL_PORT, host: '127.0.0.1' },
+        { name: 'TEMPORAL_UI_PORT', port: TEMPORAL_UI_PORT, host: '127.0.0.1' },
+      ]),
+];
+for (const { name, port, host } of ports) {
+  if (port !== 0 && (await portInUse(port, host))) {
+    console.error(`Port ${port} (${name}) is in use by another program: stop it, or set ${name} to a free port.`);
+    process.exit(1);
+  }
+}
 
 try {
   // PostgreSQL
   const db = await openDatabase(config.databaseUrl, DATA, log);
   closers.push(() => db.close());
+  if (tracing) closers.push(() => tracing.shutdown());
   await prepareDatabase(db.sql, log);
   if (demo) await seedDemoData(db.sql);
 
@@ -65,6 +101,8 @@ try {
     closers.push(() => connection.close());
     workerConnection = await connectWorker(config.temporal, config.temporal.address);
     closers.push(() => workerConnection.close());
+    const problem = await searchAttributesProblem(connection, config.temporal.namespace, log);
+    if (problem) throw new Error(problem);
   } else {
     const env = await TestWorkflowEnvironment.createLocal({
       server: {
@@ -76,15 +114,24 @@ try {
         ui: true,
         uiPort: TEMPORAL_UI_PORT,
         namespace: config.temporal.namespace,
-        log: { format: 'pretty', level: 'warn' },
+        // Errors only: at WARN the dev server reports its own UI's dial errors while it stops on Ctrl-C.
+        log: { format: 'pretty', level: 'error' },
+        // Its UI opens sealed payloads at our codec server (api/codec.ts).
+        extraArgs: ['--ui-codec-endpoint', `http://localhost:${config.port}/codec`],
       },
     });
     closers.push(() => env.teardown());
     connection = env.connection;
     workerConnection = env.nativeConnection;
     uiUrl = `http://localhost:${TEMPORAL_UI_PORT}`;
+    // CarePath's search attributes, so the UI finds journeys by state (CarePathStatus = "no-show"). Added
+    // here, not by the server's --search-attribute flag, which takes effect only on a new .data/temporal.db.
+    const added = await registerSearchAttributes(connection, config.temporal.namespace);
+    if (added.length > 0) log.info({ added }, 'search attributes registered');
   }
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  // Every payload this process sends to Temporal is sealed (workers/codec.ts); the history holds ciphertext.
+  const dataConverter = payloadDataConverter(config.payloadKeys);
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter, interceptors: { workflow: tracingClientInterceptors(tracing) } });
   const notifyWebhook = config.notifyWebhookUrl ? { url: config.notifyWebhookUrl, secret: config.secrets.notifyWebhook } : undefined;
 
   const sandbox = {
@@ -94,8 +141,10 @@ try {
     paymentFail: config.sandbox.paymentFail,
     log,
   };
-  const partners = config.sandbox.partners === 'auto' ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : {};
+  const partners = config.sandbox.partners === 'auto' ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : configuredPartners(config);
   const worker = await createJourneyWorker({
+    ...(tracing ? { tracing } : {}),
+    dataConverter,
     connection: workerConnection,
     namespace: config.temporal.namespace,
     client,
@@ -114,13 +163,21 @@ try {
 
   const app = createApi({
     temporal: client,
+    ...(config.metrics.token ? { metricsToken: config.metrics.token } : {}),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
     sql: db.sql,
     log,
-    secrets: config.secrets,
+    secrets: { ...config.secrets, jwt: tokenKey(config.secrets.jwt, { production: config.env === 'production', maxTtlSeconds: config.auth.maxTokenTtlSeconds }) },
     web: {
       // One-click sign-in as the demo users: only with the demo seed, never in production.
       ...(demo && config.env !== 'production' ? { demoUsers: demoUsers() } : {}),
       ...(uiUrl ?? config.temporalUiUrl ? { temporalUi: { url: (uiUrl ?? config.temporalUiUrl)!, namespace: config.temporal.namespace } } : {}),
+    },
+    codecServer: {
+      codec: dataConverter.payloadCodecs[0]!,
+      uiOrigins: uiUrl ? [uiUrl, `http://127.0.0.1:${TEMPORAL_UI_PORT}`] : config.temporalUiUrl ? [new URL(config.temporalUiUrl).origin] : [],
+      // Our own dev server's UI on the public development key: nothing to protect, so it decodes with no setup.
+      trustLocalUi: uiUrl !== undefined && config.env !== 'production' && config.payloadKeys === DEV_PAYLOAD_KEYS,
     },
     ready: readiness(db.sql, connection),
   });
@@ -136,23 +193,30 @@ try {
       `  Dashboard      ${api}/app${demo ? '   (sign in as a demo user)' : '   (sign in with a token: npm run token -- coordinator coord-1)'}`,
       `  API docs       ${api}/docs   (OpenAPI: ${api}/openapi.json)`,
       uiUrl ? `  Temporal UI    ${uiUrl}` : `  Temporal       ${config.temporal.address} (${config.temporal.namespace})`,
-      `  PostgreSQL     ${db.embedded ? 'embedded PGlite in .data/pglite' : 'DATABASE_URL'}`,
-      `  Partners       ${config.sandbox.partners === 'auto' ? 'sandbox payment provider and courier call back on their own' : 'waiting for the real partners\' webhooks'}`,
+      `  Codec server   ${api}/codec   (payloads in Temporal are encrypted; the UI decodes here; the CLI: --codec-endpoint ${api}/codec --codec-auth "Bearer <coordinator token>")`,
+      `  Metrics        ${api}/metrics (HTTP)${config.metrics.workerPort ? `, http://localhost:${config.metrics.workerPort}/metrics (Temporal worker)` : ''}`,
+      `  Traces         ${tracing ? `OTLP to ${config.tracing.otlpEndpoint}` : 'off (set OTEL_EXPORTER_OTLP_ENDPOINT)'}`,
+      `  PostgreSQL     ${db.embedded ? `embedded PGlite in ${join(DATA, 'pglite')}` : 'DATABASE_URL'}`,
+      `  Partners       ${
+        config.sandbox.partners === 'auto'
+          ? 'sandbox payment provider and courier call back on their own'
+          : `payment provider ${config.partners.paymentProviderUrl ?? '(ledger only)'}, courier ${config.partners.courierUrl ?? '(told nothing)'}; waiting for their webhooks`
+      }`,
       demo
         ? `  Demo data      doctors ${DEMO.doctors.map((d) => d.id).join(', ')}; patients ${DEMO.patients.map((p) => p.id).join(', ')}; coordinator ${DEMO.coordinator.id}`
         : '  Demo data      none (npm start -- --demo seeds clinicians, patients and slots)',
       `  A token        npm run token -- coordinator ${DEMO.coordinator.id}`,
-      '  Ctrl-C stops everything.',
+      `  Ctrl-C stops everything (pid ${process.pid}, in ${join(DATA, 'carepath.pid')}).`,
       '',
     ].join('\n'),
   );
   await running.catch((err: unknown) => {
     if (stopping) return;
-    log.error({ err: (err as Error).message }, 'worker stopped with an error');
+    log.error({ err: { type: (err as Error).name, message: (err as Error).message } }, 'worker stopped with an error');
     void shutdown('worker-error').then(() => process.exit(1));
   });
 } catch (err) {
-  log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'start-up failed');
+  log.error({ err: { type: (err as Error).name, message: (err as Error).message }, stack: (err as Error).stack }, 'start-up failed');
   await shutdown('start-up-failure');
   process.exit(1);
 }

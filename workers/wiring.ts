@@ -2,24 +2,28 @@
 // a worker with its activities. Entry points (worker.ts, api.ts, start.ts) and tests wire from here.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { IllegalStateError, type DataConverter } from '@temporalio/common';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type NativeConnectionOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel, type NativeConnectionOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
 import type { Sql } from '../activities/db.js';
 import type { NotifyWebhook } from '../activities/notifications.js';
+import { httpCourier, httpPaymentProvider } from '../activities/partners.js';
 import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
 import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
 import type { Config } from './config.js';
 import { startOutboxDispatcher } from './outbox.js';
+import { tracingClientInterceptors, tracingWorkerOptions, type Tracing } from './telemetry.js';
 
 const require = createRequire(import.meta.url);
 export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
 
 /**
- * What of the runtime's log metadata may reach the logs: errors shrink to name, code and (except for
- * database errors, whose details can quote the rows they refused) message.
+ * What of the runtime's log metadata may reach the logs: errors shrink to their name (as `type`, since
+ * the logger redacts every `*.name`, patients' names among them), code and (except for database errors,
+ * whose details can quote the rows they refused) message.
  */
 export function safeLogMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -27,7 +31,7 @@ export function safeLogMeta(meta: Record<string, unknown> | undefined): Record<s
     if (value instanceof Error) {
       const code = (value as { code?: unknown }).code;
       const database = value.name === 'PostgresError' || typeof (value as { severity?: unknown }).severity === 'string';
-      out[key] = { name: value.name, ...(code === undefined ? {} : { code }), ...(database ? {} : { message: value.message }) };
+      out[key] = { type: value.name, ...(code === undefined ? {} : { code }), ...(database ? {} : { message: value.message }) };
     } else {
       out[key] = value;
     }
@@ -35,16 +39,35 @@ export function safeLogMeta(meta: Record<string, unknown> | undefined): Record<s
   return out;
 }
 
-/** Routes the Temporal runtime's own logs into pino (once per process). */
-export function installRuntimeLogger(log: Logger): void {
+/** Writes one of the Temporal runtime's log entries to pino, its metadata through `safeLogMeta`. */
+export function runtimeLogSink(log: Logger): (entry: LogEntry) => void {
   const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
-  try {
+  return (entry) => log[levels[entry.level]]({ ...safeLogMeta(entry.meta), source: 'temporal' }, entry.message);
+}
+
+/**
+ * Installs the Temporal runtime (once per process): its own logs routed into pino, and with
+ * `metricsAddress` (`host:port`) its Prometheus metrics (workflow and activity task latencies,
+ * schedule-to-start, sticky cache, pollers...) served at `http://<metricsAddress>/metrics`.
+ */
+export function installRuntime(log: Logger, opts: { metricsAddress?: string } = {}): void {
+  const install = (metricsAddress: string | undefined) =>
     Runtime.install({
-      logger: new DefaultLogger('WARN', (entry) => log[levels[entry.level]]({ ...safeLogMeta(entry.meta), source: 'temporal' }, entry.message)),
-      telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+      logger: new DefaultLogger('WARN', runtimeLogSink(log)),
+      telemetryOptions: {
+        logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+        // Seconds, like the API's http_request_duration_seconds.
+        ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, useSecondsForDurations: true } } } : {}),
+      },
     });
-  } catch {
-    // already installed in this process
+  try {
+    install(opts.metricsAddress);
+  } catch (err) {
+    if (err instanceof IllegalStateError) return; // already installed in this process
+    if (!opts.metricsAddress) throw err;
+    // The port is taken, say: the worker runs on without its metrics rather than not at all.
+    log.warn({ err: { type: (err as Error).name, message: (err as Error).message }, metricsAddress: opts.metricsAddress }, 'Temporal runtime metrics not served');
+    install(undefined);
   }
 }
 
@@ -65,15 +88,33 @@ export function temporalConnectionOptions(cfg: Config['temporal'], address: stri
   };
 }
 
-export async function connectClient(cfg: Config['temporal'], address: string): Promise<{ client: Client; connection: Connection }> {
-  const connection = await Connection.connect(temporalConnectionOptions(cfg, address));
-  return { client: new Client({ connection, namespace: cfg.namespace }), connection };
+/** `dataConverter`: the payload codec (workers/codec.ts) every client and worker of CarePath seals payloads with. */
+export async function connectClient(cfg: Config['temporal'], address: string, dataConverter: DataConverter, tracing?: Tracing): Promise<{ client: Client; connection: Connection }> {
+  const lazy = lazyClient(cfg, address, dataConverter, tracing);
+  try {
+    await lazy.connection.ensureConnected();
+  } catch (err) {
+    await lazy.connection.close();
+    throw err;
+  }
+  return lazy;
+}
+
+/**
+ * A client whose connection is made on first use: for a process that keeps running while Temporal is
+ * out of reach (the API, which answers /readyz 503 meanwhile). Its calls wait for the server.
+ */
+export function lazyClient(cfg: Config['temporal'], address: string, dataConverter: DataConverter, tracing?: Tracing): { client: Client; connection: Connection } {
+  const connection = Connection.lazy(temporalConnectionOptions(cfg, address));
+  return { client: new Client({ connection, namespace: cfg.namespace, dataConverter, interceptors: { workflow: tracingClientInterceptors(tracing) } }), connection };
 }
 
 export interface WorkerWiring {
   connection: NativeConnection;
   namespace: string;
   client: Client;
+  /** The payload codec (workers/codec.ts): the worker's payloads are sealed like its client's. */
+  dataConverter: DataConverter;
   sql: Sql;
   log: Logger;
   payments?: PaymentProvider;
@@ -84,6 +125,8 @@ export interface WorkerWiring {
   taskQueue?: string;
   /** A prebuilt bundle for production; otherwise workflows are bundled at start. */
   bundle?: WorkflowBundleOption;
+  /** OTLP tracing (workers/telemetry.ts); a prebuilt bundle must then hold the tracing workflow interceptors. */
+  tracing?: Tracing;
 }
 
 function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
@@ -123,6 +166,9 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
   });
 }
 
+/** How long a task waits for the worker that has its workflow cached before any worker may take it. */
+export const STICKY_QUEUE_TIMEOUT = '3 seconds';
+
 /** The worker, and beside it (when a notification webhook is configured) the outbox dispatcher, which stops with it. */
 export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
   const worker = await Worker.create({
@@ -131,6 +177,12 @@ export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
     taskQueue: w.taskQueue ?? JOURNEY_TASK_QUEUE,
     ...(w.bundle ? { workflowBundle: w.bundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: journeyActivities(w),
+    dataConverter: w.dataConverter,
+    // A workflow's next task goes to the worker that has it cached (its sticky queue). If that worker
+    // was killed, the server hands the task to the shared queue only after this timeout (the SDK's
+    // default is 10 s): kept short, so a timer that fires just after a kill waits at most this long.
+    stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
+    ...tracingWorkerOptions(w.tracing, w.bundle !== undefined),
   });
   if (w.notifyWebhook) {
     startOutboxDispatcher({ sql: w.sql, webhook: w.notifyWebhook, log: w.log, alive: () => !['STOPPING', 'DRAINING', 'DRAINED', 'STOPPED', 'FAILED'].includes(worker.getState()) });
@@ -140,4 +192,17 @@ export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
 
 export async function connectWorker(cfg: Config['temporal'], address: string): Promise<NativeConnection> {
   return NativeConnection.connect(temporalConnectionOptions(cfg, address));
+}
+
+/**
+ * The real payment provider and courier where their URLs are configured (production requires both), each
+ * signing its requests with the secret its webhooks use; otherwise none, and the worker falls back to the
+ * development ledger and the courier that tells nobody.
+ */
+export function configuredPartners(cfg: Pick<Config, 'partners' | 'secrets'>): { payments?: PaymentProvider; courier?: Courier } {
+  const { paymentProviderUrl, courierUrl } = cfg.partners;
+  return {
+    ...(paymentProviderUrl ? { payments: httpPaymentProvider({ url: paymentProviderUrl, secret: cfg.secrets.paymentWebhook }) } : {}),
+    ...(courierUrl ? { courier: httpCourier({ url: courierUrl, secret: cfg.secrets.courierWebhook }) } : {}),
+  };
 }

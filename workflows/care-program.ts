@@ -52,21 +52,18 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
+import { SHORT_WORK } from './activity-options.js';
 import { SYSTEM, WorkflowKernel, refused } from './kernel.js';
 
-const SHORT = {
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-} as const;
 /** Short database work, and starting the follow-up and renewal journeys. */
-const local = proxyActivities<Activities>(SHORT);
+const local = proxyActivities<Activities>(SHORT_WORK);
 /**
  * The same as local activities: one history event (a marker) each instead of three, so a reminder
  * costs 6 events, not 11. Both are idempotent (the projection is versioned with keyed timeline events
  * and notifications; planning is a pure function), so running one again after a lost workflow task
  * changes nothing.
  */
-const lean = proxyLocalActivities<Activities>(SHORT);
+const lean = proxyLocalActivities<Activities>(SHORT_WORK);
 /**
  * A run decides once, when it starts: projections and planning as local activities, and the whole
  * run planned at its start (no planning in a reminder's workflow task). Runs started before it keep
@@ -182,6 +179,10 @@ class Program extends WorkflowKernel {
 
   protected refs(): Record<string, string> {
     return { programId: this.input.programId };
+  }
+
+  protected indexOf() {
+    return { status: this.snapshot.status, doctorId: this.snapshot.doctorId };
   }
 
   protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {

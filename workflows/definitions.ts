@@ -345,6 +345,9 @@ export interface OutcomeInput {
 }
 export interface LatePaymentInput {
   orderId: string;
+  /** What the provider reported, kept on the refunded order (absent in workflows started before they were passed on). */
+  paidAt?: string;
+  channel?: PaymentReceived['channel'];
 }
 
 export interface PaymentReceived {

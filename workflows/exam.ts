@@ -28,7 +28,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
+import { ItemKernel, SYSTEM, act, partner, refused } from './kernel.js';
 
 const DEFAULT_RESULT_SLA = 'P1D';
 /** Escalation tiers for a late result: at the SLA and at twice the SLA, then a wait without a timer. */
@@ -56,6 +56,10 @@ class Exam extends ItemKernel<ExamSnapshot> {
 
   get status(): ExamStatus {
     return this.snapshot.status;
+  }
+
+  protected indexOf() {
+    return { status: this.snapshot.status, doctorId: this.snapshot.doctorId };
   }
 
   /** Completed, expired or cancelled: nothing more happens but late payments being paid back. */
@@ -94,7 +98,7 @@ class Exam extends ItemKernel<ExamSnapshot> {
       }
       const orderId = `${examId}-exam`;
       const dueBy = new Date(Date.now() + durationMs(this.input.timings.paymentWindow)).toISOString();
-      await act.requestPayment({ orderId, journeyId, amount: price, dueBy, subject: { type: 'exam', id: this.input.examId } });
+      await partner.requestPayment({ orderId, journeyId, amount: price, dueBy, subject: { type: 'exam', id: this.input.examId } });
       this.snapshot.payment = { orderId, amount: price, currency: 'CNY', status: 'pending', dueBy };
       await this.project([ordered, this.event('payment.requested', SYSTEM, { orderId, amount: price, currency: 'CNY', dueBy })]);
       await this.send(this.notification('payment.due', orderId, { amount: price, dueBy }));

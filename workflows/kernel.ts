@@ -6,9 +6,11 @@
 // Deterministic like all workflow code: time, waits and ids come from the workflow runtime, and every
 // side effect is an activity. Changes here change every workflow that runs on it: they go behind
 // `patched()` with a replay test over the committed histories (tests/histories/).
-import { ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, log, patched, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, log, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { DELIVERY, PARTNER_CALL, SHORT_WORK } from './activity-options.js';
 import { durationMs } from './duration.js';
+import { indexChanges, type CarePathIndex } from './search-attributes.js';
 import {
   itemSettledSignal,
   journeyWorkflowId,
@@ -24,17 +26,14 @@ import {
   type TimelineType,
 } from './definitions.js';
 
-/** Short database work and adapters: retried until done. */
-export const act = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+/** Short database work: retried until done (timeouts: workflows/activity-options.ts). */
+export const act = proxyActivities<Activities>(SHORT_WORK);
+
+/** Calls that wait on a partner (payment provider, courier, facility): heartbeated, retried until done. */
+export const partner = proxyActivities<Activities>(PARTNER_CALL);
 
 /** Webhook deliveries retry on their own, in the background, until the gateway takes them. */
-const delivery = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const delivery = proxyActivities<Activities>(DELIVERY);
 
 export const SYSTEM = 'system';
 
@@ -44,6 +43,8 @@ export const Patch = {
   IdleAfterLastTier: 'escalation-idle-after-last-tier',
   /** Each tier is a task of its own, so acknowledging one does not silence the next. */
   TaskPerTier: 'escalation-task-per-tier',
+  /** Every projection also keeps the workflow's search attributes (workflows/search-attributes.ts) up to date. */
+  SearchAttributes: 'search-attributes',
 } as const;
 
 /** A refusal an update answers with: its `type` is one the API maps (FailureType, ItemFailureType). */
@@ -86,6 +87,9 @@ export abstract class WorkflowKernel {
 
   /** The ids a notification of this workflow refers to (`{journeyId}`, `{journeyId, prescriptionId}`). */
   protected abstract refs(): Record<string, string>;
+
+  /** What this workflow's state says in its search attributes besides the patient and `overdue` (ids and codes only). */
+  protected abstract indexOf(): Omit<CarePathIndex, 'patientId' | 'overdue'>;
 
   /** The workflow has reached an end state: waits stop and nothing new starts. */
   abstract get isEnding(): boolean;
@@ -140,10 +144,23 @@ export abstract class WorkflowKernel {
     this.version = version;
   }
 
-  /** Projects the current state with the transition's events and tasks, in one transaction. */
+  /** Projects the current state with the transition's events and tasks, in one transaction, and indexes it. */
   async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
     this.version += 1;
+    this.index();
     await this.writeProjection(this.version, events, tasks);
+  }
+
+  /**
+   * Sets the search attributes that changed since the last projection, so the Temporal UI finds the
+   * workflow by its state: the same transitions as the read model, so one mechanism. Overdue means an
+   * escalation of this workflow is open (raised when a deadline passed, closed when the work is done).
+   */
+  private index(): void {
+    const now: CarePathIndex = { ...this.indexOf(), patientId: this.patientId, overdue: this.openEscalations.length > 0 };
+    const changes = indexChanges(workflowInfo().typedSearchAttributes, now);
+    // Asked only when something changed: a projection that changes none (a program's reminder) costs no marker.
+    if (changes.length > 0 && patched(Patch.SearchAttributes)) upsertSearchAttributes(changes);
   }
 
   /** Stores the notification (awaited) and delivers it in the background: a down gateway never holds the workflow. */
@@ -223,14 +240,17 @@ export abstract class WorkflowKernel {
       await apply();
       return { outcome: 'paid' };
     }
-    await this.project([await this.refundPayment(pay, 'late-payment')]);
+    await this.project([await this.refundPayment(pay, 'late-payment', p)]);
     await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
     return { outcome: 'refunded' };
   }
 
-  /** Pays `pay` back through the payment adapter; returns the timeline event to project. */
-  protected async refundPayment(pay: Payment, reason: string): Promise<TimelineEvent> {
-    await act.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason });
+  /**
+   * Pays `pay` back through the payment adapter; returns the timeline event to project. A late
+   * payment's report (`paid`) is kept on the refunded order: when and how it was paid.
+   */
+  protected async refundPayment(pay: Payment, reason: string, paid?: PaymentReceived): Promise<TimelineEvent> {
+    await partner.refundPayment({ orderId: pay.orderId, amount: pay.amount, reason, ...(paid ? { paidAt: paid.paidAt, channel: paid.channel } : {}) });
     pay.status = 'refunded';
     return this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason });
   }

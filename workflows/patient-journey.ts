@@ -47,7 +47,8 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { SYSTEM, WorkflowKernel, act, refused } from './kernel.js';
+import { PROGRAM_TASK_TIMEOUT } from './activity-options.js';
+import { SYSTEM, WorkflowKernel, act, partner, refused } from './kernel.js';
 
 /** Escalation tiers raised while the same thing stays late. */
 const MAX_ESCALATION_TIER = 3;
@@ -104,6 +105,11 @@ class Journey extends WorkflowKernel {
 
   protected refs(): Record<string, string> {
     return { journeyId: this.input.journeyId };
+  }
+
+  protected indexOf() {
+    const s = this.snapshot;
+    return { step: s.step, status: s.status, phase: s.phase, department: s.triage?.department, doctorId: s.appointment?.doctorId };
   }
 
   // ---- checks, used by update validators (fast refusal) and again inside the transition ----
@@ -172,7 +178,7 @@ class Journey extends WorkflowKernel {
       const amount = this.template.fees.registration;
       const dueBy = new Date(Date.now() + durationMs(this.template.paymentWindow)).toISOString();
       const orderId = `${this.input.journeyId}-reg`;
-      await act.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy });
+      await partner.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy });
       this.snapshot.appointment = seat.appointment;
       this.snapshot.payment = { orderId, amount, currency: 'CNY', status: 'pending', dueBy };
       this.snapshot.step = 'awaiting-payment';
@@ -368,6 +374,7 @@ class Journey extends WorkflowKernel {
         workflowId: programWorkflowId(program.patientId, program.condition),
         args: [{ ...program, journeyId: this.input.journeyId }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowTaskTimeout: PROGRAM_TASK_TIMEOUT,
       });
       this.snapshot.children = { ...(this.snapshot.children ?? { prescriptions: [], exams: [], referrals: [] }), programs: [program.programId] };
     } catch (err) {

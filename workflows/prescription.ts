@@ -35,7 +35,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
+import { ItemKernel, SYSTEM, act, partner, refused } from './kernel.js';
 
 const DEFAULT_DELIVERY_SLA = 'P3D';
 /** Escalation tiers for late work on a post-visit item: at the SLA and at twice the SLA. */
@@ -74,6 +74,10 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
 
   get status(): PrescriptionStatus {
     return this.snapshot.status;
+  }
+
+  protected indexOf() {
+    return { status: this.snapshot.status, doctorId: this.snapshot.prescriberId };
   }
 
   /** Expired or cancelled: nothing more happens but late payments being paid back. */
@@ -169,7 +173,7 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
       const amount = amountOf(this.snapshot.items);
       const dueBy = new Date(Date.now() + durationMs(this.input.timings.prescriptionValidity)).toISOString();
       const orderId = `${this.input.prescriptionId}-rx`;
-      await act.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy, subject: { type: 'prescription', id: this.input.prescriptionId } });
+      await partner.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy, subject: { type: 'prescription', id: this.input.prescriptionId } });
       this.snapshot.status = 'awaiting-payment';
       this.snapshot.payment = { orderId, amount, currency: 'CNY', status: 'pending', dueBy };
       events.unshift(
@@ -256,7 +260,7 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
 
   private async ship(attempt: number): Promise<void> {
     const deliveryId = `${this.input.prescriptionId}-d${attempt}`;
-    await act.placeCourierOrder({ deliveryId, prescriptionId: this.input.prescriptionId, patientId: this.input.patientId, attempt });
+    await partner.placeCourierOrder({ deliveryId, prescriptionId: this.input.prescriptionId, patientId: this.input.patientId, attempt });
     this.snapshot.status = 'shipped';
     this.snapshot.delivery = { deliveryId, status: 'ordered' };
     await this.project([this.event('delivery.ordered', SYSTEM, { deliveryId, attempt }, deliveryId)]);

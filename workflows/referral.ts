@@ -25,7 +25,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { ItemKernel, SYSTEM, act, refused } from './kernel.js';
+import { ItemKernel, SYSTEM, partner, refused } from './kernel.js';
 
 const DEFAULT_RESPONSE_SLA = 'P2D';
 /** How long coordinators have to act on a declined referral. */
@@ -62,6 +62,11 @@ class Referral extends ItemKernel<ReferralSnapshot> {
 
   get status(): ReferralStatus {
     return this.snapshot.status;
+  }
+
+  /** The department is the one referred to, at the receiving facility. */
+  protected indexOf() {
+    return { status: this.snapshot.status, department: this.snapshot.department };
   }
 
   get isEnding(): boolean {
@@ -218,7 +223,7 @@ export async function referral(input: ReferralInput): Promise<ReferralSnapshot> 
   // escalates and expires; the send is given up then.
   const sending = new CancellationScope();
   let sendDone = false;
-  const sent = sending.run(() => act.sendReferral({ referralId: input.referralId })).then(
+  const sent = sending.run(() => partner.sendReferral({ referralId: input.referralId })).then(
     (res) => {
       sendDone = true;
       return r.markSent(res.via);

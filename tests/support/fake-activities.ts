@@ -38,7 +38,7 @@ export class FakeWorld {
   /** Every notify call, in order, repeats included (`notifications` keeps one per id, like the inbox). */
   notifyCalls: NotificationRequest[] = [];
   /** Every refund the workflow asked the provider for, repeats included. */
-  refundCalls: { orderId: string; amount: number; reason: string }[] = [];
+  refundCalls: { orderId: string; amount: number; reason: string; paidAt?: string; channel?: string }[] = [];
   /** Every timeline event the workflow projected, per journey, repeats included. */
   projected = new Map<string, TimelineEvent[]>();
   timeline = new Map<string, TimelineEvent[]>();

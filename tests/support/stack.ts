@@ -7,6 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
 import { sandboxCourier, sandboxPaymentProvider } from '../../activities/sandbox.js';
 import { sign } from '../../activities/signature.js';
 import { createApi, type ApiDeps } from '../../api/index.js';
@@ -14,9 +15,10 @@ import { signToken } from '../../api/auth.js';
 import type { Role } from '../../workflows/definitions.js';
 import { createLogger } from '../../workers/logger.js';
 import { readiness } from '../../workers/services.js';
+import { TRACING_WORKFLOW_MODULES, tracingClientInterceptors, type Tracing } from '../../workers/telemetry.js';
 import { createJourneyWorker } from '../../workers/wiring.js';
 import { testDb, type TestDb } from './db.js';
-import { devServerEnv, workflowBundle } from './temporal.js';
+import { DATA_CONVERTER, devServerEnv, workflowBundle } from './temporal.js';
 
 export const SECRETS = {
   jwt: 'test-jwt-secret',
@@ -26,6 +28,9 @@ export const SECRETS = {
   labWebhook: 'test-lab-secret',
   facilityWebhook: 'test-facility-secret',
 };
+
+/** The Temporal UI origin the stack's codec server (/codec) answers browsers from. */
+export const TEMPORAL_UI_ORIGIN = 'http://localhost:8233';
 
 export interface Received {
   at: number;
@@ -113,11 +118,17 @@ export interface StackOptions {
   sandbox?: { courierFail?: 'none' | 'first' | 'all'; paymentFail?: 'none' | 'all' };
   /** The dashboard's options (demo users on the sign-in page, the Temporal UI link). */
   web?: ApiDeps['web'];
+  /** The bearer token GET /metrics then requires. */
+  metricsToken?: string;
+  /** OTLP tracing through the API, its Temporal client and the worker (which then bundles the tracing workflow interceptors). */
+  tracing?: Tracing;
+  /** The stack's logger (default: silent, or TEST_LOG_LEVEL). */
+  log?: Logger;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const [env, db, listener] = await Promise.all([devServerEnv(), testDb(), notificationListener()]);
-  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const [env, db, listener] = await Promise.all([devServerEnv({ dataConverter: DATA_CONVERTER }), testDb(), notificationListener()]);
+  const log = opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const notifyWebhook = { url: listener.url, secret: SECRETS.notifyWebhook };
   let apiUrl = '';
   const sandbox = {
@@ -129,18 +140,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     log,
   };
   const partners = opts.sandbox ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : {};
-  const code = (await workflowBundle()).code;
+  // With tracing, the bundle holds the tracing workflow interceptors (as dist/workflow-bundle.traced.js does).
+  const code = (await workflowBundle(opts.tracing ? { workflowInterceptorModules: TRACING_WORKFLOW_MODULES } : {})).code;
   const newWorker = () =>
     createJourneyWorker({
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
       client: env.client,
+      dataConverter: DATA_CONVERTER,
       sql: db.sql,
       log,
       notifyWebhook,
       facilityWebhookSecret: SECRETS.notifyWebhook,
       ...partners,
       bundle: { code },
+      ...(opts.tracing ? { tracing: opts.tracing } : {}),
     });
   let worker: Worker | undefined = opts.worker === false ? undefined : await newWorker();
   let running = worker ? worker.run() : Promise.resolve();
@@ -156,9 +170,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       secrets: SECRETS,
       ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
       ...(opts.web ? { web: opts.web } : {}),
+      ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
+      ...(opts.tracing ? { tracer: opts.tracing.tracer } : {}),
+      codecServer: { codec: DATA_CONVERTER.payloadCodecs[0]!, uiOrigins: [TEMPORAL_UI_ORIGIN] },
       ready: readiness(db.sql, env.connection),
     });
-  const { server, url, call } = await serveApp(api(env.client));
+  const client = opts.tracing
+    ? new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: DATA_CONVERTER, interceptors: { workflow: tracingClientInterceptors(opts.tracing) } })
+    : env.client;
+  const { server, url, call } = await serveApp(api(client));
   apiUrl = url;
   const extra: ServerType[] = [];
 
@@ -174,7 +194,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return call('POST', '/v1/webhooks/payments', { raw, headers: { 'X-Signature': sign(secret, raw) } });
     },
     async slowApi(latencyMs) {
-      const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', interceptors: { workflow: [latency(latencyMs)] } });
+      const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: DATA_CONVERTER, interceptors: { workflow: [latency(latencyMs)] } });
       const served = await serveApp(api(temporal));
       extra.push(served.server);
       return { call: served.call };

@@ -9,13 +9,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { TestWorkflowEnvironment, type ClientOptionsForTestEnv } from '@temporalio/testing';
 import { DefaultLogger, Runtime, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { payloadDataConverter } from '../../workers/codec.js';
+import { DEV_PAYLOAD_KEYS } from '../../workers/config.js';
+import { addSearchAttributes } from '../../workers/search-attributes.js';
 import { WORKFLOWS_PATH } from '../../workers/wiring.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
-// Worker and core logs above WARN only: test output stays readable.
+/** The payload codec of tests, on the development key, as `npm start` seals with no configuration. */
+export const DATA_CONVERTER = payloadDataConverter(DEV_PAYLOAD_KEYS);
+
+// Worker and core logs at ERROR only: tests drive failures on purpose (a partner's 503, a refused
+// start), so the SDK's WARN lines about them, and the time-skipping server's missing capabilities,
+// would bury a passing run. TEMPORAL_TEST_LOG=WARN (or DEBUG) shows them when a test is being debugged.
 try {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const level = (process.env.TEMPORAL_TEST_LOG ?? 'ERROR') as 'ERROR' | 'WARN' | 'INFO' | 'DEBUG';
+  Runtime.install({ logger: new DefaultLogger(level), telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
 } catch {
   // installed already in this process
 }
@@ -34,15 +44,28 @@ function executable(name: string) {
   }
 }
 
-export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+/** `client`: the options of the environment's own client (the payload codec: `DATA_CONVERTER`). */
+export async function timeSkippingEnv(client: ClientOptionsForTestEnv = {}): Promise<TestWorkflowEnvironment> {
   const exe = executable('temporal-test-server');
-  return TestWorkflowEnvironment.createTimeSkipping(exe ? { server: { executable: exe } } : {});
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ ...(exe ? { server: { executable: exe } } : {}), client });
+  // The test server refuses a workflow that sets a search attribute it does not know (its workflow task
+  // fails) and takes no `--search-attribute` flag: CarePath's are added through its operator service.
+  try {
+    await addSearchAttributes(env.connection, env.namespace ?? 'default');
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+  return env;
 }
 
-export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
+/** `client`: the options of the environment's own client (the payload codec: `DATA_CONVERTER`). */
+export async function devServerEnv(client: ClientOptionsForTestEnv = {}): Promise<TestWorkflowEnvironment> {
   const exe = executable('temporal');
+  // The dev server's own log: errors only (at WARN it reports a generated cluster id at every start).
   return TestWorkflowEnvironment.createLocal({
-    server: { ...(exe ? { executable: exe } : {}), ip: '127.0.0.1', log: { format: 'pretty', level: 'warn' } },
+    server: { ...(exe ? { executable: exe } : {}), ip: '127.0.0.1', log: { format: 'pretty', level: 'error' }, searchAttributes: SEARCH_ATTRIBUTES },
+    client,
   });
 }
 
@@ -77,7 +100,7 @@ const QUIET = { trace() {}, debug() {}, info() {}, warn() {}, error: console.err
 const BUNDLE_SCRIPT = `
 import worker from '@temporalio/worker';
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
-const { code } = await worker.bundleWorkflowCode({ workflowsPath: process.argv[1], logger: quiet });
+const { code } = await worker.bundleWorkflowCode({ workflowsPath: process.argv[1], workflowInterceptorModules: process.argv.slice(2), logger: quiet });
 process.stdout.write(code);
 `;
 
@@ -87,9 +110,9 @@ process.stdout.write(code);
  * native module that crashes the whole process (SIGSEGV) when a later thread loads it again, which
  * took the test runner down with the test servers it had started.
  */
-async function bundleCode(): Promise<string> {
-  if (isMainThread) return (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: QUIET as never })).code;
-  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', BUNDLE_SCRIPT, WORKFLOWS_PATH], {
+async function bundleCode(interceptorModules: readonly string[]): Promise<string> {
+  if (isMainThread) return (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [...interceptorModules], logger: QUIET as never })).code;
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', BUNDLE_SCRIPT, WORKFLOWS_PATH, ...interceptorModules], {
     cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
@@ -104,9 +127,10 @@ async function bundleCode(): Promise<string> {
  * time of a mutant that survives. The file is named by a hash of every source file in workflows/:
  * another run, or code changed in between, gets a file of its own.
  */
-async function cachedBundleCode(): Promise<string> {
+async function cachedBundleCode(interceptorModules: readonly string[]): Promise<string> {
   const dir = dirname(WORKFLOWS_PATH);
   const hash = createHash('sha256');
+  for (const module of interceptorModules) hash.update(module).update('\0');
   for (const name of (await readdir(dir, { recursive: true })).sort()) {
     if (!name.endsWith('.ts')) continue;
     hash.update(name).update('\0').update(await readFile(join(dir, name))).update('\0');
@@ -114,7 +138,7 @@ async function cachedBundleCode(): Promise<string> {
   const file = join(tmpdir(), `carepath-workflows-${hash.digest('hex').slice(0, 16)}.js`);
   const cached = await readFile(file, 'utf8').catch(() => undefined);
   if (cached !== undefined) return cached;
-  const code = await bundleCode();
+  const code = await bundleCode(interceptorModules);
   // Written then renamed: a reader never sees half a file.
   const partial = `${file}.${process.pid}.${Date.now()}`;
   await writeFile(partial, code);
@@ -122,16 +146,21 @@ async function cachedBundleCode(): Promise<string> {
   return code;
 }
 
-let bundle: { mutant: string | undefined; built: Promise<WorkflowBundle> } | undefined;
+const bundles = new Map<string, { mutant: string | undefined; built: Promise<WorkflowBundle> }>();
 /**
  * The workflow bundle, built once per test file; under Stryker, built once per run and given each
- * mutant's id in a banner: a bundle is never reused for another mutant.
+ * mutant's id in a banner: a bundle is never reused for another mutant. `workflowInterceptorModules`:
+ * the tracing workflow interceptors (workers/telemetry.ts), in a bundle of their own.
  */
-export function workflowBundle(): Promise<WorkflowBundle> {
+export function workflowBundle(opts: { workflowInterceptorModules?: readonly string[] } = {}): Promise<WorkflowBundle> {
+  const modules = opts.workflowInterceptorModules ?? [];
+  const key = modules.join('\0');
   const mutant = activeMutant();
+  let bundle = bundles.get(key);
   if (!bundle || bundle.mutant !== mutant) {
-    const code = mutant === undefined ? bundleCode() : cachedBundleCode().then((c) => withActiveMutant(c, mutant));
+    const code = mutant === undefined ? bundleCode(modules) : cachedBundleCode(modules).then((c) => withActiveMutant(c, mutant));
     bundle = { mutant, built: code.then((c) => ({ code: c })) };
+    bundles.set(key, bundle);
   }
   return bundle.built;
 }

@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
 import { FakeWorld } from './fake-activities.js';
-import { timeSkippingEnv, workflowBundle } from './temporal.js';
+import { DATA_CONVERTER, timeSkippingEnv, workflowBundle } from './temporal.js';
 
 export interface Harness {
   env(): TestWorkflowEnvironment;
@@ -20,7 +20,7 @@ export interface Harness {
 export function workflowHarness(): Harness {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
-    env = await timeSkippingEnv();
+    env = await timeSkippingEnv({ dataConverter: DATA_CONVERTER });
     await workflowBundle();
   });
   afterAll(async () => {
@@ -38,6 +38,8 @@ export function workflowHarness(): Harness {
         taskQueue,
         workflowBundle: await workflowBundle(),
         activities: world.activities(),
+        // Payloads sealed as in production: every workflow test runs through the codec.
+        dataConverter: DATA_CONVERTER,
       });
       try {
         return await worker.runUntil(async () => {
@@ -79,7 +81,7 @@ export async function replays(h: WorkflowHandle): Promise<void> {
   let handle = runId ? client.getHandle(h.workflowId, runId) : h;
   for (;;) {
     const history = await handle.fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `${h.workflowId}:${runId ?? 'latest'}`);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: DATA_CONVERTER }, history, `${h.workflowId}:${runId ?? 'latest'}`);
     runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
     if (!runId) return;
     handle = client.getHandle(h.workflowId, runId);
