@@ -8,12 +8,17 @@ export type Claim =
   | { kind: 'other-request' }
   | { kind: 'answered'; status: number; response: string };
 
-/** Claims (caller, key) for a request, or says what the first request under it did. Keys live a day. */
-export async function claimIdempotencyKey(sql: Sql, r: { caller: string; key: string; requestHash: string }): Promise<Claim> {
+/**
+ * Claims (caller, key) for a request, or says what the first request under it did. Keys live a day; a
+ * claim still without an answer after `abandonedAfterMs` was abandoned (its request can no longer be
+ * running) and is claimed again, so a retry is never refused for a day after an outage.
+ */
+export async function claimIdempotencyKey(sql: Sql, r: { caller: string; key: string; requestHash: string; abandonedAfterMs: number }): Promise<Claim> {
   const inserted = await sql`
     insert into idempotency_keys (caller, key, request_hash) values (${r.caller}, ${r.key}, ${r.requestHash})
     on conflict (caller, key) do update set request_hash = excluded.request_hash, status = null, response = null, created_at = now()
       where idempotency_keys.created_at < now() - interval '1 day'
+         or (idempotency_keys.status is null and idempotency_keys.created_at < now() - make_interval(secs => ${r.abandonedAfterMs / 1000}))
     returning caller`;
   if (inserted.length) return { kind: 'claimed' };
   const [row] = await sql<{ request_hash: string; status: number | null; response: string | null }[]>`

@@ -5,6 +5,8 @@
 // retrying after a timeout creates one thing. The same key with another request is 422; while the
 // first is still running, 409 with Retry-After. A 5xx frees the key: the retry runs again (and a
 // journey start, whose id comes from the key, finds the journey the first attempt may have made).
+// A claim never answered nor freed (its process died, or the database went away before the key could
+// be freed) is abandoned once it is older than any request can run: twice the engine's deadline.
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { answerIdempotencyKey, claimIdempotencyKey, releaseIdempotencyKey } from '../activities/idempotency.js';
@@ -14,7 +16,9 @@ import { IDEMPOTENCY_KEY } from './schemas.js';
 import type { AppEnv } from './types.js';
 
 
-export function idempotent(sql: Sql): MiddlewareHandler<AppEnv> {
+/** `engineTimeoutMs`: the API's deadline for the engine (default 30 s); a request runs at most about that long. */
+export function idempotent(sql: Sql, engineTimeoutMs = 30_000): MiddlewareHandler<AppEnv> {
+  const abandonedAfterMs = 2 * engineTimeoutMs;
   return async (c, next) => {
     const key = c.req.header('idempotency-key');
     if (key === undefined || c.req.method !== 'POST') return next();
@@ -25,7 +29,7 @@ export function idempotent(sql: Sql): MiddlewareHandler<AppEnv> {
     const caller = `${user.role}:${user.id}`;
     const raw = await c.req.raw.clone().arrayBuffer();
     const requestHash = createHash('sha256').update(`${c.req.method} ${new URL(c.req.url).pathname}\n`).update(new Uint8Array(raw)).digest('hex');
-    const claim = await claimIdempotencyKey(sql, { caller, key, requestHash });
+    const claim = await claimIdempotencyKey(sql, { caller, key, requestHash, abandonedAfterMs });
     if (claim.kind === 'other-request') return problemResponse(c, unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request'));
     if (claim.kind === 'in-flight') {
       c.header('Retry-After', '1');

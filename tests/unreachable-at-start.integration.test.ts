@@ -6,7 +6,6 @@
 // the ports the processes were given.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -14,32 +13,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSql } from '../activities/db.js';
 import { TEST_DATABASE_URL } from './support/db.js';
 import { devServerEnv } from './support/temporal.js';
-import { freePort } from './support/ports.js';
+import { forward, freePort } from './support/ports.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PASSWORD = 'pw-that-never-reaches-a-log';
-
-
-/** Forwards 127.0.0.1:`port` to `target` (the service "appears" on the address the API was given). */
-async function forward(port: number, target: { host: string; port: number }): Promise<{ close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((down) => {
-    const up = connect(target.port, target.host);
-    for (const s of [down, up]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    down.pipe(up).pipe(down);
-  });
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return {
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
 
 let env: TestWorkflowEnvironment;
 const children: ChildProcess[] = [];

@@ -69,7 +69,7 @@ const facilityFor = (user: User, f: Facility): Facility => {
 export function facilityRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
 
   r.openapi(
     createRoute({

@@ -121,7 +121,7 @@ export function keyedUuid(name: string): string {
 export function journeyRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.use('/:id', opaqueIds('journey'));
   r.use('/:id/*', opaqueIds('journey'));
   const wf = (id: string) => deps.temporal.workflow.getHandle(journeyWorkflowId(id));

@@ -162,7 +162,7 @@ async function completeNext<P extends NextFields>(sql: Sql, p: P, templates = ne
 export function programTemplateRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.openapi(
     createRoute({
       method: 'post',
@@ -210,7 +210,7 @@ const maySee = (user: User, o: { patientId: string; doctorId: string }): boolean
 export function programRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.use('/:id', opaqueIds('program'));
   r.use('/:id/*', opaqueIds('program'));
   const deadline = () => Date.now() + (deps.engineTimeoutMs ?? 30_000);

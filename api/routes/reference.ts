@@ -16,7 +16,7 @@ const staff = requireRole('admin', 'coordinator');
 export function clinicianRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.openapi(
     createRoute({
       method: 'post',
@@ -35,7 +35,7 @@ export function clinicianRoutes(deps: ApiDeps) {
 export function patientRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.use('/:id/*', opaqueIds('patient'));
   r.openapi(
     createRoute({
@@ -73,7 +73,7 @@ export function patientRoutes(deps: ApiDeps) {
 export function slotRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.openapi(
     createRoute({
       method: 'post',
@@ -109,7 +109,7 @@ export function slotRoutes(deps: ApiDeps) {
 export function pathwayRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
-  r.use('/', idempotent(deps.sql));
+  r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
   r.use('/:id', opaqueIds('pathway'));
   r.openapi(
     createRoute({

@@ -17,7 +17,9 @@ import { createLogger } from '../../workers/logger.js';
 import { readiness } from '../../workers/services.js';
 import { TRACING_WORKFLOW_MODULES, tracingClientInterceptors, type Tracing } from '../../workers/telemetry.js';
 import { createJourneyWorker } from '../../workers/wiring.js';
-import { testDb, type TestDb } from './db.js';
+import { createSql } from '../../activities/db.js';
+import { TEST_DATABASE_URL, testDb, type TestDb } from './db.js';
+import { forward, freePort } from './ports.js';
 import { DATA_CONVERTER, devServerEnv, workflowBundle } from './temporal.js';
 
 export const SECRETS = {
@@ -71,6 +73,8 @@ export interface Stack {
   stopWorker(): Promise<void>;
   /** Starts a new worker (after `stopWorker`, as a restarted process would). */
   startWorker(): Promise<void>;
+  /** With `databaseOutages`: PostgreSQL stops for the API and the worker (connections reset, new ones refused), and comes back. */
+  database?: { stop(): Promise<void>; start(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -110,6 +114,33 @@ async function serveApp(app: { fetch: (req: Request) => Response | Promise<Respo
   return { server, url, call };
 }
 
+/** A pool on the test database's schema through a TCP forwarder that can be stopped and started again. */
+async function databaseOutages(db: TestDb) {
+  const target = new URL(TEST_DATABASE_URL);
+  const to = { host: target.hostname, port: Number(target.port || 5432) };
+  const port = await freePort();
+  let forwarder: { close(): Promise<void> } | undefined = await forward(port, to);
+  const via = new URL(TEST_DATABASE_URL);
+  via.hostname = '127.0.0.1';
+  via.port = String(port);
+  const sql = createSql(via.toString(), { max: 10, schema: db.schema });
+  const stop = async () => {
+    await forwarder?.close();
+    forwarder = undefined;
+  };
+  return {
+    sql,
+    stop,
+    async start() {
+      forwarder ??= await forward(port, to);
+    },
+    async close() {
+      await sql.end({ timeout: 1 });
+      await stop();
+    },
+  };
+}
+
 export interface StackOptions {
   /** Run no worker: the engine then never answers (for the API's deadline behaviour). */
   worker?: boolean;
@@ -124,10 +155,15 @@ export interface StackOptions {
   tracing?: Tracing;
   /** The stack's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: Logger;
+  /** The API and the worker reach PostgreSQL through a forwarder that `stack.database` can cut and restore (an outage). */
+  databaseOutages?: boolean;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const [env, db, listener] = await Promise.all([devServerEnv({ dataConverter: DATA_CONVERTER }), testDb(), notificationListener()]);
+  // The system's own pool (API and worker), through a forwarder when a test stops PostgreSQL; `db.sql` stays direct for the test's checks.
+  const outages = opts.databaseOutages ? await databaseOutages(db) : undefined;
+  const sql = outages?.sql ?? db.sql;
   const log = opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const notifyWebhook = { url: listener.url, secret: SECRETS.notifyWebhook };
   let apiUrl = '';
@@ -148,7 +184,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       namespace: env.namespace ?? 'default',
       client: env.client,
       dataConverter: DATA_CONVERTER,
-      sql: db.sql,
+      sql,
       log,
       notifyWebhook,
       facilityWebhookSecret: SECRETS.notifyWebhook,
@@ -165,7 +201,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const api = (temporal: Client) =>
     createApi({
       temporal,
-      sql: db.sql,
+      sql,
       log,
       secrets: SECRETS,
       ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
@@ -173,7 +209,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
       ...(opts.tracing ? { tracer: opts.tracing.tracer } : {}),
       codecServer: { codec: DATA_CONVERTER.payloadCodecs[0]!, uiOrigins: [TEMPORAL_UI_ORIGIN] },
-      ready: readiness(db.sql, env.connection),
+      ready: readiness(sql, env.connection),
     });
   const client = opts.tracing
     ? new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: DATA_CONVERTER, interceptors: { workflow: tracingClientInterceptors(opts.tracing) } })
@@ -199,6 +235,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       extra.push(served.server);
       return { call: served.call };
     },
+    ...(outages ? { database: { stop: outages.stop, start: outages.start } } : {}),
     stopWorker,
     async startWorker() {
       await stopWorker();
@@ -210,6 +247,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       for (const s of extra) s.close();
       await stopWorker();
       await env.teardown();
+      if (outages) await outages.close();
       await db.drop();
       await listener.close();
     },
