@@ -4,7 +4,7 @@
 import { Context } from '@temporalio/activity';
 
 /** How often a waiting activity heartbeats (the SDK sends at most one per 80 % of the heartbeat timeout). */
-export const HEARTBEAT_EVERY_MS = 1_000;
+const HEARTBEAT_EVERY_MS = 1_000;
 
 /** Runs `work`, heartbeating every second while it runs when called inside an activity (outside one, just runs it). */
 export async function whileHeartbeating<T>(work: () => Promise<T>): Promise<T> {

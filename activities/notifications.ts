@@ -2,13 +2,12 @@
 // NOTIFY_WEBHOOK_URL. The notification id is the idempotency key: stored once, delivered once.
 // Texts come from the message templates in activities/messages/ (see messages.ts), in the patient's
 // language and timezone, with the facts read here from the database.
-import { PARTNER_REQUEST_MS } from '../workflows/activity-options.js';
 import type { Mode, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { asLanguage, render, type NotificationFacts } from './messages.js';
-import { SIGNATURE_HEADER, sign } from './signature.js';
+import { signedPost } from './signature.js';
 
 export interface NotifyWebhook {
   url: string;
@@ -110,13 +109,8 @@ export async function deliverNotification(sql: Sql, webhook: NotifyWebhook, id: 
   const payload = JSON.stringify(notificationView(n!));
   let error: string | undefined;
   try {
-    const res = await fetch(webhook.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(webhook.secret, payload), 'Idempotency-Key': id },
-      body: payload,
-      signal: AbortSignal.timeout(PARTNER_REQUEST_MS),
-    });
-    if (!res.ok) error = `webhook answered ${res.status}`;
+    const status = await signedPost(webhook.url, webhook.secret, id, payload);
+    if (status < 200 || status > 299) error = `webhook answered ${status}`;
   } catch (e) {
     error = `webhook unreachable: ${(e as Error).message}`;
   }

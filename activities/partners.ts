@@ -4,10 +4,9 @@
 // sandbox partners do; a request's own answer only says whether the partner took it (any 2xx).
 // Anything else (a non-2xx, no answer within PARTNER_REQUEST_MS, a refused connection) throws a plain
 // error, which the activity's retry policy retries.
-import { PARTNER_REQUEST_MS } from '../workflows/activity-options.js';
 import type { PaymentProvider } from './payments.js';
 import type { Courier } from './prescriptions.js';
-import { SIGNATURE_HEADER, sign } from './signature.js';
+import { signedPost } from './signature.js';
 
 export interface PartnerEndpoint {
   /** The partner's base URL: requests go to `<url>/<path>`. */
@@ -20,20 +19,14 @@ export interface PartnerEndpoint {
 /** POSTs `body` as signed JSON to `<url>/<path>`; resolves on a 2xx, throws (retryably) on anything else. */
 async function post(partner: PartnerEndpoint, name: string, path: string, idempotencyKey: string, body: unknown): Promise<void> {
   const raw = JSON.stringify(body);
-  let res: Response;
+  let status: number;
   try {
-    res = await fetch(`${partner.url.replace(/\/+$/, '')}/${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(partner.secret, raw), 'Idempotency-Key': idempotencyKey },
-      body: raw,
-      signal: AbortSignal.timeout(partner.timeoutMs ?? PARTNER_REQUEST_MS),
-    });
+    status = await signedPost(`${partner.url.replace(/\/+$/, '')}/${path}`, partner.secret, idempotencyKey, raw, partner.timeoutMs);
   } catch (err) {
     const code = (err as { cause?: { code?: unknown } }).cause?.code;
     throw new Error(`${name} unreachable (${path}, ${idempotencyKey}): ${(err as Error).name}${typeof code === 'string' ? ` ${code}` : ''}`, { cause: err });
   }
-  await res.body?.cancel(); // the answer's body is not ours to read (nor to log)
-  if (!res.ok) throw new Error(`${name} answered ${res.status} (${path}, ${idempotencyKey})`);
+  if (status < 200 || status > 299) throw new Error(`${name} answered ${status} (${path}, ${idempotencyKey})`);
 }
 
 /**

@@ -217,10 +217,12 @@ async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'pre
 export function paymentActivities(deps: ActivityDeps) {
   const { sql } = deps;
   return {
-    async requestPayment(r: Parameters<typeof requestPayment>[1]): Promise<void> {
-      await requestPayment(sql, r);
-      await whileHeartbeating(async () => deps.payments.requested?.({ orderId: r.orderId, amount: r.amount, dueBy: r.dueBy }));
-    },
+    // Heartbeated from the start: the heartbeat timeout runs from the attempt's start, database work included.
+    requestPayment: (r: Parameters<typeof requestPayment>[1]): Promise<void> =>
+      whileHeartbeating(async () => {
+        await requestPayment(sql, r);
+        await deps.payments.requested?.({ orderId: r.orderId, amount: r.amount, dueBy: r.dueBy });
+      }),
     markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
     refundPayment: (r: Parameters<typeof refundPayment>[2]) => whileHeartbeating(() => refundPayment(sql, deps.payments, r)),
     refundClosedJourneyPayment: (r: LatePaymentInput) => whileHeartbeating(() => refundClosedJourneyPayment(sql, deps.payments, r.orderId, r)),

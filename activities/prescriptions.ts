@@ -247,13 +247,15 @@ export function prescriptionActivities(deps: ActivityDeps) {
       return { first: rows.length === 1 };
     },
     /** Records the courier order, then places it with the courier (keyed by delivery id). */
-    async placeCourierOrder(r: { deliveryId: string; prescriptionId: string; patientId: string; attempt: number }): Promise<void> {
-      await sql`
-        insert into deliveries (delivery_id, prescription_id, attempt) values (${r.deliveryId}, ${r.prescriptionId}, ${r.attempt})
-        on conflict (delivery_id) do nothing`;
-      await whileHeartbeating(() => deps.courier.order({ deliveryId: r.deliveryId, prescriptionId: r.prescriptionId }));
-      activityLog(deps).info({ prescriptionId: r.prescriptionId, deliveryId: r.deliveryId }, 'courier order placed');
-    },
+    /** Heartbeated from the start: the heartbeat timeout runs from the attempt's start, database work included. */
+    placeCourierOrder: (r: { deliveryId: string; prescriptionId: string; patientId: string; attempt: number }): Promise<void> =>
+      whileHeartbeating(async () => {
+        await sql`
+          insert into deliveries (delivery_id, prescription_id, attempt) values (${r.deliveryId}, ${r.prescriptionId}, ${r.attempt})
+          on conflict (delivery_id) do nothing`;
+        await deps.courier.order({ deliveryId: r.deliveryId, prescriptionId: r.prescriptionId });
+        activityLog(deps).info({ prescriptionId: r.prescriptionId, deliveryId: r.deliveryId }, 'courier order placed');
+      }),
     async planDoses(r: { prescriptionId: string; items: { drugCode: string; frequency: Frequency; days: number }[]; timezone: string; from: string }): Promise<DosePlan> {
       const plan = planCourse(r.items, r.timezone, r.from);
       await storeDosePlan(sql, r.prescriptionId, plan);

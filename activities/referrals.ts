@@ -2,11 +2,10 @@
 // signed like notifications, once per referral (`referral_sends` is its outbox). The patient's
 // details are read here, from the database, when it is sent: they never travel through workflow
 // input or history.
-import { PARTNER_REQUEST_MS } from '../workflows/activity-options.js';
 import type { Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
-import { SIGNATURE_HEADER, sign } from './signature.js';
+import { signedPost } from './signature.js';
 
 /** What the facility receives. */
 export interface ReferralPayload {
@@ -79,13 +78,8 @@ export async function sendReferral(sql: Sql, secret: string, referralId: string)
   const body = JSON.stringify(payload);
   let error: string | undefined;
   try {
-    const res = await fetch(r.webhook_url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(secret, body), 'Idempotency-Key': referralId },
-      body,
-      signal: AbortSignal.timeout(PARTNER_REQUEST_MS),
-    });
-    if (!res.ok) error = `facility answered ${res.status}`;
+    const status = await signedPost(r.webhook_url, secret, referralId, body);
+    if (status < 200 || status > 299) error = `facility answered ${status}`;
   } catch (e) {
     error = `facility unreachable: ${(e as Error).message}`;
   }

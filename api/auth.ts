@@ -1,5 +1,5 @@
 // Bearer JWT (HS256, AUTH_JWT_SECRET) authentication and role checks.
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { sign, verify } from 'hono/jwt';
 import { z } from 'zod';
 import type { Role } from '../workflows/definitions.js';
@@ -16,7 +16,10 @@ const Claims = z.object({
   role: z.enum(['patient', 'doctor', 'pharmacist', 'coordinator', 'admin']),
 });
 
-const unauthorized = (detail: string) => new ApiProblem(401, 'unauthorized', 'Unauthorized', detail);
+export const unauthorized = (detail: string) => new ApiProblem(401, 'unauthorized', 'Unauthorized', detail);
+
+/** The token of `Authorization: Bearer <token>`, if the request carries one. */
+export const bearerToken = (c: Context): string | undefined => c.req.header('authorization')?.match(/^Bearer\s+(\S+)$/i)?.[1];
 
 /**
  * What tokens are checked with: the HS256 secret alone (development and tests), or, in production, the
@@ -32,8 +35,7 @@ export function tokenKey(secret: string, opts: { production: boolean; maxTtlSeco
 
 export function authenticate(key: TokenKey): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header('authorization');
-    const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
+    const token = bearerToken(c);
     if (!token) {
       c.header('WWW-Authenticate', 'Bearer');
       return problemResponse(c, unauthorized('a Bearer token is required'));

@@ -11,7 +11,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { cors } from 'hono/cors';
 import { SESSION_COOKIE } from '../web/index.js';
-import { isStaff, verifyToken, type TokenKey } from './auth.js';
+import { bearerToken, isStaff, unauthorized, verifyToken, type TokenKey } from './auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from './openapi.js';
 import { ApiProblem, forbidden, problemResponse, unprocessable } from './problems.js';
 import type { AppEnv } from './types.js';
@@ -59,12 +59,10 @@ function fromLocalUi(c: Context, origins: string[]): boolean {
   return origin !== undefined && origins.includes(origin) && remote !== undefined && LOOPBACK.has(remote);
 }
 
-const unauthorized = (detail: string) => new ApiProblem(401, 'unauthorized', 'Unauthorized', detail);
-
 /** A coordinator's or admin's bearer token, or their dashboard session cookie. */
 function staffOnly(jwtSecret: TokenKey, opts: CodecServerOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = c.req.header('authorization')?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? getCookie(c, SESSION_COOKIE);
+    const token = bearerToken(c) ?? getCookie(c, SESSION_COOKIE);
     if (!token) {
       if (opts.trustLocalUi && fromLocalUi(c, opts.uiOrigins)) return next();
       c.header('WWW-Authenticate', 'Bearer');

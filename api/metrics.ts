@@ -6,7 +6,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ApiProblem, problemResponse } from './problems.js';
+import { bearerToken, unauthorized } from './auth.js';
+import { problemResponse } from './problems.js';
 import type { AppEnv } from './types.js';
 
 /** Seconds; up to the engine's 30 s deadline. */
@@ -55,10 +56,10 @@ export function httpMetrics(): HttpMetrics {
       const expected = token === undefined ? undefined : digest(token);
       return async (c) => {
         if (expected) {
-          const given = c.req.header('authorization')?.match(/^Bearer\s+(\S+)$/i)?.[1];
+          const given = bearerToken(c);
           if (!given || !timingSafeEqual(digest(given), expected)) {
             c.header('WWW-Authenticate', 'Bearer');
-            return problemResponse(c, new ApiProblem(401, 'unauthorized', 'Unauthorized', 'the metrics token is required'));
+            return problemResponse(c, unauthorized('the metrics token is required'));
           }
         }
         const merged = Registry.merge([processMetrics(), registry]);

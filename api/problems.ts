@@ -162,11 +162,10 @@ const HTTP_PROBLEMS: Partial<Record<number, { type: string; title: string }>> = 
  * What the engine said underneath an error, for the log: pino's error serializer appends the cause's
  * message and stack; the update's failure type and the gRPC status code are added beside it.
  */
-function causeMeta(err: Error): { cause?: Error; failureType?: string; grpcCode?: number } {
+function causeMeta(err: Error): { failureType?: string; grpcCode?: number } {
   const cause = (err as { cause?: unknown }).cause;
   if (!(cause instanceof Error)) return {};
   return {
-    cause,
     ...(cause instanceof ApplicationFailure && cause.type ? { failureType: cause.type } : {}),
     ...(isGrpcServiceError(cause) ? { grpcCode: cause.code } : {}),
   };
@@ -188,8 +187,7 @@ export function errorHandler(log: Logger) {
       c.header('Retry-After', '2');
       return problemResponse(c, new ApiProblem(503, 'database-unavailable', 'Service unavailable', 'the database cannot be reached; try again shortly'));
     }
-    const { cause: _cause, ...engine } = causeMeta(err);
-    log.error({ err, ...engine, requestId: c.get('requestId') }, 'unhandled error');
+    log.error({ err, ...causeMeta(err), requestId: c.get('requestId') }, 'unhandled error');
     return problemResponse(c, new ApiProblem(500, 'internal', 'Internal server error', 'something went wrong; the request id is in X-Request-Id'));
   };
 }

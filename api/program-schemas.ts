@@ -3,10 +3,7 @@
 import { z } from '@hono/zod-openapi';
 import { durationMs, isIsoDuration } from '../workflows/duration.js';
 import type { ProgramPlan, ProgramTemplate, Reading } from '../workflows/definitions.js';
-import { BoundedDuration, INT4_MAX, Id, TEXT_PATTERN, Task, Timestamp, TimelineEntry, storable } from './schemas.js';
-
-const NO_NUL = [storable, 'must be well-formed text without NUL characters'] as const;
-const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL).openapi({ pattern: TEXT_PATTERN });
+import { BoundedDuration, INT4_MAX, Id, Task, Text, Timestamp, TimelineEntry } from './schemas.js';
 const Slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes');
 
 /** A chronic condition's code, as program templates name it (`hypertension`, `diabetes-t2`). */

@@ -35,7 +35,7 @@ const TIME_PART = 'T([0-9]+H([0-9]+M)?([0-9]+(\\.[0-9]+)?S)?|[0-9]+M([0-9]+(\\.[
 const DURATION_PATTERN = `^P([0-9]+W([0-9]+D)?(${TIME_PART})?|[0-9]+D(${TIME_PART})?|${TIME_PART})$`;
 /** Ids are opaque: any non-empty string up to 200 characters; one that names nothing is a 404. */
 export const Id = z.string().min(1).max(200).refine(...NO_NUL).openapi({ pattern: NO_NUL_PATTERN });
-const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL).openapi({ pattern: TEXT_PATTERN });
+export const Text = (max: number) => z.string().trim().min(1).max(max).refine(...NO_NUL).openapi({ pattern: TEXT_PATTERN });
 export const Department = z.enum(DEPARTMENTS);
 export const Mode = z.enum(['online', 'offline']);
 /** PostgreSQL int4: larger numbers are refused at the edge, not by the database. */

@@ -123,7 +123,7 @@ describe('payloads sealed in Temporal', () => {
   });
 
   it('through the codec every marker reads again', async () => {
-    const opened = await DATA_CONVERTER.payloadCodecs[0]!.decode(payloadsOf(sealed));
+    const opened = await DATA_CONVERTER.payloadCodecs[0].decode(payloadsOf(sealed));
     const clear = JSON.stringify(opened.map((p) => defaultPayloadConverter.fromPayload(p)));
     for (const marker of Object.values(MARKERS).filter((m) => m !== MARKERS.name && m !== MARKERS.phone)) expect(clear).toContain(marker);
     // The journey's own client (with the codec) reads the workflow's result and query as before.

@@ -32,7 +32,6 @@ export interface WebOptions {
 type Json = Record<string, any>;
 /** The session cookie: the signed-in user's token. The codec server (api/codec.ts) accepts it too, for the Temporal UI. */
 export const SESSION_COOKIE = 'cp_session';
-const SESSION = SESSION_COOKIE;
 const LANG = 'cp_lang';
 const INTERNAL = 'http://carepath.internal';
 const ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'assets');
@@ -118,14 +117,14 @@ export function createWeb(opts: WebOptions): Hono {
   const page = (c: Context, body: Html, status = 200) => c.html(body, status as 200);
 
   async function session(c: Context): Promise<Session | undefined> {
-    const token = getCookie(c, SESSION);
+    const token = getCookie(c, SESSION_COOKIE);
     if (!token) return undefined;
     const user = await verifyToken(opts.jwtSecret, token);
     return typeof user === 'string' ? undefined : { user, token };
   }
 
   const startSession = (c: Context, token: string) =>
-    setCookie(c, SESSION, token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: opts.secureCookies ?? false, maxAge: 12 * 3600 });
+    setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: opts.secureCookies ?? false, maxAge: 12 * 3600 });
 
   /** An API call with the user's token; a refusal becomes an ApiError with the API's own detail. */
   async function api(s: Session, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Json> {
@@ -220,7 +219,7 @@ export function createWeb(opts: WebOptions): Hono {
     return c.redirect('/app', 303);
   });
   app.post('/sign-out', (c) => {
-    deleteCookie(c, SESSION, { path: '/' });
+    deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.redirect('/app/sign-in', 303);
   });
 

@@ -38,7 +38,7 @@ const app = createApi({
     ...(config.temporalUiUrl ? { temporalUi: { url: config.temporalUiUrl, namespace: config.temporal.namespace } } : {}),
   },
   // The Temporal UI (TEMPORAL_UI_URL) and CLI open sealed payloads here, with a staff token.
-  codecServer: { codec: dataConverter.payloadCodecs[0]!, uiOrigins: config.temporalUiUrl ? [new URL(config.temporalUiUrl).origin] : [] },
+  codecServer: { codec: dataConverter.payloadCodecs[0], uiOrigins: config.temporalUiUrl ? [new URL(config.temporalUiUrl).origin] : [] },
   ready,
 });
 const server = serve({ fetch: app.fetch, port: config.port, hostname: '0.0.0.0' }, (info) => log.info({ port: info.port, ...addresses }, 'API listening'));

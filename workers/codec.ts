@@ -74,6 +74,6 @@ export class EncryptionCodec implements PayloadCodec {
 }
 
 /** The data converter every Client, Worker and replay of CarePath uses. */
-export function payloadDataConverter(keys: PayloadKeys): { payloadCodecs: PayloadCodec[] } {
+export function payloadDataConverter(keys: PayloadKeys): { payloadCodecs: [EncryptionCodec] } {
   return { payloadCodecs: [new EncryptionCodec(keys)] };
 }

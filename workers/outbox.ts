@@ -43,6 +43,7 @@ export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'l
       order by next_attempt_at limit ${o.batch ?? 20}
       for update skip locked)
     returning id, attempts`;
+  if (claimed.length === 0) return 0;
   // The rows still in hand keep their lease; a failed row's retry time, written after the renewal in
   // flight has finished, is not overwritten.
   const inHand = new Set(claimed.map((r) => r.id));

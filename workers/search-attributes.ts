@@ -59,7 +59,7 @@ export async function searchAttributesProblem(connection: Connection, namespace:
   try {
     found = await checkSearchAttributes(connection, namespace);
   } catch (err) {
-    log.warn({ err: (err as Error).message, namespace }, 'search attributes not checked: listing them was refused');
+    log.warn({ err, namespace }, 'search attributes not checked: listing them was refused');
     return undefined;
   }
   if (found.mistyped.length > 0) return `namespace ${namespace} has search attributes of another type: ${found.mistyped.join('; ')}`;

@@ -88,11 +88,7 @@ export async function untilReachable<T>(
       return await attempt();
     } catch (err) {
       if (!retryable(err)) throw err;
-      const e = err as Error & { code?: unknown };
-      log.warn(
-        { address: service.address, err: { type: e.name, ...(e.code === undefined ? {} : { code: e.code }), message: e.message }, retryInMs: waitMs },
-        `cannot reach ${service.name} at ${service.address}; trying again`,
-      );
+      log.warn({ address: service.address, err, retryInMs: waitMs }, `cannot reach ${service.name} at ${service.address}; trying again`);
       await new Promise((r) => setTimeout(r, waitMs));
     }
   }

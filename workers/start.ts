@@ -16,7 +16,7 @@ import { createApi } from '../api/index.js';
 import { payloadDataConverter } from './codec.js';
 import { DEV_PAYLOAD_KEYS, loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
-import { claimDataDir, portInUse, stopOrphanedDevServer, watchLaunchers } from './local-stack.js';
+import { PID_FILE, claimDataDir, portInUse, stopOrphanedDevServer, watchLaunchers } from './local-stack.js';
 import { registerSearchAttributes, searchAttributesProblem } from './search-attributes.js';
 import { openDatabase, prepareDatabase, readiness } from './services.js';
 import { startTracing, tracingClientInterceptors } from './telemetry.js';
@@ -55,7 +55,7 @@ async function shutdown(signal: string): Promise<void> {
     try {
       await close();
     } catch (err) {
-      log.warn({ err: { type: (err as Error).name, message: (err as Error).message } }, 'error while shutting down');
+      log.warn({ err }, 'error while shutting down');
     }
   }
   log.info('stopped');
@@ -174,7 +174,7 @@ try {
       ...(uiUrl ?? config.temporalUiUrl ? { temporalUi: { url: (uiUrl ?? config.temporalUiUrl)!, namespace: config.temporal.namespace } } : {}),
     },
     codecServer: {
-      codec: dataConverter.payloadCodecs[0]!,
+      codec: dataConverter.payloadCodecs[0],
       uiOrigins: uiUrl ? [uiUrl, `http://127.0.0.1:${TEMPORAL_UI_PORT}`] : config.temporalUiUrl ? [new URL(config.temporalUiUrl).origin] : [],
       // Our own dev server's UI on the public development key: nothing to protect, so it decodes with no setup.
       trustLocalUi: uiUrl !== undefined && config.env !== 'production' && config.payloadKeys === DEV_PAYLOAD_KEYS,
@@ -206,17 +206,17 @@ try {
         ? `  Demo data      doctors ${DEMO.doctors.map((d) => d.id).join(', ')}; patients ${DEMO.patients.map((p) => p.id).join(', ')}; coordinator ${DEMO.coordinator.id}`
         : '  Demo data      none (npm start -- --demo seeds clinicians, patients and slots)',
       `  A token        npm run token -- coordinator ${DEMO.coordinator.id}`,
-      `  Ctrl-C stops everything (pid ${process.pid}, in ${join(DATA, 'carepath.pid')}).`,
+      `  Ctrl-C stops everything (pid ${process.pid}, in ${join(DATA, PID_FILE)}).`,
       '',
     ].join('\n'),
   );
   await running.catch((err: unknown) => {
     if (stopping) return;
-    log.error({ err: { type: (err as Error).name, message: (err as Error).message } }, 'worker stopped with an error');
+    log.error({ err }, 'worker stopped with an error');
     void shutdown('worker-error').then(() => process.exit(1));
   });
 } catch (err) {
-  log.error({ err: { type: (err as Error).name, message: (err as Error).message }, stack: (err as Error).stack }, 'start-up failed');
+  log.error({ err }, 'start-up failed');
   await shutdown('start-up-failure');
   process.exit(1);
 }

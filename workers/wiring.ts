@@ -14,6 +14,7 @@ import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payme
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
 import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
 import type { Config } from './config.js';
+import { isDatabaseError } from './logger.js';
 import { startOutboxDispatcher } from './outbox.js';
 import { tracingClientInterceptors, tracingWorkerOptions, type Tracing } from './telemetry.js';
 
@@ -30,8 +31,7 @@ export function safeLogMeta(meta: Record<string, unknown> | undefined): Record<s
   for (const [key, value] of Object.entries(meta ?? {})) {
     if (value instanceof Error) {
       const code = (value as { code?: unknown }).code;
-      const database = value.name === 'PostgresError' || typeof (value as { severity?: unknown }).severity === 'string';
-      out[key] = { type: value.name, ...(code === undefined ? {} : { code }), ...(database ? {} : { message: value.message }) };
+      out[key] = { type: value.name, ...(code === undefined ? {} : { code }), ...(isDatabaseError(value) ? {} : { message: value.message }) };
     } else {
       out[key] = value;
     }
@@ -66,7 +66,7 @@ export function installRuntime(log: Logger, opts: { metricsAddress?: string } = 
     if (err instanceof IllegalStateError) return; // already installed in this process
     if (!opts.metricsAddress) throw err;
     // The port is taken, say: the worker runs on without its metrics rather than not at all.
-    log.warn({ err: { type: (err as Error).name, message: (err as Error).message }, metricsAddress: opts.metricsAddress }, 'Temporal runtime metrics not served');
+    log.warn({ err, metricsAddress: opts.metricsAddress }, 'Temporal runtime metrics not served');
     install(undefined);
   }
 }

@@ -33,7 +33,7 @@ export const act = proxyActivities<Activities>(SHORT_WORK);
 export const partner = proxyActivities<Activities>(PARTNER_CALL);
 
 /** Webhook deliveries retry on their own, in the background, until the gateway takes them. */
-const delivery = proxyActivities<Activities>(DELIVERY);
+export const delivery = proxyActivities<Activities>(DELIVERY);
 
 export const SYSTEM = 'system';
 

@@ -112,7 +112,7 @@ async function itemsReadable(sql: Sql, created: { prescriptions: string[]; exams
 }
 
 /** A UUID (version 8, name-based) from `name`: the same name, the same id. */
-export function keyedUuid(name: string): string {
+function keyedUuid(name: string): string {
   const h = createHash('sha256').update(name).digest('hex');
   const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;

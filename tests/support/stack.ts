@@ -208,7 +208,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...(opts.web ? { web: opts.web } : {}),
       ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
       ...(opts.tracing ? { tracer: opts.tracing.tracer } : {}),
-      codecServer: { codec: DATA_CONVERTER.payloadCodecs[0]!, uiOrigins: [TEMPORAL_UI_ORIGIN] },
+      codecServer: { codec: DATA_CONVERTER.payloadCodecs[0], uiOrigins: [TEMPORAL_UI_ORIGIN] },
       ready: readiness(sql, env.connection),
     });
   const client = opts.tracing
