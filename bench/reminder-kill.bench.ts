@@ -28,11 +28,8 @@ import { createSql } from '../activities/db.js';
 import { CARE_PROGRAM_WORKFLOW, JOURNEY_TASK_QUEUE, programWorkflowId, type PathwayTemplate, type ProgramInput, type ProgramTemplate } from '../workflows/definitions.js';
 import { PROGRAM_TASK_TIMEOUT } from '../workflows/activity-options.js';
 import type { careProgram } from '../workflows/care-program.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../workers/wiring.js';
 import { testDb } from '../tests/support/db.js';
+import { devServerEnv, workflowBundle } from '../tests/support/temporal.js';
 
 const MIN = 60_000;
 const TZ = 'Asia/Shanghai';
@@ -80,11 +77,10 @@ async function gateway(): Promise<{ url: string; first: Map<string, number>; cou
   return { url: `http://127.0.0.1:${port}/notify`, first, count, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-// The dev server of .tools/bin, and payloads in clear (the bench measures timeouts, not the codec).
-const server = { executable: { type: 'existing-path' as const, path: join(ROOT, '.tools', 'bin', 'temporal') }, ip: '127.0.0.1', log: { format: 'pretty', level: 'warn' }, searchAttributes: SEARCH_ATTRIBUTES };
-const [env, db, hook] = await Promise.all([TestWorkflowEnvironment.createLocal({ server }), testDb(), gateway()]);
+// The tests' dev server (search attributes registered), with payloads in clear: the bench measures timeouts, not the codec.
+const [env, db, hook] = await Promise.all([devServerEnv(), testDb(), gateway()]);
 const bundlePath = join(tmpdir(), `carepath-kill-bundle-${process.pid}.js`);
-writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
+writeFileSync(bundlePath, (await workflowBundle()).code);
 const logPath = join(tmpdir(), `carepath-kill-workers-${process.pid}.log`);
 const logFd = openSync(logPath, 'a');
 

@@ -1,7 +1,7 @@
 // The API with its database down: a refused connection and one that never answers both come back as
 // 503 `database-unavailable` with Retry-After (the contract's answer for an outage, not a 500), the
 // refused one at once and the silent one within the 3 s connect timeout; /readyz says postgres false.
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { freePort, silentServer } from './support/ports.js';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSql } from '../activities/db.js';
@@ -11,22 +11,16 @@ import { createLogger } from '../workers/logger.js';
 import { readiness } from '../workers/services.js';
 
 const secrets = { jwt: 'j', paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f' };
-let silent: Server;
-const sockets: Socket[] = [];
+let silent: { port: number; close(): void };
 let silentPort: number;
 let closedPort: number;
 beforeAll(async () => {
-  silent = createServer((s) => sockets.push(s));
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  silentPort = (silent.address() as AddressInfo).port;
-  // A port nobody listens on: bind one, note it, close it.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  closedPort = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  silent = await silentServer();
+  silentPort = silent.port;
+  // A port nobody listens on.
+  closedPort = await freePort();
 });
 afterAll(() => {
-  for (const s of sockets) s.destroy();
   silent.close();
 });
 

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { httpCourier, httpPaymentProvider } from '../activities/partners.js';
 import { verifySignature } from '../activities/signature.js';
+import { freePort } from './support/ports.js';
 
 const SECRET = 'partner-secret';
 interface Call {
@@ -93,10 +94,7 @@ it('gives up on a partner that does not answer in time', async () => {
 });
 
 it('throws when nothing listens at the partner address', async () => {
-  const closed = createServer();
-  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-  const port = (closed.address() as AddressInfo).port;
-  await new Promise((r) => closed.close(r));
+  const port = await freePort();
   await expect(httpCourier({ url: `http://127.0.0.1:${port}`, secret: SECRET }).order({ deliveryId: 'rx-3-d1', prescriptionId: 'rx-3' })).rejects.toThrow(
     'courier unreachable (deliveries, rx-3-d1): TypeError ECONNREFUSED',
   );

@@ -1,26 +1,22 @@
 // /readyz's checks against servers that accept a connection and never answer (a hung database or
 // Temporal frontend): each check gives up after its deadline, so the answer comes within about a
 // second, not after the clients' own timeouts; the real PostgreSQL answers ready beside a hung Temporal.
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { silentServer } from './support/ports.js';
 import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSql } from '../activities/db.js';
 import { readiness } from '../workers/services.js';
 import { testDb, type TestDb } from './support/db.js';
 
-let silent: Server;
+let silent: { port: number; close(): void };
 let port: number;
-const sockets: Socket[] = [];
 let db: TestDb;
 beforeAll(async () => {
-  silent = createServer((s) => sockets.push(s)); // accepts, reads nothing, answers nothing
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  port = (silent.address() as AddressInfo).port;
+  silent = await silentServer(); // accepts, reads nothing, answers nothing
+  port = silent.port;
   db = await testDb();
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
   silent.close();
   await db?.drop();
 });

@@ -2,14 +2,13 @@
 // Stateless: run several behind a load balancer.
 import { serve } from '@hono/node-server';
 import { createSql } from '../activities/db.js';
-import { tokenKey } from '../api/auth.js';
 import { createApi } from '../api/index.js';
 import { loadConfigOrExit } from './config.js';
 import { createLogger } from './logger.js';
 import { databaseAddress, readiness, reportReachability } from './services.js';
 import { startTracing } from './telemetry.js';
 import { payloadDataConverter } from './codec.js';
-import { lazyClient } from './wiring.js';
+import { apiSecrets, lazyClient } from './wiring.js';
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
@@ -30,7 +29,7 @@ const app = createApi({
   temporal: client,
   sql,
   log,
-  secrets: { ...config.secrets, jwt: tokenKey(config.secrets.jwt, { production: config.env === 'production', maxTtlSeconds: config.auth.maxTokenTtlSeconds }) },
+  secrets: apiSecrets(config),
   ...(config.metrics.token ? { metricsToken: config.metrics.token } : {}),
   ...(tracing ? { tracer: tracing.tracer } : {}),
   web: {

@@ -11,7 +11,6 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection } from '@temporalio/worker';
 import { sandboxCourier, sandboxPaymentProvider } from '../activities/sandbox.js';
 import { demoUsers, seedDemoData, DEMO } from '../activities/seed.js';
-import { tokenKey } from '../api/auth.js';
 import { createApi } from '../api/index.js';
 import { payloadDataConverter } from './codec.js';
 import { DEV_PAYLOAD_KEYS, loadConfigOrExit } from './config.js';
@@ -20,7 +19,7 @@ import { PID_FILE, claimDataDir, portInUse, stopOrphanedDevServer, watchLauncher
 import { registerSearchAttributes, searchAttributesProblem } from './search-attributes.js';
 import { openDatabase, prepareDatabase, readiness } from './services.js';
 import { startTracing, tracingClientInterceptors } from './telemetry.js';
-import { configuredPartners, connectWorker, createJourneyWorker, installRuntime, temporalConnectionOptions } from './wiring.js';
+import { apiSecrets, configuredPartners, connectWorker, createJourneyWorker, installRuntime, runtimeOptions, temporalConnectionOptions } from './wiring.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN = join(ROOT, '.tools', 'bin', 'temporal');
@@ -42,7 +41,7 @@ if ('runningPid' in claim) {
 }
 process.once('exit', () => claim.release());
 // The worker's Temporal runtime metrics on a port of their own (WORKER_METRICS_PORT, default 9464; 0: none).
-installRuntime(log, config.metrics.workerPort ? { metricsAddress: `0.0.0.0:${config.metrics.workerPort}` } : {});
+installRuntime(log, runtimeOptions(config));
 const tracing = startTracing(config.tracing, 'carepath');
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -167,7 +166,7 @@ try {
     ...(tracing ? { tracer: tracing.tracer } : {}),
     sql: db.sql,
     log,
-    secrets: { ...config.secrets, jwt: tokenKey(config.secrets.jwt, { production: config.env === 'production', maxTtlSeconds: config.auth.maxTokenTtlSeconds }) },
+    secrets: apiSecrets(config),
     web: {
       // One-click sign-in as the demo users: only with the demo seed, never in production.
       ...(demo && config.env !== 'production' ? { demoUsers: demoUsers() } : {}),

@@ -14,6 +14,7 @@ import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payme
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
 import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
 import type { Config } from './config.js';
+import { tokenKey } from '../api/auth.js';
 import { isDatabaseError } from './logger.js';
 import { startOutboxDispatcher } from './outbox.js';
 import { tracingClientInterceptors, tracingWorkerOptions, type Tracing } from './telemetry.js';
@@ -69,6 +70,16 @@ export function installRuntime(log: Logger, opts: { metricsAddress?: string } = 
     log.warn({ err, metricsAddress: opts.metricsAddress }, 'Temporal runtime metrics not served');
     install(undefined);
   }
+}
+
+/** `installRuntime`'s options from the configuration: the worker's metrics port, when one is set. */
+export function runtimeOptions(config: Pick<Config, 'metrics'>): { metricsAddress?: string } {
+  return config.metrics.workerPort ? { metricsAddress: `0.0.0.0:${config.metrics.workerPort}` } : {};
+}
+
+/** The secrets an API is given: the token key strict in production (exp required, AUTH_TOKEN_MAX_TTL). */
+export function apiSecrets(config: Pick<Config, 'secrets' | 'env' | 'auth'>) {
+  return { ...config.secrets, jwt: tokenKey(config.secrets.jwt, { production: config.env === 'production', maxTtlSeconds: config.auth.maxTokenTtlSeconds }) };
 }
 
 /** TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY hold either the PEM text or the path of a PEM file. */

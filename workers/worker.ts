@@ -11,12 +11,12 @@ import { searchAttributesProblem } from './search-attributes.js';
 import { databaseAddress, prepareDatabase, untilReachable } from './services.js';
 import { startTracing } from './telemetry.js';
 import { payloadDataConverter } from './codec.js';
-import { configuredPartners, connectClient, connectWorker, createJourneyWorker, installRuntime } from './wiring.js';
+import { configuredPartners, connectClient, connectWorker, createJourneyWorker, installRuntime, runtimeOptions } from './wiring.js';
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
 // The Temporal runtime's Prometheus metrics on this worker's own port (WORKER_METRICS_PORT, 0: none).
-installRuntime(log, config.metrics.workerPort ? { metricsAddress: `0.0.0.0:${config.metrics.workerPort}` } : {});
+installRuntime(log, runtimeOptions(config));
 const tracing = startTracing(config.tracing, 'carepath-worker');
 // `npm run build:workflows` writes both bundles: the traced one holds the tracing workflow interceptors.
 const BUNDLE = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', tracing ? 'workflow-bundle.traced.js' : 'workflow-bundle.js');

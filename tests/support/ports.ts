@@ -33,3 +33,17 @@ export async function forward(port: number, target: { host: string; port: number
     },
   };
 }
+
+/** A server on a free loopback port that accepts connections and never answers (a hung service). */
+export async function silentServer(): Promise<{ port: number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => sockets.push(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
