@@ -361,7 +361,7 @@ export const JourneySummary = Journey.omit({ timeline: true, openTasks: true })
   .extend({ createdAt: Timestamp, updatedAt: Timestamp, overdue: z.boolean() })
   .openapi('JourneySummary');
 
-const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
+export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 export const JourneyQuery = z.strictObject({
   status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional(),
   phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']).optional(),

@@ -13,7 +13,7 @@ const BoardQuery = z.strictObject({
   status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional(),
   from: s.Timestamp.optional().openapi({ description: 'Journeys created at or after this instant' }),
   to: s.Timestamp.optional().openapi({ description: 'Journeys created before this instant' }),
-  overdue: z.enum(['true', 'false']).transform((v) => v === 'true').optional().openapi({ description: 'true: only journeys with an open task past due' }),
+  overdue: s.booleanParam.optional().openapi({ description: 'true: only journeys with an open task past due' }),
 });
 
 const Board = z
