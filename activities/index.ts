@@ -13,6 +13,7 @@ import { programActivities } from './programs.js';
 import { referralActivities } from './referrals.js';
 import { slotActivities } from './slots.js';
 import { triageActivities } from './triage.js';
+import { verificationActivities } from './verification.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     ...examActivities(deps),
     ...referralActivities(deps),
     ...programActivities(deps),
+    ...verificationActivities(deps),
   };
 }
 

@@ -14,7 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { FailureType, ItemFailureType, ProgramFailureType } from '../workflows/definitions.js';
+import { FailureType, ItemFailureType, ProgramFailureType, RuleFailureType } from '../workflows/definitions.js';
 
 const TYPE_BASE = 'https://carepath.dev/problems/';
 
@@ -61,9 +61,18 @@ export function validationProblem(error: ZodError, where: string): ApiProblem {
 
 type ItemFailure = (typeof ItemFailureType)[keyof typeof ItemFailureType];
 type ProgramFailure = (typeof ProgramFailureType)[keyof typeof ProgramFailureType];
+const unprocessableRule: Known = { status: 422, title: 'Unprocessable' };
 type Known = { status: ContentfulStatusCode; title: string };
 
-const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure, Known> = {
+const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | RuleFailureType, Known> = {
+  [RuleFailureType.ClinicianUnverified]: unprocessableRule,
+  [RuleFailureType.InsufficientPractice]: unprocessableRule,
+  [RuleFailureType.PatientUnverified]: unprocessableRule,
+  [RuleFailureType.GuardianRequired]: unprocessableRule,
+  [RuleFailureType.InPersonOnly]: unprocessableRule,
+  [RuleFailureType.SignatureMismatch]: unprocessableRule,
+  [RuleFailureType.SignerNotPrescriber]: { status: 403, title: 'Forbidden' },
+  [RuleFailureType.ConsentWithdrawn]: unprocessableRule,
   [FailureType.InvalidState]: { status: 409, title: 'Conflict' },
   [FailureType.SlotUnavailable]: { status: 409, title: 'Conflict' },
   [FailureType.FirstVisitOnline]: { status: 422, title: 'Unprocessable' },

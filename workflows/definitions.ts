@@ -319,6 +319,34 @@ export const FailureType = {
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
+/**
+ * The rules of online care (the regulator's): each refusal names its rule. 422 unless noted.
+ * Kept apart from FailureType so each workflow's refusals read as what they are.
+ */
+export const RuleFailureType = {
+  /** The clinician's licence has not been verified. */
+  ClinicianUnverified: 'clinician-unverified',
+  /** An online consultation needs a doctor with at least ONLINE_MIN_YEARS years of practice. */
+  InsufficientPractice: 'insufficient-practice',
+  /** The patient's real-name identity has not been verified. */
+  PatientUnverified: 'patient-unverified',
+  /** An online journey for a child under GUARDIAN_AGE needs a verified guardian. */
+  GuardianRequired: 'guardian-required',
+  /** "Needs in-person care" ends an online visit: nothing may be prescribed or ordered in it. */
+  InPersonOnly: 'in-person-only',
+  /** A prescription whose content no longer matches its signature. */
+  SignatureMismatch: 'signature-mismatch',
+  /** Only the prescribing doctor's own request signs a prescription (403). */
+  SignerNotPrescriber: 'signer-not-prescriber',
+  /** The patient withdrew the consent this needs. */
+  ConsentWithdrawn: 'consent-withdrawn',
+} as const;
+export type RuleFailureType = (typeof RuleFailureType)[keyof typeof RuleFailureType];
+/** Years of practice an online consultation needs. */
+export const ONLINE_MIN_YEARS = 3;
+/** Below this age (in whole years) an online journey needs a guardian. */
+export const GUARDIAN_AGE = 6;
+
 // ---- messages -----------------------------------------------------------------------------
 
 export interface BookInput {

@@ -15,6 +15,7 @@ function triageSet(): CompiledRuleSet {
 }
 import { planCourse } from '../../activities/prescriptions.js';
 import { planOccurrences } from '../../activities/programs.js';
+import { patientRefusal, standingRefusal, type ClinicianStanding, type Standing } from '../../activities/verification.js';
 import type { Appointment, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
 export interface FakeSlot {
@@ -29,6 +30,10 @@ export interface FakeSlot {
 
 export class FakeWorld {
   slots = new Map<string, FakeSlot>();
+  /** Clinicians whose standing differs from verified with 10 years of practice. */
+  clinicians = new Map<string, Partial<ClinicianStanding>>();
+  /** Patients not real-name verified (every other patient is). */
+  unverifiedPatients = new Set<string>();
   seats = new Map<string, { slotId: string; status: 'held' | 'released' | 'no-show' }>();
   queue: { journeyId: string; slotId: string; queueNumber: number; status: 'waiting' | 'in-consultation' | 'done' }[] = [];
   snapshots = new Map<string, JourneySnapshot>();
@@ -156,7 +161,15 @@ export class FakeWorld {
       const me = w.queue.find((q) => q.journeyId === journeyId)!;
       return w.queue.filter((q) => q.slotId === me.slotId && q.status === 'waiting' && q.queueNumber < me.queueNumber).length;
     };
+    const standing = (r: ReturnType<typeof standingRefusal>): Standing => (r ? { ok: false, ...r } : { ok: true });
     return {
+      async clinicianStanding(a: { clinicianId: string; role: 'doctor' | 'pharmacist'; mode?: 'online' | 'offline' }) {
+        const known: ClinicianStanding = { role: a.role, licenceNumber: 'L-1', yearsOfPractice: 10, verifiedAt: '2020-01-01T00:00:00.000Z', ...w.clinicians.get(a.clinicianId) };
+        return standing(standingRefusal(known, a.role, a.mode));
+      },
+      async patientStanding(a: { patientId: string }) {
+        return standing(patientRefusal(!w.unverifiedPatients.has(a.patientId)));
+      },
       async recordTransition(t: Transition) {
         if ((w.versions.get(t.snapshot.id) ?? 0) < t.version) {
           w.versions.set(t.snapshot.id, t.version);
