@@ -5,6 +5,7 @@ import type { Sql } from './db.js';
 import type { NotifyWebhook } from './notifications.js';
 import type { PaymentProvider } from './payments.js';
 import type { Courier } from './prescriptions.js';
+import type { PrescriptionSigner } from './signing.js';
 import type { JourneyInput } from '../workflows/definitions.js';
 
 export interface ActivityDeps {
@@ -16,6 +17,8 @@ export interface ActivityDeps {
   notifyWebhook?: NotifyWebhook;
   /** Signs referrals POSTed to facilities' webhooks (the facility adapter), like notifications. */
   facilityWebhookSecret: string;
+  /** Verifies prescriptions' signatures (activities/signing.ts); default: CarePath's own keys, verifying only. */
+  signer?: PrescriptionSigner;
   /** Tells the journeys still waiting in a slot's queue that someone ahead went in (or left). */
   signalQueueAdvanced(journeyIds: string[]): Promise<void>;
   /** Starts a journey workflow for `input.journeyId`, once: a second call for the same id does nothing. */

@@ -11,6 +11,7 @@ import { paymentActivities } from './payments.js';
 import { prescriptionActivities } from './prescriptions.js';
 import { programActivities } from './programs.js';
 import { referralActivities } from './referrals.js';
+import { signingActivities } from './signing.js';
 import { slotActivities } from './slots.js';
 import { triageActivities } from './triage.js';
 import { verificationActivities } from './verification.js';
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...referralActivities(deps),
     ...programActivities(deps),
     ...verificationActivities(deps),
+    ...signingActivities(deps),
   };
 }
 

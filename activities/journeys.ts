@@ -1,6 +1,7 @@
 // The journeys read model: one row per journey, its append-only timeline and its tasks. Each
 // transition is written in one transaction, so one read never shows half of it.
-import type { JourneySnapshot, Transition } from '../workflows/definitions.js';
+import { DEFAULT_PATHWAY, type InPersonJourneyInput, type JourneySnapshot, type Transition } from '../workflows/definitions.js';
+import { getPathway } from './reference.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { openTasksOfJourney, upsertTask, type TaskView } from './tasks.js';
@@ -153,6 +154,27 @@ export function journeyActivities(deps: ActivityDeps) {
     async recordTransition(t: Transition): Promise<void> {
       await recordTransition(sql, t);
       activityLog(deps).debug({ journeyId: t.snapshot.id, events: t.events.map((e) => e.type) }, 'transition projected');
+    },
+    /**
+     * The offline journey an online visit referred to in-person care: on the offline default pathway
+     * as it is now, triaged by the online visit's department (routine), started once (a retry finds it).
+     */
+    async startInPersonJourney(r: InPersonJourneyInput): Promise<void> {
+      const pathway = await getPathway(sql, DEFAULT_PATHWAY.offline);
+      if (!pathway) throw new Error(`pathway ${DEFAULT_PATHWAY.offline} is not seeded`);
+      await deps.startJourney({
+        journeyId: r.journeyId,
+        patientId: r.patientId,
+        mode: 'offline',
+        complaint: r.complaint,
+        pathway,
+        startedBy: r.startedBy,
+        referredFrom: r.referredFrom,
+        triage: { department: r.department, urgency: 'routine', advice: 'In-person visit: the online consultation found that the patient needs to be seen in person.', rule: `in-person:${r.reason}` },
+        ...(r.patientBirthDate ? { patientBirthDate: r.patientBirthDate } : {}),
+        ...(r.guardian ? { guardian: r.guardian } : {}),
+      });
+      activityLog(deps).info({ journeyId: r.journeyId, referredFrom: r.referredFrom }, 'in-person journey started');
     },
   };
 }

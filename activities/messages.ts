@@ -113,6 +113,7 @@ export function variants(kind: NotificationKind, p: NotificationRequest['params'
     case 'payment.due':
     case 'payment.refunded':
     case 'journey.no-show':
+    case 'journey.referred-offline':
       list.push(subject);
       break;
     case 'appointment.reminder':

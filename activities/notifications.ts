@@ -2,7 +2,8 @@
 // NOTIFY_WEBHOOK_URL. The notification id is the idempotency key: stored once, delivered once.
 // Texts come from the message templates in activities/messages/ (see messages.ts), in the patient's
 // language and timezone, with the facts read here from the database.
-import type { Mode, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
+import type { Mode, NotificationKind, NotificationRequest, NotifyResult } from '../workflows/definitions.js';
+import { consentOf, isOutreach } from './consent.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
@@ -31,6 +32,7 @@ const APPOINTMENT_KINDS: ReadonlySet<NotificationKind> = new Set([
   'queue.near-turn',
   'journey.cancelled',
   'journey.no-show',
+  'journey.referred-offline',
   'payment.refunded',
 ]);
 
@@ -78,22 +80,35 @@ export async function renderNotification(sql: Sql, req: NotificationRequest): Pr
  * Inserts a rendered notification into the inbox once per id and, when `queue` is given, into the
  * outbox: `activity` rows are delivered by the workflow's delivery activity, `dispatcher` rows by the
  * outbox dispatcher of the worker (workers/outbox.ts). Call inside the caller's transaction.
+ *
+ * Every notification is stored here, so this is where outreach consent is kept (activities/consent.ts):
+ * an outreach kind whose patient has withdrawn it is withheld, stored nowhere (`stored: false`). One
+ * stored already (an earlier attempt, while consent stood) stays stored: a retry answers as the first
+ * attempt did.
  */
-export async function insertNotification(tx: Sql, req: NotificationRequest, text: { title: string; body: string }, queue?: 'activity' | 'dispatcher'): Promise<void> {
+export async function insertNotification(tx: Sql, req: NotificationRequest, text: { title: string; body: string }, queue?: 'activity' | 'dispatcher'): Promise<NotifyResult> {
+  let outreach: NotifyResult['outreach'];
+  if (isOutreach(req.kind)) {
+    outreach = await consentOf(tx, req.patientId, 'outreach');
+    const [stored] = await tx`select 1 from notifications where id = ${req.id}`;
+    if (!outreach.granted && !stored) return { stored: false, outreach };
+  }
   await tx`
     insert into notifications (id, patient_id, kind, title, body, refs)
     values (${req.id}, ${req.patientId}, ${req.kind}, ${text.title}, ${text.body}, ${tx.json(req.refs)})
     on conflict (id) do nothing`;
   if (queue) await tx`insert into outbox (id, via) values (${req.id}, ${queue}) on conflict (id) do nothing`;
+  return { stored: true, ...(outreach ? { outreach } : {}) };
 }
 
 /**
  * Stores the notification in the inbox, once per id, and when a webhook is configured queues it in
- * the outbox in the same transaction. Fast and local: a journey never waits on the gateway for this.
+ * the outbox in the same transaction; an outreach kind whose consent is withdrawn is withheld
+ * instead. Fast and local: a journey never waits on the gateway for this.
  */
-export async function storeNotification(sql: Sql, req: NotificationRequest, queue: boolean): Promise<void> {
+export async function storeNotification(sql: Sql, req: NotificationRequest, queue: boolean): Promise<NotifyResult> {
   const text = await renderNotification(sql, req);
-  await sql.begin(async (tx) => insertNotification(tx as unknown as Sql, req, text, queue ? 'activity' : undefined));
+  return (await sql.begin(async (tx) => insertNotification(tx as unknown as Sql, req, text, queue ? 'activity' : undefined))) as NotifyResult;
 }
 
 /**
@@ -122,10 +137,11 @@ export async function deliverNotification(sql: Sql, webhook: NotifyWebhook, id: 
   return 'delivered';
 }
 
-/** Store, then deliver at once (for callers outside a workflow). */
-export async function notify(sql: Sql, webhook: NotifyWebhook | undefined, req: NotificationRequest): Promise<void> {
-  await storeNotification(sql, req, webhook !== undefined);
-  if (webhook) await deliverNotification(sql, webhook, req.id);
+/** Store, then deliver at once (for callers outside a workflow); a withheld one is not delivered. */
+export async function notify(sql: Sql, webhook: NotifyWebhook | undefined, req: NotificationRequest): Promise<NotifyResult> {
+  const result = await storeNotification(sql, req, webhook !== undefined);
+  if (webhook && result.stored) await deliverNotification(sql, webhook, req.id);
+  return result;
 }
 
 interface NotificationRow {
@@ -157,9 +173,11 @@ export async function listNotifications(sql: Sql, patientId: string): Promise<No
 export function notificationActivities(deps: ActivityDeps) {
   const { sql } = deps;
   return {
-    async notify(req: NotificationRequest): Promise<void> {
-      await storeNotification(sql, req, deps.notifyWebhook !== undefined);
-      activityLog(deps).info({ notificationId: req.id, kind: req.kind }, 'notification stored');
+    async notify(req: NotificationRequest): Promise<NotifyResult> {
+      const result = await storeNotification(sql, req, deps.notifyWebhook !== undefined);
+      if (result.stored) activityLog(deps).info({ notificationId: req.id, kind: req.kind }, 'notification stored');
+      else activityLog(deps).info({ notificationId: req.id, kind: req.kind, consentSeq: result.outreach?.seq }, 'notification withheld: outreach consent withdrawn');
+      return result;
     },
     /** Delivers a stored notification to the webhook, if one is configured; retried until it lands. */
     async deliverNotification(r: { id: string }): Promise<void> {

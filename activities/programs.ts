@@ -8,6 +8,7 @@ import type {
   MeasurementType,
   Occurrence,
   ProgramSnapshot,
+  ProgramRecorded,
   ProgramTemplate,
   ProgramTransition,
   TimelineEvent,
@@ -98,21 +99,32 @@ export function planOccurrences(r: PlanRequest): Occurrence[] {
  * One transition of a program in one transaction: its row (a newer version only), its timeline
  * (each event once, by key), its tasks and the notifications it sends (stored once by id; queued for
  * the outbox dispatcher when a webhook is configured). Texts are rendered before the transaction.
+ * An outreach notification whose patient has withdrawn consent is withheld (insertNotification), and
+ * so is the event that `announces` it; the answer names what was withheld.
  */
-export async function recordProgramTransition(sql: Sql, t: ProgramTransition, queue: boolean): Promise<void> {
+export async function recordProgramTransition(sql: Sql, t: ProgramTransition, queue: boolean): Promise<ProgramRecorded> {
   const rendered = await Promise.all((t.notifications ?? []).map(async (n) => ({ n, text: await renderNotification(sql, n) })));
   const s = t.snapshot;
-  await sql.begin(async (raw) => {
+  return (await sql.begin(async (raw) => {
     const tx = raw as unknown as Sql;
     await tx`
       insert into programs (id, patient_id, condition, doctor_id, status, snapshot, version)
       values (${s.id}, ${s.patientId}, ${s.condition}, ${s.doctorId}, ${s.status}, ${tx.json(s as never)}, ${t.version})
       on conflict (id) do update set status = excluded.status, doctor_id = excluded.doctor_id, snapshot = excluded.snapshot, version = excluded.version, updated_at = now()
       where programs.version < excluded.version`;
-    for (const e of t.events) await appendItemEvent(tx, s.id, e);
+    const recorded: ProgramRecorded = { withheld: [] };
+    for (const { n, text } of rendered) {
+      const r = await insertNotification(tx, n, text, queue ? 'dispatcher' : undefined);
+      if (!r.stored) recorded.withheld.push(n.id);
+      if (r.outreach) recorded.outreach = r.outreach;
+    }
+    for (const e of t.events) {
+      const announced = t.announces?.[e.key];
+      if (announced === undefined || !recorded.withheld.includes(announced)) await appendItemEvent(tx, s.id, e);
+    }
     for (const task of t.tasks ?? []) await upsertTask(tx, null, task);
-    for (const { n, text } of rendered) await insertNotification(tx, n, text, queue ? 'dispatcher' : undefined);
-  });
+    return recorded;
+  })) as ProgramRecorded;
 }
 
 // ---- reads ------------------------------------------------------------------------------------
@@ -239,9 +251,13 @@ export function programActivities(deps: ActivityDeps) {
     async planProgramOccurrences(r: PlanRequest): Promise<Occurrence[]> {
       return planOccurrences(r);
     },
-    async recordProgramTransition(t: ProgramTransition): Promise<void> {
-      await recordProgramTransition(deps.sql, t, deps.notifyWebhook !== undefined);
-      activityLog(deps).debug({ programId: t.snapshot.id, events: t.events.map((e) => e.type), notifications: t.notifications?.map((n) => n.id) }, 'program transition projected');
+    async recordProgramTransition(t: ProgramTransition): Promise<ProgramRecorded> {
+      const recorded = await recordProgramTransition(deps.sql, t, deps.notifyWebhook !== undefined);
+      activityLog(deps).debug(
+        { programId: t.snapshot.id, events: t.events.map((e) => e.type), notifications: t.notifications?.map((n) => n.id), withheld: recorded.withheld },
+        'program transition projected',
+      );
+      return recorded;
     },
     async journeyReachedVisit(r: { journeyId: string }): Promise<boolean> {
       return journeyReachedVisit(deps.sql, r.journeyId);

@@ -9,15 +9,51 @@ export interface Clinician {
   name: string;
   role: 'doctor' | 'pharmacist' | 'coordinator';
   department?: string;
+  licenceNumber: string | null;
+  yearsOfPractice: number | null;
+  /** When an admin verified the licence (null: unverified). */
+  verifiedAt: string | null;
   createdAt: string;
 }
 
-export async function createClinician(sql: Sql, c: Omit<Clinician, 'id' | 'createdAt'>, id: string = randomUUID()): Promise<Clinician> {
-  const [row] = await sql<{ id: string; name: string; role: Clinician['role']; department: string | null; created_at: Date }[]>`
-    insert into clinicians (id, name, role, department) values (${id}, ${c.name}, ${c.role}, ${c.department ?? null})
+type ClinicianRow = {
+  id: string;
+  name: string;
+  role: Clinician['role'];
+  department: string | null;
+  licence_number: string | null;
+  years_of_practice: number | null;
+  verified_at: Date | null;
+  created_at: Date;
+};
+const clinicianOf = (r: ClinicianRow): Clinician => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  ...(r.department ? { department: r.department } : {}),
+  licenceNumber: r.licence_number,
+  yearsOfPractice: r.years_of_practice,
+  verifiedAt: iso(r.verified_at) ?? null,
+  createdAt: iso(r.created_at)!,
+});
+
+/** A new clinician, unverified until an admin verifies the licence (activities/verification.ts). */
+export async function createClinician(
+  sql: Sql,
+  c: Pick<Clinician, 'name' | 'role' | 'department'> & { licenceNumber?: string; yearsOfPractice?: number },
+  id: string = randomUUID(),
+): Promise<Clinician> {
+  const [row] = await sql<ClinicianRow[]>`
+    insert into clinicians (id, name, role, department, licence_number, years_of_practice)
+    values (${id}, ${c.name}, ${c.role}, ${c.department ?? null}, ${c.licenceNumber ?? null}, ${c.yearsOfPractice ?? null})
     on conflict (id) do update set name = excluded.name
     returning *`;
-  return { id: row!.id, name: row!.name, role: row!.role, ...(row!.department ? { department: row!.department } : {}), createdAt: iso(row!.created_at)! };
+  return clinicianOf(row!);
+}
+
+export async function clinicianView(sql: Sql, id: string): Promise<Clinician | undefined> {
+  const [row] = await sql<ClinicianRow[]>`select * from clinicians where id = ${id}`;
+  return row && clinicianOf(row);
 }
 
 export async function getClinician(sql: Sql, id: string): Promise<{ role: Clinician['role'] } | undefined> {
@@ -50,6 +86,12 @@ export async function createPatient(
     returning id, name, phone, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex, timezone, language, created_at`;
   const r = row!;
   return { id: r.id, name: r.name, phone: r.phone, birthDate: r.birth_date, sex: r.sex, timezone: r.timezone, language: r.language, createdAt: iso(r.created_at)! };
+}
+
+export async function getPatient(sql: Sql, id: string): Promise<Patient | undefined> {
+  const [r] = await sql<{ id: string; name: string; phone: string; birth_date: string; sex: Patient['sex']; timezone: string; language: Language; created_at: Date }[]>`
+    select id, name, phone, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex, timezone, language, created_at from patients where id = ${id}`;
+  return r && { id: r.id, name: r.name, phone: r.phone, birthDate: r.birth_date, sex: r.sex, timezone: r.timezone, language: r.language, createdAt: iso(r.created_at)! };
 }
 
 export async function patientExists(sql: Sql, id: string): Promise<boolean> {

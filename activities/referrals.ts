@@ -2,6 +2,7 @@
 // signed like notifications, once per referral (`referral_sends` is its outbox). The patient's
 // details are read here, from the database, when it is sent: they never travel through workflow
 // input or history.
+import { consentOf } from './consent.js';
 import type { Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
@@ -19,7 +20,8 @@ export interface ReferralPayload {
   diagnosis: { code?: string; text: string } | null;
 }
 
-export type SendOutcome = 'posted' | 'already-sent' | 'recorded';
+/** `withheld`: not sent, because the patient has withdrawn consent to share their record. */
+export type SendOutcome = 'posted' | 'already-sent' | 'recorded' | 'withheld';
 
 /**
  * Sends the referral to its facility once: POSTs it, signed, to the facility's webhook (with the
@@ -27,6 +29,8 @@ export type SendOutcome = 'posted' | 'already-sent' | 'recorded';
  * non-2xx answer or an unreachable URL is recorded in `last_error` and thrown, so the activity retries;
  * once sent, a retry sends nothing. (A worker that dies between the facility's 2xx and the record
  * would send it once more, with the same key.)
+ * Every attempt that would send first reads the patient's record-sharing consent: withdrawn, nothing
+ * is sent, now or later (`withheld`, recorded in `last_error`), and the workflow cancels the referral.
  */
 export async function sendReferral(sql: Sql, secret: string, referralId: string): Promise<{ via: 'webhook' | 'none'; outcome: SendOutcome; facilityId: string }> {
   const [r] = await sql<
@@ -37,13 +41,14 @@ export async function sendReferral(sql: Sql, secret: string, referralId: string)
       reason: string;
       urgency: 'routine' | 'urgent';
       webhook_url: string | null;
+      patient_id: string;
       name: string;
       birth_date: string;
       sex: 'F' | 'M' | 'O';
       diagnosis: { code?: string; text: string } | null;
     }[]
   >`
-    select r.journey_id, r.facility_id, r.snapshot ->> 'department' as department, r.snapshot ->> 'reason' as reason,
+    select r.journey_id, r.facility_id, r.patient_id, r.snapshot ->> 'department' as department, r.snapshot ->> 'reason' as reason,
            r.snapshot ->> 'urgency' as urgency, f.webhook_url, p.name, to_char(p.birth_date, 'YYYY-MM-DD') as birth_date, p.sex,
            j.snapshot #> '{outcome,diagnosis}' as diagnosis
     from referrals r
@@ -60,6 +65,10 @@ export async function sendReferral(sql: Sql, secret: string, referralId: string)
   const [pending] = await sql`
     update referral_sends set attempts = attempts + 1 where referral_id = ${referralId} and sent_at is null returning referral_id`;
   if (!pending) return result('already-sent');
+  if (!(await consentOf(sql, r.patient_id, 'record-sharing')).granted) {
+    await sql`update referral_sends set last_error = 'withheld: record-sharing consent withdrawn' where referral_id = ${referralId}`;
+    return result('withheld');
+  }
   if (!r.webhook_url) {
     // No webhook: coordinators hand it over by other means; it counts as sent.
     await sql`update referral_sends set sent_at = now() where referral_id = ${referralId}`;
@@ -94,10 +103,11 @@ export async function sendReferral(sql: Sql, secret: string, referralId: string)
 /** Referral activities: the facility adapter. */
 export function referralActivities(deps: ActivityDeps) {
   return {
-    async sendReferral(r: { referralId: string }): Promise<{ via: 'webhook' | 'none' }> {
+    /** `withheld`: the patient withdrew record-sharing consent before it went; nothing was sent. */
+    async sendReferral(r: { referralId: string }): Promise<{ via: 'webhook' | 'none'; withheld?: true }> {
       const sent = await whileHeartbeating(() => sendReferral(deps.sql, deps.facilityWebhookSecret, r.referralId));
-      activityLog(deps).info({ referralId: r.referralId, facilityId: sent.facilityId, outcome: sent.outcome }, 'referral sent');
-      return { via: sent.via };
+      activityLog(deps).info({ referralId: r.referralId, facilityId: sent.facilityId, outcome: sent.outcome }, sent.outcome === 'withheld' ? 'referral withheld: record-sharing consent withdrawn' : 'referral sent');
+      return sent.outcome === 'withheld' ? { via: sent.via, withheld: true } : { via: sent.via };
     },
   };
 }

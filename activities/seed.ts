@@ -10,6 +10,7 @@ import type { Sql } from './db.js';
 import { createClinician, createPatient, insertPathway } from './reference.js';
 import { upsertDrug, type Drug } from './prescriptions.js';
 import { createSlot } from './slots.js';
+import { recordIdentityVerification, verifyClinician } from './verification.js';
 import { insertProgramTemplate } from './programs.js';
 import { storeRules, type TriageRuleSet } from './triage.js';
 
@@ -51,10 +52,18 @@ export function demoUsers(): { role: 'doctor' | 'coordinator' | 'pharmacist'; id
 
 /** Demo data: idempotent for clinicians and patients; adds tomorrow's slots once per day. */
 export async function seedDemoData(sql: Sql): Promise<void> {
-  for (const d of DEMO.doctors) await createClinician(sql, { name: d.name, role: 'doctor', department: d.department }, d.id);
+  // The demo's clinicians are licensed and verified, its patients real-name verified: they can do everything.
+  for (const d of DEMO.doctors) {
+    await createClinician(sql, { name: d.name, role: 'doctor', department: d.department }, d.id);
+    await verifyClinician(sql, d.id, { licenceNumber: `DEMO-${d.id}`, yearsOfPractice: 12, verifiedBy: 'demo' });
+  }
   await createClinician(sql, { name: DEMO.coordinator.name, role: 'coordinator' }, DEMO.coordinator.id);
   await createClinician(sql, { name: DEMO.pharmacist.name, role: 'pharmacist' }, DEMO.pharmacist.id);
-  for (const p of DEMO.patients) await createPatient(sql, { ...p, timezone: 'Asia/Shanghai' }, p.id);
+  await verifyClinician(sql, DEMO.pharmacist.id, { licenceNumber: `DEMO-${DEMO.pharmacist.id}`, yearsOfPractice: 8, verifiedBy: 'demo' });
+  for (const p of DEMO.patients) {
+    await createPatient(sql, { ...p, timezone: 'Asia/Shanghai' }, p.id);
+    await recordIdentityVerification(sql, { patientId: p.id, method: 'id-card', source: 'coordinator', verifiedBy: 'demo', verifiedAt: new Date().toISOString(), reference: `demo:${p.id}` });
+  }
   const tomorrow = new Date(Date.now() + 86_400_000);
   tomorrow.setUTCHours(1, 0, 0, 0); // 09:00 in Shanghai
   const [existing] = await sql`select 1 from slots where start_at >= ${tomorrow} limit 1`;

@@ -47,10 +47,13 @@ export async function verifyClinician(
   return rows.length === 1;
 }
 
+/** How a real-name identity was checked. */
+export const IDENTITY_METHODS = ['id-card', 'passport', 'travel-permit', 'residence-permit', 'face-recognition'] as const;
+
 export interface IdentityVerification {
   id: string;
   patientId: string;
-  method: string;
+  method: (typeof IDENTITY_METHODS)[number];
   source: 'coordinator' | 'identity-provider';
   verifiedBy: string;
   verifiedAt: string;
@@ -73,7 +76,7 @@ export async function recordIdentityVerification(sql: Sql, v: Omit<IdentityVerif
 
 /** The patient's newest identity verification (or the one with a provider reference), if any. */
 export async function identityVerification(sql: Sql, patientId: string, reference?: string): Promise<IdentityVerification | undefined> {
-  const [row] = await sql<{ id: string; patient_id: string; method: string; source: IdentityVerification['source']; verified_by: string; verified_at: Date; reference: string | null }[]>`
+  const [row] = await sql<{ id: string; patient_id: string; method: IdentityVerification['method']; source: IdentityVerification['source']; verified_by: string; verified_at: Date; reference: string | null }[]>`
     select * from identity_verifications where patient_id = ${patientId}
     ${reference === undefined ? sql`` : sql`and reference = ${reference}`}
     order by verified_at desc, created_at desc limit 1`;
@@ -101,6 +104,22 @@ export function verificationActivities(deps: { sql: Sql }) {
     /** May this clinician act now, in this role (and, for a doctor, in this mode)? */
     async clinicianStanding(a: { clinicianId: string; role: 'doctor' | 'pharmacist'; mode?: 'online' | 'offline' }): Promise<Standing> {
       return standing(standingRefusal(await clinicianStanding(deps.sql, a.clinicianId), a.role, a.mode));
+    },
+    /**
+     * Before a visit's step: the doctor (named, or the slot's) in good standing for the mode, and for an
+     * online visit a real-name verified patient. An unknown slot passes: booking reports it.
+     */
+    async visitStanding(a: { doctorId?: string; slotId?: string; mode: 'online' | 'offline'; patientId: string }): Promise<Standing> {
+      let doctorId = a.doctorId;
+      if (!doctorId && a.slotId) {
+        const [slot] = await deps.sql<{ doctor_id: string }[]>`select doctor_id from slots where id = ${a.slotId}`;
+        if (!slot) return { ok: true };
+        doctorId = slot.doctor_id;
+      }
+      const doctor = doctorId ? standingRefusal(await clinicianStanding(deps.sql, doctorId), 'doctor', a.mode) : undefined;
+      if (doctor) return standing(doctor);
+      if (a.mode !== 'online') return { ok: true };
+      return standing(patientRefusal((await identityVerification(deps.sql, a.patientId)) !== undefined));
     },
     /** Is the patient real-name verified? */
     async patientStanding(a: { patientId: string }): Promise<Standing> {

@@ -73,8 +73,9 @@ function staffOnly(jwtSecret: TokenKey, opts: CodecServerOptions): MiddlewareHan
       c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
       return problemResponse(c, unauthorized('the token is invalid or expired'));
     }
-    if (!isStaff(user)) throw forbidden('the codec server is for coordinators and admins');
+    // Set before the role check: a refused caller is audited by name (api/audit.ts).
     c.set('user', user);
+    if (!isStaff(user)) throw forbidden('the codec server is for coordinators and admins');
     await next();
   };
 }
@@ -106,7 +107,8 @@ export function codecRoutes(jwtSecret: TokenKey, opts: CodecServerOptions) {
   const staff = staffOnly(jwtSecret, opts);
   const description =
     'The Temporal remote codec protocol (protobuf JSON payloads; the X-Namespace header is accepted and ignored: one key set serves the namespace). ' +
-    'For coordinators and admins: a Bearer token, or the dashboard session cookie from the Temporal UI with cross-origin credentials.';
+    'For coordinators and admins: a Bearer token, or the dashboard session cookie from the Temporal UI with cross-origin credentials. ' +
+    'Opened payloads are patient data: every call is audited (GET /v1/audit), and one that cannot be is a 503.';
 
   r.openapi(
     createRoute({
@@ -120,7 +122,7 @@ export function codecRoutes(jwtSecret: TokenKey, opts: CodecServerOptions) {
       request: { body: jsonBody(PayloadsIn) },
       responses: {
         200: jsonResponse(PayloadsOut, 'The payloads, opened, in order'),
-        ...problems(400, 401, 403, 413, 415, 422),
+        ...problems(400, 401, 403, 413, 415, 422, 503),
       },
     }),
     async (c) => {
@@ -147,7 +149,7 @@ export function codecRoutes(jwtSecret: TokenKey, opts: CodecServerOptions) {
       request: { body: jsonBody(PayloadsIn) },
       responses: {
         200: jsonResponse(PayloadsOut, 'The payloads, sealed, in order'),
-        ...problems(400, 401, 403, 413, 415),
+        ...problems(400, 401, 403, 413, 415, 503),
       },
     }),
     async (c) => c.json({ payloads: (await opts.codec.encode(c.req.valid('json').payloads.map(fromJson))).map(toJson) }, 200),

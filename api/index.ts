@@ -6,10 +6,12 @@ import { dirname, join } from 'node:path';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
+import { AUDITED_ROUTERS, auditRequests } from './audit.js';
 import { httpMetrics } from './metrics.js';
 import { documentCommonProblems, documentOperations, unknownRoute } from './openapi.js';
 import { codecRoutes } from './codec.js';
 import { ApiProblem, errorHandler, problemResponse } from './problems.js';
+import { auditRoutes } from './routes/audit.js';
 import { boardRoutes } from './routes/board.js';
 import { drugRoutes, examCatalogueRoutes, facilityRoutes } from './routes/catalogue.js';
 import { examRoutes } from './routes/exams.js';
@@ -44,6 +46,10 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
     // Route patterns, not paths, so logs carry ids only where a handler adds them deliberately.
     log.info({ method: c.req.method, route: c.req.routePath, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
   });
+  // Every request to a router that serves patient data appends one audit event (api/audit.ts);
+  // mounted before the body limit, so that a refused oversized body is audited too.
+  const audit = auditRequests(deps.sql, deps.secrets.jwt);
+  for (const router of AUDITED_ROUTERS) app.use(`${router}/*`, audit);
   app.use(
     bodyLimit({
       maxSize: MAX_BODY,
@@ -79,6 +85,7 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/program-templates', programTemplateRoutes(deps));
   app.route('/v1/programs', programRoutes(deps));
   app.route('/v1/board', boardRoutes(deps));
+  app.route('/v1/audit', auditRoutes(deps));
   if (deps.codecServer) app.route('/codec', codecRoutes(deps.secrets.jwt, deps.codecServer));
   app.route('/v1/stream', streamRoutes(deps, new ChangeFeed(deps.sql, deps.log)));
 
@@ -102,7 +109,10 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
       description:
         'Care-pathway engine for internet hospitals. Errors are application/problem+json (RFC 9457). ' +
         'The POSTs that create something take an `Idempotency-Key` header: a retry with the same key and body gets the first answer. ' +
-        'Notifications to the messaging gateway (`webhooks.notification`) are delivered at least once: a redelivery carries the same `id` and `Idempotency-Key`.',
+        'Notifications to the messaging gateway (`webhooks.notification`) are delivered at least once: a redelivery carries the same `id` and `Idempotency-Key`. ' +
+        'Every request to a route that serves patient data (patients, journeys, prescriptions, exams, referrals, programs, tasks, the board, the stream, the webhooks, the audit log and the codec server) ' +
+        'appends one event to an append-only audit log before it is answered, refused requests too (GET /v1/audit; a patient reads theirs at GET /v1/patients/{id}/access-log); ' +
+        'an answer whose event cannot be stored is a 503 instead.',
     },
   });
   const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));

@@ -34,7 +34,7 @@ const PROBLEM_TEXT: Record<number, string> = {
   413: 'Body over 64 KiB',
   415: 'The body is not JSON (Content-Type)',
   422: 'A business rule refuses the request',
-  503: 'The database or the journey engine cannot be reached, or did not answer in time; retry (after `Retry-After` seconds when given)',
+  503: 'The database or the journey engine cannot be reached, or did not answer in time, or the request could not be audited (`audit-unavailable`); retry (after `Retry-After` seconds when given)',
 };
 
 /** problem+json responses for the given statuses. */

@@ -1,8 +1,9 @@
 // zod schemas at the API's edge. The same schemas validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
 import { DEFAULT_LANGUAGE, LANGUAGES } from '../activities/messages.js';
+import { IDENTITY_METHODS } from '../activities/verification.js';
 import { durationMs, isIsoDuration } from '../workflows/duration.js';
-import type { PathwayTemplate } from '../workflows/definitions.js';
+import { CONSENT_SCOPES, IN_PERSON_REASONS, type PathwayTemplate } from '../workflows/definitions.js';
 
 export const DEPARTMENTS = [
   'general-medicine',
@@ -72,17 +73,37 @@ function isValidTimezone(tz: string): boolean {
 
 // ---- reference data ----------------------------------------------------------------------
 
+const LicenceNumber = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9-]{3,39}$/, '4 to 40 letters, digits and hyphens')
+  .openapi({ description: "The clinician's practising licence number (执业证书编号)" });
+const YearsOfPractice = z.number().int().min(0).max(80).openapi({ description: 'Whole years of practice; an online consultation needs at least 3' });
+
 export const ClinicianInput = z
   .strictObject({
     name: Text(200),
     role: z.enum(['doctor', 'pharmacist', 'coordinator']),
     department: Department.optional(),
+    licenceNumber: LicenceNumber.optional(),
+    yearsOfPractice: YearsOfPractice.optional(),
   })
   .openapi('ClinicianInput');
 // Responses are one open object each (not an `allOf` of the closed input and more fields, which no body satisfies).
 export const Clinician = z
-  .object({ id: Id, name: z.string(), role: ClinicianInput.shape.role, department: z.string().optional(), createdAt: Timestamp })
+  .object({
+    id: Id,
+    name: z.string(),
+    role: ClinicianInput.shape.role,
+    department: z.string().optional(),
+    licenceNumber: z.string().nullable(),
+    yearsOfPractice: z.number().int().nullable(),
+    verifiedAt: Timestamp.nullable().openapi({ description: "When an admin verified the licence; null: unverified (cannot be booked, consult, prescribe or review)" }),
+    createdAt: Timestamp,
+  })
   .openapi('Clinician');
+export const ClinicianVerificationInput = z
+  .strictObject({ licenceNumber: LicenceNumber, yearsOfPractice: YearsOfPractice })
+  .openapi('ClinicianVerificationInput');
 
 export const PatientInput = z
   .strictObject({
@@ -109,6 +130,53 @@ export const Patient = z
     createdAt: Timestamp,
   })
   .openapi('Patient');
+
+export const IdentityMethod = z
+  .enum(IDENTITY_METHODS)
+  .openapi({ description: 'How the real-name identity was checked' });
+export const IdentityVerificationInput = z
+  .strictObject({
+    method: IdentityMethod,
+    reference: Text(100).optional().openapi({ description: "The check's own reference (a document or provider record number)" }),
+  })
+  .openapi('IdentityVerificationInput');
+export const IdentityVerification = z
+  .object({
+    id: Id,
+    patientId: Id,
+    method: IdentityMethod,
+    source: z.enum(['coordinator', 'identity-provider']),
+    verifiedBy: z.string(),
+    verifiedAt: Timestamp,
+    reference: z.string().optional(),
+  })
+  .openapi('IdentityVerification');
+export const PatientRecord = Patient.extend({
+  identity: IdentityVerification.nullable().openapi({ description: 'The newest real-name verification; null: unverified (no online consultation, no prescription paid)' }),
+}).openapi('PatientRecord');
+// ---- consent (issue 10, rule 6) -----------------------------------------------------------------
+export const ConsentScope = z.enum(CONSENT_SCOPES).openapi({
+  description: '`record-sharing`: the record may be sent to another facility (referrals); `outreach`: reminders (appointments, medication, measurements, follow-ups, refills) and education',
+});
+export const Consent = z
+  .object({
+    scope: ConsentScope,
+    granted: z.boolean(),
+    changedAt: Timestamp.openapi({ description: 'When it was last changed; never changed: when the patient registered (consent is given at registration)' }),
+    changedBy: z.string().openapi({ description: '`<role>:<id>` of who changed it (the patient, or staff on their behalf), or `registration`' }),
+    reason: z.string().optional(),
+  })
+  .openapi('Consent');
+export const ConsentInput = z
+  .strictObject({
+    granted: z.boolean(),
+    reason: Text(500).optional().openapi({ description: 'Why, in the words of whoever changes it (kept with the change)' }),
+  })
+  .openapi('ConsentInput');
+
+export const IdentityWebhook = z
+  .strictObject({ patientId: Id, method: IdentityMethod, verifiedAt: Timestamp, reference: Text(100) })
+  .openapi('IdentityWebhook');
 
 export const SlotInput = z
   .strictObject({
@@ -165,6 +233,15 @@ export const PathwayTemplateSchema = z
 
 // ---- journeys ----------------------------------------------------------------------------
 
+export const JourneyStatus = z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected', 'referred-offline']);
+export const Guardian = z
+  .strictObject({
+    name: Text(200),
+    relation: z.enum(['parent', 'grandparent', 'legal-guardian', 'other-relative']),
+    verified: z.boolean().openapi({ description: "The guardian's identity and relation to the child were checked; an online journey needs true" }),
+  })
+  .openapi('Guardian');
+
 export const JourneyInput = z
   .strictObject({
     patientId: Id,
@@ -178,6 +255,7 @@ export const JourneyInput = z
         facility: Text(200),
       })
       .optional(),
+    guardian: Guardian.optional().openapi({ description: 'Required (and verified) for an online journey of a child under 6: 422 `guardian-required` otherwise' }),
   })
   .openapi('JourneyInput');
 
@@ -213,8 +291,18 @@ export const ReferralOrderInput = z
 // ---- prescriptions ------------------------------------------------------------------------
 
 const PrescriptionStatus = z.enum([
-  'pending-review', 'revision-requested', 'awaiting-payment', 'paid', 'dispensed', 'shipped', 'delivered', 'delivery-failed', 'expired', 'cancelled',
-]);
+  'pending-review', 'revision-requested', 'awaiting-payment', 'paid', 'dispensed', 'shipped', 'delivered', 'delivery-failed', 'on-hold', 'expired', 'cancelled',
+]).openapi({ description: '`on-hold`: paid, but its stored content no longer matched its signature when it was to be dispensed; never dispensed, a coordinator cancels it (refund)' });
+/** The prescriber's electronic signature of the current version (issue 10, rule 5). */
+export const PrescriptionSignatureView = z
+  .object({
+    signer: Id.openapi({ description: "The prescribing doctor's id" }),
+    algorithm: z.string().openapi({ description: '`Ed25519` for CarePath-kept keys; a CA-issued certificate service names its own' }),
+    keyId: z.string(),
+    digest: z.string().regex(/^[0-9a-f]{64}$/).openapi({ description: "Lowercase hex SHA-256 of the version's RFC 8785 canonical content (id, version, journey, patient, prescriber, long, items)" }),
+    signedAt: Timestamp,
+  })
+  .openapi('PrescriptionSignature');
 const PaymentView = z.object({
   orderId: z.string(),
   amount: z.number().int(),
@@ -240,6 +328,7 @@ export const PrescriptionSummary = z
     reminders: z
       .object({ timezone: z.string(), times: z.array(z.string()), next: z.string().nullable().openapi({ description: 'ISO time with offset, null when the course is over' }) })
       .optional(),
+    signature: PrescriptionSignatureView.optional().openapi({ description: 'Every version issued is signed by its prescriber; absent only on prescriptions issued before signing' }),
   })
   .openapi('PrescriptionSummary');
 export const PrescriptionQuery = z.strictObject({
@@ -266,6 +355,11 @@ export const OutcomeFields = z.strictObject({
   referral: ReferralOrderInput.optional(),
   // A follow-up booking from the outcome is not built yet: a non-empty one is a 422.
   followUp: z.unknown().optional(),
+  kind: z
+    .enum(['treated', 'needs-in-person'])
+    .optional()
+    .openapi({ description: '`needs-in-person` ends an online visit so the patient is seen in person: nothing may be prescribed or ordered (422 `in-person-only`), the journey closes `referred-offline` and an offline journey starts' }),
+  reason: z.enum(IN_PERSON_REASONS).optional().openapi({ description: 'Why in person (required with `needs-in-person`); the patient is told in their language' }),
 });
 
 export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined', 'vital-alert', 'adherence', 'followup-missed'] as const;
@@ -307,7 +401,7 @@ export const Journey = z
     mode: Mode,
     pathway: z.object({ id: z.string(), version: z.number().int() }),
     phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']),
-    status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']),
+    status: JourneyStatus,
     step: z.string(),
     triage: z
       .object({
@@ -337,8 +431,13 @@ export const Journey = z
         notes: z.string(),
         recordedBy: z.string(),
         recordedAt: Timestamp,
+        kind: z.literal('needs-in-person').optional(),
+        reason: z.enum(IN_PERSON_REASONS).optional(),
       })
       .optional(),
+    guardian: Guardian.optional(),
+    referredFrom: Id.optional().openapi({ description: 'The online journey that referred this one to in-person care' }),
+    referredTo: Id.optional().openapi({ description: 'The offline journey this one was referred to (status `referred-offline`)' }),
     children: z
       .object({ prescriptions: z.array(ChildStatus), exams: z.array(ChildStatus), referrals: z.array(ChildStatus) })
       .optional()
@@ -363,7 +462,7 @@ export const JourneySummary = Journey.omit({ timeline: true, openTasks: true })
 
 export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 export const JourneyQuery = z.strictObject({
-  status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional(),
+  status: JourneyStatus.optional(),
   phase: z.enum(['pre-visit', 'visit', 'post-visit', 'closed']).optional(),
   step: z.enum(['triage', 'booking', 'awaiting-payment', 'booked', 'checked-in', 'in-consultation', 'follow-through', 'done']).optional(),
   department: Department.optional(),
@@ -427,6 +526,8 @@ export const Problem = z
 
 /** Path ids: any shape is accepted here; one that cannot name anything is a 404 (see `opaqueIds`). */
 export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
+/** A patient's id and one of their consent scopes. */
+export const ConsentParams = IdParam.extend({ scope: ConsentScope.openapi({ param: { name: 'scope', in: 'path' } }) });
 export const canNameSomething = (id: string): boolean => id.length > 0 && id.length <= 200 && storable(id);
 
 // ==== partners' webhooks for exams and referrals, catalogue, exams and referrals ================
@@ -560,8 +661,8 @@ export const Referral = z
     department: z.string(),
     reason: z.string(),
     urgency: z.enum(['routine', 'urgent']),
-    status: z.enum(['sending', 'sent', 'accepted', 'declined', 'attended', 'expired']).openapi({
-      description: 'sending: recorded, not yet taken by the facility; sent: waiting for its answer',
+    status: z.enum(['sending', 'sent', 'accepted', 'declined', 'attended', 'expired', 'cancelled']).openapi({
+      description: 'sending: recorded, not yet taken by the facility; sent: waiting for its answer; cancelled: never sent, the patient withdrew consent to share their record',
     }),
     appointmentAt: Timestamp.optional(),
     note: z.string().optional(),

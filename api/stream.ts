@@ -9,6 +9,7 @@ import { streamSSE } from 'hono/streaming';
 import type { Logger } from 'pino';
 import { POSITION, parsePosition, positionOf, presentPosition, pruneChanges, readChanges, type Change, type Position } from '../activities/changes.js';
 import type { Sql } from '../activities/db.js';
+import { auditSubject } from './audit.js';
 import { authenticate, type User } from './auth.js';
 import { newRouter, problems } from './openapi.js';
 import { ApiProblem } from './problems.js';
@@ -209,6 +210,8 @@ export function streamRoutes(deps: ApiDeps, feed: ChangeFeed) {
     const header = c.req.header('last-event-id');
     const since = header === undefined ? undefined : parsePosition(header);
     if (header !== undefined && !since) throw new ApiProblem(400, 'invalid-request', 'Invalid request', 'Last-Event-ID is not a position of this stream');
+    // Audited once, as it opens: a patient's stream shows that patient's changes only.
+    if (user.role === 'patient') auditSubject(c, { patientId: user.id });
     const log = c.get('log');
     return streamSSE(c, async (stream) => {
       let writing: Promise<unknown> = Promise.resolve();
@@ -237,6 +240,12 @@ export function streamRoutes(deps: ApiDeps, feed: ChangeFeed) {
         closed = true;
         close();
       });
+      // Aborted before the listener was there (the client left, or the answer was replaced by a 503
+      // because its audit event could not be stored): a listener added now is never called.
+      if (stream.aborted) {
+        closed = true;
+        close();
+      }
       write({ event: 'ready', data: JSON.stringify({ resumedAfter: since ? positionOf(since) : null }), retry: 2000 });
       const ping = setInterval(() => {
         if (!closed) writing = writing.then(() => stream.write(': ping\n\n'));

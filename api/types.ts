@@ -3,15 +3,17 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Sql } from '../activities/db.js';
 import type { WebOptions } from '../web/index.js';
+import type { AuditSubject } from './audit.js';
 import type { TokenKey, User } from './auth.js';
 import type { CodecServerOptions } from './codec.js';
+import type { PrescriptionSigner } from '../activities/signing.js';
 
 export interface ApiDeps {
   temporal: Client;
   sql: Sql;
   log: Logger;
   /** `jwt`: the tokens' key; in production with the longest lifetime a token may have (api/auth.ts). */
-  secrets: { jwt: TokenKey; paymentWebhook: string; courierWebhook: string; labWebhook: string; facilityWebhook: string };
+  secrets: { jwt: TokenKey; paymentWebhook: string; courierWebhook: string; labWebhook: string; facilityWebhook: string; identityWebhook: string };
   /** Deadline for one call into the journey engine (default 30 s); past it the API answers 503. */
   engineTimeoutMs?: number;
   /** The dashboard's options (web/index.ts): demo users on the sign-in page, the Temporal UI to link to. */
@@ -22,10 +24,24 @@ export interface ApiDeps {
   tracer?: Tracer;
   /** The codec server (api/codec.ts) at /codec: the Temporal UI and CLI open sealed payloads there. */
   codecServer?: CodecServerOptions;
+  /**
+   * Signs prescription versions in the prescriber's request (activities/signing.ts): the configured
+   * adapter. Unset: CarePath's own keys sealed with the development key ring (development and tests).
+   */
+  signer?: PrescriptionSigner;
   /** Temporal and PostgreSQL reachable. */
   ready(): Promise<{ temporal: boolean; postgres: boolean }>;
 }
 
 export interface AppEnv {
-  Variables: { user: User; requestId: string; log: Logger; idempotency?: { caller: string; key: string } };
+  Variables: {
+    user: User;
+    requestId: string;
+    log: Logger;
+    idempotency?: { caller: string; key: string };
+    /** What the handler names for the request's audit event (api/audit.ts `auditSubject`). */
+    audit?: AuditSubject;
+    /** The partner whose signature a webhook carried (`payment-provider`, `lab`…): the audit's actor. */
+    partner?: string;
+  };
 }

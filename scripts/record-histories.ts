@@ -25,6 +25,8 @@ interface Ctx {
   admin: string;
   pt: string;
   dt: string;
+  /** A verified pharmacist's token. */
+  ph: string;
   patient: Record<string, any>;
   doctor: Record<string, any>;
   /** A pathway with short timings (PT1M payment window unless overridden). */
@@ -64,6 +66,37 @@ async function escalatedJourney(c: Ctx, pathwayId: string, file: string): Promis
 
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
 const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }> = {
+  'online-care-standing': {
+    files: ['patient-journey-standing.json'],
+    // A visit whose doctor's standing is asked before booking and before the consultation (`online-care-standing`).
+    async run(c) {
+      await c.pathway('replay-standing', { paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
+      const journeyId = await c.inConsultation('replay-standing');
+      await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+      await c.save(journeyWorkflowId(journeyId), 'patient-journey-standing.json');
+    },
+  },
+  'needs-in-person': {
+    files: ['patient-journey-referred-offline.json', 'patient-journey-pretriaged-cancelled.json'],
+    // An online visit that ends as "needs in-person care" (`needs-in-person`), and the offline journey it
+    // started, pre-triaged, which the patient then cancels.
+    async run(c) {
+      await c.pathway('replay-online', { modes: ['online'], paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
+      const start = new Date(Date.now() + 1500);
+      const slot = await c.post('/v1/slots', c.admin, { doctorId: c.doctor.id, department: 'respiratory', start: start.toISOString(), end: new Date(start.getTime() + 3600_000).toISOString(), capacity: 2, mode: 'online' });
+      const followUpOf = { diagnosis: 'Chronic bronchitis', visitDate: '2026-01-05', facility: 'CarePath' };
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'online', complaint: 'cough', pathwayId: 'replay-online', followUpOf });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(1700);
+      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+      const closed = await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Crackles reported' }, notes: 'Auscultation needed.', kind: 'needs-in-person', reason: 'physical-examination' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-referred-offline.json');
+      await c.post(`/v1/journeys/${closed.referredTo}/cancel`, c.pt, { reason: 'will come next week' });
+      await c.save(journeyWorkflowId(closed.referredTo), 'patient-journey-pretriaged-cancelled.json');
+    },
+  },
   completed: {
     files: ['patient-journey-completed.json'],
     async run(c) {
@@ -197,7 +230,7 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       const read = (path: string) => c.stack.call('GET', path, { token: c.admin }).then((r) => r.json() as Promise<Record<string, any>>);
 
       await until(async () => ((await read(`/v1/prescriptions/${rxId}`)).status === 'pending-review' ? true : undefined));
-      const approved = await c.post(`/v1/prescriptions/${rxId}/review`, await c.stack.token('pharmacist', 'ph-replay'), { decision: 'approve' });
+      const approved = await c.post(`/v1/prescriptions/${rxId}/review`, c.ph, { decision: 'approve' });
       await c.pay(approved.payment.orderId, approved.payment.amount);
       const deliveryId = await until(async () => (await read(`/v1/prescriptions/${rxId}`)).delivery?.deliveryId as string | undefined);
       for (const status of ['picked-up', 'in-transit', 'delivered']) {
@@ -226,6 +259,53 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.save(journeyWorkflowId(journeyId), 'patient-journey-post-visit.json');
     },
   },
+  consent: {
+    files: ['patient-journey-outreach-withheld.json', 'referral-consent-withdrawn.json'],
+    async run(c) {
+      // Issue 10, rule 6 (patches `outreach-consent` and `referral-consent`). A journey whose patient
+      // withdraws outreach consent after the first of three reminders and gives it back after the
+      // second: reminded, withheld (`outreach.stopped`), reminded again (`outreach.resumed`), then
+      // cancelled. And a referral retried against a facility that refuses connections, whose patient
+      // withdraws record-sharing consent meanwhile: cancelled at the next attempt, never sent.
+      const consent = async (scope: string, granted: boolean) => {
+        const res = await c.stack.call('PUT', `/v1/patients/${c.patient.id}/consents/${scope}`, { token: c.pt, body: { granted } });
+        if (res.status !== 200) throw new Error(`consent ${res.status} ${await res.text()}`);
+      };
+      const timeline = async (journeyId: string) =>
+        ((await (await c.stack.call('GET', `/v1/journeys/${journeyId}`, { token: c.admin })).json()) as { timeline: { type: string }[] }).timeline.map((e) => e.type);
+      const seen = (journeyId: string, type: string, n = 1) => until(async () => ((await timeline(journeyId)).filter((t) => t === type).length >= n ? true : undefined));
+
+      await c.pathway('replay-outreach', { appointmentReminders: ['PT6S', 'PT4S', 'PT2S'], noShowGrace: 'PT1M' });
+      const slot = await c.slot(9000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-outreach' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await seen(j.id, 'reminder.sent');
+      await consent('outreach', false);
+      await seen(j.id, 'outreach.stopped');
+      await consent('outreach', true);
+      await seen(j.id, 'outreach.resumed');
+      await c.post(`/v1/journeys/${j.id}/cancel`, c.pt, { reason: 'cannot come' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-outreach-withheld.json');
+
+      await c.pathway('replay-consent-referral', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
+      const journeyId = await c.inConsultation('replay-consent-referral');
+      const facility = await c.post('/v1/facilities', c.admin, { name: 'Replay unreachable hospital', kind: 'hospital', webhookUrl: 'http://127.0.0.1:9/referrals' });
+      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
+        diagnosis: { text: 'Cough' },
+        notes: '',
+        referral: { facilityId: facility.id, department: 'respiratory', reason: 'imaging', urgency: 'routine', consent: true },
+      });
+      const [referralId] = outcome.created.referrals as string[];
+      await until(async () => {
+        const [row] = await c.stack.db.sql<{ attempts: number }[]>`select attempts from referral_sends where referral_id = ${referralId!}`;
+        return (row?.attempts ?? 0) >= 1 ? true : undefined;
+      });
+      await consent('record-sharing', false);
+      await c.save(referralWorkflowId(referralId!), 'referral-consent-withdrawn.json');
+      await consent('record-sharing', true);
+    },
+  },
   'prescription-revised': {
     files: ['prescription-revised-cancelled.json'],
     async run(c) {
@@ -238,13 +318,110 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
         prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 3, quantity: 9 }] }],
       });
       const [rxId] = outcome.created.prescriptions as string[];
-      const pharmacist = await c.stack.token('pharmacist', 'ph-replay');
+      const pharmacist = c.ph;
       await until(async () => (((await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as { status: string }).status === 'pending-review' ? true : undefined));
       await c.post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'reject', reason: 'shorter course' });
       await c.post(`/v1/prescriptions/${rxId}/revision`, c.dt, { items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] });
       await c.post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'approve' });
       await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'patient prefers another pharmacy' });
       await c.save(prescriptionWorkflowId(rxId!), 'prescription-revised-cancelled.json');
+    },
+  },
+  'prescription-signed': {
+    files: ['prescription-signed-delivered.json'],
+    // Issue 10 (patches `prescription-signature`, `prescription-verified-people`): version 1 signed in the
+    // outcome and stored; an unverified pharmacist's review refused; rejected; a signed revision by the
+    // verified prescriber; approved; the payment of a patient not yet real-name verified refused, then
+    // taken once verified; dispensed after the check; delivered; the course stopped.
+    async run(c) {
+      await c.pathway('replay-rx-signed', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
+      // A patient of their own, verified only after the first payment was refused.
+      const patient = await c.post('/v1/patients', c.admin, { name: 'Replay Unverified', phone: '+8613800000019', birthDate: '1981-05-05', sex: 'M' });
+      const pt = await c.stack.token('patient', patient.id);
+      const slot = await c.slot(1500);
+      const j = await c.post('/v1/journeys', pt, { patientId: patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-rx-signed' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(1700);
+      await c.post(`/v1/journeys/${j.id}/check-in`, pt);
+      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+      const outcome = await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, {
+        diagnosis: { code: 'J20.9', text: 'Acute bronchitis' },
+        notes: 'Rest.',
+        prescriptions: [{ items: [{ drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid', days: 2, quantity: 6 }] }],
+      });
+      const [rxId] = outcome.created.prescriptions as string[];
+      const read = (path: string) => c.stack.call('GET', path, { token: c.admin }).then((r) => r.json() as Promise<Record<string, any>>);
+      const refused = async (res: Promise<Response>, type: string) => {
+        const r = await res;
+        const body = (await r.json()) as { type?: string };
+        if (r.status !== 422 || !body.type?.endsWith(`/${type}`)) throw new Error(`expected 422 ${type}, got ${r.status} ${body.type}`);
+      };
+      await until(async () => ((await read(`/v1/prescriptions/${rxId}`)).status === 'pending-review' ? true : undefined));
+      const unverified = await c.post('/v1/clinicians', c.admin, { name: 'Ph. Unverified', role: 'pharmacist' });
+      await refused(c.stack.call('POST', `/v1/prescriptions/${rxId}/review`, { token: await c.stack.token('pharmacist', unverified.id), body: { decision: 'approve' } }), 'clinician-unverified');
+      await c.post(`/v1/prescriptions/${rxId}/review`, c.ph, { decision: 'reject', reason: 'one day' });
+      await c.post(`/v1/prescriptions/${rxId}/revision`, c.dt, { items: [{ drugCode: 'amoxicillin-500mg', dose: '500 mg', frequency: 'tid', days: 1, quantity: 3 }] });
+      const approved = await c.post(`/v1/prescriptions/${rxId}/review`, c.ph, { decision: 'approve' });
+      const paid = { orderId: approved.payment.orderId, status: 'paid', amount: approved.payment.amount, paidAt: new Date().toISOString(), channel: 'wechat' };
+      await refused(c.stack.payWebhook(paid), 'patient-unverified');
+      await c.post(`/v1/patients/${patient.id}/identity-verifications`, c.admin, { method: 'id-card' });
+      await c.pay(approved.payment.orderId, approved.payment.amount);
+      const deliveryId = await until(async () => (await read(`/v1/prescriptions/${rxId}`)).delivery?.deliveryId as string | undefined);
+      for (const status of ['picked-up', 'in-transit', 'delivered']) {
+        const raw = JSON.stringify({ deliveryId, status, at: new Date().toISOString() });
+        const res = await c.stack.call('POST', '/v1/webhooks/courier', { raw, headers: { 'X-Signature': sign(SECRETS.courierWebhook, raw) } });
+        if (res.status !== 204) throw new Error(`courier ${res.status}`);
+      }
+      await until(async () => ((await read(`/v1/prescriptions/${rxId}`)).reminders ? true : undefined));
+      await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'course stopped for the recording' });
+      await c.save(prescriptionWorkflowId(rxId!), 'prescription-signed-delivered.json');
+    },
+  },
+  'prescription-signature-held': {
+    files: ['prescription-signature-held.json'],
+    // Issue 10, rule 5 (patch `prescription-signature`): the stored row altered before the review (422,
+    // `prescription.signature-mismatch`, a coordinators' task; the projection writes the signed content
+    // back), approved, altered before the payment (422), paid, altered again as it is paid: held before
+    // dispensing (`on-hold`), then cancelled by a coordinator with a refund.
+    async run(c) {
+      await c.pathway('replay-rx-held', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
+      const journeyId = await c.inConsultation('replay-rx-held');
+      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
+        diagnosis: { text: 'Cough' },
+        notes: '',
+        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] }],
+      });
+      const [rxId] = outcome.created.prescriptions as string[];
+      const sql = c.stack.db.sql;
+      const read = async () => (await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as Record<string, any>;
+      const alter = () => sql`update prescriptions set snapshot = jsonb_set(snapshot, '{items,0,quantity}', '60') where id = ${rxId!}`;
+      const refused = async (res: Promise<Response>) => {
+        const r = await res;
+        if (r.status !== 422) throw new Error(`expected 422 signature-mismatch, got ${r.status} ${await r.text()}`);
+      };
+      await until(async () => ((await read()).status === 'pending-review' ? true : undefined));
+      await alter();
+      await refused(c.stack.call('POST', `/v1/prescriptions/${rxId}/review`, { token: c.ph, body: { decision: 'approve' } }));
+      const approved = await c.post(`/v1/prescriptions/${rxId}/review`, c.ph, { decision: 'approve' });
+      const paid = { orderId: approved.payment.orderId, status: 'paid', amount: approved.payment.amount, paidAt: new Date().toISOString(), channel: 'wechat' };
+      await alter();
+      await refused(c.stack.payWebhook(paid));
+      await sql.unsafe(`
+        create function replay_alter_when_paid() returns trigger language plpgsql as $$
+        begin
+          if new.status = 'paid' then new.snapshot := jsonb_set(new.snapshot, '{items,0,quantity}', '60'); end if;
+          return new;
+        end $$;
+        create trigger replay_alter_when_paid before update on prescriptions for each row execute function replay_alter_when_paid();`);
+      try {
+        await c.pay(paid.orderId, paid.amount);
+        await until(async () => ((await read()).status === 'on-hold' ? true : undefined));
+      } finally {
+        await sql.unsafe('drop trigger replay_alter_when_paid on prescriptions; drop function replay_alter_when_paid();');
+      }
+      await c.post(`/v1/prescriptions/${rxId}/cancel`, await c.stack.token('coordinator', 'coord-replay'), { reason: 'content altered before dispensing' });
+      await c.save(prescriptionWorkflowId(rxId!), 'prescription-signature-held.json');
     },
   },
 };
@@ -269,12 +446,18 @@ try {
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, any>>;
   };
+  // Verified people, as the rules of online care want them (a doctor's licence, a pharmacist's, a real-name patient).
   const doctor = await post('/v1/clinicians', admin, { name: 'Dr. Replay', role: 'doctor', department: 'respiratory' });
+  await post(`/v1/clinicians/${doctor.id}/verification`, admin, { licenceNumber: 'REPLAY-DOCTOR', yearsOfPractice: 10 });
+  const pharmacist = await post('/v1/clinicians', admin, { name: 'Ph. Replay', role: 'pharmacist' });
+  await post(`/v1/clinicians/${pharmacist.id}/verification`, admin, { licenceNumber: 'REPLAY-PHARM', yearsOfPractice: 10 });
   const patient = await post('/v1/patients', admin, { name: 'Replay', phone: '+8613800000009', birthDate: '1980-05-05', sex: 'F' });
+  await post(`/v1/patients/${patient.id}/identity-verifications`, admin, { method: 'id-card' });
   const ctx: Ctx = {
     stack,
     post,
     admin,
+    ph: await stack.token('pharmacist', pharmacist.id),
     pt: await stack.token('patient', patient.id),
     dt: await stack.token('doctor', doctor.id),
     patient,

@@ -8,7 +8,10 @@
 // - patient-journey-program-outcome.json: a journey whose outcome enrols the patient (patch
 //   `post-visit-program`);
 // - prescription-program-supply.json: a prescription delivered to an enrolled patient, whose program
-//   takes the drug's supply and reminders (patch `program-supply`).
+//   takes the drug's supply and reminders (patch `program-supply`);
+// - care-program-outreach-withheld.json: a program whose patient withdraws outreach consent for two
+//   days (reminders and an education withheld, `outreach.stopped`), gives it back (`outreach.resumed`),
+//   and is discharged (patch `outreach-consent`).
 // Like scripts/record-histories.ts it never overwrites a committed history.
 //
 //   npx tsx scripts/record-program-histories.ts
@@ -57,8 +60,10 @@ const FILES = {
   continued: 'care-program-lean-continued.json',
   journey: 'patient-journey-program-outcome.json',
   prescription: 'prescription-program-supply.json',
+  outreach: 'care-program-outreach-withheld.json',
 };
-const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 const missing = (...files: string[]) => files.every((f) => !existsSync(join(OUT, f)));
 const save = (name: string, history: { events?: unknown[] | null }) => {
@@ -200,6 +205,32 @@ try {
     await rx.result();
     save(FILES.prescription, await rx.fetchHistory());
     await ph.terminate('recorded');
+  });
+  if (missing(FILES.outreach)) await worker.runUntil(async () => {
+    const doctor = { role: 'doctor' as const, id: 'doc-replay' };
+    const template = templates[0] as ProgramTemplate;
+    const input: ProgramInput = {
+      programId: randomUUID(),
+      patientId: 'pat-outreach',
+      condition: template.condition,
+      doctorId: doctor.id,
+      enrolledBy: doctor,
+      template,
+      plan: { medications: [{ drugCode: 'amlodipine-5mg', dose: '5 mg', times: ['08:00'], supplyDays: 60 }] },
+      timezone: 'Asia/Shanghai',
+      enrolledAt: new Date(await env.currentTimeMs()).toISOString(),
+      followUpPathway: pathways[1] as PathwayTemplate,
+    };
+    const handle = await env.client.workflow.start<typeof careProgram>(CARE_PROGRAM_WORKFLOW, { taskQueue, workflowId: programWorkflowId(input.patientId, input.condition), args: [input] });
+    await env.sleep(HOUR * 20);
+    world.setConsent(input.patientId, 'outreach', false);
+    await env.sleep(2 * DAY); // the education of day 1 and every reminder withheld
+    if (world.withheld.length === 0) throw new Error('nothing was withheld');
+    world.setConsent(input.patientId, 'outreach', true);
+    await env.sleep(DAY);
+    await handle.executeUpdate(programStatusUpdate, { args: [{ action: 'discharge', reason: 'recorded for replay', actor: doctor }] });
+    await handle.result();
+    save(FILES.outreach, await handle.fetchHistory());
   });
 } finally {
   await env.teardown();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
+import { verifyClinicianId, verifyPatientId } from './support/people.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -225,6 +226,9 @@ beforeAll(async () => {
   f.doctorB = await create('/v1/clinicians', { ...bodies.clinician(), name: 'Dr Zhao' });
   f.patientA = await create('/v1/patients', bodies.patient());
   f.patientB = await create('/v1/patients', { ...bodies.patient(), name: 'Wang Fang', phone: '+8613800000002', sex: 'M' });
+  // Booking needs a verified doctor (and online care a verified patient): verified like a hospital's staff would.
+  for (const id of [f.doctorA, f.doctorB]) await verifyClinicianId(st, await tokenFor('admin'), id);
+  for (const id of [f.patientA, f.patientB]) await verifyPatientId(st, await tokenFor('coordinator'), id);
   f.slotA = await create('/v1/slots', bodies.slot());
   f.journeyA = (await bookedJourney(f.patientA)).id;
   f.journeyUnbooked = (await startJourney(f.patientA)).id;
@@ -244,7 +248,7 @@ afterAll(async () => {
 
 interface BearerRoute {
   name: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   /** The path as /openapi.json lists it. */
   template: string;
   path: () => string;
@@ -284,6 +288,76 @@ const ROUTES: BearerRoute[] = [
     path: () => `/v1/patients/${f.patientA}/notifications`,
     forbidden: ['doctor', 'pharmacist'],
     control: { role: 'patient', status: 200 },
+  },
+  {
+    name: 'GET /v1/patients/{id}',
+    method: 'GET',
+    template: '/v1/patients/{id}',
+    path: () => `/v1/patients/${f.patientA}`,
+    forbidden: ['doctor', 'pharmacist'],
+    control: { role: 'patient', status: 200 },
+  },
+  {
+    name: 'POST /v1/patients/{id}/identity-verifications',
+    method: 'POST',
+    template: '/v1/patients/{id}/identity-verifications',
+    path: () => `/v1/patients/${f.patientA}/identity-verifications`,
+    body: () => ({ method: 'id-card' }),
+    forbidden: ['patient', 'doctor', 'pharmacist'],
+    control: { role: 'coordinator', body: {}, status: 400 },
+  },
+  {
+    name: 'GET /v1/clinicians/{id}',
+    method: 'GET',
+    template: '/v1/clinicians/{id}',
+    path: () => `/v1/clinicians/${f.doctorA}`,
+    forbidden: ['patient', 'doctor', 'pharmacist'],
+    control: { role: 'coordinator', status: 200 },
+  },
+  {
+    name: 'POST /v1/clinicians/{id}/verification',
+    method: 'POST',
+    template: '/v1/clinicians/{id}/verification',
+    path: () => `/v1/clinicians/${f.doctorA}/verification`,
+    body: () => ({ licenceNumber: 'LIC-MATRIX', yearsOfPractice: 10 }),
+    forbidden: ['patient', 'doctor', 'pharmacist', 'coordinator'],
+    control: { role: 'admin', body: {}, status: 400 },
+  },
+  {
+    name: 'GET /v1/patients/{id}/access-log',
+    method: 'GET',
+    template: '/v1/patients/{id}/access-log',
+    path: () => `/v1/patients/${f.patientA}/access-log`,
+    // The patient's own and the auditors' (admins): not the clinicians, not the coordinators.
+    forbidden: ['doctor', 'pharmacist', 'coordinator'],
+    control: { role: 'patient', status: 200 },
+  },
+  {
+    name: 'GET /v1/audit',
+    method: 'GET',
+    template: '/v1/audit',
+    path: () => `/v1/audit?patientId=${f.patientA}`,
+    forbidden: ['patient', 'doctor', 'pharmacist', 'coordinator'],
+    control: { role: 'admin', status: 200 },
+  },
+  {
+    name: 'GET /v1/patients/{id}/consents',
+    method: 'GET',
+    template: '/v1/patients/{id}/consents',
+    path: () => `/v1/patients/${f.patientA}/consents`,
+    forbidden: ['doctor', 'pharmacist'],
+    control: { role: 'patient', status: 200 },
+  },
+  {
+    name: 'PUT /v1/patients/{id}/consents/{scope}',
+    method: 'PUT',
+    template: '/v1/patients/{id}/consents/{scope}',
+    path: () => `/v1/patients/${f.patientA}/consents/outreach`,
+    // Granted already: an allowed caller changes nothing with it.
+    body: () => ({ granted: true }),
+    // The patient themself, or staff on their behalf: not their doctor, not a pharmacist.
+    forbidden: ['doctor', 'pharmacist'],
+    control: { role: 'coordinator', body: {}, status: 400 },
   },
   {
     name: 'POST /v1/slots',
@@ -532,6 +606,23 @@ const BODY_ROUTES: BodyRoute[] = [
       { label: 'a birth date in the future', body: () => ({ ...bodies.patient(), birthDate: dateIn(3) }), fields: ['birthDate'] },
       { label: 'missing fields', body: () => ({}), fields: ['name', 'phone', 'birthDate', 'sex'] },
     ],
+  },
+  {
+    name: 'POST /v1/clinicians/{id}/verification',
+    path: () => `/v1/clinicians/${f.doctorB}/verification`,
+    auth: { role: 'admin' },
+    valid: () => ({ licenceNumber: 'LIC-BODY-1', yearsOfPractice: 12 }),
+    broken: [
+      { label: 'a licence of punctuation and negative years', body: () => ({ licenceNumber: '!!', yearsOfPractice: -1 }), fields: ['licenceNumber', 'yearsOfPractice'] },
+      { label: 'missing fields', body: () => ({}), fields: ['licenceNumber', 'yearsOfPractice'] },
+    ],
+  },
+  {
+    name: 'POST /v1/patients/{id}/identity-verifications',
+    path: () => `/v1/patients/${f.patientB}/identity-verifications`,
+    auth: { role: 'coordinator' },
+    valid: () => ({ method: 'passport', reference: 'E0000001' }),
+    broken: [{ label: 'an unknown method', body: () => ({ method: 'handshake' }), fields: ['method'] }],
   },
   {
     name: 'POST /v1/slots',
@@ -860,6 +951,7 @@ describe('an id that names nothing is 404, whatever its shape', () => {
     { name: 'GET /v1/journeys/{id}', method: 'GET', path: (id) => `/v1/journeys/${id}`, role: 'admin' },
     { name: 'GET /v1/pathways/{id}', method: 'GET', path: (id) => `/v1/pathways/${id}`, role: 'patient' },
     { name: 'GET /v1/patients/{id}/notifications', method: 'GET', path: (id) => `/v1/patients/${id}/notifications`, role: 'coordinator' },
+    { name: 'GET /v1/patients/{id}/consents', method: 'GET', path: (id) => `/v1/patients/${id}/consents`, role: 'coordinator' },
     { name: 'POST /v1/journeys/{id}/appointment', method: 'POST', path: (id) => `/v1/journeys/${id}/appointment`, role: 'admin', body: { slotId: 'x' } },
     { name: 'POST /v1/journeys/{id}/cancel', method: 'POST', path: (id) => `/v1/journeys/${id}/cancel`, role: 'coordinator', body: { reason: 'x' } },
     { name: 'POST /v1/journeys/{id}/check-in', method: 'POST', path: (id) => `/v1/journeys/${id}/check-in`, role: 'admin' },

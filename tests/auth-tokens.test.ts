@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 function api(key: TokenKey) {
-  const secrets = { jwt: key, paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f' };
+  const secrets = { jwt: key, paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f', identityWebhook: 'i' };
   return createApi({ temporal: new Client({ connection }), sql: db.sql, log: createLogger('silent'), secrets, ready: readiness(db.sql, connection) });
 }
 

@@ -6,27 +6,28 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { METADATA_ENCODING_KEY, defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSql } from '../activities/db.js';
 import type { CodecServerOptions } from '../api/codec.js';
 import { createApi } from '../api/index.js';
 import { signToken } from '../api/auth.js';
 import { EncryptionCodec, KEY_ID_METADATA } from '../workers/codec.js';
 import { DEV_PAYLOAD_KEYS } from '../workers/config.js';
 import { createLogger } from '../workers/logger.js';
+import { testDb, type TestDb } from './support/db.js';
 import { json } from './support/http.js';
 
-const secrets = { jwt: 'codec-test-jwt-secret', paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f' };
+const secrets = { jwt: 'codec-test-jwt-secret', paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f', identityWebhook: 'i' };
 const UI = 'http://localhost:8233';
 const codec = new EncryptionCodec(DEV_PAYLOAD_KEYS);
-const sql = createSql('postgres://postgres@127.0.0.1:1/postgres', { max: 1 });
+// Decoding payloads reads patient data: each call is audited (api/audit.ts), so the API has a database.
+let db: TestDb;
 const connection = Connection.lazy({ address: '127.0.0.1:1' });
 const servers: ServerType[] = [];
 
-/** The API with its codec server on a free loopback port; the database and Temporal are never called. */
+/** The API with its codec server on a free loopback port; Temporal is never called, the database only by the audit. */
 async function api(codecServer: Omit<CodecServerOptions, 'codec'>): Promise<string> {
   const app = createApi({
     temporal: new Client({ connection }),
-    sql,
+    sql: db.sql,
     log: createLogger('silent'),
     secrets,
     codecServer: { codec, ...codecServer },
@@ -56,12 +57,13 @@ let coordinator: string;
 const complaint = { complaint: 'MARKER-codec-server 胸闷', patientId: 'p-1' };
 
 beforeAll(async () => {
+  db = await testDb();
   url = await api({ uiOrigins: [UI] });
   coordinator = await signToken(secrets.jwt, { role: 'coordinator', id: 'coord-1' });
 });
 afterAll(async () => {
   for (const s of servers) s.close();
-  await sql.end({ timeout: 0 }).catch(() => undefined);
+  await db?.drop();
   await connection.close().catch(() => undefined);
 });
 

@@ -14,6 +14,7 @@ import { ENCRYPTED_ENCODING } from '../workers/codec.js';
 import { json, waitFor } from './support/http.js';
 import { startStack, type Stack } from './support/stack.js';
 import { DATA_CONVERTER, workflowBundle } from './support/temporal.js';
+import { verifyClinicianId } from './support/people.js';
 
 type History = temporal.api.history.v1.IHistory;
 
@@ -75,6 +76,7 @@ beforeAll(async () => {
   coordinator = await stack.token('coordinator', 'coord-1');
   await json(await stack.call('POST', '/v1/pathways', { token: admin, body: pathway }), 201);
   const doctorId = (await json(await stack.call('POST', '/v1/clinicians', { token: admin, body: { name: 'Dr. Seal', role: 'doctor', department: 'cardiology' } }), 201)).id as string;
+  await verifyClinicianId(stack, admin, doctorId);
   const doctor = await stack.token('doctor', doctorId);
   const p = await json(await stack.call('POST', '/v1/patients', { token: admin, body: { name: MARKERS.name, phone: MARKERS.phone, birthDate: '1966-06-06', sex: 'F' } }), 201);
   const patient = await stack.token('patient', p.id);

@@ -27,7 +27,7 @@ describe('configuration', () => {
 
   it('refuses production without secrets', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(
-      /AUTH_JWT_SECRET[\s\S]*PAYMENT_WEBHOOK_SECRET[\s\S]*COURIER_WEBHOOK_SECRET[\s\S]*LAB_WEBHOOK_SECRET[\s\S]*FACILITY_WEBHOOK_SECRET/,
+      /AUTH_JWT_SECRET[\s\S]*PAYMENT_WEBHOOK_SECRET[\s\S]*COURIER_WEBHOOK_SECRET[\s\S]*LAB_WEBHOOK_SECRET[\s\S]*FACILITY_WEBHOOK_SECRET[\s\S]*IDENTITY_WEBHOOK_SECRET/,
     );
     const secret = (c: string) => c.repeat(32);
     const prod = {
@@ -37,10 +37,12 @@ describe('configuration', () => {
       COURIER_WEBHOOK_SECRET: secret('c'),
       LAB_WEBHOOK_SECRET: secret('d'),
       FACILITY_WEBHOOK_SECRET: secret('e'),
+      IDENTITY_WEBHOOK_SECRET: secret('g'),
       NOTIFY_WEBHOOK_SECRET: secret('f'),
       DATABASE_URL: 'postgres://u@db/carepath',
       TEMPORAL_ADDRESS: 'temporal:7233',
       PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+      SIGNING_KEYS: `s1:${Buffer.alloc(32, 9).toString('base64')}`,
       PAYMENT_PROVIDER_URL: 'https://pay.example/v1',
       COURIER_URL: 'https://courier.example',
     };
@@ -69,10 +71,12 @@ describe('production refusals', () => {
     COURIER_WEBHOOK_SECRET: 'c'.repeat(32),
     LAB_WEBHOOK_SECRET: 'd'.repeat(32),
     FACILITY_WEBHOOK_SECRET: 'e'.repeat(32),
+    IDENTITY_WEBHOOK_SECRET: 'g'.repeat(32),
     NOTIFY_WEBHOOK_SECRET: 'f'.repeat(32),
     DATABASE_URL: 'postgres://u@db/carepath',
     TEMPORAL_ADDRESS: 'temporal:7233',
     PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+    SIGNING_KEYS: `s1:${Buffer.alloc(32, 9).toString('base64')}`,
     PAYMENT_PROVIDER_URL: 'https://pay.example/v1',
     COURIER_URL: 'https://courier.example',
   };
@@ -102,6 +106,7 @@ describe('production refusals', () => {
     ['a token signing secret shorter than 32 bytes', { AUTH_JWT_SECRET: 'a'.repeat(31) }, 'AUTH_JWT_SECRET: must be at least 32 bytes in production'],
     ['the development secret', { LAB_WEBHOOK_SECRET: 'carepath-dev-only-secret-change-me' }, 'LAB_WEBHOOK_SECRET: is the development default; set a secret of your own'],
     ['a missing webhook secret', { FACILITY_WEBHOOK_SECRET: '' }, 'FACILITY_WEBHOOK_SECRET: required in production'],
+    ['a missing identity-provider secret', { IDENTITY_WEBHOOK_SECRET: '' }, 'IDENTITY_WEBHOOK_SECRET: required in production'],
     ['no DATABASE_URL (no embedded database)', { DATABASE_URL: '' }, 'DATABASE_URL: required in production'],
     ['no TEMPORAL_ADDRESS (no dev server)', { TEMPORAL_ADDRESS: '' }, 'TEMPORAL_ADDRESS: required in production'],
     ['a TLS certificate without its key', { TEMPORAL_TLS_CERT: '/etc/tls/client.pem' }, 'TEMPORAL_TLS_KEY: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together'],
@@ -224,6 +229,35 @@ describe('payload keys', () => {
     const dev = Buffer.from('carepath-dev-only-payload-key-32').toString('base64');
     expect(keyProblems({ ...prod, PAYLOAD_KEYS: `k1:${b64(1)},old:${dev}` })).toEqual(['PAYLOAD_KEYS: holds the development key; set keys of your own']);
     expect(keyProblems({ ...prod, PAYLOAD_KEYS: `k1:${b64(1)}` })).toEqual([]);
+  });
+});
+
+describe('signing keys (the seal of doctors\' private signing keys)', () => {
+  const b64 = (fill: number) => Buffer.alloc(32, fill).toString('base64');
+  const signingProblems = (env: Record<string, string>) => {
+    try {
+      parseConfig(env);
+      return [];
+    } catch (e) {
+      return (e as ConfigError).fields.filter((f) => f.startsWith('SIGNING_'));
+    }
+  };
+
+  it('development seals with the public development key; a list of its own seals with the first unless SIGNING_KEY_ID names another', () => {
+    expect(parseConfig({}).signingKeys.activeKeyId).toBe('dev');
+    const c = parseConfig({ SIGNING_KEYS: `s2:${b64(1)},s1:${b64(2)}` });
+    expect(c.signingKeys.activeKeyId).toBe('s2');
+    expect(c.signingKeys.keys.map((k) => k.id)).toEqual(['s2', 's1']);
+    expect(parseConfig({ SIGNING_KEYS: `s2:${b64(1)},s1:${b64(2)}`, SIGNING_KEY_ID: 's1' }).signingKeys.activeKeyId).toBe('s1');
+    expect(signingProblems({ SIGNING_KEYS: `s1:${b64(1)}`, SIGNING_KEY_ID: 's9' })).toEqual(['SIGNING_KEY_ID: names no key of SIGNING_KEYS']);
+    expect(signingProblems({ SIGNING_KEYS: `s1:${Buffer.alloc(16).toString('base64')}` })).toEqual(['SIGNING_KEYS: entry 1 is not id:base64 of a 32-byte key']);
+  });
+
+  it('production refuses to start without a key of its own', () => {
+    expect(signingProblems({ NODE_ENV: 'production' })).toEqual(["SIGNING_KEYS: required in production (the keys that seal doctors' signing keys)"]);
+    const dev = Buffer.from('carepath-dev-only-signing-key-32').toString('base64');
+    expect(signingProblems({ NODE_ENV: 'production', SIGNING_KEYS: `s1:${b64(1)},old:${dev}` })).toEqual(['SIGNING_KEYS: holds the development key; set keys of your own']);
+    expect(signingProblems({ NODE_ENV: 'production', SIGNING_KEYS: `s1:${b64(1)}` })).toEqual([]);
   });
 });
 

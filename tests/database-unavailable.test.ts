@@ -10,7 +10,7 @@ import { signToken } from '../api/auth.js';
 import { createLogger } from '../workers/logger.js';
 import { readiness } from '../workers/services.js';
 
-const secrets = { jwt: 'j', paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f' };
+const secrets = { jwt: 'j', paymentWebhook: 'p', courierWebhook: 'c', labWebhook: 'l', facilityWebhook: 'f', identityWebhook: 'i' };
 let silent: { port: number; close(): void };
 let silentPort: number;
 let closedPort: number;

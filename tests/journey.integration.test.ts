@@ -6,6 +6,7 @@ import { journeyWorkflowId, type Triage } from '../workflows/definitions.js';
 import { HAPPY_PATH_TIMELINE } from './support/expectations.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
+import { verifyClinicianId, verifyPatientId } from './support/people.js';
 
 let stack: Stack;
 let admin: string;
@@ -33,6 +34,7 @@ async function newPatient(): Promise<{ id: string; token: string }> {
     await stack.call('POST', '/v1/patients', { token: admin, body: { name: '测试患者', phone: '+8613800000000', birthDate: '1970-01-01', sex: 'M' } }),
     201,
   );
+  await verifyPatientId(stack, admin, p.id);
   return { id: p.id, token: await stack.token('patient', p.id) };
 }
 
@@ -70,6 +72,7 @@ beforeAll(async () => {
   admin = await stack.token('admin', 'admin-1');
   const d = await json<{ id: string }>(await stack.call('POST', '/v1/clinicians', { token: admin, body: { name: 'Dr. Li', role: 'doctor', department: 'cardiology' } }), 201);
   doctorId = d.id;
+  await verifyClinicianId(stack, admin, d.id);
   doctor = await stack.token('doctor', d.id);
   otherDoctor = await stack.token('doctor', 'someone-else');
   await json(await stack.call('POST', '/v1/pathways', { token: admin, body: quick }), 201);

@@ -15,7 +15,7 @@ import { verifySignature } from '../activities/signature.js';
 import { createSlot } from '../activities/slots.js';
 import { DEPARTMENTS, PatientInput } from '../api/schemas.js';
 import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
-import type { JourneySnapshot, MeasurementType, NotificationKind, NotificationRequest } from '../workflows/definitions.js';
+import { IN_PERSON_REASONS, type JourneySnapshot, type MeasurementType, type NotificationKind, type NotificationRequest } from '../workflows/definitions.js';
 import { createLogger, REDACT_PATHS } from '../workers/logger.js';
 import { testDb, type TestDb } from './support/db.js';
 
@@ -212,6 +212,10 @@ const CASES: Record<NotificationKind, Case[]> = {
     { label: 'by the patient, before booking', params: { reason: 'patient' }, refs: J, says: [both('本人申请', 'at your request'), both('就诊申请', 'visit request')] },
     { label: 'by staff', params: { reason: 'staff' }, refs: J, facts: OFFLINE, says: [both('医院原因', 'by the hospital'), T.appt, CARDIOLOGY, both('联系客服', 'contact customer service')] },
   ],
+  'journey.referred-offline': [
+    { label: 'online visit, needs an examination', params: { reason: 'physical-examination' }, refs: J, facts: ONLINE, says: [both('需要当面体格检查', 'a physical examination is needed'), ENDOCRINOLOGY, both('线下就诊', 'in person')] },
+    { label: 'without the appointment', params: { reason: 'condition-worsened' }, refs: J, says: [both('病情有变化', 'your condition has changed'), both('预约号源', 'book a slot')] },
+  ],
   'journey.no-show': [
     { label: 'offline', params: { start: APPT }, refs: J, facts: OFFLINE, says: [T.appt, CARDIOLOGY, both('重新预约', 'book again')] },
   ],
@@ -256,7 +260,7 @@ const CASES: Record<NotificationKind, Case[]> = {
 const KINDS = Object.keys(CASES) as NotificationKind[];
 
 /** Every code a workflow sends as a param (reasons of every kind, delivery statuses, measurement types, education topics) and every department code. */
-const CODES = ['payment-expired', 'not-booked', 'patient', 'staff', 'unpaid', 'not-revised', 'red-flag', 'late-payment', ...DELIVERY_STATUSES.map(([s]) => s), ...Object.keys(MEASUREMENTS), ...TOPICS.map(([t]) => t), ...DEPARTMENTS];
+const CODES = ['payment-expired', 'not-booked', 'patient', 'staff', 'unpaid', 'not-revised', 'red-flag', 'late-payment', ...IN_PERSON_REASONS, ...DELIVERY_STATUSES.map(([s]) => s), ...Object.keys(MEASUREMENTS), ...TOPICS.map(([t]) => t), ...DEPARTMENTS];
 /** Codes that are also plain English words an English text may use (`weight`, `delivered`): checked in Chinese only. */
 const ENGLISH_WORDS = ['patient', 'staff', 'unpaid', 'ordered', 'delivered', 'failed', 'glucose', 'weight'];
 const ISO_TIME = /\d{4}-\d{2}-\d{2}|T\d{2}:\d{2}|\d{2}:\d{2}:\d{2}|Z\b/;

@@ -3,9 +3,14 @@
 // a care program, and bad input of every kind on every documented operation) must have a documented
 // status and media type and validate against the documented schema, and none may be a 5xx. This is
 // what a schema-driven fuzzer checks (docs/testing.md runs Schemathesis), without Python.
+// Every call is also checked against the audit log (api/audit.ts): a call to a route that serves
+// patient data appended exactly one event, with the caller, the route, the outcome and the status of
+// the answer, and in the walk the patient it concerned; any other call appended none.
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { verify } from 'hono/jwt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditRow } from '../activities/audit.js';
 import { sign } from '../activities/signature.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { waitFor } from './support/http.js';
@@ -80,17 +85,99 @@ async function check(method: string, path: string, res: Response): Promise<strin
   return text;
 }
 
-/** A call to the API whose answer is checked against the document; the parsed body. */
-async function call(method: string, path: string, opts: Parameters<Stack['call']>[2] = {}): Promise<{ status: number; body: any }> {
+// ---- the audit of every call ---------------------------------------------------------------------
+
+/** The routers that serve patient data: each call to one is audited once, any other call never. */
+const AUDITED = ['/v1/patients', '/v1/journeys', '/v1/prescriptions', '/v1/exams', '/v1/referrals', '/v1/programs', '/v1/tasks', '/v1/board', '/v1/stream', '/v1/webhooks', '/v1/audit', '/codec'];
+/** The partner a valid signature on each webhook stands for. */
+const PARTNERS: Record<string, { partner: string; secret: string }> = {
+  '/v1/webhooks/payments': { partner: 'payment-provider', secret: SECRETS.paymentWebhook },
+  '/v1/webhooks/courier': { partner: 'courier', secret: SECRETS.courierWebhook },
+  '/v1/webhooks/lab': { partner: 'lab', secret: SECRETS.labWebhook },
+  '/v1/webhooks/facility': { partner: 'facility', secret: SECRETS.facilityWebhook },
+  '/v1/webhooks/identity': { partner: 'identity-provider', secret: SECRETS.identityWebhook },
+};
+
+interface Called {
+  method: string;
+  path: string;
+  opts: CallOpts;
+  status: number;
+  requestId: string | null;
+  body: any;
+}
+/** `audit.patient`: the patient the call's event must name when it is not the walk's patient (null: none). */
+type CallOpts = NonNullable<Parameters<Stack['call']>[2]> & { audit?: { patient: string | null } };
+const calls: Called[] = [];
+
+/** Who the audit must name for a call: the token's user, the partner whose signature is valid, or anonymous. */
+async function expectedActor(c: Called): Promise<{ actor: string | null; role: string }> {
+  const pathname = c.path.split('?')[0]!;
+  const partner = PARTNERS[pathname];
+  const raw = c.opts.raw ?? (c.opts.body !== undefined ? JSON.stringify(c.opts.body) : '');
+  if (partner && typeof raw === 'string' && c.opts.headers?.['X-Signature'] === sign(partner.secret, raw)) return { actor: partner.partner, role: 'partner' };
+  if (c.opts.token) {
+    const claims = await verify(c.opts.token, SECRETS.jwt, 'HS256').catch(() => undefined);
+    if (claims) return { actor: String(claims.sub), role: String(claims.role) };
+  }
+  return { actor: null, role: 'anonymous' };
+}
+
+/**
+ * Checks the audit events of the calls made since the last check: one per call to a patient-data
+ * route, with the caller, the action (method and documented template), the outcome and the status;
+ * none for any other call. Returns the audited calls with their events.
+ */
+async function expectAudited(): Promise<{ call: Called; event: AuditRow }[]> {
+  const made = calls.splice(0);
+  const rows = await stack.db.sql<AuditRow[]>`
+    select actor, role, action, patient_id, patient_ids, resource, outcome, status, request_id
+    from audit_events where request_id = any(${made.map((c) => c.requestId ?? '')}::text[])`;
+  const wrong: string[] = [];
+  const audited: { call: Called; event: AuditRow }[] = [];
+  for (const c of made) {
+    const where = `${c.method} ${c.path.slice(0, 120)} → ${c.status}`;
+    const events = rows.filter((r) => r.request_id === c.requestId);
+    const pathname = c.path.split('?')[0]!;
+    const router = AUDITED.find((p) => pathname === p || pathname.startsWith(`${p}/`));
+    if (!c.requestId) wrong.push(`${where}: no X-Request-Id`);
+    if (!router) {
+      if (events.length > 0) wrong.push(`${where}: audited, but serves no patient data`);
+      continue;
+    }
+    if (events.length !== 1) {
+      wrong.push(`${where}: ${events.length} audit events`);
+      continue;
+    }
+    const [event] = events as [AuditRow];
+    const o = operationOf(c.method, c.path);
+    const want = {
+      ...(await expectedActor(c)),
+      action: `${c.method} ${o?.template ?? `${router}/*`}`,
+      outcome: c.status >= 200 && c.status < 300 ? 'allowed' : 'refused',
+      status: c.status,
+    };
+    const got = { actor: event.actor, role: event.role, action: event.action, outcome: event.outcome, status: event.status };
+    if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${where}: audited as ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+    audited.push({ call: c, event });
+  }
+  expect(wrong).toEqual([]);
+  return audited;
+}
+
+/** A call to the API whose answer is checked against the document (and later its audit); the parsed body. */
+async function call(method: string, path: string, opts: CallOpts = {}): Promise<{ status: number; body: any }> {
   const res = await stack.call(method, path, opts);
   const text = await check(method, path, res);
-  return { status: res.status, body: text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text };
+  const body = text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text;
+  calls.push({ method, path, opts, status: res.status, requestId: res.headers.get('x-request-id'), body });
+  return { status: res.status, body };
 }
 
 /** A signed partner webhook. */
-const signed = (path: string, body: Json, secret: string) => {
+const signed = (path: string, body: Json, secret: string, audit?: CallOpts['audit']) => {
   const raw = JSON.stringify(body);
-  return call('POST', path, { raw, headers: { 'X-Signature': sign(secret, raw) } });
+  return call('POST', path, { raw, headers: { 'X-Signature': sign(secret, raw) }, ...(audit ? { audit } : {}) });
 };
 
 beforeAll(async () => {
@@ -116,6 +203,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   violations.length = 0;
+  calls.length = 0;
 });
 
 describe('the OpenAPI document', () => {
@@ -135,7 +223,7 @@ describe('the OpenAPI document', () => {
     };
     for (const o of operations) walk(o.op.responses, `${o.method} ${o.template}`, new Set());
     expect(found).toEqual([]);
-    expect(Object.keys(doc.components.schemas.Clinician.properties)).toEqual(['id', 'name', 'role', 'department', 'createdAt']);
+    expect(Object.keys(doc.components.schemas.Clinician.properties)).toEqual(['id', 'name', 'role', 'department', 'licenceNumber', 'yearsOfPractice', 'verifiedAt', 'createdAt']);
   });
 
   it('documents the operations endpoints, Idempotency-Key on every creating POST, and the at-least-once notification webhook', () => {
@@ -175,6 +263,11 @@ describe('every answer of the API is in the document', () => {
     expect((await call('GET', `/v1/pathways/${pathway.id}`, { token: admin })).status).toBe(200);
     const doctor = await call('POST', '/v1/clinicians', { token: admin, body: { name: 'Dr. Schema', role: 'doctor', department: 'cardiology' }, headers: { 'Idempotency-Key': 'walk-doctor' } });
     expect(doctor.status).toBe(201);
+    expect((await call('POST', `/v1/clinicians/${doctor.body.id}/verification`, { token: admin, body: { licenceNumber: 'LIC-WALK-1', yearsOfPractice: 9 } })).status).toBe(200);
+    expect((await call('GET', `/v1/clinicians/${doctor.body.id}`, { token: coordinator })).status).toBe(200);
+    const ph = await call('POST', '/v1/clinicians', { token: admin, body: { name: 'Ph. Schema', role: 'pharmacist' } });
+    expect((await call('POST', `/v1/clinicians/${ph.body.id}/verification`, { token: admin, body: { licenceNumber: 'LIC-WALK-2', yearsOfPractice: 5 } })).status).toBe(200);
+    pharmacist = await stack.token('pharmacist', ph.body.id);
     const doctorToken = await stack.token('doctor', doctor.body.id);
     const facility = await call('POST', '/v1/facilities', { token: admin, body: { name: 'Walk Hospital', kind: 'hospital' } });
     expect(facility.status).toBe(201);
@@ -185,6 +278,10 @@ describe('every answer of the API is in the document', () => {
     const patient = await call('POST', '/v1/patients', { token: admin, body: { name: '文档患者', phone: '+8613800000077', birthDate: '1958-03-04', sex: 'M' } });
     expect(patient.status).toBe(201);
     const patientToken = await stack.token('patient', patient.body.id);
+    expect((await call('POST', `/v1/patients/${patient.body.id}/identity-verifications`, { token: coordinator, body: { method: 'id-card' } })).status).toBe(201);
+    const identity = { patientId: patient.body.id, method: 'face-recognition', verifiedAt: new Date().toISOString(), reference: `walk-${patient.body.id}` };
+    expect((await signed('/v1/webhooks/identity', identity, SECRETS.identityWebhook)).status).toBe(204);
+    expect((await call('GET', `/v1/patients/${patient.body.id}`, { token: patientToken })).status).toBe(200);
     const start = new Date(Date.now() + 2500);
     const slot = await call('POST', '/v1/slots', {
       token: admin,
@@ -241,7 +338,7 @@ describe('every answer of the API is in the document', () => {
     expect((await call('POST', `/v1/referrals/${referral}/attended`, { token: coordinator, body: { summary: 'Echo normal' } })).status).toBe(200);
     expect((await signed('/v1/webhooks/lab', { examId: exam, summary: 'late', abnormal: false }, SECRETS.labWebhook)).status).toBeLessThan(500);
     expect((await signed('/v1/webhooks/facility', { referralId: referral, summary: 'again' }, SECRETS.facilityWebhook)).status).toBeLessThan(500);
-    expect((await signed('/v1/webhooks/courier', { deliveryId: 'no-such-delivery', status: 'in-transit', at: new Date().toISOString() }, SECRETS.courierWebhook)).status).toBe(404);
+    expect((await signed('/v1/webhooks/courier', { deliveryId: 'no-such-delivery', status: 'in-transit', at: new Date().toISOString() }, SECRETS.courierWebhook, { patient: null })).status).toBe(404);
 
     const reading = await call('POST', `/v1/programs/${program}/readings`, { token: patientToken, body: { type: 'bp', systolic: 176, diastolic: 98, at: new Date().toISOString() } });
     expect(reading.status).toBe(200);
@@ -266,19 +363,54 @@ describe('every answer of the API is in the document', () => {
     expect((await call('POST', `/v1/programs/${program}/discharge`, { token: coordinator, body: { reason: 'Moved away' } })).status).toBe(200);
     expect((await call('GET', '/v1/board', { token: coordinator })).status).toBe(200);
     expect((await call('GET', `/v1/patients/${patient.body.id}/notifications`, { token: patientToken })).status).toBe(200);
+    // Consent: withdrawn by the patient, given back by a coordinator on their behalf.
+    expect((await call('PUT', `/v1/patients/${patient.body.id}/consents/outreach`, { token: patientToken, body: { granted: false, reason: 'No reminders, please' } })).status).toBe(200);
+    expect((await call('PUT', `/v1/patients/${patient.body.id}/consents/outreach`, { token: coordinator, body: { granted: true } })).status).toBe(200);
+    expect((await call('GET', `/v1/patients/${patient.body.id}/consents`, { token: patientToken })).body.items).toHaveLength(2);
 
     // A second journey, cancelled before its visit.
     const other = await call('POST', '/v1/journeys', { token: coordinator, body: { patientId: patient.body.id, mode: 'offline', complaint: '咳嗽' }, headers: { 'Idempotency-Key': 'walk-journey-2' } });
     expect(other.status).toBe(201);
     expect((await call('POST', `/v1/journeys/${other.body.id}/cancel`, { token: patientToken, body: { reason: 'Feeling better' } })).status).toBe(200);
+
+    // The audit log, as admins and as the patient see it: the walk's calls are in it.
+    const audit = await call('GET', `/v1/audit?patientId=${patient.body.id}&limit=200`, { token: admin });
+    expect(audit.status).toBe(200);
+    const accessLog = await call('GET', `/v1/patients/${patient.body.id}/access-log?limit=2`, { token: patientToken });
+    expect(accessLog.status).toBe(200);
+    expect(accessLog.body.items[0]).toEqual({ at: expect.any(String), actor: 'admin-1', role: 'admin', action: 'GET /v1/audit', resource: 'audit', outcome: 'allowed' });
+    expect(accessLog.body.items).toHaveLength(2);
+    expect(accessLog.body.nextCursor).toEqual(expect.any(String));
     expect(violations).toEqual([]);
+
+    // Every call of the walk to a patient-data route is audited once, naming the walk's patient (a list:
+    // the patients it showed, and its patientId filter).
+    const walked = await expectAudited();
+    const listed = new Set(audit.body.items.map((e: Json) => e.requestId));
+    const lists = ['/v1/journeys', '/v1/prescriptions', '/v1/programs', '/v1/tasks', '/v1/board', '/v1/audit'];
+    for (const { call: c, event } of walked) {
+      const [pathname, query] = c.path.split('?') as [string, string | undefined];
+      const where = `${c.method} ${c.path}`;
+      if (c.method === 'GET' && lists.includes(pathname)) {
+        const shows = pathname === '/v1/board' ? c.body.programs.length + c.body.escalations.length > 0 : c.body.items.length > 0;
+        expect([event.patient_id, event.patient_ids], where).toEqual([new URLSearchParams(query).get('patientId'), shows ? [patient.body.id] : []]);
+      } else {
+        const concerned = c.opts.audit ? c.opts.audit.patient : patient.body.id;
+        expect([event.patient_id, event.patient_ids], where).toEqual([concerned, null]);
+      }
+      // GET /v1/audit?patientId= answered every event before it that concerned the patient.
+      const before = !pathname.startsWith('/v1/audit') && !pathname.endsWith('/access-log');
+      if (before && (event.patient_id === patient.body.id || event.patient_ids?.includes(patient.body.id))) {
+        expect(listed.has(c.requestId), where).toBe(true);
+      }
+    }
   }, 120_000);
 
   it('bad input of every kind, on every documented operation', async () => {
     const patient = await stack.token('patient', 'pat-walk');
     const garbage = '{"not json';
     for (const o of operations) {
-      if (o.method !== 'GET' && o.method !== 'POST') continue;
+      if (o.method !== 'GET' && o.method !== 'POST' && o.method !== 'PUT') continue;
       if (o.template === '/v1/stream') continue; // an endless stream (its 400 and 401 are below)
       const path = o.template.replace(/\{[^}]+\}/g, 'no-such-id');
       const hasBody = o.op.requestBody !== undefined;
@@ -315,11 +447,13 @@ describe('every answer of the API is in the document', () => {
     // Every documented operation was called, and answered, as documented.
     const called = new Set([...seen].map((s) => s.split(' ').slice(0, 2).join(' ')));
     const notCalled = operations.filter((o) => !called.has(`${o.method} ${o.template}`) && o.template !== '/v1/stream').map((o) => `${o.method} ${o.template}`);
+    await expectAudited();
     expect(notCalled.filter((o) => !o.startsWith('GET /healthz') && !o.startsWith('GET /readyz') && !o.startsWith('GET /metrics') && !o.includes('/codec/'))).toEqual([]);
   }, 120_000);
 
   it('answers /healthz, /readyz and /metrics as documented', async () => {
     for (const path of ['/healthz', '/readyz', '/metrics']) expect((await call('GET', path)).status, path).toBe(200);
     expect(violations).toEqual([]);
+    expect(await expectAudited()).toEqual([]);
   });
 });

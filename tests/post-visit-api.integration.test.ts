@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { notificationListener, SECRETS, startStack, type Received, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
+import { pharmacistToken, verifyClinicianId, verifyPatientId } from './support/people.js';
 
 let stack: Stack;
 let admin: string;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   admin = await stack.token('admin', 'admin-1');
   coordinator = await stack.token('coordinator', 'coord-1');
   doctor = await stack.token('doctor', 'doc-1');
-  pharmacist = await stack.token('pharmacist', 'pharm-1');
+  pharmacist = await pharmacistToken(stack, admin);
   patient = await stack.token('patient', 'pat-1');
 });
 afterAll(async () => {
@@ -161,6 +162,7 @@ describe('exams and referrals', () => {
   beforeAll(async () => {
     await json(await post('/v1/pathways', admin, visitPathway), 201);
     doctorId = (await json(await post('/v1/clinicians', admin, { name: 'Dr. After', role: 'doctor', department: 'cardiology' }), 201)).id;
+    await verifyClinicianId(stack, admin, doctorId);
     visitDoctor = await stack.token('doctor', doctorId);
     otherDoctor = await stack.token('doctor', 'doc-elsewhere');
     facilityInbox = await notificationListener();
@@ -173,6 +175,7 @@ describe('exams and referrals', () => {
   /** A journey with `doctorId` whose outcome ordered `exams` and, optionally, a referral to the test facility. */
   async function outcome(exams: string[], referral = true): Promise<{ journeyId: string; patientId: string; patient: string; exams: string[]; referralId?: string }> {
     const p = await json(await post('/v1/patients', admin, { name: '检查患者', phone: '+8613800000031', birthDate: '1962-07-07', sex: 'F' }), 201);
+    await verifyPatientId(stack, admin, p.id);
     const patient = await stack.token('patient', p.id);
     const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
     const slot = await json(await post('/v1/slots', admin, {

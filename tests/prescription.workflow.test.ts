@@ -10,6 +10,7 @@ import {
   CARE_PROGRAM_WORKFLOW,
   PRESCRIPTION_WORKFLOW,
   cancelPrescriptionUpdate,
+  prescriptionContent,
   courierUpdate,
   paymentUpdate,
   prescriptionQuery,
@@ -25,9 +26,9 @@ import {
   type PrescriptionItem,
 } from '../workflows/definitions.js';
 import type { prescriptionFulfillment } from '../workflows/prescription.js';
-import type { FakeWorld } from './support/fake-activities.js';
+import { fakeSignature, type FakeWorld } from './support/fake-activities.js';
 import { sleepUntilHour } from './support/clock.js';
-import { refusal, waitFor, workflowHarness } from './support/workflow-harness.js';
+import { quiet, refusal, waitFor, workflowHarness } from './support/workflow-harness.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -55,6 +56,8 @@ async function startRx(taskQueue: string, over: Partial<PrescriptionInput> = {})
     timings: { pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D', paymentWindow: 'PT15M', appointmentReminders: ['PT1H'], deliverySla: 'P2D' },
     ...over,
   };
+  // Signed by its prescriber, as the API signs every version.
+  if (!('signature' in over)) input.signature = fakeSignature(prescriptionContent({ ...input, id, version: 1 }));
   const handle = await h.env().client.workflow.start<typeof prescriptionFulfillment>(PRESCRIPTION_WORKFLOW, {
     taskQueue,
     workflowId: prescriptionWorkflowId(id),
@@ -62,7 +65,14 @@ async function startRx(taskQueue: string, over: Partial<PrescriptionInput> = {})
   });
   h.started.push(handle);
   await waitFor(async () => (await handle.query(prescriptionQuery)).status === 'pending-review');
+  await quiet(handle); // its signature stored and its first projection made
   return { handle, id };
+}
+
+/** A revision as the API sends it: signed by the prescriber over the next version's content. */
+async function revise(handle: Handle, items: PrescriptionItem[]) {
+  const now = await handle.query(prescriptionQuery);
+  return handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-1', items, signature: fakeSignature(prescriptionContent({ ...now, version: now.version + 1, items })) }] });
 }
 
 const approve = (handle: Handle) => handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'approve' }] });
@@ -176,7 +186,7 @@ describe('prescriptionFulfillment', () => {
       expect(world.notificationsOf('prescription.rejected')).toHaveLength(1);
       await expect(approve(handle)).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
       await expect(handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-2', items: [amlodipine] }] })).rejects.toSatisfy((e) => refusal(e) === 'not-prescriber');
-      const revised = await handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-1', items: [{ ...amlodipine, quantity: 1, days: 1 }] }] });
+      const revised = await revise(handle, [{ ...amlodipine, quantity: 1, days: 1 }]);
       expect(revised).toMatchObject({ status: 'pending-review', version: 2, items: [{ drugCode: 'amlodipine-5mg', quantity: 1 }] });
       expect(revised.review).toBeUndefined();
       expect(world.tasks.get(`rx:${id}:revision:v1`)!.status).toBe('done');
@@ -376,7 +386,7 @@ describe('prescriptionFulfillment', () => {
       expect(revision).toMatchObject({ kind: 'prescription-revision', role: 'doctor', assigneeId: 'doc-1', status: 'open', action: 'Revise or cancel prescription version 1: the pharmacist rejected it' });
       expect(Date.parse(revision.dueAt) - (await h.env().currentTimeMs())).toBeGreaterThan(30 * MIN - 5000);
       expect(world.notificationsOf('prescription.rejected').map((n) => n.id)).toEqual([`rx:${id}:prescription.rejected:v1`]);
-      await handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-1', items: [amlodipine] }] });
+      await revise(handle, [amlodipine]);
       const reviewV2 = world.tasks.get(`rx:${id}:review:v2`)!;
       expect(Date.parse(reviewV2.dueAt) - (await h.env().currentTimeMs())).toBeGreaterThan(30 * MIN - 5000);
       const approved = await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-2', decision: 'approve' }] });
@@ -399,11 +409,11 @@ describe('prescriptionFulfillment', () => {
       const at = expect.any(String);
       // The first 13 entries (the course's reminders follow).
       expect(world.timeline.get(id)!.slice(0, 13).map((e) => ({ key: e.key, type: e.type, actor: e.actor, data: e.data }))).toEqual([
-        { key: 'prescription.created', type: 'prescription.created', actor: 'doctor:doc-1', data: { version: 1, long: false, items: [{ drugCode: 'amlodipine-5mg', frequency: 'qd', days: 2, quantity: 2 }, { drugCode: 'metformin-500mg', frequency: 'bid', days: 2, quantity: 4 }] } },
+        { key: 'prescription.created', type: 'prescription.created', actor: 'doctor:doc-1', data: { version: 1, long: false, items: [{ drugCode: 'amlodipine-5mg', frequency: 'qd', days: 2, quantity: 2 }, { drugCode: 'metformin-500mg', frequency: 'bid', days: 2, quantity: 4 }], digest: world.signatures.get(`${id}:v1`)!.digest } },
         { key: 'task.created:review:v1', type: 'task.created', actor: 'system', data: { taskId: `rx:${id}:review:v1`, kind: 'pharmacist-review' } },
         { key: 'prescription.rejected:v1', type: 'prescription.rejected', actor: 'pharmacist:ph-1', data: { version: 1, reason: 'dose too high' } },
         { key: 'task.created:revision:v1', type: 'task.created', actor: 'system', data: { taskId: `rx:${id}:revision:v1`, kind: 'prescription-revision' } },
-        { key: 'prescription.revised:v2', type: 'prescription.revised', actor: 'doctor:doc-1', data: { version: 2, items: [{ drugCode: 'amlodipine-5mg', frequency: 'qd', days: 2, quantity: 2 }] } },
+        { key: 'prescription.revised:v2', type: 'prescription.revised', actor: 'doctor:doc-1', data: { version: 2, items: [{ drugCode: 'amlodipine-5mg', frequency: 'qd', days: 2, quantity: 2 }], digest: world.signatures.get(`${id}:v2`)!.digest } },
         { key: 'task.created:review:v2', type: 'task.created', actor: 'system', data: { taskId: `rx:${id}:review:v2`, kind: 'pharmacist-review' } },
         { key: 'prescription.approved:v2', type: 'prescription.approved', actor: 'pharmacist:ph-2', data: { version: 2 } },
         { key: 'payment.requested', type: 'payment.requested', actor: 'system', data: { orderId, amount: 300, currency: 'CNY', dueBy } },

@@ -1,16 +1,24 @@
 // A prescription over HTTP on the real components: the outcome's prescribing rules (422s that record
 // nothing), the pharmacist's review and the prescriber's revision through the work queues, payment and
 // courier through signed webhooks (forged, duplicated and reordered ones change nothing), the journey
-// completing when its prescription settles, dose confirmations and a cancel after delivery.
+// completing when its prescription settles, dose confirmations and a cancel after delivery. And the
+// rules of issue 10: every version signed in its prescriber's request and shown with its signature;
+// a version whose stored row was altered cannot be reviewed, paid or dispensed; a verified pharmacist
+// reviews; a real-name patient pays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
+import { digestOf, localSigner } from '../activities/signing.js';
+import { prescriptionContent, type PrescriptionSignature, type PrescriptionSnapshot } from '../workflows/definitions.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
+import { verifiedClinician } from './support/people.js';
 import { checkedIn } from './support/visits.js';
 
 let stack: Stack;
 let admin: string;
+let coordinator: string;
 let pharmacist: string;
+let pharmacistId: string;
 let doctorId: string;
 let doctor: string;
 
@@ -32,10 +40,13 @@ function courier(body: Json, secret = SECRETS.courierWebhook): Promise<Response>
 beforeAll(async () => {
   stack = await startStack();
   admin = await stack.token('admin', 'admin-1');
-  pharmacist = await stack.token('pharmacist', 'ph-1');
+  coordinator = await stack.token('coordinator', 'coord-1');
   await json(await post('/v1/pathways', admin, pathway), 201);
-  doctorId = (await json(await post('/v1/clinicians', admin, { name: 'Dr. Rx', role: 'doctor', department: 'respiratory' }), 201)).id;
+  // Licences verified by an admin: only such a doctor prescribes and only such a pharmacist reviews.
+  doctorId = (await verifiedClinician(stack, admin, { name: 'Dr. Rx', role: 'doctor', department: 'respiratory' })).id;
   doctor = await stack.token('doctor', doctorId);
+  pharmacistId = (await verifiedClinician(stack, admin, { name: 'Pharmacist Rx', role: 'pharmacist' })).id;
+  pharmacist = await stack.token('pharmacist', pharmacistId);
 });
 afterAll(async () => {
   await stack?.stop();
@@ -97,7 +108,7 @@ describe('prescriptions over HTTP', () => {
     expect((await post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'reject' })).status).toBe(400);
     expect((await post(`/v1/prescriptions/${rxId}/review`, doctor, { decision: 'approve' })).status).toBe(403);
     const rejected = await json(await post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'reject', reason: 'add food advice' }), 200);
-    expect(rejected).toMatchObject({ status: 'revision-requested', review: { pharmacistId: 'ph-1', decision: 'reject', reason: 'add food advice' } });
+    expect(rejected).toMatchObject({ status: 'revision-requested', review: { pharmacistId, decision: 'reject', reason: 'add food advice' } });
     const mine = await json(await get('/v1/tasks', doctor), 200);
     expect(mine.items.filter((t: Json) => t.subject.id === rxId).map((t: Json) => [t.kind, t.assigneeId])).toEqual([['prescription-revision', doctorId]]);
     expect((await json(await post(`/v1/prescriptions/${rxId}/revision`, doctor, { items: [{ ...amoxicillin, drugCode: 'morphine-10mg' }] }), 422)).type).toMatch(/controlled-drug$/);
@@ -171,5 +182,132 @@ describe('prescriptions over HTTP', () => {
     expect((await post(`/v1/prescriptions/${rxId}/cancel`, doctor, { reason: 'again' })).status).toBe(409);
     const inbox = await json(await get(`/v1/patients/${patientId}/notifications`, patient), 200);
     expect(inbox.items.filter((n: Json) => n.kind === 'delivery.update').map((n: Json) => n.body)).toHaveLength(4);
+  });
+});
+
+/** The stored signature of a version, as the table keeps it. */
+async function storedSignature(rxId: string, version: number): Promise<PrescriptionSignature | undefined> {
+  const [row] = await stack.db.sql<{ signer: string; algorithm: string; key_id: string; digest: string; signature: string; signed_at: Date }[]>`
+    select signer, algorithm, key_id, digest, signature, signed_at from prescription_signatures where prescription_id = ${rxId} and version = ${version}`;
+  return row && { signer: row.signer, algorithm: row.algorithm, keyId: row.key_id, digest: row.digest, signature: row.signature, signedAt: row.signed_at.toISOString() };
+}
+
+/** Alters the prescription's stored row as someone with access to the database would: a quantity in its items. */
+const alterQuantity = (rxId: string, quantity: number) =>
+  stack.db.sql`update prescriptions set snapshot = jsonb_set(snapshot, '{items,0,quantity}', to_jsonb(${quantity}::int)) where id = ${rxId}`;
+
+describe('signed prescriptions over HTTP (issue 10, rules 2, 3 and 5)', () => {
+  it("signs version 1 in the doctor's outcome request and shows the signature; a review of an altered row is 422 signature-mismatch, and so is its payment", async () => {
+    const { journeyId } = await inConsultation();
+    const done = await json(await post(`/v1/journeys/${journeyId}/outcome`, doctor, { diagnosis, notes: '', prescriptions: [{ items: [amoxicillin] }] }), 200);
+    const rxId = (done.created.prescriptions as string[])[0]!;
+    const rx = async (): Promise<Record<string, any>> => json(await get(`/v1/prescriptions/${rxId}`, admin), 200);
+    const signed = await waitFor(async () => {
+      const p = await rx();
+      return p.signature ? p : undefined;
+    });
+    // Shown without the signature's value: who, how, with which key, over which digest, when.
+    expect(Object.keys(signed.signature).sort()).toEqual(['algorithm', 'digest', 'keyId', 'signedAt', 'signer']);
+    expect(signed.signature).toMatchObject({ signer: doctorId, algorithm: 'Ed25519' });
+    // The digest is SHA-256 of the RFC 8785 form of the content as shown.
+    const content = prescriptionContent(signed as PrescriptionSnapshot);
+    expect(signed.signature.digest).toBe(digestOf(content));
+    const stored = (await storedSignature(rxId, 1))!;
+    expect(stored).toMatchObject({ ...signed.signature, signedAt: new Date(signed.signature.signedAt).toISOString() });
+    const keys = await stack.db.sql<{ key_id: string; clinician_id: string }[]>`select key_id, clinician_id from signing_keys where clinician_id = ${doctorId}`;
+    expect(keys).toEqual([{ key_id: signed.signature.keyId, clinician_id: doctorId }]);
+    // A real Ed25519 signature by that doctor's key, checked with the public key alone.
+    const verifier = localSigner(stack.db.sql);
+    expect(await verifier.verify(stored, content)).toEqual({ valid: true });
+    expect(await verifier.verify(stored, { ...content, items: [{ ...content.items[0]!, quantity: 30 }] })).toEqual({ valid: false, reason: 'digest-mismatch' });
+
+    // A pharmacist whose licence nobody verified may not review.
+    const unverified = await stack.token('pharmacist', (await json(await post('/v1/clinicians', admin, { name: 'Pharmacist New', role: 'pharmacist' }), 201)).id);
+    expect((await json(await post(`/v1/prescriptions/${rxId}/review`, unverified, { decision: 'approve' }), 422)).type).toBe('https://carepath.dev/problems/clinician-unverified');
+
+    // Someone with access to the database raises the quantity: the review is refused and says why.
+    await alterQuantity(rxId, 30);
+    expect((await rx()).items[0].quantity).toBe(30); // what a pharmacist would read
+    const refused = await json(await post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'approve' }), 422);
+    expect(refused).toMatchObject({ type: 'https://carepath.dev/problems/signature-mismatch', status: 422 });
+    const after = await rx();
+    expect(after).toMatchObject({ status: 'pending-review', version: 1 });
+    expect(after.payment).toBeUndefined();
+    const found = digestOf({ ...content, items: [{ ...content.items[0]!, quantity: 30 }] });
+    expect(after.timeline.filter((e: Json) => e.type === 'prescription.signature-mismatch').map((e: Json) => e.data)).toEqual([
+      { version: 1, stage: 'review', reason: 'content-changed', signed: stored.digest, found },
+    ]);
+    // The projection that recorded it wrote the signed content back; coordinators have the incident.
+    expect(after.items[0].quantity).toBe(3);
+    const tasks = await json(await get('/v1/tasks?kind=escalation', coordinator), 200);
+    expect(tasks.items.filter((t: Json) => t.subject.id === rxId).map((t: Json) => [t.id, t.role, t.status])).toEqual([[`rx:${rxId}:signature-mismatch:v1:review`, 'coordinator', 'open']]);
+
+    // As signed again: approved. Altered before the payment: the payment is refused, nothing changes.
+    const approved = await json(await post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'approve' }), 200);
+    const orderId = approved.payment.orderId as string;
+    await alterQuantity(rxId, 1);
+    const paid = { orderId, status: 'paid', amount: 150, paidAt: new Date().toISOString(), channel: 'wechat' };
+    expect((await json(await stack.payWebhook(paid), 422)).type).toBe('https://carepath.dev/problems/signature-mismatch');
+    const [order] = await stack.db.sql<{ status: string }[]>`select status from payments where order_id = ${orderId}`;
+    expect(order!.status).toBe('pending');
+    expect(await rx()).toMatchObject({ status: 'awaiting-payment', payment: { status: 'pending' } });
+    // The provider's retry, the content as signed again: taken, dispensed once.
+    expect((await stack.payWebhook(paid)).status).toBe(204);
+    await waitFor(async () => ((await rx()).status === 'shipped' ? true : undefined));
+    const [dispensed] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from dispenses where prescription_id = ${rxId}`;
+    expect(dispensed!.n).toBe(1);
+    expect((await rx()).timeline.filter((e: Json) => e.type === 'prescription.signature-mismatch').map((e: Json) => e.data.stage)).toEqual(['review', 'payment']);
+  });
+
+  it("signs each revision again; refuses an unverified patient's payment (422 patient-unverified); holds content altered before dispensing, and a coordinator's cancel refunds it", async () => {
+    const { journeyId, patientId } = await inConsultation();
+    const done = await json(await post(`/v1/journeys/${journeyId}/outcome`, doctor, { diagnosis, notes: '', prescriptions: [{ items: [amoxicillin] }] }), 200);
+    const rxId = (done.created.prescriptions as string[])[0]!;
+    const rx = async (): Promise<Record<string, any>> => json(await get(`/v1/prescriptions/${rxId}`, admin), 200);
+    await waitFor(async () => ((await rx()).signature ? true : undefined));
+    await json(await post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'reject', reason: 'two days' }), 200);
+    const revised = await json(await post(`/v1/prescriptions/${rxId}/revision`, doctor, { items: [{ ...amoxicillin, days: 2, quantity: 6 }] }), 200);
+    expect(revised).toMatchObject({ version: 2, signature: { signer: doctorId, algorithm: 'Ed25519', digest: digestOf(prescriptionContent(revised as PrescriptionSnapshot)) } });
+    const v1 = (await storedSignature(rxId, 1))!;
+    const v2 = (await storedSignature(rxId, 2))!;
+    expect(v2.digest).toBe(revised.signature.digest);
+    expect(v2.digest).not.toBe(v1.digest);
+    expect(v2.keyId).toBe(v1.keyId); // the doctor's one key
+    const approved = await json(await post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'approve' }), 200);
+    const orderId = approved.payment.orderId as string;
+    const paid = { orderId, status: 'paid', amount: 300, paidAt: new Date().toISOString(), channel: 'wechat' };
+
+    // The patient's real-name verification is withdrawn from the record (as for a patient never verified): no payment.
+    await stack.db.sql`delete from identity_verifications where patient_id = ${patientId}`;
+    expect((await json(await stack.payWebhook(paid), 422)).type).toBe('https://carepath.dev/problems/patient-unverified');
+    expect(await rx()).toMatchObject({ status: 'awaiting-payment', payment: { status: 'pending' } });
+    await json(await post(`/v1/patients/${patientId}/identity-verifications`, coordinator, { method: 'id-card' }), 201);
+
+    // Someone alters the row as soon as it is paid, before dispensing: held, never dispensed.
+    await stack.db.sql.unsafe(`
+      create function alter_when_paid() returns trigger language plpgsql as $$
+      begin
+        if new.status = 'paid' then new.snapshot := jsonb_set(new.snapshot, '{items,0,quantity}', '60'); end if;
+        return new;
+      end $$;
+      create trigger alter_when_paid before update on prescriptions for each row execute function alter_when_paid();`);
+    try {
+      expect((await stack.payWebhook(paid)).status).toBe(204);
+      const held = await waitFor(async () => {
+        const p = await rx();
+        return p.status === 'on-hold' ? p : undefined;
+      });
+      expect(held.timeline.filter((e: Json) => e.type === 'prescription.signature-mismatch').map((e: Json) => [e.data.stage, e.data.reason])).toEqual([['dispense', 'content-changed']]);
+      expect(held.openTasks.map((t: Json) => t.id)).toContain(`rx:${rxId}:signature-mismatch:v2:dispense`);
+    } finally {
+      await stack.db.sql.unsafe('drop trigger alter_when_paid on prescriptions; drop function alter_when_paid();');
+    }
+    const [dispensed] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from dispenses where prescription_id = ${rxId}`;
+    expect(dispensed!.n).toBe(0);
+    const [deliveries] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from deliveries where prescription_id = ${rxId}`;
+    expect(deliveries!.n).toBe(0);
+    const cancelled = await json(await post(`/v1/prescriptions/${rxId}/cancel`, coordinator, { reason: 'content altered before dispensing' }), 200);
+    expect(cancelled).toMatchObject({ status: 'cancelled', payment: { status: 'refunded', amount: 300 } });
+    expect(cancelled.openTasks.filter((t: Json) => t.id.includes('signature-mismatch:v2:dispense'))).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { json } from './support/http.js';
+import { verifyClinicianId, verifyPatientId } from './support/people.js';
 
 type Json = Record<string, any>;
 
@@ -42,8 +43,10 @@ it('records a dose missed over downtime longer than lateGrace, sends one within 
     refillLead: 'P7D', lateGrace: 'PT30S', education: [],
   }), 201);
   const doctor = (await json(await post('/v1/clinicians', admin, { name: 'Dr. Down', role: 'doctor', department: 'cardiology' }), 201)).id as string;
+  await verifyClinicianId(stack, admin, doctor);
   const doctorToken = await stack.token('doctor', doctor);
   const patient = (await json(await post('/v1/patients', admin, { name: '停机患者', phone: '+8613800000011', birthDate: '1950-01-01', sex: 'M' }), 201)).id as string;
+  await verifyPatientId(stack, admin, patient);
   const patientToken = await stack.token('patient', patient);
 
   // Three doses a minute apart, the first at least 20 s from now.

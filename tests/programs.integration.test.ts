@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import templates from '../db/seed/program-templates.json' with { type: 'json' };
 import { startStack, type Stack } from './support/stack.js';
 import { json } from './support/http.js';
+import { pharmacistToken, verifyClinicianId, verifyPatientId } from './support/people.js';
 
 type Json = Record<string, any>;
 
@@ -27,11 +28,14 @@ const DAY = 86_400_000;
 const now = () => new Date().toISOString();
 
 async function clinician(role: 'doctor' | 'pharmacist', name: string): Promise<string> {
-  return (await json(await post('/v1/clinicians', admin, { name, role, ...(role === 'doctor' ? { department: 'cardiology' } : {}) }), 201)).id;
+  const id = (await json(await post('/v1/clinicians', admin, { name, role, ...(role === 'doctor' ? { department: 'cardiology' } : {}) }), 201)).id as string;
+  await verifyClinicianId(stack, admin, id);
+  return id;
 }
 
 async function patient(): Promise<{ id: string; token: string }> {
   const p = await json(await post('/v1/patients', admin, { name: '慢病患者', phone: '+8613800000007', birthDate: '1956-03-03', sex: 'F' }), 201);
+  await verifyPatientId(stack, admin, p.id);
   return { id: p.id, token: await stack.token('patient', p.id) };
 }
 
@@ -39,7 +43,7 @@ beforeAll(async () => {
   stack = await startStack();
   admin = await stack.token('admin', 'admin-1');
   coordinator = await stack.token('coordinator', 'coord-1');
-  pharmacist = await stack.token('pharmacist', 'ph-1');
+  pharmacist = await pharmacistToken(stack, admin);
   const a = await clinician('doctor', 'Dr. A');
   const b = await clinician('doctor', 'Dr. B');
   pharmacistId = await clinician('pharmacist', 'Ph. C');

@@ -11,6 +11,7 @@ import { journeyWorkflowId } from '../workflows/definitions.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { json, waitFor } from './support/http.js';
 import { startStack, type Stack } from './support/stack.js';
+import { verifyClinicianId } from './support/people.js';
 
 let stack: Stack;
 let admin: string;
@@ -82,6 +83,7 @@ beforeAll(async () => {
   stack = await startStack();
   admin = await stack.token('admin', 'admin-1');
   const d = await json<{ id: string }>(await stack.call('POST', '/v1/clinicians', { token: admin, body: { name: 'Dr. Search', role: 'doctor', department: 'cardiology' } }), 201);
+  await verifyClinicianId(stack, admin, d.id);
   doctorId = d.id;
   doctor = await stack.token('doctor', d.id);
   await json(await stack.call('POST', '/v1/pathways', { token: admin, body: pathway }), 201);

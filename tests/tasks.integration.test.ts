@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
 import { checkedIn as checkIn } from './support/visits.js';
+import { pharmacistToken, verifyClinicianId } from './support/people.js';
 
 let stack: Stack;
 let admin: string;
@@ -30,9 +31,10 @@ beforeAll(async () => {
   stack = await startStack();
   admin = await stack.token('admin', 'admin-1');
   coordinator = await stack.token('coordinator', 'coord-1');
-  pharmacist = await stack.token('pharmacist', 'pharm-1');
+  pharmacist = await pharmacistToken(stack, admin);
   await json(await stack.call('POST', '/v1/pathways', { token: admin, body: pathway }), 201);
   doctorId = (await json(await stack.call('POST', '/v1/clinicians', { token: admin, body: { name: 'Dr. Queue', role: 'doctor', department: 'respiratory' } }), 201)).id;
+  await verifyClinicianId(stack, admin, doctorId);
   doctor = await stack.token('doctor', doctorId);
 });
 afterAll(async () => {

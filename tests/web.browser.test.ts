@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { json } from './support/http.js';
 import { checkedIn as checkIn } from './support/visits.js';
+import { pharmacistToken, verifyClinicianId, verifyPatientId } from './support/people.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '.artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -21,6 +22,8 @@ let browser: Browser;
 let admin: string;
 let doctorId: string;
 let doctor: string;
+let pharmacist1: string;
+let pharmacist2: string;
 
 const pathway = {
   id: 'web-test', version: 1, name: 'Dashboard test', modes: ['offline'], fees: { registration: 1000 },
@@ -41,6 +44,9 @@ beforeAll(async () => {
   await json(await post('/v1/pathways', admin, pathway), 201);
   await json(await post('/v1/pathways', admin, slowDoctor), 201);
   doctorId = (await json(await post('/v1/clinicians', admin, { name: 'Dr. Web', role: 'doctor', department: 'respiratory' }), 201)).id;
+  await verifyClinicianId(stack, admin, doctorId);
+  pharmacist1 = await pharmacistToken(stack, admin, 'Ph One');
+  pharmacist2 = await pharmacistToken(stack, admin, 'Ph Two');
   doctor = await stack.token('doctor', doctorId);
 }, 120_000);
 afterAll(async () => {
@@ -50,6 +56,7 @@ afterAll(async () => {
 
 async function patient(): Promise<{ id: string; token: string }> {
   const p = await json(await post('/v1/patients', admin, { name: '网页患者', phone: '+8613800000051', birthDate: '1966-06-06', sex: 'F' }), 201);
+  await verifyPatientId(stack, admin, p.id);
   return { id: p.id, token: await stack.token('patient', p.id) };
 }
 
@@ -177,8 +184,8 @@ describe('the dashboard in Chromium', () => {
   it('lets a pharmacist approve from the queue, and shows the chain on the journey page (English)', async () => {
     const { journeyId, prescriptionId, otherId } = await prescribed();
     // The ibuprofen is approved already: the pharmacist sees it beside the amoxicillin under review.
-    await json(await post(`/v1/prescriptions/${otherId}/review`, await stack.token('pharmacist', 'ph-2'), { decision: 'approve' }), 200);
-    const page = await signedIn(await stack.token('pharmacist', 'ph-1'), '/app', 'en');
+    await json(await post(`/v1/prescriptions/${otherId}/review`, pharmacist2, { decision: 'approve' }), 200);
+    const page = await signedIn(pharmacist1, '/app', 'en');
     await page.waitForURL(/\/app\/pharmacy$/);
     const card = page.locator(`[data-prescription="${prescriptionId}"]`);
     await expect.poll(() => card.count()).toBe(1);
@@ -251,7 +258,7 @@ describe('the dashboard in Chromium', () => {
 
   it('lets the doctor revise a prescription the pharmacist rejected, from the journey page', async () => {
     const { journeyId, prescriptionId } = await prescribed();
-    await json(await post(`/v1/prescriptions/${prescriptionId}/review`, await stack.token('pharmacist', 'ph-1'), { decision: 'reject', reason: '请改为两天疗程' }), 200);
+    await json(await post(`/v1/prescriptions/${prescriptionId}/review`, pharmacist1, { decision: 'reject', reason: '请改为两天疗程' }), 200);
     const page = await signedIn(doctor, `/app/journeys/${journeyId}`);
     const form = page.locator(`form[action="/app/prescriptions/${prescriptionId}/revision"]`);
     await expect.poll(() => form.count()).toBe(1);

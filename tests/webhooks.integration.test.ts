@@ -12,10 +12,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getItem, type ItemView } from '../activities/items.js';
 import { sign } from '../activities/signature.js';
+import { DEV_SIGNING_KEYS, localSigner } from '../activities/signing.js';
 import {
   JOURNEY_TASK_QUEUE,
   PRESCRIPTION_WORKFLOW,
   cancelPrescriptionUpdate,
+  prescriptionContent,
   prescriptionWorkflowId,
   reviewUpdate,
   type PrescriptionInput,
@@ -25,6 +27,7 @@ import {
 import type { prescriptionFulfillment } from '../workflows/prescription.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
+import { verifiedClinician, verifiedPatient } from './support/people.js';
 
 let stack: Stack;
 let admin: string;
@@ -56,9 +59,13 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** A patient with a journey (the prescriptions row needs both), and an approved prescription awaiting payment. */
+/**
+ * A real-name patient with a journey (the prescriptions row needs both), and an approved prescription
+ * awaiting payment: signed by its prescriber as the outcome's request signs it, approved by a verified pharmacist.
+ */
 async function approvedPrescription(): Promise<{ id: string; journeyId: string; patientId: string; orderId: string; handle: WorkflowHandle<typeof prescriptionFulfillment> }> {
-  const p = await json(await stack.call('POST', '/v1/patients', { token: admin, body: { name: '配药患者', phone: '+8613800000011', birthDate: '1958-06-06', sex: 'M' } }), 201);
+  const p = await verifiedPatient(stack, admin, { name: '配药患者', phone: '+8613800000011', birthDate: '1958-06-06', sex: 'M' });
+  const pharmacistId = (await verifiedClinician(stack, admin, { name: 'Ph. Webhooks', role: 'pharmacist' })).id as string;
   const patient = await stack.token('patient', p.id);
   const journey = await json(await stack.call('POST', '/v1/journeys', { token: patient, body: { patientId: p.id, mode: 'offline', complaint: '高血压复查' } }), 201);
   const id = randomUUID();
@@ -72,12 +79,13 @@ async function approvedPrescription(): Promise<{ id: string; journeyId: string; 
     timezone: 'Asia/Shanghai',
     timings: { pharmacistReviewSla: 'PT30M', prescriptionValidity: 'P3D', paymentWindow: 'PT15M', appointmentReminders: [], deliverySla: 'P2D' },
   };
+  input.signature = await localSigner(stack.db.sql, DEV_SIGNING_KEYS).sign({ role: 'doctor', id: input.prescriberId }, prescriptionContent({ ...input, id, version: 1 }));
   const handle = await stack.env.client.workflow.start<typeof prescriptionFulfillment>(PRESCRIPTION_WORKFLOW, {
     taskQueue: JOURNEY_TASK_QUEUE,
     workflowId: prescriptionWorkflowId(id),
     args: [input],
   });
-  const approved = await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'approve' }] });
+  const approved = await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId, decision: 'approve' }] });
   expect(approved).toMatchObject({ status: 'awaiting-payment', payment: { orderId: `${id}-rx`, amount: AMOUNT, status: 'pending' } });
   return { id, journeyId: journey.id, patientId: p.id, orderId: approved.payment!.orderId, handle };
 }

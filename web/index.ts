@@ -83,6 +83,8 @@ function outcomeBody(f: Record<string, string | string[]>): Json {
   const items = itemsOf(f, 'rx');
   const exams = (Array.isArray(f.exam) ? f.exam : f.exam ? [f.exam] : []).map((code) => ({ code }));
   const body: Json = { diagnosis: { ...(one('dx_code') ? { code: one('dx_code') } : {}), text: one('dx_text') }, notes: one('notes') };
+  // "Needs in-person care" ends the online visit with nothing in it: the items filled in are sent so the API refuses them (422), not dropped unseen.
+  if (one('in_person')) Object.assign(body, { kind: 'needs-in-person', reason: one('in_person') });
   if (items.length) body.prescriptions = [{ items }];
   if (exams.length) body.exams = exams;
   if (one('ref_facility')) body.referral = { facilityId: one('ref_facility'), department: one('ref_department'), reason: one('ref_reason'), urgency: one('ref_urgency') || 'routine', consent: one('ref_consent') === 'yes' };
@@ -236,7 +238,7 @@ export function createWeb(opts: WebOptions): Hono {
   // ---- coordinators ------------------------------------------------------------------------
   const Filters = z.object({
     department: z.enum(DEPARTMENTS).optional().catch(undefined),
-    status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected']).optional().catch(undefined),
+    status: z.enum(['active', 'completed', 'cancelled', 'no-show', 'redirected', 'referred-offline']).optional().catch(undefined),
     from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined),
     overdue: z.literal('true').optional().catch(undefined),
   });

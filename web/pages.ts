@@ -1,7 +1,7 @@
 // The dashboard's pages, rendered on the server with Hono's `html` template (every interpolated value is
 // escaped). Each takes what the API answered and the caller's language; none reads anything itself.
 import { html } from 'hono/html';
-import type { Role } from '../workflows/definitions.js';
+import { IN_PERSON_REASONS, type Role } from '../workflows/definitions.js';
 import { code, translator, type Lang, type MessageKey } from './i18n.js';
 
 export type Html = ReturnType<typeof html>;
@@ -152,7 +152,7 @@ ${(board.programs as Json[]).map(
 
 export function boardPage(ctx: PageContext, board: Json, f: BoardFilters, departments: readonly string[]): Html {
   const t = translator(ctx.lang);
-  const statuses = ['active', 'completed', 'cancelled', 'no-show', 'redirected'];
+  const statuses = ['active', 'completed', 'cancelled', 'no-show', 'redirected', 'referred-offline'];
   const q = filterQuery(f);
   return layout(
     ctx,
@@ -225,6 +225,9 @@ export function journeyFragment(ctx: PageContext, j: Json, items: { kind: string
   ${j.appointment ? html`<dt>${t('journey.appointment')}</dt><dd>${when(j.appointment.start, ctx.lang)} · ${j.appointment.doctorId}${j.appointment.queueNumber ? ` · #${j.appointment.queueNumber}` : ''}</dd>` : ''}
   ${j.payment ? html`<dt>${t('journey.payment')}</dt><dd>${(j.payment.amount / 100).toFixed(2)} ${j.payment.currency} · ${code(ctx.lang, j.payment.status)}</dd>` : ''}
   ${j.outcome ? html`<dt>${t('journey.outcome')}</dt><dd>${j.outcome.diagnosis?.code ?? ''} ${j.outcome.diagnosis?.text ?? ''}</dd>` : ''}
+  ${j.guardian ? html`<dt>${t('journey.guardian')}</dt><dd>${j.guardian.name} · ${code(ctx.lang, j.guardian.relation)}</dd>` : ''}
+  ${j.referredTo ? html`<dt>${t('journey.referredTo')}</dt><dd><a href="/app/journeys/${j.referredTo}">${j.referredTo.slice(0, 8)}</a> · ${code(ctx.lang, j.outcome?.reason)}</dd>` : ''}
+  ${j.referredFrom ? html`<dt>${t('journey.referredFrom')}</dt><dd><a href="/app/journeys/${j.referredFrom}">${j.referredFrom.slice(0, 8)}</a></dd>` : ''}
 </dl>
 ${items.length ? html`<section aria-labelledby="items-h"><h2 id="items-h">${t('journey.items')}</h2>
 ${items.map(({ kind, item }) => html`<details class="item" data-item="${item.id}"><summary>${kind} ${item.id.slice(0, 8)} · <strong data-testid="item-status">${item.status}</strong></summary>${timelineTable(ctx, item.timeline ?? [])}</details>`)}
@@ -341,6 +344,11 @@ export function outcomePage(ctx: PageContext, j: Json, cat: OutcomeCatalogue, v:
     html`${error ? html`<div class="error" role="alert"><p>${error.detail}</p>${error.errors?.length ? html`<ul>${error.errors.map((e) => html`<li><code>${e.path}</code>: ${e.message}</li>`)}</ul>` : ''}</div>` : ''}
 <p>${t('journey.patient')} ${j.patientId} · ${code(ctx.lang, j.triage?.department)}</p>
 <form method="post" action="/app/journeys/${j.id}/outcome" class="outcome">
+${j.mode === 'online'
+    ? html`<fieldset><legend>${t('outcome.inPerson')}</legend>
+  <label>${t('outcome.inPersonReason')} <select name="in_person"><option value="">—</option>${IN_PERSON_REASONS.map((r) => html`<option value="${r}" ${one.in_person === r ? 'selected' : ''}>${code(ctx.lang, r)}</option>`)}</select></label>
+</fieldset>`
+    : ''}
 <fieldset><legend>${t('outcome.diagnosis')}</legend>
   <label>${t('outcome.code')} <input name="dx_code" value="${one.dx_code ?? ''}" maxlength="32" size="10"></label>
   <label>${t('outcome.text')} <input name="dx_text" value="${one.dx_text ?? ''}" required maxlength="1000" size="40"></label>

@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
 import { databaseAddress, readiness, reportReachability } from './services.js';
 import { startTracing } from './telemetry.js';
 import { payloadDataConverter } from './codec.js';
-import { apiSecrets, lazyClient } from './wiring.js';
+import { apiSecrets, configuredSigner, lazyClient } from './wiring.js';
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
@@ -30,6 +30,7 @@ const app = createApi({
   sql,
   log,
   secrets: apiSecrets(config),
+  signer: configuredSigner(config, sql),
   ...(config.metrics.token ? { metricsToken: config.metrics.token } : {}),
   ...(tracing ? { tracer: tracing.tracer } : {}),
   web: {

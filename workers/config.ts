@@ -1,6 +1,7 @@
 // Configuration, parsed once from the environment with zod and frozen. A bad value stops the
 // process with every bad field named; production refuses to run on development secrets.
 import { z } from 'zod';
+import { DEV_SIGNING_KEYS, type SigningKeyRing } from '../activities/signing.js';
 import type { PayloadKeys } from './codec.js';
 
 const DEV_SECRET = 'carepath-dev-only-secret-change-me';
@@ -56,6 +57,7 @@ const schema = z
     COURIER_WEBHOOK_SECRET: optionalString,
     LAB_WEBHOOK_SECRET: optionalString,
     FACILITY_WEBHOOK_SECRET: optionalString,
+    IDENTITY_WEBHOOK_SECRET: optionalString,
     SANDBOX_PARTNERS: z.enum(['auto', 'off']).default('off'),
     SANDBOX_COURIER_FAIL: z.enum(['none', 'first', 'all']).default('none'),
     SANDBOX_PAYMENT_FAIL: z.enum(['none', 'all']).default('none'),
@@ -66,6 +68,12 @@ const schema = z
     /** The keys that seal Temporal payloads; PAYLOAD_KEY_ID names the one that encrypts (default: the first). */
     PAYLOAD_KEYS: optionalString.pipe(PayloadKeyList.optional()),
     PAYLOAD_KEY_ID: optionalString,
+    /**
+     * The keys that seal doctors' private signing keys in PostgreSQL (activities/signing.ts), in
+     * PAYLOAD_KEYS' format; SIGNING_KEY_ID names the one that seals (default: the first). Only the API signs.
+     */
+    SIGNING_KEYS: optionalString.pipe(PayloadKeyList.optional()),
+    SIGNING_KEY_ID: optionalString,
     // Metrics and traces: the API's GET /metrics (a bearer token when set), each worker's Temporal
     // runtime metrics on a port of its own (0: none), OTLP traces when an endpoint is set.
     METRICS_TOKEN: optionalString,
@@ -86,13 +94,21 @@ const schema = z
     if (env.PAYLOAD_KEY_ID && !(env.PAYLOAD_KEYS ?? DEV_PAYLOAD_KEYS.keys).some((k) => k.id === env.PAYLOAD_KEY_ID)) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEY_ID'], message: 'names no key of PAYLOAD_KEYS' });
     }
+    if (env.SIGNING_KEY_ID && !(env.SIGNING_KEYS ?? DEV_SIGNING_KEYS.keys).some((k) => k.id === env.SIGNING_KEY_ID)) {
+      ctx.addIssue({ code: 'custom', path: ['SIGNING_KEY_ID'], message: 'names no key of SIGNING_KEYS' });
+    }
     if (env.NODE_ENV !== 'production') return;
     // Without keys of its own, patient data would sit in Temporal's history readable by anyone with the repository.
     if (!env.PAYLOAD_KEYS) ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'required in production (the keys that encrypt Temporal payloads)' });
     else if (env.PAYLOAD_KEYS.some((k) => k.key.equals(DEV_PAYLOAD_KEYS.keys[0]!.key))) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'holds the development key; set keys of your own' });
     }
-    const required = ['AUTH_JWT_SECRET', 'PAYMENT_WEBHOOK_SECRET', 'COURIER_WEBHOOK_SECRET', 'LAB_WEBHOOK_SECRET', 'FACILITY_WEBHOOK_SECRET'] as const;
+    // Doctors' private keys sealed with a key anyone with the repository has would sign for anyone.
+    if (!env.SIGNING_KEYS) ctx.addIssue({ code: 'custom', path: ['SIGNING_KEYS'], message: "required in production (the keys that seal doctors' signing keys)" });
+    else if (env.SIGNING_KEYS.some((k) => k.key.equals(DEV_SIGNING_KEYS.keys[0]!.key))) {
+      ctx.addIssue({ code: 'custom', path: ['SIGNING_KEYS'], message: 'holds the development key; set keys of your own' });
+    }
+    const required = ['AUTH_JWT_SECRET', 'PAYMENT_WEBHOOK_SECRET', 'COURIER_WEBHOOK_SECRET', 'LAB_WEBHOOK_SECRET', 'FACILITY_WEBHOOK_SECRET', 'IDENTITY_WEBHOOK_SECRET'] as const;
     for (const key of required) {
       if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required in production' });
     }
@@ -121,7 +137,7 @@ export interface Config {
   port: number;
   databaseUrl?: string;
   temporal: { address?: string; namespace: string; apiKey?: string; tlsCert?: string; tlsKey?: string };
-  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string; notifyWebhook: string; labWebhook: string; facilityWebhook: string };
+  secrets: { jwt: string; paymentWebhook: string; courierWebhook: string; notifyWebhook: string; labWebhook: string; facilityWebhook: string; identityWebhook: string };
   /** The sandbox payment provider and courier call our webhooks on their own (`auto`), and can be told to fail. */
   sandbox: { partners: 'auto' | 'off'; courierFail: 'none' | 'first' | 'all'; paymentFail: 'none' | 'all' };
   notifyWebhookUrl?: string;
@@ -130,6 +146,8 @@ export interface Config {
   logLevel: string;
   /** The keys that encrypt every Temporal payload (workers/codec.ts). */
   payloadKeys: PayloadKeys;
+  /** The keys that seal doctors' private signing keys (activities/signing.ts); the API's signer opens them. */
+  signingKeys: SigningKeyRing;
   /** `token`: the bearer token GET /metrics requires (open when unset); `workerPort`: the worker's Temporal runtime metrics (0: off). */
   metrics: { token?: string; workerPort: number };
   /** OTLP/HTTP traces to `otlpEndpoint` (its /v1/traces); no endpoint, no tracing. */
@@ -172,6 +190,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       notifyWebhook: e.NOTIFY_WEBHOOK_SECRET ?? DEV_SECRET,
       labWebhook: e.LAB_WEBHOOK_SECRET ?? DEV_SECRET,
       facilityWebhook: e.FACILITY_WEBHOOK_SECRET ?? DEV_SECRET,
+      identityWebhook: e.IDENTITY_WEBHOOK_SECRET ?? DEV_SECRET,
     }),
     sandbox: Object.freeze({ partners: e.SANDBOX_PARTNERS, courierFail: e.SANDBOX_COURIER_FAIL, paymentFail: e.SANDBOX_PAYMENT_FAIL }),
     ...(e.NOTIFY_WEBHOOK_URL ? { notifyWebhookUrl: e.NOTIFY_WEBHOOK_URL } : {}),
@@ -180,6 +199,9 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     payloadKeys: e.PAYLOAD_KEYS
       ? Object.freeze({ activeKeyId: e.PAYLOAD_KEY_ID ?? e.PAYLOAD_KEYS[0]!.id, keys: Object.freeze(e.PAYLOAD_KEYS) })
       : DEV_PAYLOAD_KEYS,
+    signingKeys: e.SIGNING_KEYS
+      ? Object.freeze({ activeKeyId: e.SIGNING_KEY_ID ?? e.SIGNING_KEYS[0]!.id, keys: Object.freeze(e.SIGNING_KEYS) })
+      : DEV_SIGNING_KEYS,
     metrics: Object.freeze({ ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}), workerPort: e.WORKER_METRICS_PORT }),
     tracing: Object.freeze({
       ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '') } : {}),

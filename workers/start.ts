@@ -19,7 +19,7 @@ import { PID_FILE, claimDataDir, portInUse, stopOrphanedDevServer, watchLauncher
 import { registerSearchAttributes, searchAttributesProblem } from './search-attributes.js';
 import { openDatabase, prepareDatabase, readiness } from './services.js';
 import { startTracing, tracingClientInterceptors } from './telemetry.js';
-import { apiSecrets, configuredPartners, connectWorker, createJourneyWorker, installRuntime, runtimeOptions, temporalConnectionOptions } from './wiring.js';
+import { apiSecrets, configuredPartners, configuredSigner, connectWorker, createJourneyWorker, installRuntime, runtimeOptions, temporalConnectionOptions } from './wiring.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_BIN = join(ROOT, '.tools', 'bin', 'temporal');
@@ -167,6 +167,7 @@ try {
     sql: db.sql,
     log,
     secrets: apiSecrets(config),
+    signer: configuredSigner(config, db.sql),
     web: {
       // One-click sign-in as the demo users: only with the demo seed, never in production.
       ...(demo && config.env !== 'production' ? { demoUsers: demoUsers() } : {}),

@@ -12,6 +12,7 @@ import type { NotifyWebhook } from '../activities/notifications.js';
 import { httpCourier, httpPaymentProvider } from '../activities/partners.js';
 import { ledgerPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 import { awaitingCourier, type Courier } from '../activities/prescriptions.js';
+import { localSigner, type PrescriptionSigner } from '../activities/signing.js';
 import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW, journeyWorkflowId, queueAdvancedSignal } from '../workflows/definitions.js';
 import type { Config } from './config.js';
 import { tokenKey } from '../api/auth.js';
@@ -133,6 +134,8 @@ export interface WorkerWiring {
   notifyWebhook?: NotifyWebhook;
   /** Signs referrals POSTed to facilities, like notifications (NOTIFY_WEBHOOK_SECRET). */
   facilityWebhookSecret: string;
+  /** Verifies prescriptions' signatures; default: CarePath's own keys, verifying only (a worker never signs). */
+  signer?: PrescriptionSigner;
   taskQueue?: string;
   /** A prebuilt bundle for production; otherwise workflows are bundled at start. */
   bundle?: WorkflowBundleOption;
@@ -149,6 +152,7 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     ...(w.notifyWebhook ? { notifyWebhook: w.notifyWebhook } : {}),
     // Outbound webhooks share one key: without a notification webhook, still NOTIFY_WEBHOOK_SECRET (or its development default).
     facilityWebhookSecret: w.facilityWebhookSecret,
+    ...(w.signer ? { signer: w.signer } : {}),
     async startJourney(input) {
       try {
         await w.client.workflow.start(PATIENT_JOURNEY_WORKFLOW, {
@@ -203,6 +207,16 @@ export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
 
 export async function connectWorker(cfg: Config['temporal'], address: string): Promise<NativeConnection> {
   return NativeConnection.connect(temporalConnectionOptions(cfg, address));
+}
+
+/**
+ * The signature adapter of the process that signs prescriptions (the API, in the prescribing doctor's
+ * request): CarePath's own per-clinician Ed25519 keys, their private halves sealed with SIGNING_KEYS.
+ * A CA-issued certificate service's client implements the same `PrescriptionSigner` and is chosen
+ * here once one is configured.
+ */
+export function configuredSigner(cfg: Pick<Config, 'signingKeys'>, sql: Sql): PrescriptionSigner {
+  return localSigner(sql, cfg.signingKeys);
 }
 
 /**

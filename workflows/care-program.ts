@@ -12,7 +12,9 @@
 // activity that projects the program and stores the notification in one transaction (the outbox
 // dispatcher delivers it): 6 history events. Its notification id comes from the program id +
 // occurrence, so a retry or a worker killed mid-send never sends it twice. After downtime, an occurrence more than
-// the template's `lateGrace` late is recorded as missed, never sent.
+// the template's `lateGrace` late is recorded as missed, never sent. While the patient has withdrawn
+// outreach consent the projection withholds reminders and education (activities/consent.ts): the
+// timeline says why once, and a dose not reminded is neither waited for nor counted missed.
 import {
   condition,
   continueAsNew,
@@ -38,10 +40,12 @@ import {
   type JourneyInput,
   type NotificationRequest,
   type Occurrence,
+  OUTREACH_KINDS,
   type ProgramCarry,
   type ProgramDoseInput,
   type ProgramInput,
   type ProgramPlanInput,
+  type ProgramRecorded,
   type ProgramSnapshot,
   type ProgramStatusInput,
   type Reading,
@@ -123,6 +127,8 @@ class Program extends WorkflowKernel {
   changes = 0;
   /** Notifications of the transition being projected: stored in the projection's transaction. */
   private outgoing: NotificationRequest[] = [];
+  /** Events of that transition that say one of them went out (event key: notification id). */
+  private announces: Record<string, string> = {};
   /** `program-lean-reminders`, decided when the run starts. */
   lean = false;
 
@@ -132,8 +138,9 @@ class Program extends WorkflowKernel {
     if (carried) {
       this.snapshot = { ...carried.snapshot, runs: carried.snapshot.runs + 1 };
       this.resumeProjectionVersion(carried.projectionVersion);
-      const { snapshot: _s, projectionVersion: _v, ...rest } = carried;
+      const { snapshot: _s, projectionVersion: _v, outreachStopped, ...rest } = carried;
       this.c = rest;
+      this.outreachStopped = outreachStopped;
     } else {
       this.snapshot = {
         id: input.programId,
@@ -185,17 +192,36 @@ class Program extends WorkflowKernel {
     return { status: this.snapshot.status, doctorId: this.snapshot.doctorId };
   }
 
-  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
+  protected async writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
     const notifications = this.outgoing;
+    const announces = this.announces;
     this.outgoing = [];
+    this.announces = {};
     this.snapshot.next = this.nextOf();
-    return (this.lean ? lean : local).recordProgramTransition({
+    const recorded = await (this.lean ? lean : local).recordProgramTransition({
       version,
       snapshot: this.view(),
       events,
       ...(tasks ? { tasks } : {}),
       ...(notifications.length ? { notifications } : {}),
+      ...(Object.keys(announces).length ? { announces } : {}),
     });
+    this.outreachStored(notifications, recorded);
+  }
+
+  /**
+   * What the projection found of outreach consent (the landed activity answered nothing). A dose whose
+   * reminder was withheld is not waited for, so it is not counted missed: like a pause, the patient is
+   * not held to a reminder they never got.
+   */
+  private outreachStored(sent: NotificationRequest[], recorded: ProgramRecorded | undefined): void {
+    if (!recorded?.outreach) return;
+    const withheld = sent.filter((n) => recorded.withheld.includes(n.id));
+    const kind = (withheld[0] ?? sent.find((n) => OUTREACH_KINDS.includes(n.kind)))!.kind;
+    if (this.outreachOutcome(kind, withheld.length === 0, recorded.outreach)) return;
+    for (const n of withheld) {
+      if (n.kind === 'medication.reminder') this.c.pendingDoses = this.c.pendingDoses.filter((d) => !(d.drugCode === n.refs.drugCode && d.at === n.refs.scheduledAt));
+    }
   }
 
   view(): ProgramSnapshot {
@@ -203,12 +229,19 @@ class Program extends WorkflowKernel {
   }
 
   carry(): ProgramCarry {
-    return { snapshot: this.view(), projectionVersion: this.projectionVersion, ...JSON.parse(JSON.stringify(this.c)) };
+    return {
+      snapshot: this.view(),
+      projectionVersion: this.projectionVersion,
+      ...JSON.parse(JSON.stringify(this.c)),
+      ...(this.outreachStopped !== undefined ? { outreachStopped: this.outreachStopped } : {}),
+    };
   }
 
   /** A program notification: its id from the program id + kind + occurrence, its refs name what it is about. */
-  private notice(kind: NotificationRequest['kind'], occurrence: string, refs: Record<string, string>, params: NotificationRequest['params'] = {}): void {
-    this.outgoing.push({ id: `${this.wfId}:${kind}:${occurrence}`, patientId: this.input.patientId, kind, refs: { programId: this.input.programId, ...refs }, params });
+  private notice(kind: NotificationRequest['kind'], occurrence: string, refs: Record<string, string>, params: NotificationRequest['params'] = {}): string {
+    const id = `${this.wfId}:${kind}:${occurrence}`;
+    this.outgoing.push({ id, patientId: this.input.patientId, kind, refs: { programId: this.input.programId, ...refs }, params });
+    return id;
   }
 
   // ---- schedules -------------------------------------------------------------------------
@@ -443,8 +476,11 @@ class Program extends WorkflowKernel {
         await this.project([this.event('reminder.missed', SYSTEM, { kind: 'education', topic }, `education:${topic}`)]);
         return;
       }
-      this.notice('education', topic, { scheduledAt: new Date(at).toISOString() }, { topic });
-      await this.project([this.event('education.sent', SYSTEM, { topic }, topic)]);
+      const id = this.notice('education', topic, { scheduledAt: new Date(at).toISOString() }, { topic });
+      const sent = this.event('education.sent', SYSTEM, { topic }, topic);
+      // Withheld for consent, it is not told as sent; the topic is not sent later either.
+      this.announces[sent.key] = id;
+      await this.project([sent]);
     });
   }
 

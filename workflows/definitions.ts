@@ -22,7 +22,19 @@ export const referralWorkflowId = (referralId: string): string => `referral:${re
 export type Mode = 'online' | 'offline';
 export type Role = 'patient' | 'doctor' | 'pharmacist' | 'coordinator' | 'admin';
 export type Phase = 'pre-visit' | 'visit' | 'post-visit' | 'closed';
-export type JourneyStatus = 'active' | 'completed' | 'cancelled' | 'no-show' | 'redirected';
+export type JourneyStatus = 'active' | 'completed' | 'cancelled' | 'no-show' | 'redirected' | 'referred-offline';
+
+/** Why an online visit ended as "needs in-person care": told to the patient in their language. */
+export const IN_PERSON_REASONS = ['physical-examination', 'tests-on-site', 'condition-worsened', 'procedure', 'diagnosis-unclear'] as const;
+export type InPersonReason = (typeof IN_PERSON_REASONS)[number];
+
+/** Who answers for a young child in an online journey (recorded on the journey). */
+export interface Guardian {
+  name: string;
+  relation: 'parent' | 'grandparent' | 'legal-guardian' | 'other-relative';
+  /** The guardian's identity and relation were checked. */
+  verified: boolean;
+}
 export type Step =
   | 'triage'
   | 'booking'
@@ -83,6 +95,13 @@ export interface JourneyInput {
   pathway: PathwayTemplate;
   followUpOf?: FollowUpOf;
   startedBy: Actor;
+  /** The patient's birth date (YYYY-MM-DD): an online journey of a child under GUARDIAN_AGE needs `guardian`. */
+  patientBirthDate?: string;
+  guardian?: Guardian;
+  /** Pre-triaged (a journey an online visit referred to in-person care): no triage is run. */
+  triage?: Triage;
+  /** The online journey that ended as "needs in-person care" and started this one. */
+  referredFrom?: string;
 }
 
 export interface Triage {
@@ -122,6 +141,9 @@ export interface Payment {
 export interface Outcome {
   diagnosis: { code?: string; text: string };
   notes: string;
+  /** `needs-in-person`: the online visit ended so the patient is seen in person (absent: a treated visit). */
+  kind?: 'needs-in-person';
+  reason?: InPersonReason;
   recordedBy: string;
   recordedAt: string;
 }
@@ -150,6 +172,11 @@ export interface JourneySnapshot {
   outcome?: Outcome;
   /** Post-visit items the outcome started; the journey completes once each has settled. */
   children?: Children;
+  guardian?: Guardian;
+  /** The online journey that referred this one to in-person care. */
+  referredFrom?: string;
+  /** The offline journey this one was referred to (status `referred-offline`). */
+  referredTo?: string;
 }
 
 export interface TimelineEvent {
@@ -178,6 +205,7 @@ export const TIMELINE_TYPES = [
   'journey.cancelled',
   'journey.no-show',
   'journey.redirected',
+  'journey.referred-offline',
   'task.created',
   'task.escalated',
   'task.closed',
@@ -190,6 +218,8 @@ export const TIMELINE_TYPES = [
   'prescription.expired',
   'prescription.dispensed',
   'prescription.cancelled',
+  /** The stored content of a version no longer matches its signature (issue 10, rule 5). */
+  'prescription.signature-mismatch',
   'delivery.ordered',
   'delivery.picked-up',
   'delivery.in-transit',
@@ -210,6 +240,7 @@ export const TIMELINE_TYPES = [
   'referral.declined',
   'referral.attended',
   'referral.expired',
+  'referral.cancelled',
   'item.settled',
   // care programs, on their own timeline
   'program.enrolled',
@@ -229,6 +260,9 @@ export const TIMELINE_TYPES = [
   'supply.added',
   'education.sent',
   'course.by-program',
+  // consent (issue 10, rule 6), on the timeline of the workflow whose outreach was withheld
+  'outreach.stopped',
+  'outreach.resumed',
 ] as const;
 export type TimelineType = (typeof TIMELINE_TYPES)[number];
 
@@ -267,6 +301,7 @@ export type NotificationKind =
   | 'queue.near-turn'
   | 'journey.cancelled'
   | 'journey.no-show'
+  | 'journey.referred-offline'
   | 'payment.refunded'
   | 'prescription.approved'
   | 'prescription.rejected'
@@ -292,6 +327,44 @@ export interface NotificationRequest {
   refs: Record<string, string>;
   /** Values the message is rendered from (times, amounts); never free text from the patient. */
   params: Record<string, string | number>;
+}
+
+// ---- consent (issue 10, rule 6): activities/consent.ts ---------------------------------------
+
+/** `record-sharing`: the record may go to another facility (referrals); `outreach`: reminders and education. */
+export const CONSENT_SCOPES = ['record-sharing', 'outreach'] as const;
+export type ConsentScope = (typeof CONSENT_SCOPES)[number];
+
+/**
+ * Outreach: what CarePath sends a patient unasked, to remind or to teach; withheld while the patient
+ * has withdrawn outreach consent. Every other kind is a transactional notice about something under way
+ * (a payment due, a cancellation, a result, a delivery, a facility's answer, the queue of a visit the
+ * patient is at) and goes out whatever that consent says.
+ */
+export const OUTREACH_KINDS: readonly NotificationKind[] = [
+  'appointment.reminder',
+  'medication.reminder',
+  'measurement.reminder',
+  'followup.due',
+  'refill.due',
+  'education',
+];
+
+/** A scope's consent as an activity found it when it acted: `seq` names the change (null: as given at registration). */
+export interface ConsentFound {
+  granted: boolean;
+  seq: number | null;
+  changedAt: string;
+}
+
+/**
+ * What storing a notification did. `stored: false`: withheld, an outreach kind whose patient has
+ * withdrawn outreach consent (nothing is in the inbox or the outbox). `outreach` is set for outreach
+ * kinds only: the consent the store found.
+ */
+export interface NotifyResult {
+  stored: boolean;
+  outreach?: ConsentFound;
 }
 
 /** One transition of a journey, projected into the read model in one transaction. */
@@ -342,10 +415,42 @@ export const RuleFailureType = {
   ConsentWithdrawn: 'consent-withdrawn',
 } as const;
 export type RuleFailureType = (typeof RuleFailureType)[keyof typeof RuleFailureType];
+/** The pathway a journey takes when it names none, by mode. */
+export const DEFAULT_PATHWAY = { offline: 'standard-outpatient', online: 'online-follow-up' } as const;
+
+/** An offline journey an online visit referred to in-person care (started by an activity). */
+export interface InPersonJourneyInput {
+  journeyId: string;
+  patientId: string;
+  complaint: string;
+  department: string;
+  reason: InPersonReason;
+  referredFrom: string;
+  startedBy: Actor;
+  patientBirthDate?: string;
+  guardian?: Guardian;
+}
+
 /** Years of practice an online consultation needs. */
 export const ONLINE_MIN_YEARS = 3;
 /** Below this age (in whole years) an online journey needs a guardian. */
 export const GUARDIAN_AGE = 6;
+
+/** Whole years from a birth date (YYYY-MM-DD) to `at` (in UTC): the API and the workflow count alike. */
+export function ageInYears(birthDate: string, at: number): number {
+  const [y, m, d] = birthDate.split('-').map(Number) as [number, number, number];
+  const now = new Date(at);
+  const before = now.getUTCMonth() + 1 < m || (now.getUTCMonth() + 1 === m && now.getUTCDate() < d);
+  return now.getUTCFullYear() - y - (before ? 1 : 0);
+}
+
+/** The guardian rule: an online journey of a child under GUARDIAN_AGE needs a verified guardian. */
+export function guardianRefusal(i: { mode: Mode; patientBirthDate?: string; guardian?: Guardian }, at: number): string | undefined {
+  if (i.mode !== 'online' || !i.patientBirthDate || ageInYears(i.patientBirthDate, at) >= GUARDIAN_AGE) return undefined;
+  if (!i.guardian) return `an online journey for a child under ${GUARDIAN_AGE} needs a guardian (name, relation, verified)`;
+  if (!i.guardian.verified) return "the guardian's identity and relation must be verified for an online journey";
+  return undefined;
+}
 
 // ---- messages -----------------------------------------------------------------------------
 
@@ -368,6 +473,9 @@ export interface OutcomeInput {
   doctorId: string;
   diagnosis: { code?: string; text: string };
   notes: string;
+  /** `needs-in-person`: ends an online visit for in-person care, with nothing prescribed or ordered. */
+  kind?: 'needs-in-person';
+  reason?: InPersonReason;
   /** Post-visit items, checked against the catalogues and rules by the API before they get here. */
   items?: PostVisitItems;
 }
@@ -444,10 +552,12 @@ export type PrescriptionStatus =
   | 'shipped'
   | 'delivered'
   | 'delivery-failed'
+  /** Paid, but its stored content no longer matched its signature when it was to be dispensed: never dispensed. */
+  | 'on-hold'
   | 'expired'
   | 'cancelled';
 /** Where a prescription has settled: its journey may complete (reminders run on for the course). */
-export const PRESCRIPTION_SETTLED: PrescriptionStatus[] = ['delivered', 'delivery-failed', 'expired', 'cancelled'];
+export const PRESCRIPTION_SETTLED: PrescriptionStatus[] = ['delivered', 'delivery-failed', 'on-hold', 'expired', 'cancelled'];
 
 export type DeliveryStatus = 'ordered' | 'picked-up' | 'in-transit' | 'delivered' | 'failed';
 
@@ -469,7 +579,57 @@ export interface PrescriptionSnapshot {
    * supply; the prescription reminds only of the others (`times`, `next`).
    */
   reminders?: { timezone: string; times: string[]; next: string | null; by?: 'prescription' | 'program'; programId?: string; programDrugs?: string[] };
+  /** The prescriber's signature of the current version (absent on prescriptions issued before signing). */
+  signature?: SignatureView;
 }
+
+// ---- signed prescriptions (issue 10, rule 5): activities/signing.ts signs and verifies ------
+
+/**
+ * What the prescriber's signature of one prescription version covers. Its RFC 8785 canonical JSON is
+ * hashed (SHA-256) and the digest signed, so the same content always gives the same bytes.
+ */
+export interface PrescriptionContent {
+  prescriptionId: string;
+  version: number;
+  journeyId: string;
+  patientId: string;
+  prescriberId: string;
+  long: boolean;
+  items: { drugCode: string; name: string; dose: string; frequency: Frequency; days: number; quantity: number; unitPrice: number }[];
+}
+
+/** The signed content of a version: the fields named, nothing else (a snapshot's status or payment is not signed). */
+export function prescriptionContent(p: Pick<PrescriptionSnapshot, 'id' | 'version' | 'journeyId' | 'patientId' | 'prescriberId' | 'long' | 'items'>): PrescriptionContent {
+  return {
+    prescriptionId: p.id,
+    version: p.version,
+    journeyId: p.journeyId,
+    patientId: p.patientId,
+    prescriberId: p.prescriberId,
+    long: p.long,
+    items: p.items.map((i) => ({ drugCode: i.drugCode, name: i.name, dose: i.dose, frequency: i.frequency, days: i.days, quantity: i.quantity, unitPrice: i.unitPrice })),
+  };
+}
+
+/** One version's electronic signature: by whom, how, with which key, over which digest, and when. */
+export interface PrescriptionSignature {
+  /** The prescribing doctor's id. */
+  signer: string;
+  /** `Ed25519` for CarePath's own per-clinician keys; a CA-issued certificate service names its own. */
+  algorithm: string;
+  keyId: string;
+  /** Lowercase hex SHA-256 of the content's RFC 8785 canonical JSON. */
+  digest: string;
+  /** Base64 of the signature over the digest's 32 bytes. */
+  signature: string;
+  signedAt: string;
+}
+/** The signature as the read model shows it. */
+export type SignatureView = Omit<PrescriptionSignature, 'signature'>;
+export const signatureView = (s: PrescriptionSignature): SignatureView => ({ signer: s.signer, algorithm: s.algorithm, keyId: s.keyId, digest: s.digest, signedAt: s.signedAt });
+/** What the verification of a version's stored content found. */
+export type SignatureCheck = { ok: true } | { ok: false; reason: 'content-changed' | 'signature-changed' | 'missing-signature' | 'missing-content' | 'bad-signature'; found?: string };
 
 /** The template values a child copies from its journey's pathway, so a template edit never changes it. */
 export interface ItemTimings {
@@ -492,6 +652,8 @@ export interface PrescriptionInput {
   /** The patient's timezone: medication reminders follow it. */
   timezone: string;
   timings: ItemTimings;
+  /** The prescriber's signature of version 1, made in the outcome's request with the doctor's own token. */
+  signature?: PrescriptionSignature;
 }
 
 export type ExamStatus = 'awaiting-payment' | 'scheduled' | 'completed' | 'expired' | 'cancelled';
@@ -520,10 +682,13 @@ export interface ExamInput {
   timings: ItemTimings;
 }
 
-/** `sending`: recorded, not yet taken by the facility's webhook (retried until it is, or the referral expires). */
-export type ReferralStatus = 'sending' | 'sent' | 'accepted' | 'declined' | 'attended' | 'expired';
+/**
+ * `sending`: recorded, not yet taken by the facility's webhook (retried until it is, or the referral expires).
+ * `cancelled`: never sent, because the patient withdrew consent to share their record before it went.
+ */
+export type ReferralStatus = 'sending' | 'sent' | 'accepted' | 'declined' | 'attended' | 'expired' | 'cancelled';
 /** Where a referral has settled: its journey may complete. */
-export const REFERRAL_SETTLED: ReferralStatus[] = ['attended', 'declined', 'expired'];
+export const REFERRAL_SETTLED: ReferralStatus[] = ['attended', 'declined', 'expired', 'cancelled'];
 export interface ReferralSnapshot {
   id: string;
   journeyId: string;
@@ -592,6 +757,8 @@ export interface ReviewInput {
 export interface ReviseInput {
   prescriberId: string;
   items: PrescriptionItem[];
+  /** The prescriber's signature of the new version (the API signs with the doctor's own token). */
+  signature?: PrescriptionSignature;
 }
 export interface ItemCancelInput {
   reason: string;
@@ -760,6 +927,8 @@ export interface ProgramCarry {
    * lead time had already begun then is due at that moment, not late. Absent in runs carried before it.
    */
   supplySetAt?: Record<string, string>;
+  /** Outreach withheld since this consent change (`ConsentFound.seq`; 0: as at registration): the timeline has said why. */
+  outreachStopped?: number;
 }
 
 export interface ProgramInput {
@@ -828,4 +997,16 @@ export interface ProgramTransition {
   events: TimelineEvent[];
   tasks?: TaskChange[];
   notifications?: NotificationRequest[];
+  /**
+   * Events that say a notification of this transition went out (`education.sent`), by event key: the
+   * notification's id. Such an event is appended only with its notification: a withheld one has none.
+   */
+  announces?: Record<string, string>;
+}
+
+/** What a program's projection stored: the notifications it withheld (outreach, consent withdrawn) and the consent it found. */
+export interface ProgramRecorded {
+  withheld: string[];
+  /** Set when the transition had an outreach notification. */
+  outreach?: ConsentFound;
 }

@@ -146,8 +146,9 @@ class Exam extends ItemKernel<ExamSnapshot> {
     return this.transition(async () => {
       if (this.status !== 'scheduled') return;
       const start = this.snapshot.scheduledAt!;
-      await this.send(this.notification('appointment.reminder', offset, { start, offset }));
-      await this.project([this.event('reminder.sent', SYSTEM, { offset, start }, offset)]);
+      // Withheld (outreach consent withdrawn, workflows/kernel.ts): not told as sent.
+      const sent = await this.send(this.notification('appointment.reminder', offset, { start, offset }));
+      await this.project(sent ? [this.event('reminder.sent', SYSTEM, { offset, start }, offset)] : []);
     });
   }
 

@@ -12,11 +12,14 @@ import { DELIVERY, PARTNER_CALL, SHORT_WORK } from './activity-options.js';
 import { durationMs } from './duration.js';
 import { indexChanges, type CarePathIndex } from './search-attributes.js';
 import {
+  RuleFailureType,
   itemSettledSignal,
   journeyWorkflowId,
+  type ConsentFound,
   type ItemSnapshot,
   type ItemType,
   type NotificationRequest,
+  type NotificationKind,
   type Payment,
   type PaymentReceived,
   type PaymentTaken,
@@ -45,6 +48,12 @@ export const Patch = {
   TaskPerTier: 'escalation-task-per-tier',
   /** Every projection also keeps the workflow's search attributes (workflows/search-attributes.ts) up to date. */
   SearchAttributes: 'search-attributes',
+  /**
+   * An outreach notification withheld for consent (activities/consent.ts) is not delivered nor told as
+   * sent, and the timeline says why once (`outreach.stopped`, later `outreach.resumed`). Asked only
+   * when one is withheld, so a workflow that never meets a withdrawal carries no marker.
+   */
+  OutreachConsent: 'outreach-consent',
 } as const;
 
 /** A refusal an update answers with: its `type` is one the API maps (FailureType, ItemFailureType). */
@@ -76,6 +85,13 @@ export abstract class WorkflowKernel {
   private queued = 0;
   /** Increases with every projection, so a read model never takes an older snapshot over a newer one. */
   private version = 0;
+  /**
+   * Outreach has been withheld since this consent change (`ConsentFound.seq`, 0 for none) and the
+   * timeline has said so; undefined while outreach goes out.
+   */
+  protected outreachStopped: number | undefined;
+  /** Timeline events learnt from storing notifications (`outreach.stopped` / `.resumed`): the next projection appends them. */
+  private learnt: TimelineEvent[] = [];
 
   constructor(
     readonly wfId: string,
@@ -144,11 +160,17 @@ export abstract class WorkflowKernel {
     this.version = version;
   }
 
-  /** Projects the current state with the transition's events and tasks, in one transaction, and indexes it. */
+  /**
+   * Projects the current state with the transition's events and tasks, in one transaction, and
+   * indexes it. What was learnt from storing notifications goes first; a projection that itself stores
+   * notifications (a program's) and learns something is followed by one that says it.
+   */
   async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
+    const learnt = this.learnt.splice(0);
     this.version += 1;
     this.index();
-    await this.writeProjection(this.version, events, tasks);
+    await this.writeProjection(this.version, [...learnt, ...events], tasks);
+    if (this.learnt.length > 0) await this.project([]);
   }
 
   /**
@@ -163,14 +185,45 @@ export abstract class WorkflowKernel {
     if (changes.length > 0 && patched(Patch.SearchAttributes)) upsertSearchAttributes(changes);
   }
 
-  /** Stores the notification (awaited) and delivers it in the background: a down gateway never holds the workflow. */
-  async send(req: NotificationRequest): Promise<void> {
-    await act.notify(req);
+  /**
+   * Stores the notification (awaited) and delivers it in the background: a down gateway never holds the
+   * workflow. False when the store withheld it (an outreach kind whose patient has withdrawn consent):
+   * nothing is delivered, and the caller tells nothing as sent; the next projection says why.
+   */
+  async send(req: NotificationRequest): Promise<boolean> {
+    // Histories of the landed activity hold no answer: stored.
+    const r = await act.notify(req);
+    if (!this.outreachOutcome(req.kind, r?.stored !== false, r?.outreach)) return false;
     this.deliveries.push(
       delivery
         .deliverNotification({ id: req.id })
         .catch((err: unknown) => log.warn('notification delivery gave up', { notificationId: req.id, error: String(err) })),
     );
+    return true;
+  }
+
+  /**
+   * Takes what storing an outreach notification found (`consent` is undefined for other kinds);
+   * false when it was withheld. The timeline says once that outreach stopped, and once that it resumed
+   * when the patient gave consent again and the next one went out: the change's seq keys each.
+   */
+  protected outreachOutcome(kind: NotificationKind, stored: boolean, consent: ConsentFound | undefined): boolean {
+    if (!consent) return true;
+    if (!stored) {
+      if (!patched(Patch.OutreachConsent)) return true;
+      if (this.outreachStopped === undefined) {
+        this.outreachStopped = consent.seq ?? 0;
+        const data = { reason: RuleFailureType.ConsentWithdrawn, scope: 'outreach', kind, since: consent.changedAt };
+        this.learnt.push(this.event('outreach.stopped', SYSTEM, data, `${this.outreachStopped}`));
+      }
+      return false;
+    }
+    if (this.outreachStopped !== undefined) {
+      this.outreachStopped = undefined;
+      const data = { reason: 'consent-given', scope: 'outreach', kind, since: consent.changedAt };
+      this.learnt.push(this.event('outreach.resumed', SYSTEM, data, `${consent.seq ?? 0}`));
+    }
+    return true;
   }
 
   /** A notification whose id is this workflow's id + kind + occurrence: created once, whatever the retries. */

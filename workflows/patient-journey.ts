@@ -6,17 +6,19 @@
 // (`Journey.transition`). Handlers, signals and timers only queue them: a cancellation never
 // interleaves with a payment, an expiry or a booking, and the timeline reads in the order things
 // happened. Each transition re-checks the state it needs once it runs.
-import { ParentClosePolicy, condition, log, patched, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, condition, log, patched, setHandler, startChild, uuid4, workflowInfo } from '@temporalio/workflow';
 import {
   CARE_PROGRAM_WORKFLOW,
   EXAM_WORKFLOW,
   FailureType,
   PRESCRIPTION_WORKFLOW,
   REFERRAL_WORKFLOW,
+  RuleFailureType,
   bookUpdate,
   cancelUpdate,
   checkInUpdate,
   examWorkflowId,
+  guardianRefusal,
   itemSettledSignal,
   journeyWorkflowId,
   paymentReceivedSignal,
@@ -63,6 +65,15 @@ const PROGRAM_PATCH = 'post-visit-program';
 /** A coordinator may end a checked-in journey whose consultation has not started (landed code refused it). */
 const CANCEL_IN_VISIT_PATCH = 'cancel-in-visit';
 
+/**
+ * The rules of online care: before booking, starting the consultation and prescribing, the doctor's
+ * licence must be verified (online: at least three years of practice) and, online, the patient
+ * real-name verified. The landed code asked nobody.
+ */
+const STANDING_PATCH = 'online-care-standing';
+/** An online visit may end as "needs in-person care": closed `referred-offline`, an offline journey started. */
+const IN_PERSON_PATCH = 'needs-in-person';
+
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const isStaff = (a: Actor): boolean => a.role === 'coordinator' || a.role === 'admin';
 
@@ -88,6 +99,8 @@ class Journey extends WorkflowKernel {
       phase: 'pre-visit',
       status: 'active',
       step: 'triage',
+      ...(input.guardian ? { guardian: input.guardian } : {}),
+      ...(input.referredFrom ? { referredFrom: input.referredFrom } : {}),
     };
   }
 
@@ -139,15 +152,43 @@ class Journey extends WorkflowKernel {
     this.requireStep(step);
   }
 
+  /** The outcome's own rules: "needs in-person care" ends an online visit only, and with nothing in it. */
+  requireOutcome(o: OutcomeInput): void {
+    this.requireBookedDoctor(o.doctorId, 'in-consultation');
+    if (o.kind !== 'needs-in-person') return;
+    if (this.input.mode !== 'online') throw refused(RuleFailureType.InPersonOnly, 'only an online visit ends as needing in-person care');
+    const items = o.items;
+    if (items && (items.prescriptions.length || items.exams.length || items.referrals.length || items.program)) {
+      throw refused(RuleFailureType.InPersonOnly, 'a visit that needs in-person care prescribes and orders nothing: the in-person visit does');
+    }
+  }
+
+  /**
+   * The doctor (named, or the slot's) verified and, online, experienced enough; online, the patient
+   * real-name verified. Asked of the database each time: a licence verified meanwhile counts at once.
+   */
+  private async requireStanding(who: { doctorId: string } | { slotId: string }): Promise<void> {
+    if (!patched(STANDING_PATCH)) return;
+    const s = await act.visitStanding({ ...who, mode: this.input.mode, patientId: this.input.patientId });
+    if (!s.ok) throw refused(s.type, s.detail);
+  }
+
   // ---- pre-visit --------------------------------------------------------------------------
 
   start(): Promise<void> {
     return this.transition(async () => {
       const i = this.input;
       await this.project([
-        this.event('journey.started', actorName(i.startedBy), { mode: i.mode, pathway: this.snapshot.pathway, followUp: i.followUpOf !== undefined }),
+        this.event('journey.started', actorName(i.startedBy), {
+          mode: i.mode,
+          pathway: this.snapshot.pathway,
+          followUp: i.followUpOf !== undefined,
+          ...(i.guardian ? { guardian: i.guardian.relation } : {}),
+          ...(i.referredFrom ? { referredFrom: i.referredFrom } : {}),
+        }),
       ]);
-      const triage = await act.triage({ complaint: i.complaint });
+      // A journey an online visit referred to in-person care comes triaged by that visit's department.
+      const triage = i.triage ?? (await act.triage({ complaint: i.complaint }));
       this.snapshot.triage = triage;
       const events = [this.event('triage.completed', SYSTEM, { department: triage.department, urgency: triage.urgency })];
       if (triage.urgency === 'emergency') {
@@ -164,6 +205,7 @@ class Journey extends WorkflowKernel {
   book(slotId: string, actor: Actor): Promise<JourneySnapshot> {
     return this.transition(async () => {
       this.requireStep('booking');
+      await this.requireStanding({ slotId });
       const seat = await act.reserveSeat({
         journeyId: this.input.journeyId,
         slotId,
@@ -261,8 +303,9 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       if (this.isEnding || this.checkedIn) return;
       const a = this.snapshot.appointment!;
-      await this.send(this.notification('appointment.reminder', offset, { start: a.start, offset }));
-      await this.project([this.event('reminder.sent', SYSTEM, { offset, start: a.start }, offset)]);
+      // Withheld (outreach consent withdrawn, workflows/kernel.ts): not told as sent.
+      const sent = await this.send(this.notification('appointment.reminder', offset, { start: a.start, offset }));
+      await this.project(sent ? [this.event('reminder.sent', SYSTEM, { offset, start: a.start }, offset)] : []);
     });
   }
 
@@ -313,6 +356,7 @@ class Journey extends WorkflowKernel {
   startConsultation(doctorId: string): Promise<JourneySnapshot> {
     return this.transition(async () => {
       this.requireBookedDoctor(doctorId, 'checked-in');
+      await this.requireStanding({ doctorId });
       const a = this.snapshot.appointment!;
       await act.startConsultationInQueue({ journeyId: this.input.journeyId, slotId: a.slotId });
       this.snapshot.step = 'in-consultation';
@@ -326,7 +370,9 @@ class Journey extends WorkflowKernel {
   recordOutcome(o: OutcomeInput): Promise<JourneySnapshot> {
     const { doctorId, diagnosis, notes, items } = o;
     return this.transition(async () => {
-      this.requireBookedDoctor(doctorId, 'in-consultation');
+      this.requireOutcome(o);
+      if (o.kind === 'needs-in-person' && patched(IN_PERSON_PATCH)) return this.referOffline(o);
+      if (items?.prescriptions.length) await this.requireStanding({ doctorId });
       await act.finishConsultationInQueue({ journeyId: this.input.journeyId });
       this.snapshot.outcome = { diagnosis, notes, recordedBy: doctorId, recordedAt: new Date().toISOString() };
       this.outcomeRecorded = true;
@@ -361,6 +407,40 @@ class Journey extends WorkflowKernel {
       await this.project(events, this.closeEscalations(events));
       return this.view();
     });
+  }
+
+  /**
+   * "Needs in-person care": the online visit ends with nothing prescribed or ordered, the journey closes
+   * `referred-offline`, and an offline journey starts for the patient at the same department, triaged by
+   * this visit (its id drawn here, so a retried start finds it started). The patient is told why.
+   */
+  private async referOffline(o: OutcomeInput): Promise<JourneySnapshot> {
+    const reason = o.reason ?? 'physical-examination';
+    const department = this.snapshot.triage!.department;
+    await act.finishConsultationInQueue({ journeyId: this.input.journeyId });
+    const journeyId = uuid4();
+    await act.startInPersonJourney({
+      journeyId,
+      patientId: this.input.patientId,
+      complaint: this.input.complaint,
+      department,
+      reason,
+      referredFrom: this.input.journeyId,
+      startedBy: { role: 'doctor', id: o.doctorId },
+      ...(this.input.patientBirthDate ? { patientBirthDate: this.input.patientBirthDate } : {}),
+      ...(this.input.guardian ? { guardian: this.input.guardian } : {}),
+    });
+    this.snapshot.outcome = { diagnosis: o.diagnosis, notes: o.notes, kind: 'needs-in-person', reason, recordedBy: o.doctorId, recordedAt: new Date().toISOString() };
+    this.snapshot.referredTo = journeyId;
+    this.outcomeRecorded = true;
+    this.close('referred-offline');
+    const events = [
+      this.event('outcome.recorded', `doctor:${o.doctorId}`, { diagnosisCode: o.diagnosis.code ?? null, kind: 'needs-in-person', reason }),
+      this.event('journey.referred-offline', SYSTEM, { journeyId, department, reason }),
+    ];
+    await this.project(events, this.closeEscalations(events));
+    await this.send(this.notification('journey.referred-offline', 'in-person', { reason }));
+    return this.view();
   }
 
   /**
@@ -453,6 +533,9 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   if (input.mode === 'online' && !input.followUpOf) {
     throw refused(FailureType.FirstVisitOnline, 'an online journey needs a prior offline diagnosis (follow-up visit)');
   }
+  // Only inputs that carry the birth date are checked: journeys started before the rule never had one.
+  const noGuardian = guardianRefusal(input, Date.now());
+  if (noGuardian) throw refused(RuleFailureType.GuardianRequired, noGuardian);
   const j = new Journey(input);
 
   setHandler(snapshotQuery, () => j.view());
@@ -468,7 +551,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
     validator: (d) => j.requireBookedDoctor(d.doctorId, 'checked-in'),
   });
   setHandler(recordOutcomeUpdate, (o) => j.recordOutcome(o), {
-    validator: (o) => j.requireBookedDoctor(o.doctorId, 'in-consultation'),
+    validator: (o) => j.requireOutcome(o),
   });
   setHandler(paymentReceivedSignal, async (p) => {
     await j.onPayment(p);

@@ -7,17 +7,20 @@
 //
 // On the shared kernel: every change of state is a FIFO transition, projected with its events and
 // tasks in one transaction; notifications are stored, then delivered in the background.
-import { condition, getExternalWorkflowHandle, log, patched, setHandler } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, log, patched, setHandler, type ApplicationFailure } from '@temporalio/workflow';
 import {
   FailureType,
   ItemFailureType,
+  RuleFailureType,
   cancelPrescriptionUpdate,
   courierUpdate,
   paymentUpdate,
+  prescriptionContent,
   prescriptionQuery,
   prescriptionWorkflowId,
   reviewUpdate,
   reviseUpdate,
+  signatureView,
   supplyAddedSignal,
   type Actor,
   type CourierReport,
@@ -27,6 +30,7 @@ import {
   type PaymentTaken,
   type PrescriptionInput,
   type PrescriptionItem,
+  type PrescriptionSignature,
   type PrescriptionSnapshot,
   type PrescriptionStatus,
   type ReviewInput,
@@ -44,6 +48,16 @@ export const ITEM_ESCALATION_TIERS = 2;
 const PROGRAM_SUPPLY_PATCH = 'program-supply';
 /** Courier orders for one prescription: the first and one retry. */
 const DELIVERY_ATTEMPTS = 2;
+/**
+ * Signed prescriptions (issue 10, rule 5): each version's signature is stored, and the stored content
+ * is checked against it before a review, a payment or dispensing takes effect. Asked once, at the
+ * start: a prescription that started on the code before it is neither stored nor checked.
+ */
+const SIGNATURE_PATCH = 'prescription-signature';
+/** Verified people (issue 10, rules 2 and 3): a verified pharmacist reviews, a verified doctor revises, a real-name patient pays. */
+const VERIFIED_PEOPLE_PATCH = 'prescription-verified-people';
+/** Where the stored content is checked against the version's signature. */
+type SignedStage = 'review' | 'payment' | 'dispense';
 
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const STEP_RANK: Record<DeliveryStatus, number> = { ordered: 0, 'picked-up': 1, 'in-transit': 2, delivered: 3, failed: 3 };
@@ -57,6 +71,10 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
   /** The planned dose times of the course, once delivered. */
   doses: { at: string; drugCodes: string[] }[] = [];
   courseStopped = false;
+  /** Started on the code that signs: every version needs a stored signature its stored content matches. */
+  signing = false;
+  /** The current version's signature, as the prescriber's own request carried it. */
+  signature: PrescriptionSignature | undefined;
 
   constructor(readonly input: PrescriptionInput) {
     super('prescription', input.prescriptionId, input.journeyId, prescriptionWorkflowId(input.prescriptionId), input.patientId);
@@ -69,7 +87,9 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
       status: 'pending-review',
       items: input.items,
       long: input.long,
+      ...(input.signature ? { signature: signatureView(input.signature) } : {}),
     };
+    this.signature = input.signature;
   }
 
   get status(): PrescriptionStatus {
@@ -132,7 +152,7 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
     if (!staff && !(c.actor.role === 'doctor' && c.actor.id === this.input.prescriberId)) {
       throw refused(ItemFailureType.NotPrescriber, 'only the prescriber or a coordinator may cancel the prescription');
     }
-    const ok = ['pending-review', 'revision-requested', 'awaiting-payment', 'delivery-failed'].includes(this.status) || (this.status === 'delivered' && !this.courseStopped);
+    const ok = ['pending-review', 'revision-requested', 'awaiting-payment', 'delivery-failed', 'on-hold'].includes(this.status) || (this.status === 'delivered' && !this.courseStopped);
     if (!ok) throw refused(FailureType.InvalidState, `a ${this.status} prescription cannot be cancelled${this.status === 'delivered' ? ' again' : ''}`);
   }
 
@@ -141,11 +161,67 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
   create(): Promise<void> {
     return this.transition(async () => {
       this.reviewDue = Date.now() + durationMs(this.input.timings.pharmacistReviewSla);
+      if (patched(SIGNATURE_PATCH)) {
+        this.signing = true;
+        // A signature that is not the prescriber's of this very content is not kept: the version then
+        // has none, and the first check (before the review) refuses it and says so.
+        if (this.signature && !(await act.recordPrescriptionSignature({ content: prescriptionContent(this.snapshot), signature: this.signature })).valid) {
+          this.signature = undefined;
+          delete this.snapshot.signature;
+        }
+      }
+      const signed = this.signature ? { digest: this.signature.digest } : {};
       await this.project(
-        [this.event('prescription.created', `doctor:${this.input.prescriberId}`, { version: 1, items: this.itemSummary(), long: this.input.long }), this.event('task.created', SYSTEM, { taskId: this.reviewTask().id, kind: 'pharmacist-review' }, 'review:v1')],
+        [
+          this.event('prescription.created', `doctor:${this.input.prescriberId}`, { version: 1, items: this.itemSummary(), long: this.input.long, ...signed }),
+          this.event('task.created', SYSTEM, { taskId: this.reviewTask().id, kind: 'pharmacist-review' }, 'review:v1'),
+        ],
         [this.reviewTask()],
       );
     });
+  }
+
+  /**
+   * Whether the current version's content, as the read model stores it (what the pharmacist reads and
+   * the pharmacy dispenses from), still matches its signature. A mismatch is recorded once per version
+   * and stage: `prescription.signature-mismatch` on the timeline (with the digest found) and an
+   * escalation task for coordinators; at dispensing the prescription is held (`on-hold`) instead of
+   * dispensed. The projection that records it writes the signed content back from the workflow's state.
+   * Called only when `signing`: on a prescription started before signing, not even an `await` is added
+   * (one more microtask would reorder its commands against the history it made).
+   */
+  private async signatureHolds(stage: SignedStage): Promise<boolean> {
+    const v = this.snapshot.version;
+    const check = await act.verifyPrescriptionSignature({ prescriptionId: this.input.prescriptionId, version: v, signature: this.signature ?? null, stage });
+    if (check.ok) return true;
+    const occurrence = `v${v}:${stage}`;
+    const task: TaskChange = {
+      id: `${this.wfId}:signature-mismatch:${occurrence}`,
+      kind: 'escalation',
+      role: 'coordinator',
+      status: 'open',
+      subject: this.subject,
+      action:
+        stage === 'dispense'
+          ? `Held before dispensing: version ${v} as stored no longer matches the prescriber's signature. Find out who changed it, then cancel (refund)`
+          : `Version ${v} as stored no longer matches the prescriber's signature (found before ${stage === 'review' ? 'a review' : 'a payment'}): find out who changed it`,
+      dueAt: new Date().toISOString(),
+      tier: 1,
+    };
+    const events = [
+      this.event('prescription.signature-mismatch', SYSTEM, { version: v, stage, reason: check.reason, ...(this.signature ? { signed: this.signature.digest } : {}), ...(check.found ? { found: check.found } : {}) }, occurrence),
+      this.event('task.escalated', SYSTEM, { taskId: task.id, kind: 'escalation', subject: this.subject, tier: 1 }, `signature-mismatch:${occurrence}`),
+    ];
+    if (stage === 'dispense') {
+      this.snapshot.status = 'on-hold';
+      this.openEscalations = [...this.openEscalations, task];
+    }
+    await this.project(events, [task]);
+    return false;
+  }
+
+  private mismatch(what: string): ApplicationFailure {
+    return refused(RuleFailureType.SignatureMismatch, `prescription version ${this.snapshot.version} as stored no longer matches the prescriber's signature: it cannot be ${what}`);
   }
 
   private itemSummary() {
@@ -155,6 +231,11 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
   review(r: ReviewInput): Promise<PrescriptionSnapshot> {
     return this.transition(async () => {
       this.requireReviewable(r);
+      if (patched(VERIFIED_PEOPLE_PATCH)) {
+        const standing = await act.clinicianStanding({ clinicianId: r.pharmacistId, role: 'pharmacist' });
+        if (!standing.ok) throw refused(standing.type, standing.detail);
+      }
+      if (this.signing && !(await this.signatureHolds('review'))) throw this.mismatch('reviewed');
       const at = new Date().toISOString();
       const v = this.snapshot.version;
       const events: TimelineEvent[] = [];
@@ -190,6 +271,20 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
   revise(r: ReviseInput): Promise<PrescriptionSnapshot> {
     return this.transition(async () => {
       this.requireRevisable(r);
+      if (patched(VERIFIED_PEOPLE_PATCH)) {
+        const standing = await act.clinicianStanding({ clinicianId: r.prescriberId, role: 'doctor' });
+        if (!standing.ok) throw refused(standing.type, standing.detail);
+      }
+      if (this.signing) {
+        // Only the prescriber's own signature of exactly the new version issues it; nothing changes otherwise.
+        if (!r.signature || r.signature.signer !== this.input.prescriberId) throw refused(RuleFailureType.SignerNotPrescriber, "a new version needs the prescriber's own signature");
+        const content = prescriptionContent({ ...this.snapshot, version: this.snapshot.version + 1, items: r.items });
+        if (!(await act.recordPrescriptionSignature({ content, signature: r.signature })).valid) {
+          throw refused(RuleFailureType.SignatureMismatch, `the signature is not the prescriber's signature of version ${content.version} as revised`);
+        }
+        this.signature = r.signature;
+        this.snapshot.signature = signatureView(r.signature);
+      }
       const closed = this.revisionTask('done');
       this.snapshot.version += 1;
       const v = this.snapshot.version;
@@ -197,9 +292,10 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
       this.snapshot.status = 'pending-review';
       delete this.snapshot.review;
       this.reviewDue = Date.now() + durationMs(this.input.timings.pharmacistReviewSla);
+      const signed = this.signing && this.signature ? { digest: this.signature.digest } : {};
       await this.project(
         [
-          this.event('prescription.revised', `doctor:${r.prescriberId}`, { version: v, items: this.itemSummary() }, `v${v}`),
+          this.event('prescription.revised', `doctor:${r.prescriberId}`, { version: v, items: this.itemSummary(), ...signed }, `v${v}`),
           this.event('task.created', SYSTEM, { taskId: this.reviewTask().id, kind: 'pharmacist-review' }, `review:v${v}`),
         ],
         [closed, this.reviewTask()],
@@ -238,6 +334,13 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
   onPayment(p: PaymentReceived): Promise<PaymentTaken> {
     return this.transition(() =>
       this.takePayment(this.snapshot.payment, p, this.status === 'awaiting-payment', async () => {
+        // Refused before anything changes: the order stays pending, the provider's retry may land later.
+        // (A payment nobody waits for any more is refunded whatever these say.)
+        if (this.signing && !(await this.signatureHolds('payment'))) throw this.mismatch('paid');
+        if (patched(VERIFIED_PEOPLE_PATCH)) {
+          const standing = await act.patientStanding({ patientId: this.input.patientId });
+          if (!standing.ok) throw refused(standing.type, standing.detail);
+        }
         this.snapshot.payment!.status = 'paid';
         this.snapshot.status = 'paid';
         await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
@@ -250,6 +353,7 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
   dispenseAndShip(): Promise<void> {
     return this.transition(async () => {
       if (this.status !== 'paid') return;
+      if (this.signing && !(await this.signatureHolds('dispense'))) return; // held: coordinators cancel it (refund)
       const v = this.snapshot.version;
       await act.dispense({ prescriptionId: this.input.prescriptionId, version: v });
       this.snapshot.status = 'dispensed';
@@ -383,8 +487,9 @@ class Prescription extends ItemKernel<PrescriptionSnapshot> {
       if (this.courseStopped || this.isEnding) return;
       const dose = this.doses[index]!;
       this.snapshot.reminders!.next = this.doses[index + 1]?.at ?? null;
-      await this.send(this.notification('medication.reminder', dose.at, { at: dose.at, count: dose.drugCodes.length }));
-      await this.project([this.event('medication.reminder-sent', SYSTEM, { at: dose.at, drugCodes: dose.drugCodes }, dose.at)]);
+      // Withheld (outreach consent withdrawn, workflows/kernel.ts): not told as sent.
+      const sent = await this.send(this.notification('medication.reminder', dose.at, { at: dose.at, count: dose.drugCodes.length }));
+      await this.project(sent ? [this.event('medication.reminder-sent', SYSTEM, { at: dose.at, drugCodes: dose.drugCodes }, dose.at)] : []);
     });
   }
 
@@ -447,11 +552,13 @@ export async function prescriptionFulfillment(input: PrescriptionInput): Promise
   }
 
   await p.announceSettled();
-  if (p.current() === 'delivery-failed') {
+  const stuck = p.current();
+  if (stuck === 'delivery-failed' || stuck === 'on-hold') {
     // A coordinator may cancel (refund) within the prescription's validity; past it, the patient is
-    // paid back all the same: medicine that never arrived is never kept paid for.
-    if (!(await condition(() => p.current() !== 'delivery-failed', validity))) {
-      await p.cancel({ reason: 'not delivered within the validity', actor: { role: 'coordinator', id: 'system' } });
+    // paid back all the same: medicine that never arrived, or was never dispensed, is never kept paid for.
+    if (!(await condition(() => p.current() !== stuck, validity))) {
+      const reason = stuck === 'on-hold' ? 'held: its content no longer matched its signature' : 'not delivered within the validity';
+      await p.cancel({ reason, actor: { role: 'coordinator', id: 'system' } });
     }
   }
   if (p.current() === 'delivered') {

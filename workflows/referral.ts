@@ -4,14 +4,17 @@
 // escalates, and at twice the SLA it expires with a coordinator task to find another facility.
 // Accepted, the patient is reminded before the appointment; attendance (with a summary) closes it,
 // escalated and then expired in the same way when it is never reported.
+// A patient who withdraws consent to share their record before the facility has it stops it: the
+// adapter checks at every attempt, and the referral ends `cancelled` (consent-withdrawn), never sent.
 //
 // On the shared kernel, like prescriptionFulfillment. The patient's name never enters this workflow:
 // the adapter reads it from the database when it sends.
-import { CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, patched, setHandler } from '@temporalio/workflow';
 import {
   FailureType,
   ItemFailureType,
   REFERRAL_SETTLED,
+  RuleFailureType,
   referralAttendedUpdate,
   referralQuery,
   referralResponseUpdate,
@@ -28,6 +31,8 @@ import { durationMs } from './duration.js';
 import { ItemKernel, SYSTEM, partner, refused } from './kernel.js';
 
 const DEFAULT_RESPONSE_SLA = 'P2D';
+/** The facility adapter may answer `withheld` (record-sharing consent withdrawn): the referral is cancelled. */
+export const CONSENT_PATCH = 'referral-consent';
 /** How long coordinators have to act on a declined referral. */
 const DECLINED_TASK_MS = 24 * 60 * 60 * 1000;
 
@@ -94,6 +99,20 @@ class Referral extends ItemKernel<ReferralSnapshot> {
     return this.transition(() => this.project([]));
   }
 
+  /**
+   * The adapter sent nothing: the patient withdrew consent to share their record before it went. A
+   * referral still being sent ends `cancelled`; one the facility has answered meanwhile (it had it,
+   * then) goes on as it is.
+   */
+  cancelWithoutConsent(): Promise<void> {
+    return this.transition(async () => {
+      if (this.status !== 'sending') return;
+      this.snapshot.status = 'cancelled';
+      const events: TimelineEvent[] = [this.event('referral.cancelled', SYSTEM, { reason: RuleFailureType.ConsentWithdrawn, scope: 'record-sharing' })];
+      await this.project(events, this.closeEscalations(events, 'cancelled'));
+    });
+  }
+
   /** The facility has taken it (or it was recorded for a facility without a webhook). */
   markSent(via: 'webhook' | 'none'): Promise<void> {
     return this.transition(async () => {
@@ -155,8 +174,9 @@ class Referral extends ItemKernel<ReferralSnapshot> {
     return this.transition(async () => {
       if (this.status !== 'accepted') return;
       const start = this.snapshot.appointmentAt!;
-      await this.send(this.notification('appointment.reminder', offset, { start, offset }));
-      await this.project([this.event('reminder.sent', SYSTEM, { offset, start }, offset)]);
+      // Withheld (outreach consent withdrawn, workflows/kernel.ts): not told as sent.
+      const sent = await this.send(this.notification('appointment.reminder', offset, { start, offset }));
+      await this.project(sent ? [this.event('reminder.sent', SYSTEM, { offset, start }, offset)] : []);
     });
   }
 
@@ -226,6 +246,7 @@ export async function referral(input: ReferralInput): Promise<ReferralSnapshot> 
   const sent = sending.run(() => partner.sendReferral({ referralId: input.referralId })).then(
     (res) => {
       sendDone = true;
+      if (res.withheld && patched(CONSENT_PATCH)) return r.cancelWithoutConsent();
       return r.markSent(res.via);
     },
     (err: unknown) => {

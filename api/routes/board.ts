@@ -3,6 +3,7 @@
 // need attention, in one call.
 import { createRoute, z } from '@hono/zod-openapi';
 import { readBoard } from '../../activities/board.js';
+import { auditSubject } from '../audit.js';
 import { authenticate, requireRole } from '../auth.js';
 import { bearer, jsonResponse, newRouter, problems } from '../openapi.js';
 import * as s from '../schemas.js';
@@ -68,6 +69,8 @@ export function boardRoutes(deps: ApiDeps) {
         ...(q.to ? { to: q.to } : {}),
         ...(q.overdue ? { overdue: true } : {}),
       });
+      // The counts show no one; the programs and the escalations' subjects do.
+      auditSubject(c, { patientIds: board.programs.map((p) => p.patientId), shows: board.escalations.map((e) => `${e.subject.type}:${e.subject.id}`) });
       return c.json(board, 200);
     },
   );

@@ -2,16 +2,21 @@
 // through the workflow's updates. Reads come from the PostgreSQL read model.
 import { createHash, randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Logger } from 'pino';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
+import { consentOf } from '../../activities/consent.js';
 import type { Sql } from '../../activities/db.js';
 import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
 import { activeProgram } from '../../activities/programs.js';
-import { examTypes, facilityExists, getPathway, patientExists, patientTimezone } from '../../activities/reference.js';
+import { examTypes, facilityExists, getPathway, getPatient, patientTimezone } from '../../activities/reference.js';
 import {
+  DEFAULT_PATHWAY,
   FailureType,
   JOURNEY_TASK_QUEUE,
   PATIENT_JOURNEY_WORKFLOW,
+  RuleFailureType,
+  guardianRefusal,
   bookUpdate,
   cancelUpdate,
   checkInUpdate,
@@ -24,26 +29,20 @@ import {
   type ProgramInput,
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
+import { auditSubject } from '../audit.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 import { idempotent } from '../idempotency.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, notFound, unprocessable } from '../problems.js';
 import { OutcomeProgram } from '../program-schemas.js';
+import { signingAs } from './prescriptions.js';
 import { prepareEnrolment } from './programs.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
-const DEFAULT_PATHWAY = { offline: 'standard-outpatient', online: 'online-follow-up' } as const;
 
-const encodeCursor = (c: { createdAt: string; id: string }): string => Buffer.from(JSON.stringify(c)).toString('base64url');
 const Cursor = z.object({ createdAt: s.Timestamp, id: s.Id });
-function decodeCursor(raw: string): { createdAt: string; id: string } {
-  try {
-    return Cursor.parse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
-  } catch {
-    throw new ApiProblem(400, 'validation', 'Invalid request', 'cursor is not one this API gave out', [{ path: 'query.cursor', message: 'invalid cursor' }]);
-  }
-}
 
 /**
  * Checks the outcome's post-visit items against the catalogues and the rules (a refusal is a 422
@@ -80,6 +79,12 @@ async function postVisitItems(
   }
   if (referral) {
     if (referral.consent !== true) throw unprocessable('referral-without-consent', 'a referral needs the patient\'s consent to share the record (consent: true)');
+    // The patient's standing record-sharing consent (PUT /v1/patients/{id}/consents/record-sharing)
+    // overrides the consent the doctor records in the visit. The referral workflow checks it again
+    // before each attempt to send, for a withdrawal after this answer.
+    if (!(await consentOf(sql, patientId, 'record-sharing')).granted) {
+      throw unprocessable(RuleFailureType.ConsentWithdrawn, 'the patient has withdrawn consent to share their record: no referral can be sent');
+    }
     if (!(await facilityExists(sql, referral.facilityId))) throw unprocessable('unknown-facility', `no facility ${referral.facilityId}`);
     items.referrals.push({
       referralId: randomUUID(),
@@ -94,18 +99,22 @@ async function postVisitItems(
 }
 
 /**
- * Waits (until `deadline`) for each created item's first projection, so that a client reading an id
+ * Waits (until `deadline`) for each created item's (or journey's) first projection, so that a client reading an id
  * of `created` right after the answer finds it. The items exist either way: past the deadline the
  * answer goes out and a read may briefly be 404.
  */
-async function itemsReadable(sql: Sql, created: { prescriptions: string[]; exams: string[]; referrals: string[]; programs: string[] }, deadline: number): Promise<void> {
-  const want = created.prescriptions.length + created.exams.length + created.referrals.length + created.programs.length;
+type Created = { prescriptions: string[]; exams: string[]; referrals: string[]; programs: string[] };
+
+async function readable(sql: Sql, created: Created & { journeys?: string[] }, deadline: number): Promise<void> {
+  const journeys = created.journeys ?? [];
+  const want = created.prescriptions.length + created.exams.length + created.referrals.length + created.programs.length + journeys.length;
   while (want > 0 && Date.now() < deadline) {
     const [row] = await sql<{ n: number }[]>`
       select (select count(*) from prescriptions where id = any(${created.prescriptions}))
            + (select count(*) from exams where id = any(${created.exams}))
            + (select count(*) from referrals where id = any(${created.referrals}))
-           + (select count(*) from programs where id = any(${created.programs}))::int as n`;
+           + (select count(*) from programs where id = any(${created.programs}))
+           + (select count(*) from journeys where id = any(${journeys}))::int as n`;
     if (Number(row!.n) >= want) return;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -178,18 +187,24 @@ export function journeyRoutes(deps: ApiDeps) {
     async (c) => {
       const user = c.get('user');
       const body = c.req.valid('json');
+      auditSubject(c, { patientId: body.patientId });
       if (user.role === 'patient' && user.id !== body.patientId) throw forbidden('a patient may start a journey only for themself');
-      if (!(await patientExists(deps.sql, body.patientId))) throw notFound('patient');
+      const patient = await getPatient(deps.sql, body.patientId);
+      if (!patient) throw notFound('patient');
       const pathway = await getPathway(deps.sql, body.pathwayId ?? DEFAULT_PATHWAY[body.mode]);
       if (!pathway) throw notFound('pathway');
       if (!pathway.modes.includes(body.mode)) throw unprocessable('mode-not-offered', `pathway ${pathway.id} does not offer ${body.mode} visits`);
       if (body.mode === 'online' && !body.followUpOf) {
         throw unprocessable(FailureType.FirstVisitOnline, 'a first visit is never online: an online journey needs a prior offline diagnosis (followUpOf)');
       }
+      // The workflow refuses it too; here it is refused before anything starts.
+      const noGuardian = guardianRefusal({ mode: body.mode, patientBirthDate: patient.birthDate, ...(body.guardian ? { guardian: body.guardian } : {}) }, Date.now());
+      if (noGuardian) throw unprocessable(RuleFailureType.GuardianRequired, noGuardian);
       // With an Idempotency-Key the id comes from the caller and the key, so a retry after an answer
       // that never arrived (a 503, a timeout) finds the journey the first attempt may have started.
       const idem = c.get('idempotency');
       const journeyId = idem ? keyedUuid(`${idem.caller}\n${idem.key}`) : randomUUID();
+      auditSubject(c, { resource: `journey:${journeyId}` });
       const input: JourneyInput = {
         journeyId,
         patientId: body.patientId,
@@ -198,6 +213,8 @@ export function journeyRoutes(deps: ApiDeps) {
         pathway,
         ...(body.followUpOf ? { followUpOf: body.followUpOf } : {}),
         startedBy: { role: user.role, id: user.id },
+        patientBirthDate: patient.birthDate,
+        ...(body.guardian ? { guardian: body.guardian } : {}),
       };
       // Start and update in one call: the update reaches the workflow with its first task, so a
       // red-flag journey that closes at once still answers with its triage (not 409 journey-closed).
@@ -246,9 +263,10 @@ export function journeyRoutes(deps: ApiDeps) {
         ...(q.patientId ? { patientId: q.patientId } : {}),
         ...(q.overdue !== undefined ? { overdue: q.overdue } : {}),
         ...(user.role === 'doctor' ? { doctorId: user.id } : {}),
-        ...(q.cursor ? { cursor: decodeCursor(q.cursor) } : {}),
+        ...(q.cursor ? { cursor: decodeCursor(q.cursor, Cursor) } : {}),
         limit: q.limit,
       });
+      auditSubject(c, { patientIds: page.items.map((j) => j.patientId) });
       return c.json({ items: page.items, nextCursor: page.next ? encodeCursor(page.next) : null }, 200);
     },
   );
@@ -352,6 +370,22 @@ export function journeyRoutes(deps: ApiDeps) {
     },
   );
 
+  /** "Needs in-person care": nothing in it, a reason given; the workflow checks the mode and starts the offline journey. */
+  async function referOffline(id: string, user: User, body: z.infer<typeof OutcomeInput>, log: Logger): Promise<JourneyView & { created: Created }> {
+    if (!body.reason) throw new ApiProblem(400, 'validation', 'Invalid request', 'a needs-in-person outcome needs a reason', [{ path: 'json.reason', message: 'required with kind needs-in-person' }]);
+    if (body.prescriptions?.length || body.exams?.length || body.referral || body.program) {
+      throw unprocessable(RuleFailureType.InPersonOnly, 'a visit that needs in-person care prescribes and orders nothing: the in-person visit does');
+    }
+    const journey = await engine(() =>
+      wf(id).executeUpdate(recordOutcomeUpdate, { args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes, kind: 'needs-in-person', reason: body.reason }] }),
+    );
+    const created: Created = { prescriptions: [], exams: [], referrals: [], programs: [] };
+    // The offline journey is readable when the answer goes out (else briefly 404, as for items).
+    if (journey.referredTo) await readable(deps.sql, { ...created, journeys: [journey.referredTo] }, Date.now() + (deps.engineTimeoutMs ?? 30_000));
+    log.info({ journeyId: id, referredTo: journey.referredTo }, 'outcome recorded: needs in-person care');
+    return { ...(await read(id)), created };
+  }
+
   r.openapi(
     createRoute({
       method: 'post',
@@ -364,8 +398,11 @@ export function journeyRoutes(deps: ApiDeps) {
       description:
         'Prescriptions, exams and a referral each become a child workflow, and a program enrols the patient in a care program that outlives the journey; ' +
         'an outcome that breaks a prescribing rule is a 422 whose type names the rule ' +
-        '(controlled-drug, too-many-drugs, course-too-long, unknown-drug, unknown-exam, unknown-facility, referral-without-consent, template-mismatch, invalid-plan) and records nothing; ' +
-        'a program for a condition the patient already has one for (not discharged) is a 409 already-enrolled.',
+        '(controlled-drug, too-many-drugs, course-too-long, unknown-drug, unknown-exam, unknown-facility, referral-without-consent, consent-withdrawn, template-mismatch, invalid-plan) and records nothing; ' +
+        'a program for a condition the patient already has one for (not discharged) is a 409 already-enrolled. ' +
+        '`kind: needs-in-person` (online visits only, with a `reason`) ends the visit for in-person care: nothing may be prescribed or ordered (422 in-person-only), ' +
+        'the journey closes `referred-offline` with `referredTo`, an offline journey at the same department starts triaged, and the patient is told why (`journey.referred-offline`). ' +
+        'An unverified doctor cannot prescribe (422 clinician-unverified).',
       responses: { 200: jsonResponse(s.OutcomeResult, 'Outcome recorded; `created` lists the items it started'), ...problems(400, 401, 403, 404, 409, 413, 422) },
     }),
     async (c) => {
@@ -374,6 +411,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       await bookedDoctor(user, id);
       if (body.followUp !== undefined && body.followUp !== null) throw unprocessable('not-supported-yet', 'followUp is not supported yet');
+      if (body.kind === 'needs-in-person') return c.json(await referOffline(id, user, body, c.get('log')), 200);
       const owner = (await journeyOwner(deps.sql, id))!;
       let program: ProgramInput | undefined;
       if (body.program) {
@@ -391,6 +429,11 @@ export function journeyRoutes(deps: ApiDeps) {
         });
       }
       const items = await postVisitItems(deps.sql, owner.patientId, body, program);
+      // Each prescription is signed here, in the prescribing doctor's own request, once every rule has passed (issue 10, rule 5).
+      const sign = signingAs(deps, user);
+      for (const p of items?.prescriptions ?? []) {
+        p.signature = await sign({ prescriptionId: p.prescriptionId, version: 1, journeyId: id, patientId: owner.patientId, prescriberId: user.id, long: p.long, items: p.items });
+      }
       await engine(() => wf(id).executeUpdate(recordOutcomeUpdate, {
         args: [{ doctorId: user.id, diagnosis: body.diagnosis, notes: body.notes, ...(items ? { items } : {}) }],
       }));
@@ -401,7 +444,7 @@ export function journeyRoutes(deps: ApiDeps) {
         programs: program ? [program.programId] : [],
       };
       c.get('log').info({ journeyId: id, created }, 'outcome recorded');
-      await itemsReadable(deps.sql, created, Date.now() + (deps.engineTimeoutMs ?? 30_000));
+      await readable(deps.sql, created, Date.now() + (deps.engineTimeoutMs ?? 30_000));
       return c.json({ ...(await read(id)), created }, 200);
     },
   );

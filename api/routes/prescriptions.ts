@@ -11,14 +11,19 @@ import {
   listPrescriptions,
   prescriptionOwner,
 } from '../../activities/prescriptions.js';
+import { DEV_SIGNING_KEYS, SignerRefused, localSigner, type PrescriptionSigner } from '../../activities/signing.js';
 import {
   ItemFailureType,
+  RuleFailureType,
   cancelPrescriptionUpdate,
   prescriptionWorkflowId,
   reviewUpdate,
   reviseUpdate,
+  type PrescriptionContent,
+  type PrescriptionSignature,
   type PrescriptionSnapshot,
 } from '../../workflows/definitions.js';
+import { auditSubject } from '../audit.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, isWorkflowClosed, itemClosed, notFound, unprocessable } from '../problems.js';
@@ -30,6 +35,34 @@ type Owner = NonNullable<Awaited<ReturnType<typeof prescriptionOwner>>>;
 /** Pharmacists and coordinators see every prescription; a doctor those they wrote; a patient their own. */
 const maySee = (user: User, o: Owner): boolean =>
   isStaff(user) || user.role === 'pharmacist' || (user.role === 'doctor' && user.id === o.prescriberId) || (user.role === 'patient' && user.id === o.patientId);
+
+/** The API's signature adapter: the configured one, or CarePath's own keys under the development key ring. */
+const signers = new WeakMap<ApiDeps, PrescriptionSigner>();
+function apiSigner(deps: ApiDeps): PrescriptionSigner {
+  let signer = signers.get(deps);
+  if (!signer) signers.set(deps, (signer = deps.signer ?? localSigner(deps.sql, DEV_SIGNING_KEYS)));
+  return signer;
+}
+
+const signerNotPrescriber = (): ApiProblem =>
+  new ApiProblem(403, RuleFailureType.SignerNotPrescriber, 'Forbidden', 'only the prescribing doctor signs a prescription, in their own request');
+
+/**
+ * Signs prescription versions as `user`, in their own request: the only way a version gets signed
+ * (issue 10, rule 5). Anyone but the doctor the content names as prescriber (another doctor, another
+ * role, a service) is refused 403 `signer-not-prescriber`.
+ */
+export function signingAs(deps: ApiDeps, user: User): (content: PrescriptionContent) => Promise<PrescriptionSignature> {
+  const signer = apiSigner(deps);
+  return async (content) => {
+    if (user.role !== 'doctor' || user.id !== content.prescriberId) throw signerNotPrescriber();
+    try {
+      return await signer.sign({ role: user.role, id: user.id }, content);
+    } catch (err) {
+      throw err instanceof SignerRefused ? signerNotPrescriber() : err;
+    }
+  };
+}
 
 export function prescriptionRoutes(deps: ApiDeps) {
   const r = newRouter();
@@ -71,7 +104,10 @@ export function prescriptionRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const q = c.req.valid('query');
       // A patient asking for another patient's prescriptions is told of none.
-      if (user.role === 'patient' && q.patientId && q.patientId !== user.id) return c.json({ items: [] }, 200);
+      if (user.role === 'patient' && q.patientId && q.patientId !== user.id) {
+        auditSubject(c, { patientIds: [] });
+        return c.json({ items: [] }, 200);
+      }
       const items = await listPrescriptions(deps.sql, {
         limit: q.limit,
         ...(q.status ? { status: q.status } : {}),
@@ -79,6 +115,7 @@ export function prescriptionRoutes(deps: ApiDeps) {
         ...(user.role === 'patient' ? { patientId: user.id } : {}),
         ...(user.role === 'doctor' ? { prescriberId: user.id } : {}),
       });
+      auditSubject(c, { patientIds: items.map((p) => p.patientId) });
       return c.json({ items }, 200);
     },
   );
@@ -106,10 +143,14 @@ export function prescriptionRoutes(deps: ApiDeps) {
       path: '/{id}/review',
       tags: ['prescriptions'],
       summary: 'A pharmacist approves (the patient is asked to pay) or rejects with a reason (back to the prescriber)',
+      description:
+        'Only a verified pharmacist reviews (422 clinician-unverified), never one who wrote it (403 own-prescription). ' +
+        "A version whose content as stored no longer matches the prescriber's signature cannot be reviewed (422 signature-mismatch): " +
+        'the timeline records `prescription.signature-mismatch` and coordinators get an escalation task.',
       security: bearer,
       middleware: [requireRole('pharmacist')] as const,
       request: { params: s.IdParam, body: jsonBody(s.ReviewInput) },
-      responses: { 200: answer('Reviewed'), ...problems(400, 401, 403, 404, 409, 413) },
+      responses: { 200: answer('Reviewed'), ...problems(400, 401, 403, 404, 409, 413, 422) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -128,6 +169,9 @@ export function prescriptionRoutes(deps: ApiDeps) {
       path: '/{id}/revision',
       tags: ['prescriptions'],
       summary: 'The prescriber revises a rejected prescription: a new version, reviewed again',
+      description:
+        "The new version is signed in this request with the prescriber's own key (`signature` in the answer); " +
+        'only a verified doctor revises (422 clinician-unverified); the prescribing rules apply as in the outcome.',
       security: bearer,
       middleware: [requireRole('doctor')] as const,
       request: { params: s.IdParam, body: jsonBody(s.RevisionInput) },
@@ -146,7 +190,17 @@ export function prescriptionRoutes(deps: ApiDeps) {
         await enrolledConditions(deps.sql, owner.patientId),
       );
       if (!checked.ok) throw unprocessable(checked.refusal.type, checked.refusal.detail);
-      await engine(() => wf(id).executeUpdate(reviseUpdate, { args: [{ prescriberId: user.id, items: checked.items }] }));
+      // Signed here, in the prescriber's own request; the workflow stores it only if it is of exactly the new version.
+      const signature = await signingAs(deps, user)({
+        prescriptionId: id,
+        version: current.version + 1,
+        journeyId: current.journeyId,
+        patientId: current.patientId,
+        prescriberId: user.id,
+        long: current.long,
+        items: checked.items,
+      });
+      await engine(() => wf(id).executeUpdate(reviseUpdate, { args: [{ prescriberId: user.id, items: checked.items, signature }] }));
       return c.json(await read(id), 200);
     },
   );

@@ -45,6 +45,7 @@ import {
 } from '../../workflows/definitions.js';
 import { durationMs } from '../../workflows/duration.js';
 import { idempotent } from '../idempotency.js';
+import { auditSubject } from '../audit.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, isWorkflowClosed, notFound, unprocessable } from '../problems.js';
@@ -269,6 +270,7 @@ export function programRoutes(deps: ApiDeps) {
     async (c) => {
       const user = c.get('user');
       const body = c.req.valid('json');
+      auditSubject(c, { patientId: body.patientId });
       let doctorId: string;
       if (user.role === 'doctor') {
         if (body.doctorId !== undefined && body.doctorId !== user.id) throw forbidden('a doctor enrols as the responsible doctor; a coordinator may name another');
@@ -285,6 +287,7 @@ export function programRoutes(deps: ApiDeps) {
         doctorId = body.doctorId;
       }
       const input = await prepareEnrolment(deps.sql, { ...body, doctorId, enrolledBy: actor(user) });
+      auditSubject(c, { resource: `program:${input.programId}` });
       const already = () => conflict('already-enrolled', `the patient already has a ${body.condition} program that is not discharged`);
       if (await activeProgram(deps.sql, body.patientId, body.condition)) throw already();
       const workflowId = programWorkflowId(input.patientId, input.condition);
@@ -345,6 +348,7 @@ export function programRoutes(deps: ApiDeps) {
       const templates = new Map<string, ProgramTemplate | undefined>();
       const completed = [];
       for (const p of items) completed.push(await completeNext(deps.sql, withRemainingDays(p, now), templates));
+      auditSubject(c, { patientIds: items.map((p) => p.patientId) });
       return c.json({ items: completed }, 200);
     },
   );

@@ -3,6 +3,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import * as reference from '../../activities/reference.js';
 import { createSlot, listSlots } from '../../activities/slots.js';
+import { verifyClinician } from '../../activities/verification.js';
 import { idempotent } from '../idempotency.js';
 import { authenticate, requireRole } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
@@ -16,6 +17,8 @@ export function clinicianRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
   r.use('/', idempotent(deps.sql, deps.engineTimeoutMs));
+  r.use('/:id', opaqueIds('clinician'));
+  r.use('/:id/*', opaqueIds('clinician'));
   r.openapi(
     createRoute({
       method: 'post',
@@ -27,6 +30,47 @@ export function clinicianRoutes(deps: ApiDeps) {
       responses: { 201: jsonResponse(s.Clinician, 'Created'), ...problems(400, 401, 403, 413) },
     }),
     async (c) => c.json(await reference.createClinician(deps.sql, c.req.valid('json')), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      tags: ['reference data'],
+      summary: 'One clinician with their licence and its verification (coordinators and admins)',
+      security: bearer,
+      middleware: [staff] as const,
+      request: { params: s.IdParam },
+      responses: { 200: jsonResponse(s.Clinician, 'The clinician'), ...problems(401, 403, 404) },
+    }),
+    async (c) => {
+      const clinician = await reference.clinicianView(deps.sql, c.req.valid('param').id);
+      if (!clinician) throw notFound('clinician');
+      return c.json(clinician, 200);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/verification',
+      tags: ['reference data'],
+      summary: "An admin records the clinician's verified licence (number, years of practice, now)",
+      description:
+        'Until verified, a doctor cannot be booked, start a consultation or prescribe (422 `clinician-unverified`), and a pharmacist cannot review; ' +
+        'an online consultation needs at least 3 years of practice (422 `insufficient-practice`). A coordinator cannot verify (403). Verifying again replaces the licence data and the time.',
+      security: bearer,
+      middleware: [requireRole('admin')] as const,
+      request: { params: s.IdParam, body: jsonBody(s.ClinicianVerificationInput) },
+      responses: { 200: jsonResponse(s.Clinician, 'Verified'), ...problems(400, 401, 403, 404, 413, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const existing = await reference.clinicianView(deps.sql, id);
+      if (!existing) throw notFound('clinician');
+      if (existing.role === 'coordinator') throw new ApiProblem(422, 'not-licensed-role', 'Unprocessable', 'coordinators carry no practising licence');
+      await verifyClinician(deps.sql, id, { ...c.req.valid('json'), verifiedBy: c.get('user').id });
+      c.get('log').info({ clinicianId: id }, 'clinician verified');
+      return c.json((await reference.clinicianView(deps.sql, id))!, 200);
+    },
   );
   return r;
 }

@@ -3,6 +3,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { completeTask, getTask, listTasks, type TaskView } from '../../activities/tasks.js';
 import type { TaskKind } from '../../workflows/definitions.js';
+import { auditSubject } from '../audit.js';
 import { authenticate, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { conflict, notFound } from '../problems.js';
@@ -50,6 +51,8 @@ export function taskRoutes(deps: ApiDeps) {
         ...(q.kind ? { kind: q.kind } : {}),
         ...(q.overdue !== undefined ? { overdue: q.overdue } : {}),
       });
+      // A task shows its subject (a journey, an item, a program): the audit looks up their patients.
+      auditSubject(c, { shows: items.map((t) => `${t.subject.type}:${t.subject.id}`) });
       return c.json({ items }, 200);
     },
   );

@@ -6,7 +6,9 @@ import type { MiddlewareHandler } from 'hono';
 import { getItem } from '../../activities/items.js';
 import { findOrder, type OrderSubject } from '../../activities/payments.js';
 import { findDelivery } from '../../activities/prescriptions.js';
+import { patientExists } from '../../activities/reference.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
+import { recordIdentityVerification } from '../../activities/verification.js';
 import type { latePaymentRefund } from '../../workflows/late-payment.js';
 import {
   JOURNEY_TASK_QUEUE,
@@ -27,6 +29,7 @@ import {
   type PaymentReceived,
   type ReferralSnapshot,
 } from '../../workflows/definitions.js';
+import { auditSubject } from '../audit.js';
 import { jsonBody, newRouter, problems } from '../openapi.js';
 import { ApiProblem, isWorkflowClosed, itemClosed, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
@@ -39,13 +42,15 @@ const PAYMENT_WORKFLOW: Record<OrderSubject['type'], (id: string) => string> = {
   exam: examWorkflowId,
 };
 
-function signed(secret: string): MiddlewareHandler<AppEnv> {
+/** Checks the partner's signature; once it holds, the partner is the request's actor (api/audit.ts). */
+function signed(secret: string, partner: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     // The bytes as sent: decoding first would turn a byte-order mark or invalid UTF-8 into other bytes.
     const raw = new Uint8Array(await c.req.arrayBuffer());
     if (!verifySignature(secret, raw, c.req.header(SIGNATURE_HEADER))) {
       return problemResponse(c, new ApiProblem(401, 'bad-signature', 'Unauthorized', `${SIGNATURE_HEADER} is missing or does not match the body`));
     }
+    c.set('partner', partner);
     await next();
   };
 }
@@ -90,12 +95,13 @@ export function webhookRoutes(deps: ApiDeps) {
       summary: 'The payment provider reports an order paid or failed',
       description:
         "The order pays for a journey's registration, a prescription or an exam (the `orderId` of that resource's `payment`); the payment goes to that resource's workflow. A payment nobody waits for any more is accepted and refunded, the resource's status unchanged.",
-      middleware: [signed(deps.secrets.paymentWebhook)] as const,
+      middleware: [signed(deps.secrets.paymentWebhook, 'payment-provider')] as const,
       request: { headers: SignatureHeader, body: jsonBody(s.PaymentWebhook) },
       responses: { 204: { description: 'Taken (a duplicate changes nothing)' }, ...problems(400, 401, 404, 413, 422, 503) },
     }),
     async (c) => {
       const p = c.req.valid('json');
+      auditSubject(c, { resource: `order:${p.orderId}` });
       const order = await findOrder(deps.sql, p.orderId);
       if (!order) throw notFound('order');
       if (p.amount !== order.amount) throw unprocessable('amount-mismatch', `the order is for ${order.amount} fen, not ${p.amount}`);
@@ -128,12 +134,13 @@ export function webhookRoutes(deps: ApiDeps) {
       summary: 'The courier reports a delivery status',
       description:
         "The `deliveryId` is the prescription's `delivery.deliveryId`. A report for a replaced delivery id (after a failed delivery was re-ordered), one that would move the delivery backwards, a duplicate, or one for a prescription whose workflow has ended answers 204 and changes nothing.",
-      middleware: [signed(deps.secrets.courierWebhook)] as const,
+      middleware: [signed(deps.secrets.courierWebhook, 'courier')] as const,
       request: { headers: SignatureHeader, body: jsonBody(s.CourierWebhook) },
       responses: { 204: { description: 'Taken (or nothing to change)' }, ...problems(400, 401, 404, 413, 503) },
     }),
     async (c) => {
       const p = c.req.valid('json');
+      auditSubject(c, { resource: `delivery:${p.deliveryId}` });
       const delivery = await findDelivery(deps.sql, p.deliveryId);
       if (!delivery) throw notFound('delivery');
       const log = c.get('log').child({ deliveryId: p.deliveryId, prescriptionId: delivery.prescriptionId, status: p.status });
@@ -167,12 +174,13 @@ export function webhookRoutes(deps: ApiDeps) {
       summary: "The lab reports an exam's result",
       description:
         'Signed with LAB_WEBHOOK_SECRET. The result completes the exam and the patient is told (`report.ready`); an abnormal one opens a task for the ordering doctor. An exam that cannot take a result (not scheduled yet, completed or cancelled) is 409.',
-      middleware: [signed(deps.secrets.labWebhook)] as const,
+      middleware: [signed(deps.secrets.labWebhook, 'lab')] as const,
       request: { headers: SignatureHeader, body: jsonBody(s.LabWebhook) },
       responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 409, 413, 503) },
     }),
     async (c) => {
       const p = c.req.valid('json');
+      auditSubject(c, { resource: `exam:${p.examId}` });
       const exam = await getItem<ExamSnapshot>(deps.sql, 'exam', p.examId);
       if (!exam) throw notFound('exam');
       await onItem('exam', () =>
@@ -191,12 +199,13 @@ export function webhookRoutes(deps: ApiDeps) {
       summary: 'A referred facility answers a referral, or reports that the patient attended',
       description:
         'Signed with FACILITY_WEBHOOK_SECRET. A response `{referralId, decision, appointmentAt?, note?}` accepts (with the appointment time; the patient is reminded before it) or declines (coordinators get a task to find another facility); an attendance `{referralId, summary}` closes an accepted referral. A referral whose state cannot take it is 409.',
-      middleware: [signed(deps.secrets.facilityWebhook)] as const,
+      middleware: [signed(deps.secrets.facilityWebhook, 'facility')] as const,
       request: { headers: SignatureHeader, body: jsonBody(s.FacilityWebhook) },
       responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 409, 413, 422, 503) },
     }),
     async (c) => {
       const p = c.req.valid('json');
+      auditSubject(c, { resource: `referral:${p.referralId}` });
       const referral = await getItem<ReferralSnapshot>(deps.sql, 'referral', p.referralId);
       if (!referral) throw notFound('referral');
       const actor = `facility:${referral.facilityId}`;
@@ -213,5 +222,34 @@ export function webhookRoutes(deps: ApiDeps) {
       return c.body(null, 204);
     },
   );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/identity',
+      tags: ['webhooks'],
+      summary: "An identity provider reports a patient's real-name verification",
+      description:
+        'Signed with IDENTITY_WEBHOOK_SECRET. Adds an identity verification record (source `identity-provider`); a redelivery with the same `reference` adds nothing. An unknown patient is 404.',
+      middleware: [signed(deps.secrets.identityWebhook, 'identity-provider')] as const,
+      request: { headers: SignatureHeader, body: jsonBody(s.IdentityWebhook) },
+      responses: { 204: { description: 'Taken' }, ...problems(400, 401, 404, 413) },
+    }),
+    async (c) => {
+      const p = c.req.valid('json');
+      auditSubject(c, { resource: `patient:${p.patientId}` });
+      if (!(await patientExists(deps.sql, p.patientId))) throw notFound('patient');
+      const record = await recordIdentityVerification(deps.sql, {
+        patientId: p.patientId,
+        method: p.method,
+        source: 'identity-provider',
+        verifiedBy: 'identity-provider',
+        verifiedAt: p.verifiedAt,
+        reference: p.reference,
+      });
+      c.get('log').info({ patientId: p.patientId, verificationId: record.id }, 'patient identity verified (provider)');
+      return c.body(null, 204);
+    },
+  );
+
   return r;
 }

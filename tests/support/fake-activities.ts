@@ -14,9 +14,22 @@ function triageSet(): CompiledRuleSet {
   return compiledRules;
 }
 import { planCourse } from '../../activities/prescriptions.js';
+import { digestOf } from '../../activities/signing.js';
 import { planOccurrences } from '../../activities/programs.js';
 import { patientRefusal, standingRefusal, type ClinicianStanding, type Standing } from '../../activities/verification.js';
-import type { Appointment, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+import { OUTREACH_KINDS, type ConsentFound, type ConsentScope, type NotifyResult, type ProgramRecorded } from '../../workflows/definitions.js';
+import type { PrescriptionContent, PrescriptionSignature, SignatureCheck } from '../../workflows/definitions.js';
+import type { Appointment, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+
+type SignedStage = 'review' | 'payment' | 'dispense';
+
+/**
+ * What the API's signer would make for `content` (the real digest; a stand-in signature value), as
+ * the prescriber whose id the content names unless `signer` says otherwise.
+ */
+export function fakeSignature(content: PrescriptionContent, signer = content.prescriberId): PrescriptionSignature {
+  return { signer, algorithm: 'Ed25519', keyId: `key-${signer}`, digest: digestOf(content), signature: `sig-of-${digestOf(content).slice(0, 16)}`, signedAt: '2026-01-01T00:00:00.000Z' };
+}
 
 export interface FakeSlot {
   id: string;
@@ -32,8 +45,14 @@ export class FakeWorld {
   slots = new Map<string, FakeSlot>();
   /** Clinicians whose standing differs from verified with 10 years of practice. */
   clinicians = new Map<string, Partial<ClinicianStanding>>();
+  /** The offline journeys online visits referred to in-person care, repeats included. */
+  inPersonJourneys: InPersonJourneyInput[] = [];
   /** Patients not real-name verified (every other patient is). */
   unverifiedPatients = new Set<string>();
+  /** Consent changes by patient and scope, newest last (none: granted at registration, as in activities/consent.ts). */
+  consents = new Map<string, ConsentFound[]>();
+  /** Outreach notifications the store withheld (consent withdrawn), repeats included; they are in neither `notifications` nor the outbox. */
+  withheld: string[] = [];
   seats = new Map<string, { slotId: string; status: 'held' | 'released' | 'no-show' }>();
   queue: { journeyId: string; slotId: string; queueNumber: number; status: 'waiting' | 'in-consultation' | 'done' }[] = [];
   snapshots = new Map<string, JourneySnapshot>();
@@ -81,9 +100,44 @@ export class FakeWorld {
   startedJourneys: JourneyInput[] = [];
   /** Journeys a follow-up reached the visit of (`journeyReachedVisit` answers true for these). */
   visited = new Set<string>();
+  /** Prescription signatures stored (one per `<id>:v<version>`, like the table), valid ones only. */
+  signatures = new Map<string, PrescriptionSignature>();
+  /** Every check of stored content against its signature the workflow asked for, and whether it held, repeats included. */
+  signatureChecks: { prescriptionId: string; version: number; stage: SignedStage; ok: boolean }[] = [];
+  /**
+   * Prescriptions whose stored content the checks find changed since it was signed: at every stage
+   * (`all`) or only at the stages listed. Prescriptions a test started unsigned count as signed
+   * (tests of other rules need not sign); one whose signature was offered and not kept does not, and
+   * a signature the workflow holds must be the stored one.
+   */
+  tampered = new Map<string, 'all' | SignedStage[]>();
+  /** Prescriptions a signature was offered for (kept or not). */
+  signatureOffered = new Set<string>();
   /** An activity whose gate is set waits for it: lets a test act in the middle of a transition. */
   gates: Partial<Record<keyof Activities, Promise<void>>> = {};
   calls: Partial<Record<keyof Activities, number>> = {};
+
+  /** A consent change, as PUT /v1/patients/{id}/consents/{scope} appends it. */
+  setConsent(patientId: string, scope: ConsentScope, granted: boolean): void {
+    const key = `${patientId}:${scope}`;
+    const seq = [...this.consents.values()].reduce((n, list) => n + list.length, 0) + 1;
+    this.consents.set(key, [...(this.consents.get(key) ?? []), { granted, seq, changedAt: new Date().toISOString() }]);
+  }
+
+  consentOf(patientId: string, scope: ConsentScope): ConsentFound {
+    return this.consents.get(`${patientId}:${scope}`)?.at(-1) ?? { granted: true, seq: null, changedAt: '2020-01-01T00:00:00.000Z' };
+  }
+
+  /** What activities/notifications.ts insertNotification does: stores once per id, or withholds outreach without consent. */
+  store(n: NotificationRequest): NotifyResult {
+    const outreach = OUTREACH_KINDS.includes(n.kind) ? this.consentOf(n.patientId, 'outreach') : undefined;
+    if (outreach && !outreach.granted && !this.notifications.has(n.id)) {
+      this.withheld.push(n.id);
+      return { stored: false, outreach };
+    }
+    if (!this.notifications.has(n.id)) this.notifications.set(n.id, n);
+    return { stored: true, ...(outreach ? { outreach } : {}) };
+  }
 
   /** Closes the gate of `name`; returns the function that opens it. */
   hold(name: keyof Activities): () => void {
@@ -162,10 +216,24 @@ export class FakeWorld {
       return w.queue.filter((q) => q.slotId === me.slotId && q.status === 'waiting' && q.queueNumber < me.queueNumber).length;
     };
     const standing = (r: ReturnType<typeof standingRefusal>): Standing => (r ? { ok: false, ...r } : { ok: true });
+    const clinician = (id: string, role: 'doctor' | 'pharmacist'): ClinicianStanding => ({
+      role,
+      licenceNumber: 'L-1',
+      yearsOfPractice: 10,
+      verifiedAt: '2020-01-01T00:00:00.000Z',
+      ...w.clinicians.get(id),
+    });
     return {
       async clinicianStanding(a: { clinicianId: string; role: 'doctor' | 'pharmacist'; mode?: 'online' | 'offline' }) {
-        const known: ClinicianStanding = { role: a.role, licenceNumber: 'L-1', yearsOfPractice: 10, verifiedAt: '2020-01-01T00:00:00.000Z', ...w.clinicians.get(a.clinicianId) };
-        return standing(standingRefusal(known, a.role, a.mode));
+        return standing(standingRefusal(clinician(a.clinicianId, a.role), a.role, a.mode));
+      },
+      async visitStanding(a: { doctorId?: string; slotId?: string; mode: 'online' | 'offline'; patientId: string }) {
+        const doctorId = a.doctorId ?? (a.slotId ? w.slots.get(a.slotId)?.doctorId : undefined);
+        if (doctorId) {
+          const refusal = standingRefusal(clinician(doctorId, 'doctor'), 'doctor', a.mode);
+          if (refusal) return standing(refusal);
+        }
+        return standing(a.mode === 'online' ? patientRefusal(!w.unverifiedPatients.has(a.patientId)) : undefined);
       },
       async patientStanding(a: { patientId: string }) {
         return standing(patientRefusal(!w.unverifiedPatients.has(a.patientId)));
@@ -189,18 +257,24 @@ export class FakeWorld {
         }
         w.appendProjected(id, t.events, t.tasks);
       },
-      async recordProgramTransition(t: ProgramTransition) {
+      async recordProgramTransition(t: ProgramTransition): Promise<ProgramRecorded> {
         const id = t.snapshot.id;
         w.programTransitions.push(structuredClone(t));
         if ((w.versions.get(id) ?? 0) < t.version) {
           w.versions.set(id, t.version);
           w.programs.set(id, structuredClone(t.snapshot));
         }
-        w.appendProjected(id, t.events, t.tasks);
+        const recorded: ProgramRecorded = { withheld: [] };
         for (const n of t.notifications ?? []) {
           w.notifyCalls.push(n);
-          if (!w.notifications.has(n.id)) w.notifications.set(n.id, n);
+          const r = w.store(n);
+          if (!r.stored) recorded.withheld.push(n.id);
+          if (r.outreach) recorded.outreach = r.outreach;
         }
+        // An event that announces a withheld notification is not appended (activities/programs.ts).
+        const events = t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? ''));
+        w.appendProjected(id, events, t.tasks);
+        return recorded;
       },
       async planProgramOccurrences(r) {
         return planOccurrences(r);
@@ -211,6 +285,9 @@ export class FakeWorld {
       async startProgramJourney(input) {
         w.startedJourneys.push(input);
       },
+      async startInPersonJourney(input) {
+        w.inPersonJourneys.push(input);
+      },
       async programForDrugs(r) {
         return [...w.programs.values()]
           .filter((p) => p.patientId === r.patientId && p.status !== 'discharged')
@@ -219,6 +296,25 @@ export class FakeWorld {
       },
       async taskIsOpen(r) {
         return w.tasks.get(r.taskId)?.status === 'open';
+      },
+      async recordPrescriptionSignature(r: { content: PrescriptionContent; signature: PrescriptionSignature }) {
+        const valid = r.signature.signer === r.content.prescriberId && r.signature.digest === digestOf(r.content);
+        const key = `${r.content.prescriptionId}:v${r.content.version}`;
+        w.signatureOffered.add(r.content.prescriptionId);
+        if (valid && !w.signatures.has(key)) w.signatures.set(key, { ...r.signature });
+        return { valid };
+      },
+      async verifyPrescriptionSignature(r: { prescriptionId: string; version: number; signature: PrescriptionSignature | null; stage: SignedStage }): Promise<SignatureCheck> {
+        const check = ((): SignatureCheck => {
+          const tampered = w.tampered.get(r.prescriptionId);
+          if (tampered === 'all' || tampered?.includes(r.stage)) return { ok: false, reason: 'content-changed', found: '0'.repeat(64) };
+          if (!r.signature) return w.signatureOffered.has(r.prescriptionId) ? { ok: false, reason: 'missing-signature' } : { ok: true };
+          const stored = w.signatures.get(`${r.prescriptionId}:v${r.version}`);
+          if (!stored) return { ok: false, reason: 'missing-signature' };
+          return stored.digest === r.signature.digest && stored.signature === r.signature.signature ? { ok: true } : { ok: false, reason: 'signature-changed' };
+        })();
+        w.signatureChecks.push({ prescriptionId: r.prescriptionId, version: r.version, stage: r.stage, ok: check.ok });
+        return check;
       },
       async dispense(r) {
         w.dispenseCalls.push({ ...r });
@@ -314,13 +410,16 @@ export class FakeWorld {
       },
       async sendReferral(r) {
         w.sendReferralCalls.push(r.referralId);
+        // The adapter reads the consent at every attempt that would send (activities/referrals.ts).
+        const patientId = (w.items.get(r.referralId) as { patientId?: string } | undefined)?.patientId;
+        if (!w.referralsSent.has(r.referralId) && patientId && !w.consentOf(patientId, 'record-sharing').granted) return { via: 'webhook' as const, withheld: true as const };
         if (w.facilityDown && !w.referralsSent.has(r.referralId)) throw new Error('FakeWorld: facility answered 503');
         w.referralsSent.add(r.referralId);
         return { via: 'webhook' as const };
       },
       async notify(req) {
         w.notifyCalls.push(req);
-        if (!w.notifications.has(req.id)) w.notifications.set(req.id, req);
+        return w.store(req);
       },
       async deliverNotification(r) {
         w.delivered.push(r.id);

@@ -29,6 +29,7 @@ export const SECRETS = {
   notifyWebhook: 'test-notify-secret',
   labWebhook: 'test-lab-secret',
   facilityWebhook: 'test-facility-secret',
+  identityWebhook: 'test-identity-secret',
 };
 
 /** The Temporal UI origin the stack's codec server (/codec) answers browsers from. */

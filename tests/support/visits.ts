@@ -3,6 +3,7 @@
 import { expect } from 'vitest';
 import type { Stack } from './stack.js';
 import { json } from './http.js';
+import { verifiedPatient } from './people.js';
 
 export interface CheckedIn {
   journeyId: string;
@@ -17,7 +18,7 @@ export async function checkedIn(
   o: { admin: string; doctorId: string; pathwayId: string; fee: number; department?: string; complaint?: string },
 ): Promise<CheckedIn> {
   const department = o.department ?? 'respiratory';
-  const p = await json(await stack.call('POST', '/v1/patients', { token: o.admin, body: { name: '就诊患者', phone: '+8613800000001', birthDate: '1960-02-02', sex: 'F' } }), 201);
+  const p = await verifiedPatient(stack, o.admin, { name: '就诊患者', phone: '+8613800000001', birthDate: '1960-02-02', sex: 'F' });
   const patient = await stack.token('patient', p.id);
   const start = new Date(Date.now() + 2500); // time to start, book and pay before it begins, even on a loaded machine
   const slot = await json(await stack.call('POST', '/v1/slots', {
