@@ -116,11 +116,17 @@ export async function storeNotification(sql: Sql, req: NotificationRequest, queu
  * the activity's retry policy tries again; a delivered one is marked and never sent again. (A crash
  * between the gateway's 2xx and the mark would send it once more, with the same Idempotency-Key.)
  */
-export async function deliverNotification(sql: Sql, webhook: NotifyWebhook, id: string): Promise<'delivered' | 'already-delivered'> {
+export async function deliverNotification(sql: Sql, webhook: NotifyWebhook, id: string): Promise<'delivered' | 'already-delivered' | 'withheld'> {
   const [pending] = await sql<{ id: string }[]>`
     update outbox set attempts = attempts + 1 where id = ${id} and delivered_at is null returning id`;
   if (!pending) return 'already-delivered';
   const [n] = await sql<NotificationRow[]>`select * from notifications where id = ${id}`;
+  // Outreach stored while consent stood, still undelivered when it was withdrawn (a slow gateway): it
+  // stays in the inbox but is not pushed; the outbox row is done with.
+  if (isOutreach(n!.kind) && !(await consentOf(sql, n!.patient_id, 'outreach')).granted) {
+    await sql`update outbox set delivered_at = now(), last_error = 'withheld: outreach consent withdrawn' where id = ${id}`;
+    return 'withheld';
+  }
   const payload = JSON.stringify(notificationView(n!));
   let error: string | undefined;
   try {

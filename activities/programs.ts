@@ -2,7 +2,7 @@
 // measurements in the patient's timezone, DST included), the program's projection (its row, its
 // timeline, its tasks and the notifications it sends, in one transaction) and the reads the API needs.
 import { DateTime } from 'luxon';
-import { programWorkflowId } from '../workflows/definitions.js';
+import { DEFAULT_PATHWAY, guardianRefusal, programWorkflowId } from '../workflows/definitions.js';
 import type {
   JourneyInput,
   MeasurementType,
@@ -16,6 +16,7 @@ import type {
 import type { Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { appendItemEvent, itemTimeline } from './items.js';
+import { getPathway, getPatient } from './reference.js';
 import type { TimelineRow } from './journeys.js';
 import { insertNotification, renderNotification } from './notifications.js';
 import { openTasksOfItem, upsertTask, type TaskView } from './tasks.js';
@@ -246,6 +247,22 @@ export async function programForDrugs(sql: Sql, patientId: string, drugCodes: st
     .filter((p) => p.drugCodes.length > 0);
 }
 
+/**
+ * The journey a program starts for its patient, as the rules of online care allow it: with the
+ * patient's birth date, and for a child under GUARDIAN_AGE (whose online care needs a verified
+ * guardian the program has none of on file) an in-person visit on the offline default pathway instead.
+ */
+export async function programJourneyInput(sql: Sql, input: JourneyInput): Promise<JourneyInput> {
+  const patient = await getPatient(sql, input.patientId);
+  if (!patient) return input;
+  const withAge = { ...input, patientBirthDate: patient.birthDate };
+  if (!guardianRefusal(withAge, Date.now())) return withAge;
+  const pathway = await getPathway(sql, DEFAULT_PATHWAY.offline);
+  if (!pathway) throw new Error(`pathway ${DEFAULT_PATHWAY.offline} is not seeded`);
+  const { followUpOf: _followUpOf, ...inPerson } = withAge;
+  return { ...inPerson, mode: 'offline', pathway };
+}
+
 export function programActivities(deps: ActivityDeps) {
   return {
     async planProgramOccurrences(r: PlanRequest): Promise<Occurrence[]> {
@@ -264,8 +281,9 @@ export function programActivities(deps: ActivityDeps) {
     },
     /** A follow-up or renewal journey for the program's patient (not a child: it is nobody's to close). */
     async startProgramJourney(input: JourneyInput): Promise<void> {
-      await deps.startJourney(input);
-      activityLog(deps).info({ journeyId: input.journeyId, patientId: input.patientId }, 'program journey started');
+      const journey = await programJourneyInput(deps.sql, input);
+      await deps.startJourney(journey);
+      activityLog(deps).info({ journeyId: input.journeyId, patientId: input.patientId, mode: journey.mode }, 'program journey started');
     },
     async programForDrugs(r: { patientId: string; drugCodes: string[] }) {
       return programForDrugs(deps.sql, r.patientId, r.drugCodes);

@@ -68,7 +68,7 @@ export async function recordIdentityVerification(sql: Sql, v: Omit<IdentityVerif
   const [row] = await sql<{ id: string }[]>`
     insert into identity_verifications (id, patient_id, method, source, verified_by, verified_at, reference)
     values (${randomUUID()}, ${v.patientId}, ${v.method}, ${v.source}, ${v.verifiedBy}, ${v.verifiedAt}, ${v.reference ?? null})
-    on conflict (source, reference) where reference is not null do nothing
+    on conflict (patient_id, source, reference) where reference is not null do nothing
     returning id`;
   if (row) return { id: row.id, ...v };
   return (await identityVerification(sql, v.patientId, v.reference))!;

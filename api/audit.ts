@@ -1,7 +1,7 @@
 // The audit of patient data: every request to a router that serves patient data appends exactly one
 // event (activities/audit.ts), after its handler, whatever it answered: who (the token's user, the
 // signing partner, or anonymous), what (method and route template), whose data (the patient), on
-// what, allowed (2xx) or refused (anything else), with the status and the request id. The answer goes
+// what, allowed (2xx) or refused (anything else, or a 2xx hiding a refusal), with the status and the request id. The answer goes
 // out only once its event is stored: when the event cannot be stored the answer is a 503, so no
 // read of patient data goes unaudited. docs/architecture.md ("Audit log") says what each route records.
 import type { Context, MiddlewareHandler } from 'hono';
@@ -39,6 +39,8 @@ export interface AuditSubject {
   shows?: string[];
   /** `<kind>:<id>` when the path names no resource (a webhook's order, a journey just started). */
   resource?: string;
+  /** The answer is a 2xx that hides a refusal (another patient's list answered empty): audited as refused. */
+  refused?: boolean;
 }
 
 /** Names the request's patient, list or resource for its audit event (merged with what was named before). */
@@ -138,7 +140,7 @@ export function auditRequests(sql: Sql, key: TokenKey): MiddlewareHandler<AppEnv
         ...(named.patientId !== undefined ? { patientId: named.patientId } : {}),
         ...(queried !== undefined && canNameSomething(queried) ? { queriedPatientId: queried } : {}),
         ...(list ? { list } : {}),
-        outcome: status >= 200 && status < 300 ? 'allowed' : 'refused',
+        outcome: status >= 200 && status < 300 && !named.refused ? 'allowed' : 'refused',
         status,
         requestId: c.get('requestId'),
       });

@@ -161,7 +161,7 @@ describe('each request to patient data is audited once, refused ones too, with t
     expect(await eventOf(method)).toMatchObject({ actor: coordinator, role: 'coordinator', action: 'DELETE /v1/journeys/*', outcome: 'refused', status: 405 });
   });
 
-  it("lists: the patients shown, and the patientId filter (a patient asking for another's prescriptions is told of none, and recorded)", async () => {
+  it("lists: the patients shown, and the patientId filter (a patient asking for another's prescriptions is told of none, and recorded as refused)", async () => {
     const all = await req('GET', '/v1/journeys', { as: coordinator, concerns: [f.patientA, f.patientB] });
     expect(all.status).toBe(200);
     expect(await eventOf(all)).toMatchObject({ patient_id: null, patient_ids: [f.patientA, f.patientB].sort(), resource: 'journeys', outcome: 'allowed' });
@@ -170,7 +170,7 @@ describe('each request to patient data is audited once, refused ones too, with t
     expect(await eventOf(filtered)).toMatchObject({ patient_id: f.patientB, patient_ids: [f.patientB] });
     const nosy = await req('GET', `/v1/prescriptions?patientId=${f.patientA}`, { as: f.patientB, concerns: [f.patientA] });
     expect([nosy.status, nosy.body!.items]).toEqual([200, []]);
-    expect(await eventOf(nosy)).toMatchObject({ actor: f.patientB, patient_id: f.patientA, patient_ids: [], outcome: 'allowed' });
+    expect(await eventOf(nosy)).toMatchObject({ actor: f.patientB, patient_id: f.patientA, patient_ids: [], outcome: 'refused', status: 200 });
   });
 
   it('a partner webhook is audited as the partner; a bad signature as anonymous', async () => {

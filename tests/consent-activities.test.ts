@@ -12,7 +12,7 @@ import type { ActivityDeps } from '../activities/deps.js';
 import { createFacility } from '../activities/facilities.js';
 import { recordItemTransition } from '../activities/items.js';
 import { recordTransition } from '../activities/journeys.js';
-import { storeNotification } from '../activities/notifications.js';
+import { deliverNotification, storeNotification } from '../activities/notifications.js';
 import { ledgerPaymentProvider } from '../activities/payments.js';
 import { awaitingCourier } from '../activities/prescriptions.js';
 import { getProgram, recordProgramTransition } from '../activities/programs.js';
@@ -59,6 +59,7 @@ describe('the consent history', () => {
     const [n] = await db.sql<{ n: number }[]>`select count(*)::int as n from patient_consents where patient_id = ${id}`;
     expect(n!.n).toBe(2);
     await expect(db.sql`update patient_consents set granted = true where patient_id = ${id}`).rejects.toThrow(/append-only/);
+    await expect(db.sql`truncate patient_consents`).rejects.toThrow(/append-only: TRUNCATE/);
     expect(await changeConsent(db.sql, { patientId: 'nobody', scope: 'outreach', granted: false, changedBy: 'x' })).toBeUndefined();
     expect(await currentConsents(db.sql, 'nobody')).toBeUndefined();
   });
@@ -105,6 +106,33 @@ describe('outreach, where notifications are stored', () => {
     expect((await storeNotification(db.sql, n, true)).stored).toBe(true);
     expect((await storeNotification(db.sql, note(id, 'appointment.reminder', 'PT1H'), true)).stored).toBe(false);
     expect(await inbox(id)).toEqual([n.id]);
+  });
+
+  it('does not push outreach stored before the withdrawal and still undelivered (a slow gateway); transactional notices go', async () => {
+    const posts: string[] = [];
+    const gateway = createServer((req, res) => {
+      posts.push(String(req.headers['idempotency-key']));
+      req.resume().on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
+    const webhook = { url: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/n`, secret: 's' };
+    try {
+      const id = await patient('+8613800000106');
+      const reminder = note(id, 'appointment.reminder', 'P1D');
+      const due = note(id, 'payment.due', 'order-2');
+      await storeNotification(db.sql, reminder, true);
+      await storeNotification(db.sql, due, true);
+      await withdraw(id, 'outreach');
+      expect(await deliverNotification(db.sql, webhook, reminder.id)).toBe('withheld');
+      expect(await deliverNotification(db.sql, webhook, reminder.id)).toBe('already-delivered');
+      expect(await deliverNotification(db.sql, webhook, due.id)).toBe('delivered');
+      expect(posts).toEqual([due.id]);
+      const [row] = await db.sql<{ last_error: string }[]>`select last_error from outbox where id = ${reminder.id}`;
+      expect(row!.last_error).toBe('withheld: outreach consent withdrawn');
+      expect(await inbox(id)).toEqual([due.id, reminder.id].sort());
+    } finally {
+      await new Promise((r) => gateway.close(r));
+    }
   });
 
   it("withholds a program's outreach notifications and the event that announces one, in the projection's transaction", async () => {

@@ -154,6 +154,13 @@ describe('real-name patients', () => {
     expect(identity).toMatchObject({ patientId: p.id, method: 'face-recognition', source: 'identity-provider', verifiedAt: body.verifiedAt, reference: body.reference });
     const [row] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from identity_verifications where patient_id = ${p.id}`;
     expect(row!.n).toBe(1);
+    // A sibling verified with the same document reference is a record of their own, not a 500.
+    const sibling = await patient({ verified: false });
+    expect((await send(JSON.stringify({ ...body, patientId: sibling.id }))).status).toBe(204);
+    expect((await json(await get(`/v1/patients/${sibling.id}`), 200)).identity).toMatchObject({ patientId: sibling.id, reference: body.reference });
+    // The records are evidence: the database refuses to change or remove them.
+    await expect(stack.db.sql`update identity_verifications set method = 'passport' where patient_id = ${p.id}`).rejects.toThrow(/append-only: UPDATE/);
+    await expect(stack.db.sql`delete from identity_verifications where patient_id = ${p.id}`).rejects.toThrow(/append-only: DELETE/);
   });
 
   it('hides another patient\'s record (404) and refuses doctors (403)', async () => {
@@ -166,6 +173,14 @@ describe('real-name patients', () => {
 
 describe('children', () => {
   const birthDate = new Date(Date.now() - 3 * 365 * 86_400_000).toISOString().slice(0, 10);
+
+  it("refuses a guardian the child's own unverified account vouches for; a coordinator may", async () => {
+    const child = await patient({ birthDate, verified: false });
+    const guardian = { name: '赵爸爸', relation: 'parent', verified: true };
+    const body = { patientId: child.id, mode: 'online', complaint: '发热咳嗽', pathwayId: quick.id, followUpOf, guardian };
+    expect((await problem(await post('/v1/journeys', child.token, body), 422)).type).toMatch(/guardian-required$/);
+    expect((await json(await post('/v1/journeys', coordinator, body), 201)).guardian).toEqual(guardian);
+  });
 
   it('refuses an online journey for a child under six without a verified guardian, and records one that is', async () => {
     const child = await patient({ birthDate });

@@ -189,6 +189,7 @@ describe('prescription signatures (issue 10, rule 5)', () => {
     expect(rows).toEqual([{ version: 1, signer: 'doc-sig', key_id: sig.keyId, digest: sig.digest, signature: sig.signature }]);
     await expect(db.sql`update prescription_signatures set digest = ${'0'.repeat(64)} where prescription_id = ${snapshot.id}`).rejects.toThrow(/append-only/);
     await expect(db.sql`delete from prescription_signatures where prescription_id = ${snapshot.id}`).rejects.toThrow(/append-only/);
+    await expect(db.sql`truncate prescription_signatures`).rejects.toThrow(/append-only: TRUNCATE/);
 
     expect(await check()).toEqual({ ok: true });
     // The workflow's signature must be the stored one; the version must be the row's.

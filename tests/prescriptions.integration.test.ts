@@ -53,8 +53,8 @@ afterAll(async () => {
 });
 
 /** A journey in consultation with `doctorId`. */
-async function inConsultation(): Promise<{ journeyId: string; patientId: string; patient: string }> {
-  const { journeyId, patientId, patient } = await checkedIn(stack, { admin, doctorId, pathwayId: pathway.id, fee: 1000, complaint: '咳嗽咳痰一周' });
+async function inConsultation(o: { verified?: boolean } = {}): Promise<{ journeyId: string; patientId: string; patient: string }> {
+  const { journeyId, patientId, patient } = await checkedIn(stack, { admin, doctorId, pathwayId: pathway.id, fee: 1000, complaint: '咳嗽咳痰一周', ...o });
   await json(await post(`/v1/journeys/${journeyId}/consultation`, doctor), 200);
   return { journeyId, patientId, patient };
 }
@@ -260,7 +260,7 @@ describe('signed prescriptions over HTTP (issue 10, rules 2, 3 and 5)', () => {
   });
 
   it("signs each revision again; refuses an unverified patient's payment (422 patient-unverified); holds content altered before dispensing, and a coordinator's cancel refunds it", async () => {
-    const { journeyId, patientId } = await inConsultation();
+    const { journeyId, patientId } = await inConsultation({ verified: false });
     const done = await json(await post(`/v1/journeys/${journeyId}/outcome`, doctor, { diagnosis, notes: '', prescriptions: [{ items: [amoxicillin] }] }), 200);
     const rxId = (done.created.prescriptions as string[])[0]!;
     const rx = async (): Promise<Record<string, any>> => json(await get(`/v1/prescriptions/${rxId}`, admin), 200);
@@ -277,8 +277,7 @@ describe('signed prescriptions over HTTP (issue 10, rules 2, 3 and 5)', () => {
     const orderId = approved.payment.orderId as string;
     const paid = { orderId, status: 'paid', amount: 300, paidAt: new Date().toISOString(), channel: 'wechat' };
 
-    // The patient's real-name verification is withdrawn from the record (as for a patient never verified): no payment.
-    await stack.db.sql`delete from identity_verifications where patient_id = ${patientId}`;
+    // The patient was seen offline without real-name verification: the prescription is not paid until they are verified.
     expect((await json(await stack.payWebhook(paid), 422)).type).toBe('https://carepath.dev/problems/patient-unverified');
     expect(await rx()).toMatchObject({ status: 'awaiting-payment', payment: { status: 'pending' } });
     await json(await post(`/v1/patients/${patientId}/identity-verifications`, coordinator, { method: 'id-card' }), 201);

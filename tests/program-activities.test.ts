@@ -6,11 +6,11 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSql } from '../activities/db.js';
 import { enrolledConditions } from '../activities/prescriptions.js';
-import { getProgram, getProgramTemplate, listProgramTemplates, planOccurrences, recordProgramTransition, remainingDays } from '../activities/programs.js';
+import { getProgram, getProgramTemplate, listProgramTemplates, planOccurrences, programJourneyInput, recordProgramTransition, remainingDays } from '../activities/programs.js';
 import { createPatient } from '../activities/reference.js';
 import { storeNotification } from '../activities/notifications.js';
 import { seedReferenceData } from '../activities/seed.js';
-import type { NotificationRequest, ProgramSnapshot, ProgramTransition } from '../workflows/definitions.js';
+import type { JourneyInput, NotificationRequest, PathwayTemplate, ProgramSnapshot, ProgramTransition } from '../workflows/definitions.js';
 import { LEASE_MS, dispatchOnce, retryDelaySeconds } from '../workers/outbox.js';
 import { testDb, type TestDb } from './support/db.js';
 
@@ -44,6 +44,31 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => server?.close(r) ?? r(undefined));
   await db?.drop();
+});
+
+describe('programJourneyInput', () => {
+  const online = (patientId: string): JourneyInput => ({
+    journeyId: `j-${patientId}`,
+    patientId,
+    mode: 'online',
+    complaint: 'refill',
+    pathway: { id: 'online-follow-up', version: 1 } as PathwayTemplate,
+    followUpOf: { diagnosis: 'Asthma', visitDate: '2026-01-05', facility: 'CarePath' },
+    startedBy: { role: 'coordinator', id: 'system' },
+  });
+
+  it("sends a program's child under six to an in-person visit: online care would need a guardian it has none of", async () => {
+    const birthDate = new Date(Date.now() - 4 * 365 * DAY).toISOString().slice(0, 10);
+    const child = await createPatient(db.sql, { name: '小朋友', phone: '+8613800000042', birthDate, sex: 'M', timezone: 'Asia/Shanghai' });
+    const input = await programJourneyInput(db.sql, online(child.id));
+    expect(input).toMatchObject({ mode: 'offline', pathway: { id: 'standard-outpatient' }, patientBirthDate: birthDate, journeyId: `j-${child.id}` });
+    expect(input.followUpOf).toBeUndefined();
+  });
+
+  it('keeps an adult online, with the birth date the journey checks', async () => {
+    const adult = await createPatient(db.sql, { name: '大人', phone: '+8613800000043', birthDate: '1960-01-01', sex: 'F', timezone: 'Asia/Shanghai' });
+    expect(await programJourneyInput(db.sql, online(adult.id))).toEqual({ ...online(adult.id), patientBirthDate: '1960-01-01' });
+  });
 });
 
 describe('planOccurrences', () => {

@@ -10,7 +10,7 @@ import { bearer, jsonResponse, newRouter, problems } from '../openapi.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
-const Outcome = z.enum(['allowed', 'refused']).openapi({ description: 'allowed: the answer was a 2xx; refused: anything else' });
+const Outcome = z.enum(['allowed', 'refused']).openapi({ description: 'allowed: the answer was a 2xx; refused: anything else, or a 2xx that hides a refusal (another patient’s list answered empty)' });
 const Actor = z.string().nullable().openapi({ description: "The token's user id, the signing partner (`payment-provider`, `courier`, `lab`, `facility`, `identity-provider`), or null (no valid token)" });
 const ActorRole = z.string().openapi({ description: "The token's role, `partner` for a signed webhook, `anonymous` without a valid token or signature" });
 const Action = z.string().openapi({ description: 'Method and route template, e.g. `GET /v1/journeys/{id}`', example: 'GET /v1/journeys/{id}' });

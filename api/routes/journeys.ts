@@ -10,6 +10,7 @@ import type { Sql } from '../../activities/db.js';
 import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
 import { activeProgram } from '../../activities/programs.js';
 import { examTypes, facilityExists, getPathway, getPatient, patientTimezone } from '../../activities/reference.js';
+import { identityVerification } from '../../activities/verification.js';
 import {
   DEFAULT_PATHWAY,
   FailureType,
@@ -200,6 +201,12 @@ export function journeyRoutes(deps: ApiDeps) {
       // The workflow refuses it too; here it is refused before anything starts.
       const noGuardian = guardianRefusal({ mode: body.mode, patientBirthDate: patient.birthDate, ...(body.guardian ? { guardian: body.guardian } : {}) }, Date.now());
       if (noGuardian) throw unprocessable(RuleFailureType.GuardianRequired, noGuardian);
+      // A child's own account vouches for its guardian only once it is real-name verified (a minor is
+      // verified with the guardian's documents); staff vouch at any time.
+      const needsGuardian = guardianRefusal({ mode: body.mode, patientBirthDate: patient.birthDate }, Date.now()) !== undefined;
+      if (needsGuardian && user.role === 'patient' && !(await identityVerification(deps.sql, patient.id))) {
+        throw unprocessable(RuleFailureType.GuardianRequired, "the guardian's verification needs the child's real-name verification first (done with the guardian), or a coordinator");
+      }
       // With an Idempotency-Key the id comes from the caller and the key, so a retry after an answer
       // that never arrived (a 503, a timeout) finds the journey the first attempt may have started.
       const idem = c.get('idempotency');
@@ -296,6 +303,9 @@ export function journeyRoutes(deps: ApiDeps) {
       path: '/{id}/appointment',
       tags: ['journeys'],
       summary: 'Book a slot; the registration fee is then due within the payment window',
+      description:
+        'The slot\'s doctor must have a verified licence (422 `clinician-unverified`); an online visit needs a doctor with at least 3 years of practice (422 `insufficient-practice`) ' +
+        'and a real-name verified patient (422 `patient-unverified`). Nothing is booked when refused.',
       security: bearer,
       middleware: [patientOrStaff] as const,
       request: { params: s.IdParam, body: jsonBody(s.BookInput) },
@@ -356,10 +366,12 @@ export function journeyRoutes(deps: ApiDeps) {
       path: '/{id}/consultation',
       tags: ['journeys'],
       summary: 'The booked doctor starts the consultation',
+      description:
+        'The doctor\'s licence must be verified (422 `clinician-unverified`); online, with at least 3 years of practice (422 `insufficient-practice`) and a real-name verified patient (422 `patient-unverified`).',
       security: bearer,
       middleware: [requireRole('doctor')] as const,
       request: { params: s.IdParam },
-      responses: { 200: journeyResponse('In consultation'), ...problems(401, 403, 404, 409) },
+      responses: { 200: journeyResponse('In consultation'), ...problems(401, 403, 404, 409, 422) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');

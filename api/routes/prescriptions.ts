@@ -105,7 +105,7 @@ export function prescriptionRoutes(deps: ApiDeps) {
       const q = c.req.valid('query');
       // A patient asking for another patient's prescriptions is told of none.
       if (user.role === 'patient' && q.patientId && q.patientId !== user.id) {
-        auditSubject(c, { patientIds: [] });
+        auditSubject(c, { patientIds: [], refused: true });
         return c.json({ items: [] }, 200);
       }
       const items = await listPrescriptions(deps.sql, {

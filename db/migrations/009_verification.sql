@@ -19,5 +19,17 @@ create table identity_verifications (
   created_at timestamptz not null default now()
 );
 create index identity_verifications_patient on identity_verifications (patient_id, verified_at desc);
--- One record per provider reference: a redelivered webhook adds nothing.
-create unique index identity_verifications_reference on identity_verifications (source, reference) where reference is not null;
+-- One record per patient and reference: a redelivered webhook adds nothing (another patient may carry
+-- the same reference: siblings verified with a parent's document).
+create unique index identity_verifications_reference on identity_verifications (patient_id, source, reference) where reference is not null;
+
+-- The tables that are evidence (verifications, signatures, consents, the audit log) are append-only:
+-- their triggers refuse UPDATE, DELETE and TRUNCATE, whoever asks.
+create function append_only() returns trigger language plpgsql as $$
+begin
+  raise exception '% is append-only: % is refused', tg_table_name, tg_op using errcode = 'insufficient_privilege';
+end $$;
+create trigger identity_verifications_append_only before update or delete on identity_verifications
+  for each row execute function append_only();
+create trigger identity_verifications_no_truncate before truncate on identity_verifications
+  for each statement execute function append_only();

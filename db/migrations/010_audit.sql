@@ -25,11 +25,8 @@ create index audit_events_actor on audit_events (actor, id desc);
 create index audit_events_at on audit_events (at);
 create index audit_events_request on audit_events (request_id);
 
-create function audit_events_append_only() returns trigger language plpgsql as $$
-begin
-  raise exception 'audit_events is append-only: % is refused', tg_op;
-end $$;
+-- append_only() is 009_verification.sql's.
 create trigger audit_events_no_update before update or delete on audit_events
-  for each row execute function audit_events_append_only();
+  for each row execute function append_only();
 create trigger audit_events_no_truncate before truncate on audit_events
-  for each statement execute function audit_events_append_only();
+  for each statement execute function append_only();

@@ -34,11 +34,9 @@ create table prescription_signatures (
 );
 
 -- A stored signature is evidence: it is never changed or removed (a retried store adds nothing).
-create function prescription_signatures_append_only() returns trigger language plpgsql as $$
-begin
-  raise exception 'prescription signatures are append-only (% refused)', tg_op using errcode = 'insufficient_privilege';
-end;
-$$;
+-- (append_only() is 009_verification.sql's.)
 create trigger prescription_signatures_append_only
   before update or delete on prescription_signatures
-  for each row execute function prescription_signatures_append_only();
+  for each row execute function append_only();
+create trigger prescription_signatures_no_truncate before truncate on prescription_signatures
+  for each statement execute function append_only();

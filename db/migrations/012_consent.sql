@@ -15,9 +15,8 @@ create table patient_consents (
 -- The current state of a scope: the newest row of (patient, scope).
 create index patient_consents_current on patient_consents (patient_id, scope, seq desc);
 
-create function patient_consents_append_only() returns trigger language plpgsql as $$
-begin
-  raise exception 'patient_consents is append-only: % is refused', tg_op;
-end $$;
+-- (append_only() is 009_verification.sql's.)
 create trigger patient_consents_no_update before update or delete on patient_consents
-  for each row execute function patient_consents_append_only();
+  for each row execute function append_only();
+create trigger patient_consents_no_truncate before truncate on patient_consents
+  for each statement execute function append_only();
