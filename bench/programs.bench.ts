@@ -47,28 +47,22 @@ import { createLogger } from '../workers/logger.js';
 import { createJourneyWorker } from '../workers/wiring.js';
 import { testDb } from '../tests/support/db.js';
 import { DATA_CONVERTER, devServerEnv, workflowBundle } from '../tests/support/temporal.js';
+import { knob } from './stats.js';
 
 const MIN = 60_000;
 const TZ = 'Asia/Shanghai';
 const CONDITION = 'hypertension';
 const DRUG = 'amlodipine-5mg';
 
-const int = (name: string, fallback: number): number => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${v}`);
-  return n;
-};
-const PROGRAMS = int('PROGRAMS', 10_000);
-const WINDOW_MINUTES = int('WINDOW_MINUTES', 1);
+const PROGRAMS = knob('PROGRAMS', 10_000);
+const WINDOW_MINUTES = knob('WINDOW_MINUTES', 1);
 // Starting a program and letting it go idle (enrol projection, plan) costs ~3 workflow tasks and 2
 // activities; on 2 cores shared with other work that was 26 to 36 programs a second (2,000 idle after
 // 56 s, 10,000 after 383 s), so 40 ms each. Running past the probe's minute moves the probe after
 // the load; running into the window stops the bench.
-const LEAD_SECONDS = int('LEAD_SECONDS', Math.ceil(15 + PROGRAMS * 0.04));
-const START_CONCURRENCY = int('START_CONCURRENCY', 64);
-const SAMPLES = Math.min(int('SAMPLES', 20), PROGRAMS);
+const LEAD_SECONDS = knob('LEAD_SECONDS', Math.ceil(15 + PROGRAMS * 0.04));
+const START_CONCURRENCY = knob('START_CONCURRENCY', 64);
+const SAMPLES = Math.min(knob('SAMPLES', 20), PROGRAMS);
 
 // The seeded hypertension template without measurements and education: the dose is the only reminder.
 const hypertension = templates.find((t) => t.id === CONDITION) as ProgramTemplate;

@@ -102,7 +102,12 @@ async function serveApp(app: { fetch: (req: Request) => Response | Promise<Respo
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  const call: Call = (method, path, opts = {}) =>
+  return { server, url, call: apiCaller(url) };
+}
+
+/** fetch against an API at `url` with a JSON body (or raw bytes) and an optional bearer token. */
+export function apiCaller(url: string): Call {
+  return (method, path, opts = {}) =>
     fetch(url + path, {
       method,
       headers: {
@@ -112,7 +117,6 @@ async function serveApp(app: { fetch: (req: Request) => Response | Promise<Respo
       },
       ...(opts.raw !== undefined ? { body: opts.raw } : opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
     });
-  return { server, url, call };
 }
 
 /** A pool on the test database's schema through a TCP forwarder that can be stopped and started again. */
