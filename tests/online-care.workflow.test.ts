@@ -11,8 +11,10 @@ import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import {
   PATIENT_JOURNEY_WORKFLOW,
   RuleFailureType,
+  ageInYears,
   bookUpdate,
   checkInUpdate,
+  guardianRefusal,
   journeyWorkflowId,
   paymentReceivedSignal,
   recordOutcomeUpdate,
@@ -191,7 +193,10 @@ describe('real-name patients', () => {
 });
 
 describe('children', () => {
-  const threeYearsOld = async () => new Date((await env.currentTimeMs()) - 3 * 365 * DAY).toISOString().slice(0, 10);
+  // The time-skipping server may jump years ahead while a test waits for a result, so a child's birth
+  // date is set where no jump makes them six: the workflow counts the age on its own clock. The exact
+  // boundary (the sixth birthday) is tested on ageInYears itself, and on real time over HTTP.
+  const childBirthDate = async () => new Date((await env.currentTimeMs()) + 100 * 365 * DAY).toISOString().slice(0, 10);
 
   async function failure(taskQueue: string, over: Partial<JourneyInput>): Promise<string | undefined> {
     const { handle } = await start(taskQueue, over);
@@ -203,7 +208,7 @@ describe('children', () => {
 
   it('refuses an online journey for a child under six without a guardian, or with an unverified one', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      const birth = await threeYearsOld();
+      const birth = await childBirthDate();
       expect(await failure(taskQueue, { mode: 'online', patientBirthDate: birth })).toBe(RuleFailureType.GuardianRequired);
       expect(await failure(taskQueue, { mode: 'online', patientBirthDate: birth, guardian: { name: '王妈妈', relation: 'parent', verified: false } })).toBe(RuleFailureType.GuardianRequired);
       expect(world.calls.triage ?? 0).toBe(0);
@@ -212,7 +217,7 @@ describe('children', () => {
 
   it('records a verified guardian on the journey; a child seen offline needs none', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      const birth = await threeYearsOld();
+      const birth = await childBirthDate();
       const guardian = { name: '王妈妈', relation: 'parent' as const, verified: true };
       const online = await triaged(taskQueue, { mode: 'online', patientBirthDate: birth, guardian });
       expect((await online.handle.query(snapshotQuery)).guardian).toEqual(guardian);
@@ -222,13 +227,18 @@ describe('children', () => {
     });
   });
 
-  it('counts the sixth birthday as six', async () => {
-    await withWorker(async ({ taskQueue }) => {
-      const today = new Date(await env.currentTimeMs());
-      const sixToday = `${today.getUTCFullYear() - 6}-${String(today.getUTCMonth() + 1).padStart(2, '0')}-${String(today.getUTCDate()).padStart(2, '0')}`;
-      const j = await triaged(taskQueue, { mode: 'online', patientBirthDate: sixToday });
-      expect((await j.handle.query(snapshotQuery)).step).toBe('booking');
-    });
+  it('counts whole years in UTC: the sixth birthday is six, the day before is five', () => {
+    const at = Date.parse('2026-11-30T12:00:00Z');
+    expect(ageInYears('2020-11-30', at)).toBe(6);
+    expect(ageInYears('2020-12-01', at)).toBe(5);
+    expect(ageInYears('2020-02-29', Date.parse('2026-02-28T23:59:59Z'))).toBe(5);
+    expect(ageInYears('2020-02-29', Date.parse('2026-03-01T00:00:00Z'))).toBe(6);
+    expect(guardianRefusal({ mode: 'online', patientBirthDate: '2020-12-01' }, at)).toMatch(/needs a guardian/);
+    expect(guardianRefusal({ mode: 'online', patientBirthDate: '2020-11-30' }, at)).toBeUndefined();
+    expect(guardianRefusal({ mode: 'offline', patientBirthDate: '2025-01-01' }, at)).toBeUndefined();
+    expect(guardianRefusal({ mode: 'online', patientBirthDate: '2025-01-01', guardian: { name: 'g', relation: 'parent', verified: false } }, at)).toMatch(/must be verified/);
+    expect(guardianRefusal({ mode: 'online', patientBirthDate: '2025-01-01', guardian: { name: 'g', relation: 'parent', verified: true } }, at)).toBeUndefined();
+    expect(guardianRefusal({ mode: 'online' }, at)).toBeUndefined();
   });
 });
 
