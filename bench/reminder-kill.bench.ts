@@ -26,7 +26,7 @@ import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import templates from '../db/seed/program-templates.json' with { type: 'json' };
 import { createSql } from '../activities/db.js';
 import { CARE_PROGRAM_WORKFLOW, JOURNEY_TASK_QUEUE, programWorkflowId, type PathwayTemplate, type ProgramInput, type ProgramTemplate } from '../workflows/definitions.js';
-import { PROGRAM_TASK_TIMEOUT } from '../workflows/activity-options.js';
+import { LOCAL_WORK_TASK_TIMEOUT } from '../workflows/activity-options.js';
 import type { careProgram } from '../workflows/care-program.js';
 import { testDb } from '../tests/support/db.js';
 import { devServerEnv, workflowBundle } from '../tests/support/temporal.js';
@@ -134,7 +134,7 @@ try {
           taskQueue: JOURNEY_TASK_QUEUE,
           workflowId: programWorkflowId(p, CONDITION),
           args: [input(p)],
-          workflowTaskTimeout: PROGRAM_TASK_TIMEOUT, // as the API starts them
+          workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT, // as the API starts them
         }),
       ),
     );

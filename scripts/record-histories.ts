@@ -76,6 +76,24 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.save(journeyWorkflowId(journeyId), 'patient-journey-standing.json');
     },
   },
+  'journey-local-work': {
+    files: ['patient-journey-local-work.json'],
+    // A visit whose short work runs as local activities (`journey-local-work`): triage, booking, the
+    // payment, check-in, the consultation and an outcome with a prescription, whose child is cancelled.
+    async run(c) {
+      await c.pathway('replay-local-work', { paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
+      const journeyId = await c.inConsultation('replay-local-work');
+      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
+        diagnosis: { text: 'Cough' },
+        notes: 'Fluids.',
+        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] }],
+      });
+      const [rxId] = outcome.created.prescriptions as string[];
+      await until(async () => ((await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as { status?: string }).status === 'pending-review' ? true : undefined);
+      await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'recorded without the course' });
+      await c.save(journeyWorkflowId(journeyId), 'patient-journey-local-work.json');
+    },
+  },
   'needs-in-person': {
     files: ['patient-journey-referred-offline.json', 'patient-journey-pretriaged-cancelled.json'],
     // An online visit that ends as "needs in-person care" (`needs-in-person`), and the offline journey it

@@ -19,6 +19,7 @@ import { tokenKey } from '../api/auth.js';
 import { isDatabaseError } from './logger.js';
 import { startOutboxDispatcher } from './outbox.js';
 import { tracingClientInterceptors, tracingWorkerOptions, type Tracing } from './telemetry.js';
+import { LOCAL_WORK_TASK_TIMEOUT } from '../workflows/activity-options.js';
 
 const require = createRequire(import.meta.url);
 export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
@@ -161,6 +162,7 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
           args: [input],
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
         });
       } catch (err) {
         // Started already (an activity retried after the start went through): nothing more to do.

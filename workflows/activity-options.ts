@@ -37,9 +37,10 @@ export const DELIVERY = {
 export const PARTNER_REQUEST_MS = 10_000;
 
 /**
- * A care program's workflow task timeout (the server's default is 10 s), set where a program starts
- * and kept by its continue-as-new runs. A worker killed while it held a reminder's task (a timer's
- * wake-up, its projection a local activity) leaves the task to another worker after this long. A
- * task that runs longer, a long local activity, is kept alive by the SDK's workflow task heartbeat.
+ * The workflow task timeout of workflows whose short work runs as local activities, inside their
+ * workflow tasks (care programs, journeys; the server's default is 10 s), set where each starts and
+ * kept by a program's continue-as-new runs. A worker killed while it held such a task (a timer's
+ * wake-up, an update, with their local activities) leaves the task to another worker after this long.
+ * A task that runs longer, a long local activity, is kept alive by the SDK's workflow task heartbeat.
  */
-export const PROGRAM_TASK_TIMEOUT = '4 seconds';
+export const LOCAL_WORK_TASK_TIMEOUT = '4 seconds';

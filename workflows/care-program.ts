@@ -20,7 +20,6 @@ import {
   continueAsNew,
   patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   uuid4,
   workflowInfo,
@@ -57,17 +56,16 @@ import {
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { SHORT_WORK } from './activity-options.js';
-import { SYSTEM, WorkflowKernel, refused } from './kernel.js';
+import { SYSTEM, WorkflowKernel, localWork, refused } from './kernel.js';
 
 /** Short database work, and starting the follow-up and renewal journeys. */
 const local = proxyActivities<Activities>(SHORT_WORK);
 /**
- * The same as local activities: one history event (a marker) each instead of three, so a reminder
- * costs 6 events, not 11. Both are idempotent (the projection is versioned with keyed timeline events
- * and notifications; planning is a pure function), so running one again after a lost workflow task
- * changes nothing.
+ * Projections and planning as local activities (the kernel's `localWork`): a reminder costs 6 events,
+ * not 11. Both are idempotent (the projection is versioned with keyed timeline events and
+ * notifications; planning is a pure function).
  */
-const lean = proxyLocalActivities<Activities>(SHORT_WORK);
+const lean = localWork;
 /**
  * A run decides once, when it starts: projections and planning as local activities, and the whole
  * run planned at its start (no planning in a reminder's workflow task). Runs started before it keep

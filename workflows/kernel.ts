@@ -6,7 +6,7 @@
 // Deterministic like all workflow code: time, waits and ids come from the workflow runtime, and every
 // side effect is an activity. Changes here change every workflow that runs on it: they go behind
 // `patched()` with a replay test over the committed histories (tests/histories/).
-import { ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, log, patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, log, patched, proxyActivities, proxyLocalActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { DELIVERY, PARTNER_CALL, SHORT_WORK } from './activity-options.js';
 import { durationMs } from './duration.js';
@@ -31,6 +31,15 @@ import {
 
 /** Short database work: retried until done (timeouts: workflows/activity-options.ts). */
 export const act = proxyActivities<Activities>(SHORT_WORK);
+
+/**
+ * The same short database work as local activities: one history event (a marker) each instead of
+ * three, run inside the workflow task rather than in one of its own. Each is idempotent (projections
+ * are versioned with keyed events and tasks, seats and orders keyed by journey), so running one again
+ * after a lost workflow task changes nothing. A workflow chooses them at its start, behind a patch of
+ * its own, and is started with LOCAL_WORK_TASK_TIMEOUT.
+ */
+export const localWork = proxyLocalActivities<Activities>(SHORT_WORK);
 
 /** Calls that wait on a partner (payment provider, courier, facility): heartbeated, retried until done. */
 export const partner = proxyActivities<Activities>(PARTNER_CALL);
@@ -85,6 +94,8 @@ export abstract class WorkflowKernel {
   private queued = 0;
   /** Increases with every projection, so a read model never takes an older snapshot over a newer one. */
   private version = 0;
+  /** Short database work: activities, or local activities once the workflow chose them (`useLocalWork`). */
+  protected work: typeof act | typeof localWork = act;
   /**
    * Outreach has been withheld since this consent change (`ConsentFound.seq`, 0 for none) and the
    * timeline has said so; undefined while outreach goes out.
@@ -97,6 +108,11 @@ export abstract class WorkflowKernel {
     readonly wfId: string,
     readonly patientId: string,
   ) {}
+
+  /** From now on, short database work (projections, notifications' storing, …) runs as local activities. */
+  useLocalWork(): void {
+    this.work = localWork;
+  }
 
   /** Writes one transition (this workflow's snapshot, events and tasks) in one transaction. */
   protected abstract writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void>;
@@ -192,7 +208,7 @@ export abstract class WorkflowKernel {
    */
   async send(req: NotificationRequest): Promise<boolean> {
     // Histories of the landed activity hold no answer: stored.
-    const r = await act.notify(req);
+    const r = await this.work.notify(req);
     if (!this.outreachOutcome(req.kind, r?.stored !== false, r?.outreach)) return false;
     this.deliveries.push(
       delivery

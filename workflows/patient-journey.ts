@@ -49,7 +49,7 @@ import {
   type TimelineEvent,
 } from './definitions.js';
 import { durationMs } from './duration.js';
-import { PROGRAM_TASK_TIMEOUT } from './activity-options.js';
+import { LOCAL_WORK_TASK_TIMEOUT } from './activity-options.js';
 import { SYSTEM, WorkflowKernel, act, partner, refused } from './kernel.js';
 
 /** Escalation tiers raised while the same thing stays late. */
@@ -73,6 +73,14 @@ const CANCEL_IN_VISIT_PATCH = 'cancel-in-visit';
 const STANDING_PATCH = 'online-care-standing';
 /** An online visit may end as "needs in-person care": closed `referred-offline`, an offline journey started. */
 const IN_PERSON_PATCH = 'needs-in-person';
+
+/**
+ * Decided at the start: the journey's short database work (projections, triage, seats, queue, standing,
+ * storing notifications) runs as local activities, inside the workflow task that needs it (issue 11:
+ * fewer history events and workflow tasks per transition). Partner calls and starting other workflows
+ * stay activities. Journeys started before it keep activities to their end.
+ */
+const LOCAL_WORK_PATCH = 'journey-local-work';
 
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const isStaff = (a: Actor): boolean => a.role === 'coordinator' || a.role === 'admin';
@@ -113,7 +121,7 @@ class Journey extends WorkflowKernel {
   }
 
   protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
-    return act.recordTransition({ version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
+    return this.work.recordTransition({ version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
   }
 
   protected refs(): Record<string, string> {
@@ -169,7 +177,7 @@ class Journey extends WorkflowKernel {
    */
   private async requireStanding(who: { doctorId: string } | { slotId: string }): Promise<void> {
     if (!patched(STANDING_PATCH)) return;
-    const s = await act.visitStanding({ ...who, mode: this.input.mode, patientId: this.input.patientId });
+    const s = await this.work.visitStanding({ ...who, mode: this.input.mode, patientId: this.input.patientId });
     if (!s.ok) throw refused(s.type, s.detail);
   }
 
@@ -188,7 +196,7 @@ class Journey extends WorkflowKernel {
         }),
       ]);
       // A journey an online visit referred to in-person care comes triaged by that visit's department.
-      const triage = i.triage ?? (await act.triage({ complaint: i.complaint }));
+      const triage = i.triage ?? (await this.work.triage({ complaint: i.complaint }));
       this.snapshot.triage = triage;
       const events = [this.event('triage.completed', SYSTEM, { department: triage.department, urgency: triage.urgency })];
       if (triage.urgency === 'emergency') {
@@ -206,7 +214,7 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       this.requireStep('booking');
       await this.requireStanding({ slotId });
-      const seat = await act.reserveSeat({
+      const seat = await this.work.reserveSeat({
         journeyId: this.input.journeyId,
         slotId,
         mode: this.input.mode,
@@ -240,7 +248,7 @@ class Journey extends WorkflowKernel {
         this.snapshot.payment!.status = 'paid';
         this.paid = true;
         this.snapshot.step = 'booked';
-        await act.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
+        await this.work.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
         await this.project([this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
       }),
     );
@@ -251,8 +259,8 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       const pay = this.snapshot.payment!;
       if (this.isEnding || pay.status !== 'pending') return; // paid or ended meanwhile
-      await act.releaseSeat({ journeyId: this.input.journeyId });
-      await act.markPayment({ orderId: pay.orderId, status: 'expired' });
+      await this.work.releaseSeat({ journeyId: this.input.journeyId });
+      await this.work.markPayment({ orderId: pay.orderId, status: 'expired' });
       pay.status = 'expired';
       this.close('cancelled');
       await this.project([
@@ -280,12 +288,12 @@ class Journey extends WorkflowKernel {
       const inVisit = this.snapshot.phase === 'visit';
       if (inVisit && !patched(CANCEL_IN_VISIT_PATCH)) throw refused(FailureType.InvalidState, 'the journey can no longer be cancelled');
       // Leaving the queue lets the patients behind move up (they are told by the activity).
-      if (inVisit) await act.leaveQueue({ journeyId: this.input.journeyId, slotId: this.snapshot.appointment!.slotId });
-      if (this.snapshot.appointment) await act.releaseSeat({ journeyId: this.input.journeyId });
+      if (inVisit) await this.work.leaveQueue({ journeyId: this.input.journeyId, slotId: this.snapshot.appointment!.slotId });
+      if (this.snapshot.appointment) await this.work.releaseSeat({ journeyId: this.input.journeyId });
       const events: TimelineEvent[] = [];
       const pay = this.snapshot.payment;
       if (pay?.status === 'pending') {
-        await act.markPayment({ orderId: pay.orderId, status: 'expired' });
+        await this.work.markPayment({ orderId: pay.orderId, status: 'expired' });
         pay.status = 'expired';
       }
       if (pay?.status === 'paid') events.push(await this.refundPayment(pay, 'cancelled'));
@@ -313,7 +321,7 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       if (this.isEnding || this.checkedIn) return;
       const start = this.snapshot.appointment!.start;
-      await act.releaseSeat({ journeyId: this.input.journeyId, noShow: true });
+      await this.work.releaseSeat({ journeyId: this.input.journeyId, noShow: true });
       this.close('no-show');
       await this.project([this.event('journey.no-show', SYSTEM, { start })]);
       await this.send(this.notification('journey.no-show', 'no-show', { start }));
@@ -326,7 +334,7 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       this.requireStep('booked');
       const a = this.snapshot.appointment!;
-      const r = await act.checkIn({ journeyId: this.input.journeyId, slotId: a.slotId });
+      const r = await this.work.checkIn({ journeyId: this.input.journeyId, slotId: a.slotId });
       a.queueNumber = r.queueNumber;
       this.snapshot.step = 'checked-in';
       this.snapshot.phase = 'visit';
@@ -346,7 +354,7 @@ class Journey extends WorkflowKernel {
   /** Sends `queue.near-turn` once, as soon as `ahead` is at most the template's `nearTurnAhead`. */
   private async nearTurn(known?: number): Promise<void> {
     if (this.nearTurnSent || this.snapshot.step !== 'checked-in') return;
-    const ahead = known ?? (await act.queuePosition({ journeyId: this.input.journeyId })).ahead;
+    const ahead = known ?? (await this.work.queuePosition({ journeyId: this.input.journeyId })).ahead;
     if (ahead > this.template.nearTurnAhead) return;
     this.nearTurnSent = true;
     await this.send(this.notification('queue.near-turn', 'near-turn', { ahead, queueNumber: this.snapshot.appointment!.queueNumber! }));
@@ -358,7 +366,7 @@ class Journey extends WorkflowKernel {
       this.requireBookedDoctor(doctorId, 'checked-in');
       await this.requireStanding({ doctorId });
       const a = this.snapshot.appointment!;
-      await act.startConsultationInQueue({ journeyId: this.input.journeyId, slotId: a.slotId });
+      await this.work.startConsultationInQueue({ journeyId: this.input.journeyId, slotId: a.slotId });
       this.snapshot.step = 'in-consultation';
       this.consultationStarted = true;
       const events = [this.event('consultation.started', `doctor:${doctorId}`, {})];
@@ -373,7 +381,7 @@ class Journey extends WorkflowKernel {
       this.requireOutcome(o);
       if (o.kind === 'needs-in-person' && patched(IN_PERSON_PATCH)) return this.referOffline(o);
       if (items?.prescriptions.length) await this.requireStanding({ doctorId });
-      await act.finishConsultationInQueue({ journeyId: this.input.journeyId });
+      await this.work.finishConsultationInQueue({ journeyId: this.input.journeyId });
       this.snapshot.outcome = { diagnosis, notes, recordedBy: doctorId, recordedAt: new Date().toISOString() };
       this.outcomeRecorded = true;
       if (items?.program && patched(PROGRAM_PATCH)) await this.enrolInProgram(items.program);
@@ -417,7 +425,7 @@ class Journey extends WorkflowKernel {
   private async referOffline(o: OutcomeInput): Promise<JourneySnapshot> {
     const reason = o.reason ?? 'physical-examination';
     const department = this.snapshot.triage!.department;
-    await act.finishConsultationInQueue({ journeyId: this.input.journeyId });
+    await this.work.finishConsultationInQueue({ journeyId: this.input.journeyId });
     const journeyId = uuid4();
     await act.startInPersonJourney({
       journeyId,
@@ -454,7 +462,7 @@ class Journey extends WorkflowKernel {
         workflowId: programWorkflowId(program.patientId, program.condition),
         args: [{ ...program, journeyId: this.input.journeyId }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
-        workflowTaskTimeout: PROGRAM_TASK_TIMEOUT,
+        workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
       });
       this.snapshot.children = { ...(this.snapshot.children ?? { prescriptions: [], exams: [], referrals: [] }), programs: [program.programId] };
     } catch (err) {
@@ -537,6 +545,7 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   const noGuardian = guardianRefusal(input, Date.now());
   if (noGuardian) throw refused(RuleFailureType.GuardianRequired, noGuardian);
   const j = new Journey(input);
+  if (patched(LOCAL_WORK_PATCH)) j.useLocalWork();
 
   setHandler(snapshotQuery, () => j.view());
   setHandler(triagedUpdate, async () => {

@@ -30,6 +30,7 @@ import {
   type ProgramInput,
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
+import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
 import { auditSubject } from '../audit.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { idempotent } from '../idempotency.js';
@@ -231,6 +232,8 @@ export function journeyRoutes(deps: ApiDeps) {
         args: [input],
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        // Its short work runs as local activities inside its workflow tasks (patch journey-local-work).
+        workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
       });
       try {
         await engine(() => deps.temporal.workflow.executeUpdateWithStart(triagedUpdate, { startWorkflowOperation }));

@@ -24,7 +24,7 @@ import {
   type ProgramRead,
 } from '../../activities/programs.js';
 import { getClinician, getPathway, patientTimezone } from '../../activities/reference.js';
-import { PROGRAM_TASK_TIMEOUT } from '../../workflows/activity-options.js';
+import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
 import type { careProgram } from '../../workflows/care-program.js';
 import {
   CARE_PROGRAM_WORKFLOW,
@@ -297,7 +297,7 @@ export function programRoutes(deps: ApiDeps) {
             taskQueue: JOURNEY_TASK_QUEUE,
             workflowId,
             args: [input],
-            workflowTaskTimeout: PROGRAM_TASK_TIMEOUT,
+            workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
             workflowIdConflictPolicy: 'FAIL',
             // A discharged program's workflow has completed: a new enrolment starts a new one under the same id.
             workflowIdReusePolicy: 'ALLOW_DUPLICATE',
