@@ -57,6 +57,13 @@ function payloadsOf(node: unknown, out: Payload[] = []): Payload[] {
   }
   const o = node as Record<string, unknown>;
   if (o.markerName === 'core_patch') return out;
+  // A local activity's marker: its result is sealed; `data` is the SDK's own bookkeeping (sequence,
+  // attempt, activity id and type, times), no workflow data. The raw bytes are checked for markers too.
+  if (o.markerName === 'core_local_activity') {
+    const result = (o.details as Record<string, unknown> | undefined)?.result;
+    expect(result).toBeDefined();
+    return payloadsOf(result, out);
+  }
   if (o.data instanceof Uint8Array && o.metadata && typeof o.metadata === 'object') {
     out.push(o as Payload);
     return out;
