@@ -31,6 +31,16 @@ const journey = (id: string, doctorId?: string): JourneySnapshot =>
     ? journeySnapshot(id, patientId, 'awaiting-payment', { appointment: { slotId: 's', doctorId, start: new Date().toISOString(), end: new Date().toISOString() } })
     : journeySnapshot(id, patientId, 'booking');
 const all = async (from: Position): Promise<Change[]> => readChanges(db.sql, from, { limit: 1000 });
+/**
+ * The changes of `id` once `n` are readable: the feed reads only below the cluster's oldest running
+ * transaction, so another test's transaction on the same PostgreSQL (files run side by side) may hold
+ * them back for a moment; they are read late, never skipped.
+ */
+const changesOf = (from: Position, id: string, n: number): Promise<Change[]> =>
+  waitFor(async () => {
+    const found = (await all(from)).filter((c) => c.id === id);
+    return found.length >= n ? found : undefined;
+  }, 10_000);
 
 describe('the change feed', () => {
   it('records one change per appended event, with the journey, patient and doctor, and none for an event appended twice', async () => {
@@ -39,7 +49,7 @@ describe('the change feed', () => {
     await recordTransition(db.sql, { version: 1, snapshot: journey(id), events: [event('journey.started'), event('triage.completed')] });
     await recordTransition(db.sql, { version: 2, snapshot: journey(id, 'doc-7'), events: [event('appointment.booked')] });
     await recordTransition(db.sql, { version: 2, snapshot: journey(id, 'doc-7'), events: [event('appointment.booked')] }); // retried
-    const changes = (await all(from)).filter((c) => c.id === id);
+    const changes = await changesOf(from, id, 3);
     expect(changes.map((c) => [c.kind, c.type, c.seq, c.journeyId, c.patientId, c.doctorId])).toEqual([
       ['journey', 'journey.started', 1, id, patientId, null],
       ['journey', 'triage.completed', 2, id, patientId, null],
@@ -49,7 +59,7 @@ describe('the change feed', () => {
     const rxId = `rx-${randomUUID()}`;
     const rx = { id: rxId, journeyId: id, patientId, prescriberId: 'doc-7', status: 'pending-review' } as unknown as PrescriptionSnapshot;
     await recordItemTransition(db.sql, { type: 'prescription', version: 1, snapshot: rx, events: [event('prescription.created')] });
-    const item = (await all(from)).filter((c) => c.id === rxId);
+    const item = await changesOf(from, rxId, 1);
     expect(item.map((c) => [c.kind, c.type, c.seq, c.journeyId, c.patientId, c.doctorId])).toEqual([['prescription', 'prescription.created', 1, id, patientId, 'doc-7']]);
   });
 
@@ -73,8 +83,11 @@ describe('the change feed', () => {
     expect(first.map((c) => c.id)).not.toContain(late);
     commit();
     await slow;
-    const second = (await all(from)).map((c) => c.id);
-    expect(second.filter((id) => id === early || id === late)).toEqual([early, late]);
+    const second = await waitFor(async () => {
+      const ids = (await all(from)).map((c) => c.id).filter((id) => id === early || id === late);
+      return ids.length === 2 ? ids : undefined;
+    }, 10_000);
+    expect(second).toEqual([early, late]);
   });
 
   it('fans out in order to each listener; one resuming from a position gets what came after it, once', async () => {
