@@ -15,6 +15,7 @@ import { sign } from '../activities/signature.js';
 import { examWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
 import { SECRETS } from '../tests/support/stack.js';
 import { startStack, type Stack } from '../tests/support/stack.js';
+import { whileAlteredWhenPaid } from '../tests/support/read-model.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'histories');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,6 +38,8 @@ interface Ctx {
   save(workflowId: string, name: string): Promise<void>;
   /** A journey checked in and in consultation with the doctor, on `pathwayId`. */
   inConsultation(pathwayId: string): Promise<string>;
+  /** Such a journey's outcome prescribing ambroxol for `days`: the journey and the prescription, once it waits for review. */
+  prescribed(pathwayId: string, days: number): Promise<{ journeyId: string; rxId: string }>;
 }
 
 async function until<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
@@ -82,14 +85,7 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     // payment, check-in, the consultation and an outcome with a prescription, whose child is cancelled.
     async run(c) {
       await c.pathway('replay-local-work', { paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
-      const journeyId = await c.inConsultation('replay-local-work');
-      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
-        diagnosis: { text: 'Cough' },
-        notes: 'Fluids.',
-        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] }],
-      });
-      const [rxId] = outcome.created.prescriptions as string[];
-      await until(async () => ((await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as { status?: string }).status === 'pending-review' ? true : undefined);
+      const { journeyId, rxId } = await c.prescribed('replay-local-work', 2);
       await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'recorded without the course' });
       await c.save(journeyWorkflowId(journeyId), 'patient-journey-local-work.json');
     },
@@ -329,15 +325,8 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     async run(c) {
       // Rejected, revised, approved, then cancelled while awaiting payment.
       await c.pathway('replay-rx-revise', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
-      const journeyId = await c.inConsultation('replay-rx-revise');
-      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
-        diagnosis: { text: 'Cough' },
-        notes: '',
-        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 3, quantity: 9 }] }],
-      });
-      const [rxId] = outcome.created.prescriptions as string[];
+      const { rxId } = await c.prescribed('replay-rx-revise', 3);
       const pharmacist = c.ph;
-      await until(async () => (((await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as { status: string }).status === 'pending-review' ? true : undefined));
       await c.post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'reject', reason: 'shorter course' });
       await c.post(`/v1/prescriptions/${rxId}/revision`, c.dt, { items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] });
       await c.post(`/v1/prescriptions/${rxId}/review`, pharmacist, { decision: 'approve' });
@@ -404,40 +393,24 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     // dispensing (`on-hold`), then cancelled by a coordinator with a refund.
     async run(c) {
       await c.pathway('replay-rx-held', { appointmentReminders: [], consultStartSla: 'PT1M', noShowGrace: 'PT1M' });
-      const journeyId = await c.inConsultation('replay-rx-held');
-      const outcome = await c.post(`/v1/journeys/${journeyId}/outcome`, c.dt, {
-        diagnosis: { text: 'Cough' },
-        notes: '',
-        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days: 2, quantity: 6 }] }],
-      });
-      const [rxId] = outcome.created.prescriptions as string[];
+      const { rxId } = await c.prescribed('replay-rx-held', 2);
       const sql = c.stack.db.sql;
       const read = async () => (await (await c.stack.call('GET', `/v1/prescriptions/${rxId}`, { token: c.admin })).json()) as Record<string, any>;
-      const alter = () => sql`update prescriptions set snapshot = jsonb_set(snapshot, '{items,0,quantity}', '60') where id = ${rxId!}`;
+      const alter = () => sql`update prescriptions set snapshot = jsonb_set(snapshot, '{items,0,quantity}', '60') where id = ${rxId}`;
       const refused = async (res: Promise<Response>) => {
         const r = await res;
         if (r.status !== 422) throw new Error(`expected 422 signature-mismatch, got ${r.status} ${await r.text()}`);
       };
-      await until(async () => ((await read()).status === 'pending-review' ? true : undefined));
       await alter();
       await refused(c.stack.call('POST', `/v1/prescriptions/${rxId}/review`, { token: c.ph, body: { decision: 'approve' } }));
       const approved = await c.post(`/v1/prescriptions/${rxId}/review`, c.ph, { decision: 'approve' });
       const paid = { orderId: approved.payment.orderId, status: 'paid', amount: approved.payment.amount, paidAt: new Date().toISOString(), channel: 'wechat' };
       await alter();
       await refused(c.stack.payWebhook(paid));
-      await sql.unsafe(`
-        create function replay_alter_when_paid() returns trigger language plpgsql as $$
-        begin
-          if new.status = 'paid' then new.snapshot := jsonb_set(new.snapshot, '{items,0,quantity}', '60'); end if;
-          return new;
-        end $$;
-        create trigger replay_alter_when_paid before update on prescriptions for each row execute function replay_alter_when_paid();`);
-      try {
+      await whileAlteredWhenPaid(sql, async () => {
         await c.pay(paid.orderId, paid.amount);
         await until(async () => ((await read()).status === 'on-hold' ? true : undefined));
-      } finally {
-        await sql.unsafe('drop trigger replay_alter_when_paid on prescriptions; drop function replay_alter_when_paid();');
-      }
+      });
       await c.post(`/v1/prescriptions/${rxId}/cancel`, await c.stack.token('coordinator', 'coord-replay'), { reason: 'content altered before dispensing' });
       await c.save(prescriptionWorkflowId(rxId!), 'prescription-signature-held.json');
     },
@@ -504,6 +477,17 @@ try {
       await post(`/v1/journeys/${j.id}/check-in`, ctx.pt);
       await post(`/v1/journeys/${j.id}/consultation`, ctx.dt);
       return j.id as string;
+    },
+    async prescribed(pathwayId, days) {
+      const journeyId = await ctx.inConsultation(pathwayId);
+      const outcome = await post(`/v1/journeys/${journeyId}/outcome`, ctx.dt, {
+        diagnosis: { text: 'Cough' },
+        notes: '',
+        prescriptions: [{ items: [{ drugCode: 'ambroxol-30mg', dose: '30 mg', frequency: 'tid', days, quantity: days * 3 }] }],
+      });
+      const [rxId] = outcome.created.prescriptions as string[];
+      await until(async () => (((await (await stack.call('GET', `/v1/prescriptions/${rxId}`, { token: admin })).json()) as { status?: string }).status === 'pending-review' ? true : undefined));
+      return { journeyId, rxId: rxId! };
     },
     async save(workflowId, name) {
       const handle = stack.env.client.workflow.getHandle(workflowId);

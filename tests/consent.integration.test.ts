@@ -5,7 +5,7 @@
 // reach the inbox or the gateway while outreach is withdrawn, while the payment notice still does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notificationListener, startStack, type Received, type Stack } from './support/stack.js';
-import { json, waitFor } from './support/http.js';
+import { json, problem, waitFor } from './support/http.js';
 import { verifiedClinician, verifiedPatient } from './support/people.js';
 import { checkedIn } from './support/visits.js';
 
@@ -21,11 +21,6 @@ interface Consent {
   reason?: string;
 }
 
-async function problem(res: Response, status: number): Promise<{ type: string; status: number; errors?: { path: string }[] }> {
-  const p = await json<{ type: string; status: number; errors?: { path: string }[] }>(res, status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return p;
-}
 
 const consents = async (patientId: string, token: string): Promise<Consent[]> =>
   (await json<{ items: Consent[] }>(await stack.call('GET', `/v1/patients/${patientId}/consents`, { token }), 200)).items;

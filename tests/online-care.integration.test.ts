@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { SECRETS, startStack, type Stack } from './support/stack.js';
-import { json, waitFor } from './support/http.js';
+import { json, problem, waitFor } from './support/http.js';
 import { verifyClinicianId, verifyPatientId } from './support/people.js';
 
 let stack: Stack;
@@ -30,11 +30,6 @@ const followUpOf = { diagnosis: 'Chronic bronchitis', visitDate: '2026-01-05', f
 const post = (path: string, token: string, body?: unknown) => stack.call('POST', path, { token, ...(body === undefined ? {} : { body }) });
 const get = (path: string, token = admin) => stack.call('GET', path, { token });
 
-async function problem(res: Response, status: number): Promise<{ type: string; detail: string }> {
-  const body = await json<{ type: string; detail: string }>(res, status);
-  expect(res.headers.get('content-type')).toContain('application/problem+json');
-  return body;
-}
 
 async function doctor(name: string, years?: number): Promise<string> {
   const d = await json(await post('/v1/clinicians', admin, { name, role: 'doctor', department: 'respiratory' }), 201);

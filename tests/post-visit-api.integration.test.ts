@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../activities/signature.js';
 import { notificationListener, SECRETS, startStack, type Received, type Stack } from './support/stack.js';
-import { json, waitFor } from './support/http.js';
+import { json, problem, waitFor } from './support/http.js';
 import { pharmacistToken, verifyClinicianId, verifyPatientId } from './support/people.js';
 
 let stack: Stack;
@@ -15,17 +15,7 @@ let doctor: string;
 let pharmacist: string;
 let patient: string;
 
-interface Problem {
-  type: string;
-  status: number;
-  errors?: { path: string; message: string }[];
-}
 
-async function problem(res: Response, status: number): Promise<Problem> {
-  const p = await json<Problem>(res, status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return p;
-}
 
 beforeAll(async () => {
   stack = await startStack();

@@ -13,6 +13,7 @@ import { SECRETS, startStack, type Stack } from './support/stack.js';
 import { json, waitFor } from './support/http.js';
 import { verifiedClinician } from './support/people.js';
 import { checkedIn } from './support/visits.js';
+import { whileAlteredWhenPaid } from './support/read-model.js';
 
 let stack: Stack;
 let admin: string;
@@ -283,14 +284,7 @@ describe('signed prescriptions over HTTP (issue 10, rules 2, 3 and 5)', () => {
     await json(await post(`/v1/patients/${patientId}/identity-verifications`, coordinator, { method: 'id-card' }), 201);
 
     // Someone alters the row as soon as it is paid, before dispensing: held, never dispensed.
-    await stack.db.sql.unsafe(`
-      create function alter_when_paid() returns trigger language plpgsql as $$
-      begin
-        if new.status = 'paid' then new.snapshot := jsonb_set(new.snapshot, '{items,0,quantity}', '60'); end if;
-        return new;
-      end $$;
-      create trigger alter_when_paid before update on prescriptions for each row execute function alter_when_paid();`);
-    try {
+    await whileAlteredWhenPaid(stack.db.sql, async () => {
       expect((await stack.payWebhook(paid)).status).toBe(204);
       const held = await waitFor(async () => {
         const p = await rx();
@@ -298,9 +292,7 @@ describe('signed prescriptions over HTTP (issue 10, rules 2, 3 and 5)', () => {
       });
       expect(held.timeline.filter((e: Json) => e.type === 'prescription.signature-mismatch').map((e: Json) => [e.data.stage, e.data.reason])).toEqual([['dispense', 'content-changed']]);
       expect(held.openTasks.map((t: Json) => t.id)).toContain(`rx:${rxId}:signature-mismatch:v2:dispense`);
-    } finally {
-      await stack.db.sql.unsafe('drop trigger alter_when_paid on prescriptions; drop function alter_when_paid();');
-    }
+    });
     const [dispensed] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from dispenses where prescription_id = ${rxId}`;
     expect(dispensed!.n).toBe(0);
     const [deliveries] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from deliveries where prescription_id = ${rxId}`;

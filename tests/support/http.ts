@@ -9,6 +9,16 @@ export async function json<T = Record<string, any>>(res: Response, status: numbe
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+/** An RFC 9457 problem answer of `status`, served as application/problem+json. */
+export async function problem<T = { type: string; title: string; status: number; detail: string; errors?: { path: string; message: string }[] }>(
+  res: Response,
+  status: number,
+): Promise<T> {
+  const p = await json<T>(res, status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  return p;
+}
+
 /** Polls `probe` until it returns a value (not undefined), or fails after `ms`. */
 export async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const until = Date.now() + ms;
