@@ -4,7 +4,7 @@ import { DEFAULT_PATHWAY, type InPersonJourneyInput, type JourneySnapshot, type 
 import { getPathway } from './reference.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
-import { openTasksOfJourney, upsertTask, type TaskView } from './tasks.js';
+import { taskColumns, taskView, upsertTask, type TaskView } from './tasks.js';
 
 /** One timeline event as read: a journey's and every item's timeline have this shape. */
 export interface TimelineRow {
@@ -66,32 +66,42 @@ export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
   for (const task of t.tasks ?? []) await upsertTask(tx, s.id, task);
 }
 
-/** The journey with its timeline and open tasks, read in one snapshot-consistent transaction. */
+/**
+ * The journey with its timeline, its children's statuses and its open tasks, in one statement: one
+ * snapshot of the database (consistent without a transaction of its own) and one round trip, so a
+ * read costs the API a fraction of a workflow query (issue 11).
+ */
 export async function getJourney(sql: Sql, id: string): Promise<JourneyView | undefined> {
-  return sql.begin('isolation level repeatable read read only', async (tx) => {
-    const [row] = await tx<{ snapshot: JourneySnapshot }[]>`select snapshot from journeys where id = ${id}`;
-    if (!row) return undefined;
-    const timeline = await tx<{ seq: number; at: Date; type: string; actor: string; data: Record<string, unknown> }[]>`
-      select seq, at, type, actor, data from timeline where journey_id = ${id} order by seq`;
-    const { children, ...snapshot } = row.snapshot;
-    let statuses: JourneyView['children'];
-    if (children) {
-      const known = await tx<{ id: string; status: string }[]>`
-        select id, status from prescriptions where journey_id = ${id}
-        union all select id, status from exams where journey_id = ${id}
-        union all select id, status from referrals where journey_id = ${id}`;
-      const byId = new Map(known.map((k) => [k.id, k.status]));
-      const of = (kind: keyof typeof INITIAL_STATUS) => children[kind].map((cid) => ({ id: cid, status: byId.get(cid) ?? INITIAL_STATUS[kind] }));
-      statuses = { prescriptions: of('prescriptions'), exams: of('exams'), referrals: of('referrals') };
-    }
-    return {
-      ...snapshot,
-      ...(statuses ? { children: statuses } : {}),
-      timeline: timeline.map((e) => ({ seq: e.seq, at: iso(e.at)!, type: e.type, actor: e.actor, data: e.data })),
-      openTasks: await openTasksOfJourney(tx as unknown as Sql, id),
-    };
-  });
+  const [row] = await sql<{ snapshot: JourneySnapshot; timeline: TimelineJson[]; children: ChildStatus[]; tasks: TaskJson[] }[]>`
+    select j.snapshot,
+      (select coalesce(json_agg(json_build_object('seq', t.seq, 'at', t.at, 'type', t.type, 'actor', t.actor, 'data', t.data) order by t.seq), '[]')
+         from timeline t where t.journey_id = j.id) as timeline,
+      (select coalesce(json_agg(json_build_object('id', c.id, 'status', c.status)), '[]') from (
+         select id, status from prescriptions where journey_id = j.id
+         union all select id, status from exams where journey_id = j.id
+         union all select id, status from referrals where journey_id = j.id) c) as children,
+      (select coalesce(json_agg(x order by x.created_at, x.id), '[]')
+         from (select ${taskColumns(sql)} from tasks where journey_id = j.id and status = 'open') x) as tasks
+    from journeys j where j.id = ${id}`;
+  if (!row) return undefined;
+  const { children, ...snapshot } = row.snapshot;
+  let statuses: JourneyView['children'];
+  if (children) {
+    const byId = new Map(row.children.map((k) => [k.id, k.status]));
+    const of = (kind: keyof typeof INITIAL_STATUS) => children[kind].map((cid) => ({ id: cid, status: byId.get(cid) ?? INITIAL_STATUS[kind] }));
+    statuses = { prescriptions: of('prescriptions'), exams: of('exams'), referrals: of('referrals') };
+  }
+  return {
+    ...snapshot,
+    ...(statuses ? { children: statuses } : {}),
+    timeline: row.timeline.map((e) => ({ seq: e.seq, at: iso(e.at)!, type: e.type, actor: e.actor, data: e.data })),
+    openTasks: row.tasks.map(taskView),
+  };
 }
+
+/** A timeline row and a task row as json_build_object / row_to_json give them: timestamps as text. */
+type TimelineJson = Omit<TimelineRow, 'at'> & { at: string };
+type TaskJson = Parameters<typeof taskView>[0];
 
 /** Who a journey belongs to, for object-level access checks. */
 export async function journeyOwner(sql: Sql, id: string): Promise<{ patientId: string; doctorId: string | null } | undefined> {

@@ -55,15 +55,16 @@ interface TaskRow {
   subject_id: string;
   action: string;
   assignee_id: string | null;
-  due_at: Date;
-  created_at: Date;
+  due_at: Date | string;
+  created_at: Date | string;
   tier: number;
-  closed_at: Date | null;
+  closed_at: Date | string | null;
   closed_by: string | null;
   note: string | null;
   overdue: boolean;
 }
 
+/** A task row as read (its timestamps as Date, or as text when it came through JSON). */
 export const taskView = (r: TaskRow): TaskView => ({
   id: r.id,
   kind: r.kind,
@@ -83,17 +84,11 @@ export const taskView = (r: TaskRow): TaskView => ({
 });
 
 /** `overdue` is computed by the database clock at read time: dueAt < now. */
-const COLUMNS = (sql: Sql) => sql`tasks.*, (status = 'open' and due_at < now()) as overdue`;
-
-export async function openTasksOfJourney(sql: Sql, journeyId: string): Promise<TaskView[]> {
-  const rows = await sql<TaskRow[]>`
-    select ${COLUMNS(sql)} from tasks where journey_id = ${journeyId} and status = 'open' order by created_at, id`;
-  return rows.map(taskView);
-}
+export const taskColumns = (sql: Sql) => sql`tasks.*, (status = 'open' and due_at < now()) as overdue`;
 
 export async function openTasksOfItem(sql: Sql, itemId: string): Promise<TaskView[]> {
   const rows = await sql<TaskRow[]>`
-    select ${COLUMNS(sql)} from tasks where subject_id = ${itemId} and status = 'open' order by created_at, id`;
+    select ${taskColumns(sql)} from tasks where subject_id = ${itemId} and status = 'open' order by created_at, id`;
   return rows.map(taskView);
 }
 
@@ -110,7 +105,7 @@ export interface TaskFilter {
 /** A work queue, oldest due first. */
 export async function listTasks(sql: Sql, f: TaskFilter): Promise<TaskView[]> {
   const rows = await sql<TaskRow[]>`
-    select ${COLUMNS(sql)} from tasks
+    select ${taskColumns(sql)} from tasks
     where status = ${f.status ?? 'open'}
       ${f.role === 'doctor' ? sql`and assignee_id = ${f.userId}` : f.role === 'admin' ? sql`and role = 'coordinator'` : sql`and role = ${f.role}`}
       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
@@ -121,7 +116,7 @@ export async function listTasks(sql: Sql, f: TaskFilter): Promise<TaskView[]> {
 }
 
 export async function getTask(sql: Sql, id: string): Promise<TaskView | undefined> {
-  const [row] = await sql<TaskRow[]>`select ${COLUMNS(sql)} from tasks where id = ${id}`;
+  const [row] = await sql<TaskRow[]>`select ${taskColumns(sql)} from tasks where id = ${id}`;
   return row ? taskView(row) : undefined;
 }
 
