@@ -1,6 +1,10 @@
 // The journeys read model: one row per journey, its append-only timeline and its tasks. Each
 // transition is written in one transaction, so one read never shows half of it.
-import { DEFAULT_PATHWAY, type InPersonJourneyInput, type JourneySnapshot, type Transition } from '../workflows/definitions.js';
+import { DEFAULT_PATHWAY, type InPersonJourneyInput, type JourneySnapshot, type Recorded, type Transition } from '../workflows/definitions.js';
+import { announcedEvents, storeTransitionNotifications } from './notifications.js';
+import { markPayment } from './payments.js';
+import { finishConsultationInQueue, leaveQueue, releaseSeatIn, startConsultationInQueue } from './slots.js';
+import { visitStanding } from './verification.js';
 import { getPathway } from './reference.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
@@ -30,13 +34,44 @@ export interface JourneyView extends Omit<JourneySnapshot, 'children'> {
 /** Before a child's first projection lands, it is where every child starts. */
 const INITIAL_STATUS = { prescriptions: 'pending-review', exams: 'awaiting-payment', referrals: 'sending' } as const;
 
-/** Idempotent: events carry keys unique per journey, tasks deterministic ids. */
-export async function recordTransition(sql: Sql, t: Transition): Promise<void> {
-  await sql.begin((tx) => writeTransition(tx as unknown as Sql, t));
+/**
+ * One transition in one transaction. Idempotent: events carry keys unique per journey, tasks
+ * deterministic ids, notifications their own. With effects (`journey-one-transaction`): the standing
+ * the step needs is checked first (a refusal writes nothing and is answered), then the slot's queue,
+ * the seat and the payment order change, the snapshot, tasks and notifications are written (queued for the outbox dispatcher when
+ * `queue`), and the events but those announcing a withheld notification. Answers who is now waiting
+ * behind a consultation that started or a patient who left, for the caller to tell once the transaction
+ * has committed.
+ */
+export async function recordTransition(sql: Sql, t: Transition, queue = false): Promise<Recorded & { behind: string[] }> {
+  return (await sql.begin(async (raw) => {
+    const tx = raw as unknown as Sql;
+    if (t.standing) {
+      const s = await visitStanding(tx, t.standing);
+      if (!s.ok) return { withheld: [], refused: { type: s.type, detail: s.detail }, behind: [] };
+    }
+    let behind: string[] = [];
+    if (t.queue?.op === 'start-consultation') behind = await startConsultationInQueue(tx, { journeyId: t.snapshot.id, slotId: t.queue.slotId });
+    if (t.queue?.op === 'leave') behind = await leaveQueue(tx, { journeyId: t.snapshot.id, slotId: t.queue.slotId });
+    if (t.queue?.op === 'finish-consultation') await finishConsultationInQueue(tx, { journeyId: t.snapshot.id });
+    if (t.releaseSeat) await releaseSeatIn(tx, { journeyId: t.snapshot.id, noShow: t.releaseSeat.noShow });
+    if (t.payment) await markPayment(tx, t.payment);
+    // The snapshot first: a notification's text reads the appointment this transition may have set.
+    await writeSnapshot(tx, t);
+    const recorded = await storeTransitionNotifications(tx, t.notifications, queue);
+    await writeEventsAndTasks(tx, t.snapshot.id, announcedEvents(t.events, t.announces, recorded), t.tasks);
+    return { ...recorded, behind };
+  })) as Recorded & { behind: string[] };
 }
 
 /** The writes of one transition, inside the caller's transaction. */
 export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
+  await writeSnapshot(tx, t);
+  await writeEventsAndTasks(tx, t.snapshot.id, t.events, t.tasks);
+}
+
+/** The journey's row, unless a newer version is stored. */
+async function writeSnapshot(tx: Sql, t: Pick<Transition, 'snapshot' | 'version'>): Promise<void> {
   const s = t.snapshot;
   await tx`
     insert into journeys (id, patient_id, mode, pathway_id, pathway_version, phase, status, step,
@@ -50,7 +85,11 @@ export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
       snapshot = excluded.snapshot, version = excluded.version, updated_at = now()
     -- the row lock this takes orders concurrent transitions of one journey; an older one keeps its events only
     where journeys.version < excluded.version`;
-  for (const e of t.events) {
+}
+
+/** Appends the events (each once, by key), then writes the tasks: a task closed here is still open when its `task.closed` is appended. */
+async function writeEventsAndTasks(tx: Sql, journeyId: string, events: Transition['events'], tasks: Transition['tasks']): Promise<void> {
+  for (const e of events) {
     // A task closed by hand already (an acknowledged escalation) has its `task.completed`: the
     // workflow's later `task.closed` for it would say it closed twice, so it is not appended.
     const closedAlready = e.type === 'task.closed' && typeof e.data.taskId === 'string'
@@ -58,12 +97,12 @@ export async function writeTransition(tx: Sql, t: Transition): Promise<void> {
       : tx`false`;
     await tx`
       insert into timeline (journey_id, seq, key, at, type, actor, data)
-      select ${s.id}, coalesce(max(seq), 0) + 1, ${e.key}, ${e.at}, ${e.type}, ${e.actor}, ${tx.json(e.data as never)}
-      from timeline where journey_id = ${s.id}
+      select ${journeyId}, coalesce(max(seq), 0) + 1, ${e.key}, ${e.at}, ${e.type}, ${e.actor}, ${tx.json(e.data as never)}
+      from timeline where journey_id = ${journeyId}
       having not ${closedAlready}
       on conflict (journey_id, key) do nothing`;
   }
-  for (const task of t.tasks ?? []) await upsertTask(tx, s.id, task);
+  for (const task of tasks ?? []) await upsertTask(tx, journeyId, task);
 }
 
 /**
@@ -161,9 +200,12 @@ export async function listJourneys(sql: Sql, f: JourneyFilter): Promise<{ items:
 export function journeyActivities(deps: ActivityDeps) {
   const { sql } = deps;
   return {
-    async recordTransition(t: Transition): Promise<void> {
-      await recordTransition(sql, t);
-      activityLog(deps).debug({ journeyId: t.snapshot.id, events: t.events.map((e) => e.type) }, 'transition projected');
+    async recordTransition(t: Transition): Promise<Recorded> {
+      const { behind, ...recorded } = await recordTransition(sql, t, deps.notifyWebhook !== undefined);
+      // Those behind a consultation that started may be near their turn now.
+      if (behind.length > 0) await deps.signalQueueAdvanced(behind);
+      activityLog(deps).debug({ journeyId: t.snapshot.id, events: t.events.map((e) => e.type), refused: recorded.refused?.type }, 'transition projected');
+      return recorded;
     },
     /**
      * The offline journey an online visit referred to in-person care: on the offline default pathway

@@ -2,7 +2,7 @@
 // NOTIFY_WEBHOOK_URL. The notification id is the idempotency key: stored once, delivered once.
 // Texts come from the message templates in activities/messages/ (see messages.ts), in the patient's
 // language and timezone, with the facts read here from the database.
-import type { Mode, NotificationKind, NotificationRequest, NotifyResult } from '../workflows/definitions.js';
+import type { Mode, NotificationKind, NotificationRequest, NotifyResult, Recorded } from '../workflows/definitions.js';
 import { consentOf, isOutreach } from './consent.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
@@ -99,6 +99,30 @@ export async function insertNotification(tx: Sql, req: NotificationRequest, text
     on conflict (id) do nothing`;
   if (queue) await tx`insert into outbox (id, via) values (${req.id}, ${queue}) on conflict (id) do nothing`;
   return { stored: true, ...(outreach ? { outreach } : {}) };
+}
+
+/**
+ * Stores a transition's notifications inside its transaction (rendered there, so they read what the
+ * transition wrote), queued for the outbox dispatcher when `queue`: the programs' projections, and the
+ * journeys' since `journey-one-transaction`. Answers which were withheld (outreach, consent withdrawn)
+ * and the consent found.
+ */
+export async function storeTransitionNotifications(tx: Sql, notifications: NotificationRequest[] | undefined, queue: boolean): Promise<Recorded> {
+  const recorded: Recorded = { withheld: [] };
+  for (const n of notifications ?? []) {
+    const r = await insertNotification(tx, n, await renderNotification(tx, n), queue ? 'dispatcher' : undefined);
+    if (!r.stored) recorded.withheld.push(n.id);
+    if (r.outreach) recorded.outreach = r.outreach;
+  }
+  return recorded;
+}
+
+/** A transition's events but those that announce a notification it withheld (`announces`: event key → notification id). */
+export function announcedEvents<E extends { key: string }>(events: E[], announces: Record<string, string> | undefined, recorded: Recorded): E[] {
+  return events.filter((e) => {
+    const announced = announces?.[e.key];
+    return announced === undefined || !recorded.withheld.includes(announced);
+  });
 }
 
 /**

@@ -18,7 +18,7 @@ import { activityLog, type ActivityDeps } from './deps.js';
 import { appendItemEvent, itemTimeline } from './items.js';
 import { getPathway, getPatient } from './reference.js';
 import type { TimelineRow } from './journeys.js';
-import { insertNotification, renderNotification } from './notifications.js';
+import { announcedEvents, storeTransitionNotifications } from './notifications.js';
 import { openTasksOfItem, upsertTask, type TaskView } from './tasks.js';
 
 // ---- templates ---------------------------------------------------------------------------------
@@ -99,12 +99,11 @@ export function planOccurrences(r: PlanRequest): Occurrence[] {
 /**
  * One transition of a program in one transaction: its row (a newer version only), its timeline
  * (each event once, by key), its tasks and the notifications it sends (stored once by id; queued for
- * the outbox dispatcher when a webhook is configured). Texts are rendered before the transaction.
+ * the outbox dispatcher when a webhook is configured: activities/notifications.ts, the journeys' too).
  * An outreach notification whose patient has withdrawn consent is withheld (insertNotification), and
  * so is the event that `announces` it; the answer names what was withheld.
  */
 export async function recordProgramTransition(sql: Sql, t: ProgramTransition, queue: boolean): Promise<ProgramRecorded> {
-  const rendered = await Promise.all((t.notifications ?? []).map(async (n) => ({ n, text: await renderNotification(sql, n) })));
   const s = t.snapshot;
   return (await sql.begin(async (raw) => {
     const tx = raw as unknown as Sql;
@@ -113,16 +112,8 @@ export async function recordProgramTransition(sql: Sql, t: ProgramTransition, qu
       values (${s.id}, ${s.patientId}, ${s.condition}, ${s.doctorId}, ${s.status}, ${tx.json(s as never)}, ${t.version})
       on conflict (id) do update set status = excluded.status, doctor_id = excluded.doctor_id, snapshot = excluded.snapshot, version = excluded.version, updated_at = now()
       where programs.version < excluded.version`;
-    const recorded: ProgramRecorded = { withheld: [] };
-    for (const { n, text } of rendered) {
-      const r = await insertNotification(tx, n, text, queue ? 'dispatcher' : undefined);
-      if (!r.stored) recorded.withheld.push(n.id);
-      if (r.outreach) recorded.outreach = r.outreach;
-    }
-    for (const e of t.events) {
-      const announced = t.announces?.[e.key];
-      if (announced === undefined || !recorded.withheld.includes(announced)) await appendItemEvent(tx, s.id, e);
-    }
+    const recorded = await storeTransitionNotifications(tx, t.notifications, queue);
+    for (const e of announcedEvents(t.events, t.announces, recorded)) await appendItemEvent(tx, s.id, e);
     for (const task of t.tasks ?? []) await upsertTask(tx, null, task);
     return recorded;
   })) as ProgramRecorded;

@@ -1,9 +1,10 @@
 // Slots, seats and the per-slot queue. A seat is taken by one conditional UPDATE on the slot row,
 // so a slot is never overbooked however many bookings race for it.
 import { randomUUID } from 'node:crypto';
-import type { Appointment, CheckInResult, Mode } from '../workflows/definitions.js';
+import type { Appointment, CheckInResult, Mode, VisitStandingInput } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import type { ActivityDeps } from './deps.js';
+import { visitStanding } from './verification.js';
 
 export interface Slot {
   id: string;
@@ -60,7 +61,9 @@ export async function listSlots(sql: Sql, f: { department?: string; from?: strin
 
 export type SeatResult =
   | { ok: true; appointment: Appointment }
-  | { ok: false; reason: 'not-found' | 'full' | 'started' | 'mismatch'; message: string };
+  | { ok: false; reason: 'not-found' | 'full' | 'started' | 'mismatch'; message: string }
+  /** The standing asked with the seat (`journey-one-transaction`) refused: `type` names the rule. */
+  | { ok: false; reason: 'standing'; type: string; message: string };
 
 /**
  * Takes one seat of the slot for the journey. Idempotent per journey: a retry after success returns
@@ -68,9 +71,14 @@ export type SeatResult =
  */
 export async function reserveSeat(
   sql: Sql,
-  r: { journeyId: string; slotId: string; mode: Mode; department: string },
+  r: { journeyId: string; slotId: string; mode: Mode; department: string; standing?: VisitStandingInput },
 ): Promise<SeatResult> {
   return sql.begin(async (tx) => {
+    // The doctor's (and, online, the patient's) standing first, in the same transaction: a refusal takes no seat.
+    if (r.standing) {
+      const s = await visitStanding(tx as unknown as Sql, r.standing);
+      if (!s.ok) return { ok: false as const, reason: 'standing' as const, type: s.type, message: s.detail };
+    }
     const [held] = await tx<SlotRow[]>`
       select s.* from seats h join slots s on s.id = h.slot_id
       where h.journey_id = ${r.journeyId} and h.slot_id = ${r.slotId} and h.status = 'held'`;
@@ -109,13 +117,16 @@ const appointmentOf = (s: SlotRow): Appointment => ({
 
 /** Gives the journey's held seat back to its slot, once. `noShow` keeps the seat marked as such. */
 export async function releaseSeat(sql: Sql, r: { journeyId: string; noShow?: boolean }): Promise<void> {
-  await sql.begin(async (tx) => {
-    const [seat] = await tx<{ slot_id: string }[]>`
-      update seats set status = ${r.noShow ? 'no-show' : 'released'}, released_at = now()
-      where journey_id = ${r.journeyId} and status = 'held'
-      returning slot_id`;
-    if (seat) await tx`update slots set remaining = remaining + 1 where id = ${seat.slot_id}`;
-  });
+  await sql.begin((tx) => releaseSeatIn(tx as unknown as Sql, r));
+}
+
+/** `releaseSeat` inside the caller's transaction (a journey's projection, `journey-one-transaction`). */
+export async function releaseSeatIn(tx: Sql, r: { journeyId: string; noShow?: boolean }): Promise<void> {
+  const [seat] = await tx<{ slot_id: string }[]>`
+    update seats set status = ${r.noShow ? 'no-show' : 'released'}, released_at = now()
+    where journey_id = ${r.journeyId} and status = 'held'
+    returning slot_id`;
+  if (seat) await tx`update slots set remaining = remaining + 1 where id = ${seat.slot_id}`;
 }
 
 /** Gives the next queue number of the slot; idempotent per journey. */

@@ -2,7 +2,7 @@
 // and real-name patients (identity verification records). The workflows ask through the activities
 // built on these; the API shows and records them.
 import { randomUUID } from 'node:crypto';
-import { ONLINE_MIN_YEARS, RuleFailureType } from '../workflows/definitions.js';
+import { ONLINE_MIN_YEARS, RuleFailureType, type VisitStandingInput } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 
 export interface ClinicianStanding {
@@ -98,6 +98,24 @@ export const patientRefusal = (verified: boolean): Refusal | undefined =>
 export type Standing = { ok: true } | ({ ok: false } & Refusal);
 const standing = (r: Refusal | undefined): Standing => (r ? { ok: false, ...r } : { ok: true });
 
+/**
+ * Before a visit's step: the doctor (named, or the slot's) in good standing for the mode, and for an
+ * online visit a real-name verified patient. An unknown slot passes: booking reports it. Also asked
+ * inside a journey's projection (activities/journeys.ts), with its transaction.
+ */
+export async function visitStanding(sql: Sql, a: VisitStandingInput): Promise<Standing> {
+  let doctorId = a.doctorId;
+  if (!doctorId && a.slotId) {
+    const [slot] = await sql<{ doctor_id: string }[]>`select doctor_id from slots where id = ${a.slotId}`;
+    if (!slot) return { ok: true };
+    doctorId = slot.doctor_id;
+  }
+  const doctor = doctorId ? standingRefusal(await clinicianStanding(sql, doctorId), 'doctor', a.mode) : undefined;
+  if (doctor) return standing(doctor);
+  if (a.mode !== 'online') return { ok: true };
+  return standing(patientRefusal((await identityVerification(sql, a.patientId)) !== undefined));
+}
+
 /** The checks the workflows make before a clinician acts or a patient is served online. */
 export function verificationActivities(deps: { sql: Sql }) {
   return {
@@ -109,18 +127,7 @@ export function verificationActivities(deps: { sql: Sql }) {
      * Before a visit's step: the doctor (named, or the slot's) in good standing for the mode, and for an
      * online visit a real-name verified patient. An unknown slot passes: booking reports it.
      */
-    async visitStanding(a: { doctorId?: string; slotId?: string; mode: 'online' | 'offline'; patientId: string }): Promise<Standing> {
-      let doctorId = a.doctorId;
-      if (!doctorId && a.slotId) {
-        const [slot] = await deps.sql<{ doctor_id: string }[]>`select doctor_id from slots where id = ${a.slotId}`;
-        if (!slot) return { ok: true };
-        doctorId = slot.doctor_id;
-      }
-      const doctor = doctorId ? standingRefusal(await clinicianStanding(deps.sql, doctorId), 'doctor', a.mode) : undefined;
-      if (doctor) return standing(doctor);
-      if (a.mode !== 'online') return { ok: true };
-      return standing(patientRefusal((await identityVerification(deps.sql, a.patientId)) !== undefined));
-    },
+    visitStanding: (a: VisitStandingInput): Promise<Standing> => visitStanding(deps.sql, a),
     /** Is the patient real-name verified? */
     async patientStanding(a: { patientId: string }): Promise<Standing> {
       return standing(patientRefusal((await identityVerification(deps.sql, a.patientId)) !== undefined));

@@ -90,6 +90,68 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.save(journeyWorkflowId(journeyId), 'patient-journey-local-work.json');
     },
   },
+  'journey-one-transaction': {
+    files: [
+      'patient-journey-one-transaction.json',
+      'patient-journey-one-transaction-cancelled.json',
+      'patient-journey-one-transaction-post-visit.json',
+      'patient-journey-one-transaction-cancelled-in-visit.json',
+      'patient-journey-one-transaction-lapsed.json',
+      'patient-journey-one-transaction-no-show.json',
+    ],
+    // Journeys whose transitions are one local activity each where they can be (`journey-one-transaction`):
+    // started pre-triaged by the API; two reminders, each stored with its projection; a check-in near the
+    // front that says so in its own projection; the consultation with its standing and queue; an outcome
+    // that finishes the queue in its projection. Then one paid and cancelled (refund and notices in one
+    // projection), one whose outcome prescribes (its child cancelled), one cancelled by a coordinator
+    // once checked in (the queue left in the projection), one whose payment window lapses and one no-show
+    // (the seat and the order in the projection).
+    async run(c) {
+      await c.pathway('replay-one-tx', { appointmentReminders: ['PT2S', 'PT1S'], paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
+      const slot = await c.slot(3500);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      await c.pay(booked.payment.orderId);
+      await sleep(Date.parse(slot.start) - Date.now() + 300);
+      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+      await c.save(journeyWorkflowId(j.id), 'patient-journey-one-transaction.json');
+
+      const later = await c.slot(3_600_000);
+      const k = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
+      const kBooked = await c.post(`/v1/journeys/${k.id}/appointment`, c.pt, { slotId: later.id });
+      await c.pay(kBooked.payment.orderId);
+      await until(async () => (((await (await c.stack.call('GET', `/v1/journeys/${k.id}`, { token: c.admin })).json()) as { step?: string }).step === 'booked' ? true : undefined));
+      await c.post(`/v1/journeys/${k.id}/cancel`, c.pt, { reason: 'feeling better' });
+      await c.save(journeyWorkflowId(k.id), 'patient-journey-one-transaction-cancelled.json');
+
+      const { journeyId, rxId } = await c.prescribed('replay-one-tx', 2);
+      await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'recorded without the course' });
+      await c.save(journeyWorkflowId(journeyId), 'patient-journey-one-transaction-post-visit.json');
+
+      const soon = await c.slot(1500);
+      const v = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
+      const vBooked = await c.post(`/v1/journeys/${v.id}/appointment`, c.pt, { slotId: soon.id });
+      await c.pay(vBooked.payment.orderId);
+      await until(async () => (((await (await c.stack.call('GET', `/v1/journeys/${v.id}`, { token: c.admin })).json()) as { step?: string }).step === 'booked' ? true : undefined));
+      await c.post(`/v1/journeys/${v.id}/check-in`, c.pt);
+      await c.post(`/v1/journeys/${v.id}/cancel`, await c.stack.token('coordinator', 'coord-replay'), { reason: 'clinic closed' });
+      await c.save(journeyWorkflowId(v.id), 'patient-journey-one-transaction-cancelled-in-visit.json');
+
+      await c.pathway('replay-one-tx-short', { paymentWindow: 'PT2S', noShowGrace: 'PT1S', consultStartSla: 'PT30S' });
+      const lapse = await c.slot(3_600_000);
+      const l = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx-short' });
+      await c.post(`/v1/journeys/${l.id}/appointment`, c.pt, { slotId: lapse.id });
+      await c.save(journeyWorkflowId(l.id), 'patient-journey-one-transaction-lapsed.json');
+
+      const gone = await c.slot(1500);
+      const n = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx-short' });
+      const nBooked = await c.post(`/v1/journeys/${n.id}/appointment`, c.pt, { slotId: gone.id });
+      await c.pay(nBooked.payment.orderId);
+      await c.save(journeyWorkflowId(n.id), 'patient-journey-one-transaction-no-show.json');
+    },
+  },
   'needs-in-person': {
     files: ['patient-journey-referred-offline.json', 'patient-journey-pretriaged-cancelled.json'],
     // An online visit that ends as "needs in-person care" (`needs-in-person`), and the offline journey it

@@ -161,7 +161,7 @@ describe('consent: outreach', () => {
         expect(world.notificationsOf('appointment.reminder').map((n) => n.id)).toEqual([first, second]);
         expect(world.withheld).toEqual([second]);
         expect(stored(world, 'appointment.reminder').map((n) => n.id)).toEqual([first]);
-        expect(world.delivered).not.toContain(second);
+        expect(world.queued).not.toContain(second);
         expect(world.events(journeyId, 'reminder.sent').map((e) => e.data.offset)).toEqual(['P1D']);
         const since = world.consentOf('pat-1', 'outreach');
         expect(outreachEvents(world, journeyId).map((e) => [e.type, e.key, e.data])).toEqual([
@@ -175,11 +175,13 @@ describe('consent: outreach', () => {
         const told = [`journey:${journeyId}:payment.refunded:${orderId}`, `journey:${journeyId}:journey.cancelled:cancel`];
         for (const id of told) {
           expect(world.notifications.has(id)).toBe(true);
-          expect(world.delivered).toContain(id);
+          expect(world.queued).toContain(id);
         }
-        // Delivered: exactly what was stored, once each (payment.due, the P1D reminder, the two notices).
-        expect([...world.delivered].sort()).toEqual([...world.notifications.keys()].sort());
-        expect(world.delivered).toHaveLength(4);
+        // Queued for the outbox dispatcher with their projections (journey-one-transaction): exactly what
+        // was stored, once each (payment.due, the P1D reminder, the two notices); no delivery activity.
+        expect([...world.queued].sort()).toEqual([...world.notifications.keys()].sort());
+        expect(world.queued).toHaveLength(4);
+        expect(world.delivered).toEqual([]);
         expect(outreachEvents(world, journeyId)).toHaveLength(1);
       },
       { ended: async (hd) => ((await hd.query(snapshotQuery).catch(() => undefined))?.status ?? 'active') !== 'active' },

@@ -111,7 +111,7 @@ describe('verified doctors', () => {
       const { handle } = await triaged(taskQueue);
       const slot = await slotOf(world, 'offline');
       expect(await refused(book(handle, slot.id))).toBe(RuleFailureType.ClinicianUnverified);
-      expect(world.calls.reserveSeat ?? 0).toBe(0);
+      expect(world.seats.size).toBe(0); // asked with the seat, in its transaction: none taken
       expect(world.slots.get(slot.id)!.remaining).toBe(3);
       expect((await handle.query(snapshotQuery)).step).toBe('booking');
 
@@ -170,7 +170,7 @@ describe('real-name patients', () => {
       const { handle } = await triaged(taskQueue, { mode: 'online' });
       const slot = await slotOf(world, 'online');
       expect(await refused(book(handle, slot.id))).toBe(RuleFailureType.PatientUnverified);
-      expect(world.calls.reserveSeat ?? 0).toBe(0);
+      expect(world.seats.size).toBe(0); // asked with the seat, in its transaction: none taken
 
       world.unverifiedPatients.delete('pat-1');
       await checkedIn(world, handle, 'online');

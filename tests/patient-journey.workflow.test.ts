@@ -114,11 +114,17 @@ async function twoPaidInOneSlot(world: FakeWorld, taskQueue: string) {
   return [a, b] as const;
 }
 
-/** Each notification was stored once and delivered once: counted from the calls, repeats included. */
+/**
+ * Each notification was stored once and queued once for the outbox dispatcher, in its transition's
+ * projection (journey-one-transaction): counted from the calls, repeats included. None is delivered by
+ * an activity of the journey.
+ */
 function expectEachNotificationOnce(world: FakeWorld): void {
   const stored = world.notifyCalls.map((n) => n.id);
-  expect(new Set(stored).size, `notify called twice for one id: ${stored.join(', ')}`).toBe(stored.length);
-  expect([...world.delivered].sort()).toEqual([...stored].sort());
+  expect(new Set(stored).size, `stored twice for one id: ${stored.join(', ')}`).toBe(stored.length);
+  expect([...world.queued].sort()).toEqual([...stored].sort());
+  expect(world.delivered).toEqual([]);
+  expect(world.calls.notify ?? 0).toBe(0);
 }
 
 /** Checks in, then lets the consult-start SLA pass `periods` times with nobody starting. */
@@ -170,7 +176,7 @@ describe('patientJourney', () => {
         { start: booked.appointment!.start, offset: 'P1D' },
         { start: booked.appointment!.start, offset: 'PT1H' },
       ]);
-      expect(world.calls.markPayment).toBe(1);
+      expect(world.marks).toEqual([{ orderId: booked.payment!.orderId, status: 'paid' }]);
       expect(world.refundCalls).toEqual([]);
       expectEachNotificationOnce(world);
       // What the timeline says of each step, not only that it happened.
@@ -259,9 +265,11 @@ describe('patientJourney', () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
       const { booked } = await bookAndPay(world, handle, 2 * 24 * HOUR, { pay: false });
-      const open = world.hold('releaseSeat');
+      // The cancellation's one projection (seat, order and events together) is held.
+      const projections = world.calls.recordTransition ?? 0;
+      const open = world.hold('recordTransition');
       const cancelling = handle.executeUpdate(cancelUpdate, { args: [{ reason: 'changed my mind', actor: patientActor }] });
-      await waitFor(async () => (world.calls.releaseSeat ?? 0) > 0);
+      await waitFor(async () => (world.calls.recordTransition ?? 0) > projections);
       // The payment lands while the cancellation is under way: it is handled after it, as a late payment.
       const order = booked.payment!;
       await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'alipay' });
@@ -420,57 +428,42 @@ describe('patientJourney', () => {
     });
   });
 
-  it('never holds the journey on a messaging gateway that is down, and delivers once it is back', async () => {
+  it('never holds the journey on a messaging gateway that is down: its notices are queued with their transitions', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      const open = world.hold('deliverNotification');
+      // A delivery activity would wait here; the journey runs none (the outbox dispatcher delivers,
+      // workers/outbox.ts, tested in tests/notifications.test.ts).
+      world.hold('deliverNotification');
       const { handle, journeyId } = await startJourney(taskQueue);
       const { booked } = await bookAndPay(world, handle, 2 * HOUR);
       expect(booked.step).toBe('awaiting-payment');
       expect(world.notificationsOf('payment.due')).toHaveLength(1); // in the inbox at once
-      expect(world.delivered).toEqual([]);
+      expect(world.queued).toEqual([`journey:${journeyId}:payment.due:${booked.payment!.orderId}`]);
       await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: patientActor }] });
-      expect(world.snapshots.get(journeyId)!.status).toBe('cancelled');
-      open();
-      await handle.result(); // the workflow completes only once every delivery is done
-      expect(world.delivered.sort()).toEqual([...world.notifications.keys()].sort());
+      expect(await handle.result()).toMatchObject({ status: 'cancelled' });
+      expect(world.calls.deliverNotification).toBeUndefined();
+      expect(world.queued.sort()).toEqual([...world.notifications.keys()].sort());
+      expectEachNotificationOnce(world);
     });
   });
 
-  it('refunds a payment that lands while a lapsed journey is still sending its last notifications', async () => {
+  it('refunds a payment that lands while the payment window is expiring (its projection being stored), and says so', async () => {
     await withWorker(async ({ world, taskQueue }) => {
-      // Held deliveries also hold the test server's clock, so this window passes in real time.
-      const open = world.hold('deliverNotification');
       const { handle, journeyId } = await startJourney(taskQueue, { pathway: { ...standard, paymentWindow: 'PT2S' } });
       const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
-      // Lapsed, and both its deliveries (payment.due, journey.cancelled) have started: the workflow is
-      // now only waiting for them before it completes.
-      await waitFor(async () => world.snapshots.get(journeyId)?.status === 'cancelled' && world.calls.deliverNotification === 2);
+      // The lapse's projection (its events and the journey.cancelled notice, one transaction) is held.
+      const projections = world.calls.recordTransition ?? 0;
+      const open = world.hold('recordTransition');
+      await waitFor(async () => (world.calls.recordTransition ?? 0) > projections);
       const order = booked.payment!;
-      const openRefund = world.hold('refundPayment');
       await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'wechat' });
-      await waitFor(async () => (world.calls.refundPayment ?? 0) > 0);
-      open(); // the last deliveries go out while the refund is still under way
-      await waitFor(async () => world.delivered.length === world.notifications.size);
-      await new Promise((r) => setTimeout(r, 1000)); // time for the workflow to act on them
-      openRefund();
+      open();
       expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
       expect(world.refunds.get(order.orderId)).toBe(1500);
       expect(world.types(journeyId).slice(-3)).toEqual(['payment.expired', 'journey.cancelled', 'payment.refunded']);
-    });
-  });
-
-  it('refunds a payment that lands while the payment window is expiring, and says so', async () => {
-    await withWorker(async ({ world, taskQueue }) => {
-      const { handle, journeyId } = await startJourney(taskQueue, { pathway: { ...standard, paymentWindow: 'PT1S' } });
-      const open = world.hold('markPayment');
-      const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
-      await waitFor(async () => (world.calls.markPayment ?? 0) > 0); // the expiry is marking the order
-      const order = booked.payment!;
-      await handle.signal(paymentReceivedSignal, { orderId: order.orderId, amount: order.amount, paidAt: new Date().toISOString(), channel: 'wechat' });
-      open();
-      expect(await handle.result()).toMatchObject({ status: 'cancelled', payment: { status: 'refunded' } });
-      expect(world.payments.get(order.orderId)!.status).toBe('refunded');
-      expect(world.types(journeyId).slice(-3)).toEqual(['payment.expired', 'journey.cancelled', 'payment.refunded']);
+      expect(world.notificationsOf('payment.refunded').map((n) => n.params)).toEqual([{ amount: 1500 }]);
+      // Marked expired with the lapse (its projection), then refunded by the provider.
+      expect(world.marks).toEqual([{ orderId: order.orderId, status: 'expired' }]);
+      expectEachNotificationOnce(world);
     });
   });
 
@@ -523,7 +516,7 @@ describe('patientJourney', () => {
       expect(sent[0]!.params).toMatchObject({ queueNumber: 2, ahead: 0 });
     });
   });
-  it('takes a duplicate payment once: one payment.received, one markPayment, no refund', async () => {
+  it('takes a duplicate payment once: one payment.received, the order marked paid once, no refund', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
       const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
@@ -536,7 +529,7 @@ describe('patientJourney', () => {
       await handle.signal(paymentReceivedSignal, p);
       expect(await handle.executeUpdate(paymentUpdate, { args: [{ ...p, orderId: 'another-order' }] })).toEqual({ outcome: 'unchanged' });
       expect(world.projectedOf(journeyId, 'payment.received').map((e) => e.data)).toEqual([{ orderId: p.orderId, amount: 1500, channel: 'wechat' }]);
-      expect(world.calls.markPayment).toBe(1);
+      expect(world.marks).toEqual([{ orderId: p.orderId, status: 'paid' }]);
       expect(world.refundCalls).toEqual([]);
       expect((await handle.query(snapshotQuery)).payment).toMatchObject({ status: 'paid', amount: 1500 });
     });
@@ -545,13 +538,18 @@ describe('patientJourney', () => {
   it('answers a payment for a cancelled journey as refunded, with the amount', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle } = await startJourney(taskQueue);
-      const open = world.hold('deliverNotification'); // keeps the workflow open after the cancellation
       const { booked } = await bookAndPay(world, handle, 2 * HOUR, { pay: false });
-      await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: patientActor }] });
+      // The cancellation's projection is held, so both reports are taken by the open workflow, after it.
+      const projections = world.calls.recordTransition ?? 0;
+      const open = world.hold('recordTransition');
+      const cancelling = handle.executeUpdate(cancelUpdate, { args: [{ reason: 'x', actor: patientActor }] });
+      await waitFor(async () => (world.calls.recordTransition ?? 0) > projections);
       const p = { orderId: booked.payment!.orderId, amount: 1500, paidAt: new Date().toISOString(), channel: 'alipay' as const };
-      expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'refunded' });
-      expect(await handle.executeUpdate(paymentUpdate, { args: [p] })).toEqual({ outcome: 'unchanged' }); // refunded already
+      const reports = [handle.executeUpdate(paymentUpdate, { args: [p] }), handle.executeUpdate(paymentUpdate, { args: [p] })];
       open();
+      await cancelling;
+      // One refunds it; the other finds it refunded already.
+      expect((await Promise.all(reports)).map((r) => r.outcome).sort()).toEqual(['refunded', 'unchanged']);
       expect(await handle.result()).toMatchObject({ status: 'cancelled', step: 'done', payment: { status: 'refunded' } });
       // The late payment's report goes with the refund, so the refunded order keeps when and how it was paid.
       expect(world.refundCalls).toEqual([{ orderId: p.orderId, amount: 1500, reason: 'late-payment', paidAt: p.paidAt, channel: 'alipay' }]);

@@ -39,12 +39,10 @@ import {
   type JourneyInput,
   type NotificationRequest,
   type Occurrence,
-  OUTREACH_KINDS,
   type ProgramCarry,
   type ProgramDoseInput,
   type ProgramInput,
   type ProgramPlanInput,
-  type ProgramRecorded,
   type ProgramSnapshot,
   type ProgramStatusInput,
   type Reading,
@@ -123,10 +121,6 @@ class Program extends WorkflowKernel {
   plannedUntil = 0;
   /** Bumped by every change of plan or status: the main loop plans again and picks its next wait. */
   changes = 0;
-  /** Notifications of the transition being projected: stored in the projection's transaction. */
-  private outgoing: NotificationRequest[] = [];
-  /** Events of that transition that say one of them went out (event key: notification id). */
-  private announces: Record<string, string> = {};
   /** `program-lean-reminders`, decided when the run starts. */
   lean = false;
 
@@ -191,33 +185,12 @@ class Program extends WorkflowKernel {
   }
 
   protected async writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
-    const notifications = this.outgoing;
-    const announces = this.announces;
-    this.outgoing = [];
-    this.announces = {};
     this.snapshot.next = this.nextOf();
-    const recorded = await (this.lean ? lean : local).recordProgramTransition({
-      version,
-      snapshot: this.view(),
-      events,
-      ...(tasks ? { tasks } : {}),
-      ...(notifications.length ? { notifications } : {}),
-      ...(Object.keys(announces).length ? { announces } : {}),
-    });
-    this.outreachStored(notifications, recorded);
-  }
-
-  /**
-   * What the projection found of outreach consent (the landed activity answered nothing). A dose whose
-   * reminder was withheld is not waited for, so it is not counted missed: like a pause, the patient is
-   * not held to a reminder they never got.
-   */
-  private outreachStored(sent: NotificationRequest[], recorded: ProgramRecorded | undefined): void {
-    if (!recorded?.outreach) return;
-    const withheld = sent.filter((n) => recorded.withheld.includes(n.id));
-    const kind = (withheld[0] ?? sent.find((n) => OUTREACH_KINDS.includes(n.kind)))!.kind;
-    if (this.outreachOutcome(kind, withheld.length === 0, recorded.outreach)) return;
-    for (const n of withheld) {
+    const { transition, sent } = this.outgoingTransition(version, this.view(), events, tasks);
+    const recorded = await (this.lean ? lean : local).recordProgramTransition(transition);
+    // A dose whose reminder was withheld is not waited for, so it is not counted missed: like a pause,
+    // the patient is not held to a reminder they never got.
+    for (const n of this.outreachStored(sent, recorded)) {
       if (n.kind === 'medication.reminder') this.c.pendingDoses = this.c.pendingDoses.filter((d) => !(d.drugCode === n.refs.drugCode && d.at === n.refs.scheduledAt));
     }
   }
@@ -236,10 +209,9 @@ class Program extends WorkflowKernel {
   }
 
   /** A program notification: its id from the program id + kind + occurrence, its refs name what it is about. */
-  private notice(kind: NotificationRequest['kind'], occurrence: string, refs: Record<string, string>, params: NotificationRequest['params'] = {}): string {
-    const id = `${this.wfId}:${kind}:${occurrence}`;
-    this.outgoing.push({ id, patientId: this.input.patientId, kind, refs: { programId: this.input.programId, ...refs }, params });
-    return id;
+  private notice(kind: NotificationRequest['kind'], occurrence: string, refs: Record<string, string>, params: NotificationRequest['params'] = {}, announcedBy?: TimelineEvent): string {
+    const n = { id: `${this.wfId}:${kind}:${occurrence}`, patientId: this.input.patientId, kind, refs: { programId: this.input.programId, ...refs }, params };
+    return this.sendWithProjection(n, announcedBy);
   }
 
   // ---- schedules -------------------------------------------------------------------------
@@ -474,10 +446,9 @@ class Program extends WorkflowKernel {
         await this.project([this.event('reminder.missed', SYSTEM, { kind: 'education', topic }, `education:${topic}`)]);
         return;
       }
-      const id = this.notice('education', topic, { scheduledAt: new Date(at).toISOString() }, { topic });
       const sent = this.event('education.sent', SYSTEM, { topic }, topic);
       // Withheld for consent, it is not told as sent; the topic is not sent later either.
-      this.announces[sent.key] = id;
+      this.notice('education', topic, { scheduledAt: new Date(at).toISOString() }, { topic }, sent);
       await this.project([sent]);
     });
   }

@@ -98,7 +98,10 @@ export interface JourneyInput {
   /** The patient's birth date (YYYY-MM-DD): an online journey of a child under GUARDIAN_AGE needs `guardian`. */
   patientBirthDate?: string;
   guardian?: Guardian;
-  /** Pre-triaged (a journey an online visit referred to in-person care): no triage is run. */
+  /**
+   * Pre-triaged: by the API at the door (POST /v1/journeys, since journey-one-transaction), or by the
+   * online visit that referred this journey to in-person care. Without it the journey runs the triage activity.
+   */
   triage?: Triage;
   /** The online journey that ended as "needs in-person care" and started this one. */
   referredFrom?: string;
@@ -368,12 +371,52 @@ export interface NotifyResult {
 }
 
 /** One transition of a journey, projected into the read model in one transaction. */
-export interface Transition {
+export interface Transition extends TransitionEffects {
   /** Monotonic per journey: a projection older than the stored one changes no snapshot. */
   version: number;
   snapshot: JourneySnapshot;
   events: TimelineEvent[];
   tasks?: TaskChange[];
+  /**
+   * Notifications of the transition (`journey-one-transaction`): stored in the same transaction and
+   * queued for the outbox dispatcher, as a program's are.
+   */
+  notifications?: NotificationRequest[];
+  /** Events that say one of them went out (event key: notification id): appended only with it. */
+  announces?: Record<string, string>;
+}
+
+/**
+ * What a journey's transition checks and changes besides the read model, in the projection's own
+ * transaction (`journey-one-transaction`): the standing of the people the step needs, checked first (a
+ * refusal writes nothing), and the slot's queue.
+ */
+export interface TransitionEffects {
+  standing?: VisitStandingInput;
+  queue?: { op: 'start-consultation' | 'leave'; slotId: string } | { op: 'finish-consultation' };
+  /** The journey's held seat given back (a no-show keeps it marked so). */
+  releaseSeat?: { noShow: boolean };
+  /** The order's new status, from pending only (activities/payments.ts markPayment). */
+  payment?: { orderId: string; status: PaymentStatus; paidAt?: string; channel?: string };
+}
+
+/** Before a visit's step: the doctor (named, or the slot's), and for an online visit the patient. */
+export interface VisitStandingInput {
+  doctorId?: string;
+  slotId?: string;
+  mode: Mode;
+  patientId: string;
+}
+
+/**
+ * What a projection stored: the notifications it withheld (outreach, consent withdrawn) and the consent
+ * it found; `refused` when a check of the transition (its standing) refused it, and nothing was written.
+ */
+export interface Recorded {
+  withheld: string[];
+  /** Set when the transition had an outreach notification. */
+  outreach?: ConsentFound;
+  refused?: { type: string; detail: string };
 }
 
 // ---- failure types (ApplicationFailure.type); the API maps them to HTTP statuses ----------
@@ -1004,9 +1047,5 @@ export interface ProgramTransition {
   announces?: Record<string, string>;
 }
 
-/** What a program's projection stored: the notifications it withheld (outreach, consent withdrawn) and the consent it found. */
-export interface ProgramRecorded {
-  withheld: string[];
-  /** Set when the transition had an outreach notification. */
-  outreach?: ConsentFound;
-}
+/** What a program's projection stored (a program's transition checks nothing: never `refused`). */
+export type ProgramRecorded = Recorded;

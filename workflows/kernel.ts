@@ -12,6 +12,7 @@ import { DELIVERY, PARTNER_CALL, SHORT_WORK } from './activity-options.js';
 import { durationMs } from './duration.js';
 import { indexChanges, type CarePathIndex } from './search-attributes.js';
 import {
+  OUTREACH_KINDS,
   RuleFailureType,
   itemSettledSignal,
   journeyWorkflowId,
@@ -23,10 +24,12 @@ import {
   type Payment,
   type PaymentReceived,
   type PaymentTaken,
+  type Recorded,
   type TaskChange,
   type TaskSubject,
   type TimelineEvent,
   type TimelineType,
+  type TransitionEffects,
 } from './definitions.js';
 
 /** Short database work: retried until done (timeouts: workflows/activity-options.ts). */
@@ -97,12 +100,24 @@ export abstract class WorkflowKernel {
   /** Short database work: activities, or local activities once the workflow chose them (`useLocalWork`). */
   protected work: typeof act | typeof localWork = act;
   /**
+   * The workflow's notifications go into its projections' transactions, delivered by the outbox
+   * dispatcher (`projectAndSend`), instead of being stored and delivered by activities after them.
+   */
+  protected notifiesInProjection = false;
+  /**
    * Outreach has been withheld since this consent change (`ConsentFound.seq`, 0 for none) and the
    * timeline has said so; undefined while outreach goes out.
    */
   protected outreachStopped: number | undefined;
   /** Timeline events learnt from storing notifications (`outreach.stopped` / `.resumed`): the next projection appends them. */
   private learnt: TimelineEvent[] = [];
+  /**
+   * Notifications of the transition being projected, stored in the projection's own transaction and
+   * delivered by the outbox dispatcher (a program's always; a journey's since `journey-one-transaction`).
+   */
+  private outgoing: NotificationRequest[] = [];
+  /** Events of that transition that say one of them went out (event key: notification id). */
+  private announces: Record<string, string> = {};
 
   constructor(
     readonly wfId: string,
@@ -114,8 +129,12 @@ export abstract class WorkflowKernel {
     this.work = localWork;
   }
 
-  /** Writes one transition (this workflow's snapshot, events and tasks) in one transaction. */
-  protected abstract writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void>;
+  /**
+   * Writes one transition (this workflow's snapshot, events and tasks, and what `takeOutgoing` gives) in
+   * one transaction, with the effects a journey's transition carries. Answers what the projection
+   * stored, or nothing (a projection that stores no notification).
+   */
+  protected abstract writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined, effects?: TransitionEffects): Promise<Recorded | void>;
 
   /** The ids a notification of this workflow refers to (`{journeyId}`, `{journeyId, prescriptionId}`). */
   protected abstract refs(): Record<string, string>;
@@ -181,12 +200,75 @@ export abstract class WorkflowKernel {
    * indexes it. What was learnt from storing notifications goes first; a projection that itself stores
    * notifications (a program's) and learns something is followed by one that says it.
    */
-  async project(events: TimelineEvent[], tasks?: TaskChange[]): Promise<void> {
+  async project(events: TimelineEvent[], tasks?: TaskChange[], effects?: TransitionEffects): Promise<Recorded | void> {
     const learnt = this.learnt.splice(0);
     this.version += 1;
-    this.index();
-    await this.writeProjection(this.version, [...learnt, ...events], tasks);
+    // A transition with a check is indexed once it holds: a refused one changes nothing, not even these.
+    const checked = effects?.standing !== undefined;
+    if (!checked) this.index();
+    const recorded = await this.writeProjection(this.version, [...learnt, ...events], tasks, effects);
+    if (recorded?.refused) {
+      this.learnt.unshift(...learnt);
+      return recorded;
+    }
+    if (checked) this.index();
     if (this.learnt.length > 0) await this.project([]);
+    return recorded;
+  }
+
+  /**
+   * Projects the transition, then sends `notifications`: with the projection, in its transaction, when
+   * the workflow `notifiesInProjection`; else stored and delivered one after another once it is written.
+   */
+  protected async projectAndSend(events: TimelineEvent[], tasks: TaskChange[] | undefined, notifications: NotificationRequest[], effects?: TransitionEffects): Promise<void> {
+    if (!this.notifiesInProjection) {
+      await this.project(events, tasks, effects);
+      for (const n of notifications) await this.send(n);
+      return;
+    }
+    for (const n of notifications) this.sendWithProjection(n);
+    await this.project(events, tasks, effects);
+  }
+
+  /**
+   * `n` goes with the next projection, stored in its transaction; `announcedBy`, an event of that
+   * projection that says it went out, is appended only if it was not withheld. Returns its id.
+   */
+  protected sendWithProjection(n: NotificationRequest, announcedBy?: TimelineEvent): string {
+    this.outgoing.push(n);
+    if (announcedBy) this.announces[announcedBy.key] = n.id;
+    return n.id;
+  }
+
+  /**
+   * The transition a projection writes, with the notifications it sends and the events that announce
+   * them (taken once); `sent` for `outreachStored` once it is written.
+   */
+  protected outgoingTransition<S>(version: number, snapshot: S, events: TimelineEvent[], tasks: TaskChange[] | undefined) {
+    const notifications = this.outgoing;
+    const announces = this.announces;
+    this.outgoing = [];
+    this.announces = {};
+    const transition = {
+      version,
+      snapshot,
+      events,
+      ...(tasks ? { tasks } : {}),
+      ...(notifications.length ? { notifications } : {}),
+      ...(Object.keys(announces).length ? { announces } : {}),
+    };
+    return { transition, sent: notifications };
+  }
+
+  /**
+   * Takes what a projection found of outreach consent (the landed activities answered nothing) for the
+   * notifications it sent; returns those it withheld, once the timeline is to say so.
+   */
+  protected outreachStored(sent: NotificationRequest[], recorded: Recorded | void): NotificationRequest[] {
+    if (!recorded?.outreach) return [];
+    const withheld = sent.filter((n) => recorded.withheld.includes(n.id));
+    const kind = (withheld[0] ?? sent.find((n) => OUTREACH_KINDS.includes(n.kind)))!.kind;
+    return this.outreachOutcome(kind, withheld.length === 0, recorded.outreach) ? [] : withheld;
   }
 
   /**
@@ -309,8 +391,8 @@ export abstract class WorkflowKernel {
       await apply();
       return { outcome: 'paid' };
     }
-    await this.project([await this.refundPayment(pay, 'late-payment', p)]);
-    await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
+    const refund = await this.refundPayment(pay, 'late-payment', p);
+    await this.projectAndSend([refund], undefined, [this.notification('payment.refunded', pay.orderId, { amount: pay.amount })]);
     return { outcome: 'refunded' };
   }
 

@@ -6,7 +6,7 @@
 // (`Journey.transition`). Handlers, signals and timers only queue them: a cancellation never
 // interleaves with a payment, an expiry or a booking, and the timeline reads in the order things
 // happened. Each transition re-checks the state it needs once it runs.
-import { ParentClosePolicy, condition, log, patched, setHandler, startChild, uuid4, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, condition, log, patched, setHandler, sleep, startChild, uuid4, workflowInfo } from '@temporalio/workflow';
 import {
   CARE_PROGRAM_WORKFLOW,
   EXAM_WORKFLOW,
@@ -45,8 +45,11 @@ import {
   type PostVisitItems,
   type ProgramInput,
   type Step,
+  type Recorded,
   type TaskChange,
   type TimelineEvent,
+  type TransitionEffects,
+  type VisitStandingInput,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { LOCAL_WORK_TASK_TIMEOUT } from './activity-options.js';
@@ -81,6 +84,16 @@ const IN_PERSON_PATCH = 'needs-in-person';
  * stay activities. Journeys started before it keep activities to their end.
  */
 const LOCAL_WORK_PATCH = 'journey-local-work';
+
+/**
+ * Decided at the start, and implies local work: each transition is one local activity where it can be
+ * (issue 11). A journey starts with one projection (`journey.started` and `triage.completed`, triaged
+ * by the API at the door); its notifications are stored in the projection's transaction and delivered
+ * by the outbox dispatcher (a reminder is one local activity, no delivery activity); starting the
+ * consultation checks the doctor's standing, moves the queue and projects in one transaction; recording
+ * the outcome finishes the queue in its projection; a check-in near the front says so in its own.
+ */
+const ONE_TRANSACTION_PATCH = 'journey-one-transaction';
 
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const isStaff = (a: Actor): boolean => a.role === 'coordinator' || a.role === 'admin';
@@ -120,8 +133,23 @@ class Journey extends WorkflowKernel {
     return this.snapshot.status !== 'active';
   }
 
-  protected writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined): Promise<void> {
-    return this.work.recordTransition({ version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
+  /** Set with `journey-one-transaction`: see `finish`. */
+  get endsInOwnTask(): boolean {
+    return this.notifiesInProjection;
+  }
+
+  /** `journey-one-transaction`: its projections carry notifications and effects. */
+  useOneTransaction(): void {
+    this.useLocalWork();
+    this.notifiesInProjection = true;
+  }
+
+  protected async writeProjection(version: number, events: TimelineEvent[], tasks: TaskChange[] | undefined, effects?: TransitionEffects): Promise<Recorded | void> {
+    if (!this.notifiesInProjection) return this.work.recordTransition({ version, snapshot: this.view(), events, ...(tasks ? { tasks } : {}) });
+    const { transition, sent } = this.outgoingTransition(version, this.view(), events, tasks);
+    const recorded = await this.work.recordTransition({ ...transition, ...effects });
+    if (!recorded.refused) this.outreachStored(sent, recorded);
+    return recorded;
   }
 
   protected refs(): Record<string, string> {
@@ -176,9 +204,16 @@ class Journey extends WorkflowKernel {
    * real-name verified. Asked of the database each time: a licence verified meanwhile counts at once.
    */
   private async requireStanding(who: { doctorId: string } | { slotId: string }): Promise<void> {
-    if (!patched(STANDING_PATCH)) return;
-    const s = await this.work.visitStanding({ ...who, mode: this.input.mode, patientId: this.input.patientId });
+    const standing = this.standingOf(who);
+    if (!standing) return;
+    const s = await this.work.visitStanding(standing);
     if (!s.ok) throw refused(s.type, s.detail);
+  }
+
+  /** What `requireStanding` asks, for a transition that asks it in its own projection; none before the rule. */
+  private standingOf(who: { doctorId: string } | { slotId: string }): VisitStandingInput | undefined {
+    if (!patched(STANDING_PATCH)) return undefined;
+    return { ...who, mode: this.input.mode, patientId: this.input.patientId };
   }
 
   // ---- pre-visit --------------------------------------------------------------------------
@@ -186,19 +221,22 @@ class Journey extends WorkflowKernel {
   start(): Promise<void> {
     return this.transition(async () => {
       const i = this.input;
-      await this.project([
-        this.event('journey.started', actorName(i.startedBy), {
-          mode: i.mode,
-          pathway: this.snapshot.pathway,
-          followUp: i.followUpOf !== undefined,
-          ...(i.guardian ? { guardian: i.guardian.relation } : {}),
-          ...(i.referredFrom ? { referredFrom: i.referredFrom } : {}),
-        }),
-      ]);
-      // A journey an online visit referred to in-person care comes triaged by that visit's department.
+      const started = this.event('journey.started', actorName(i.startedBy), {
+        mode: i.mode,
+        pathway: this.snapshot.pathway,
+        followUp: i.followUpOf !== undefined,
+        ...(i.guardian ? { guardian: i.guardian.relation } : {}),
+        ...(i.referredFrom ? { referredFrom: i.referredFrom } : {}),
+      });
+      // One projection: the start and the triage land together.
+      if (!this.notifiesInProjection) await this.project([started]);
+      // Triaged at the door by the API, or, for a journey an online visit referred to in-person care, by that visit's department.
       const triage = i.triage ?? (await this.work.triage({ complaint: i.complaint }));
       this.snapshot.triage = triage;
-      const events = [this.event('triage.completed', SYSTEM, { department: triage.department, urgency: triage.urgency })];
+      const events = [
+        ...(this.notifiesInProjection ? [started] : []),
+        this.event('triage.completed', SYSTEM, { department: triage.department, urgency: triage.urgency }),
+      ];
       if (triage.urgency === 'emergency') {
         this.close('redirected');
         events.push(this.event('journey.redirected', SYSTEM, { reason: 'red-flag' }));
@@ -213,13 +251,17 @@ class Journey extends WorkflowKernel {
   book(slotId: string, actor: Actor): Promise<JourneySnapshot> {
     return this.transition(async () => {
       this.requireStep('booking');
-      await this.requireStanding({ slotId });
+      // The standing is asked with the seat, in its transaction (journey-one-transaction), else before it.
+      const standing = this.notifiesInProjection ? this.standingOf({ slotId }) : undefined;
+      if (!this.notifiesInProjection) await this.requireStanding({ slotId });
       const seat = await this.work.reserveSeat({
         journeyId: this.input.journeyId,
         slotId,
         mode: this.input.mode,
         department: this.snapshot.triage!.department,
+        ...(standing ? { standing } : {}),
       });
+      if (!seat.ok && seat.reason === 'standing') throw refused(seat.type, seat.message);
       if (!seat.ok) {
         const type =
           seat.reason === 'not-found' ? FailureType.SlotNotFound : seat.reason === 'mismatch' ? FailureType.SlotMismatch : FailureType.SlotUnavailable;
@@ -232,11 +274,14 @@ class Journey extends WorkflowKernel {
       this.snapshot.appointment = seat.appointment;
       this.snapshot.payment = { orderId, amount, currency: 'CNY', status: 'pending', dueBy };
       this.snapshot.step = 'awaiting-payment';
-      await this.project([
-        this.event('appointment.booked', actorName(actor), { slotId, doctorId: seat.appointment.doctorId, start: seat.appointment.start }),
-        this.event('payment.requested', SYSTEM, { orderId, amount, currency: 'CNY', dueBy }),
-      ]);
-      await this.send(this.notification('payment.due', orderId, { amount, dueBy }));
+      await this.projectAndSend(
+        [
+          this.event('appointment.booked', actorName(actor), { slotId, doctorId: seat.appointment.doctorId, start: seat.appointment.start }),
+          this.event('payment.requested', SYSTEM, { orderId, amount, currency: 'CNY', dueBy }),
+        ],
+        undefined,
+        [this.notification('payment.due', orderId, { amount, dueBy })],
+      );
       return this.view();
     });
   }
@@ -248,10 +293,25 @@ class Journey extends WorkflowKernel {
         this.snapshot.payment!.status = 'paid';
         this.paid = true;
         this.snapshot.step = 'booked';
-        await this.work.markPayment({ orderId: p.orderId, status: 'paid', paidAt: p.paidAt, channel: p.channel });
-        await this.project([this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel })]);
+        const paid = { orderId: p.orderId, status: 'paid' as const, paidAt: p.paidAt, channel: p.channel };
+        const received = this.event('payment.received', 'payment-provider', { orderId: p.orderId, amount: p.amount, channel: p.channel });
+        // The order is marked in the projection's transaction (journey-one-transaction), else before it.
+        if (this.notifiesInProjection) return void (await this.project([received], undefined, { payment: paid }));
+        await this.work.markPayment(paid);
+        await this.project([received]);
       }),
     );
+  }
+
+  /**
+   * The seat given back and the order marked: in the projection's own transaction (the effects returned,
+   * journey-one-transaction), else by activities now, in that order.
+   */
+  private async releaseSeatAndMark(seat: { noShow: boolean }, payment?: NonNullable<TransitionEffects['payment']>): Promise<TransitionEffects> {
+    if (this.notifiesInProjection) return { releaseSeat: seat, ...(payment ? { payment } : {}) };
+    await this.work.releaseSeat({ journeyId: this.input.journeyId, ...(seat.noShow ? { noShow: true } : {}) });
+    if (payment) await this.work.markPayment(payment);
+    return {};
   }
 
   /** The payment window passed. */
@@ -259,15 +319,15 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       const pay = this.snapshot.payment!;
       if (this.isEnding || pay.status !== 'pending') return; // paid or ended meanwhile
-      await this.work.releaseSeat({ journeyId: this.input.journeyId });
-      await this.work.markPayment({ orderId: pay.orderId, status: 'expired' });
+      const effects = await this.releaseSeatAndMark({ noShow: false }, { orderId: pay.orderId, status: 'expired' });
       pay.status = 'expired';
       this.close('cancelled');
-      await this.project([
-        this.event('payment.expired', SYSTEM, { orderId: pay.orderId }),
-        this.event('journey.cancelled', SYSTEM, { reason: 'payment-expired' }),
-      ]);
-      await this.send(this.notification('journey.cancelled', 'cancel', { reason: 'payment-expired' }));
+      await this.projectAndSend(
+        [this.event('payment.expired', SYSTEM, { orderId: pay.orderId }), this.event('journey.cancelled', SYSTEM, { reason: 'payment-expired' })],
+        undefined,
+        [this.notification('journey.cancelled', 'cancel', { reason: 'payment-expired' })],
+        effects,
+      );
     });
   }
 
@@ -276,8 +336,9 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       if (this.isEnding || this.snapshot.step !== 'booking') return; // booked or ended meanwhile
       this.close('cancelled');
-      await this.project([this.event('journey.cancelled', SYSTEM, { reason: 'not-booked' })]);
-      await this.send(this.notification('journey.cancelled', 'cancel', { reason: 'not-booked' }));
+      await this.projectAndSend([this.event('journey.cancelled', SYSTEM, { reason: 'not-booked' })], undefined, [
+        this.notification('journey.cancelled', 'cancel', { reason: 'not-booked' }),
+      ]);
     });
   }
 
@@ -287,22 +348,31 @@ class Journey extends WorkflowKernel {
       const reason = actor.role === 'patient' ? 'patient' : 'staff';
       const inVisit = this.snapshot.phase === 'visit';
       if (inVisit && !patched(CANCEL_IN_VISIT_PATCH)) throw refused(FailureType.InvalidState, 'the journey can no longer be cancelled');
-      // Leaving the queue lets the patients behind move up (they are told by the activity).
-      if (inVisit) await this.work.leaveQueue({ journeyId: this.input.journeyId, slotId: this.snapshot.appointment!.slotId });
-      if (this.snapshot.appointment) await this.work.releaseSeat({ journeyId: this.input.journeyId });
       const events: TimelineEvent[] = [];
       const pay = this.snapshot.payment;
-      if (pay?.status === 'pending') {
-        await this.work.markPayment({ orderId: pay.orderId, status: 'expired' });
-        pay.status = 'expired';
+      const effects: TransitionEffects = {};
+      if (this.notifiesInProjection) {
+        // The queue left (those behind told once it commits), the seat given back and a pending order
+        // expired, all in the cancellation's own projection.
+        if (inVisit) effects.queue = { op: 'leave', slotId: this.snapshot.appointment!.slotId };
+        if (this.snapshot.appointment) effects.releaseSeat = { noShow: false };
+        if (pay?.status === 'pending') effects.payment = { orderId: pay.orderId, status: 'expired' };
+      } else {
+        // Leaving the queue lets the patients behind move up (they are told by the activity).
+        if (inVisit) await this.work.leaveQueue({ journeyId: this.input.journeyId, slotId: this.snapshot.appointment!.slotId });
+        if (this.snapshot.appointment) await this.work.releaseSeat({ journeyId: this.input.journeyId });
+        if (pay?.status === 'pending') await this.work.markPayment({ orderId: pay.orderId, status: 'expired' });
       }
+      if (pay?.status === 'pending') pay.status = 'expired';
       if (pay?.status === 'paid') events.push(await this.refundPayment(pay, 'cancelled'));
       this.close('cancelled');
       events.push(this.event('journey.cancelled', actorName(actor), { reason, note }));
       const tasks = this.closeEscalations(events, 'cancelled');
-      await this.project(events, tasks); // refund, cancellation and closed tasks land together
-      if (pay?.status === 'refunded') await this.send(this.notification('payment.refunded', pay.orderId, { amount: pay.amount }));
-      await this.send(this.notification('journey.cancelled', 'cancel', { reason }));
+      // Refund, cancellation and closed tasks land together.
+      await this.projectAndSend(events, tasks, [
+        ...(pay?.status === 'refunded' ? [this.notification('payment.refunded', pay.orderId, { amount: pay.amount })] : []),
+        this.notification('journey.cancelled', 'cancel', { reason }),
+      ], effects);
       return this.view();
     });
   }
@@ -311,8 +381,16 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       if (this.isEnding || this.checkedIn) return;
       const a = this.snapshot.appointment!;
+      const reminder = this.notification('appointment.reminder', offset, { start: a.start, offset });
+      if (this.notifiesInProjection) {
+        // One local activity: stored with its event, which is not appended if it was withheld.
+        const told = this.event('reminder.sent', SYSTEM, { offset, start: a.start }, offset);
+        this.sendWithProjection(reminder, told);
+        await this.project([told]);
+        return;
+      }
       // Withheld (outreach consent withdrawn, workflows/kernel.ts): not told as sent.
-      const sent = await this.send(this.notification('appointment.reminder', offset, { start: a.start, offset }));
+      const sent = await this.send(reminder);
       await this.project(sent ? [this.event('reminder.sent', SYSTEM, { offset, start: a.start }, offset)] : []);
     });
   }
@@ -321,10 +399,9 @@ class Journey extends WorkflowKernel {
     return this.transition(async () => {
       if (this.isEnding || this.checkedIn) return;
       const start = this.snapshot.appointment!.start;
-      await this.work.releaseSeat({ journeyId: this.input.journeyId, noShow: true });
+      const effects = await this.releaseSeatAndMark({ noShow: true });
       this.close('no-show');
-      await this.project([this.event('journey.no-show', SYSTEM, { start })]);
-      await this.send(this.notification('journey.no-show', 'no-show', { start }));
+      await this.projectAndSend([this.event('journey.no-show', SYSTEM, { start })], undefined, [this.notification('journey.no-show', 'no-show', { start })], effects);
     });
   }
 
@@ -340,7 +417,13 @@ class Journey extends WorkflowKernel {
       this.snapshot.phase = 'visit';
       this.checkedIn = true;
       this.checkedInAt = Date.now();
-      await this.project([this.event('journey.checked-in', actorName(actor), { queueNumber: r.queueNumber, ahead: r.ahead })]);
+      const checkedIn = this.event('journey.checked-in', actorName(actor), { queueNumber: r.queueNumber, ahead: r.ahead });
+      if (this.notifiesInProjection) {
+        // Near the front already: said in the check-in's own projection.
+        await this.project([checkedIn, ...this.nearTurnNotice(r.ahead)]);
+        return r;
+      }
+      await this.project([checkedIn]);
       await this.nearTurn(r.ahead);
       return r;
     });
@@ -355,15 +438,29 @@ class Journey extends WorkflowKernel {
   private async nearTurn(known?: number): Promise<void> {
     if (this.nearTurnSent || this.snapshot.step !== 'checked-in') return;
     const ahead = known ?? (await this.work.queuePosition({ journeyId: this.input.journeyId })).ahead;
+    if (this.notifiesInProjection) {
+      const said = this.nearTurnNotice(ahead);
+      if (said.length > 0) await this.project(said);
+      return;
+    }
     if (ahead > this.template.nearTurnAhead) return;
     this.nearTurnSent = true;
     await this.send(this.notification('queue.near-turn', 'near-turn', { ahead, queueNumber: this.snapshot.appointment!.queueNumber! }));
     await this.project([this.event('queue.near-turn', SYSTEM, { ahead })]);
   }
 
+  /** With `ahead` at most the template's `nearTurnAhead`, once: the notice goes with the next projection, and its event. */
+  private nearTurnNotice(ahead: number): TimelineEvent[] {
+    if (this.nearTurnSent || ahead > this.template.nearTurnAhead) return [];
+    this.nearTurnSent = true;
+    this.sendWithProjection(this.notification('queue.near-turn', 'near-turn', { ahead, queueNumber: this.snapshot.appointment!.queueNumber! }));
+    return [this.event('queue.near-turn', SYSTEM, { ahead })];
+  }
+
   startConsultation(doctorId: string): Promise<JourneySnapshot> {
     return this.transition(async () => {
       this.requireBookedDoctor(doctorId, 'checked-in');
+      if (this.notifiesInProjection) return this.startConsultationInOne(doctorId);
       await this.requireStanding({ doctorId });
       const a = this.snapshot.appointment!;
       await this.work.startConsultationInQueue({ journeyId: this.input.journeyId, slotId: a.slotId });
@@ -375,13 +472,42 @@ class Journey extends WorkflowKernel {
     });
   }
 
+  /**
+   * The doctor's standing, the queue and the projection in one transaction; a refusal changes nothing
+   * (the step and the open escalations are as they were).
+   */
+  private async startConsultationInOne(doctorId: string): Promise<JourneySnapshot> {
+    const standing = this.standingOf({ doctorId });
+    const escalations = this.openEscalations;
+    this.snapshot.step = 'in-consultation';
+    const events = [this.event('consultation.started', `doctor:${doctorId}`, {})];
+    const r = await this.project(events, this.closeEscalations(events), {
+      ...(standing ? { standing } : {}),
+      queue: { op: 'start-consultation', slotId: this.snapshot.appointment!.slotId },
+    });
+    if (r?.refused) {
+      this.snapshot.step = 'checked-in';
+      this.openEscalations = escalations;
+      throw refused(r.refused.type, r.refused.detail);
+    }
+    this.consultationStarted = true;
+    return this.view();
+  }
+
+  /** The queue is finished in the outcome's own projection (`journey-one-transaction`), else by an activity first. */
+  private async finishInQueue(): Promise<TransitionEffects> {
+    if (this.notifiesInProjection) return { queue: { op: 'finish-consultation' } };
+    await this.work.finishConsultationInQueue({ journeyId: this.input.journeyId });
+    return {};
+  }
+
   recordOutcome(o: OutcomeInput): Promise<JourneySnapshot> {
     const { doctorId, diagnosis, notes, items } = o;
     return this.transition(async () => {
       this.requireOutcome(o);
       if (o.kind === 'needs-in-person' && patched(IN_PERSON_PATCH)) return this.referOffline(o);
       if (items?.prescriptions.length) await this.requireStanding({ doctorId });
-      await this.work.finishConsultationInQueue({ journeyId: this.input.journeyId });
+      const finished = await this.finishInQueue();
       this.snapshot.outcome = { diagnosis, notes, recordedBy: doctorId, recordedAt: new Date().toISOString() };
       this.outcomeRecorded = true;
       if (items?.program && patched(PROGRAM_PATCH)) await this.enrolInProgram(items.program);
@@ -403,7 +529,7 @@ class Journey extends WorkflowKernel {
             referrals: items.referrals.length,
           }),
         ];
-        await this.project(events, this.closeEscalations(events));
+        await this.project(events, this.closeEscalations(events), finished);
         await this.startChildren(doctorId, items);
         return this.view();
       }
@@ -412,7 +538,7 @@ class Journey extends WorkflowKernel {
         this.event('outcome.recorded', `doctor:${doctorId}`, { diagnosisCode: diagnosis.code ?? null }),
         this.event('journey.completed', SYSTEM, {}),
       ];
-      await this.project(events, this.closeEscalations(events));
+      await this.project(events, this.closeEscalations(events), finished);
       return this.view();
     });
   }
@@ -425,7 +551,7 @@ class Journey extends WorkflowKernel {
   private async referOffline(o: OutcomeInput): Promise<JourneySnapshot> {
     const reason = o.reason ?? 'physical-examination';
     const department = this.snapshot.triage!.department;
-    await this.work.finishConsultationInQueue({ journeyId: this.input.journeyId });
+    const finished = await this.finishInQueue();
     const journeyId = uuid4();
     await act.startInPersonJourney({
       journeyId,
@@ -446,8 +572,7 @@ class Journey extends WorkflowKernel {
       this.event('outcome.recorded', `doctor:${o.doctorId}`, { diagnosisCode: o.diagnosis.code ?? null, kind: 'needs-in-person', reason }),
       this.event('journey.referred-offline', SYSTEM, { journeyId, department, reason }),
     ];
-    await this.project(events, this.closeEscalations(events));
-    await this.send(this.notification('journey.referred-offline', 'in-person', { reason }));
+    await this.projectAndSend(events, this.closeEscalations(events), [this.notification('journey.referred-offline', 'in-person', { reason })], finished);
     return this.view();
   }
 
@@ -545,7 +670,8 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
   const noGuardian = guardianRefusal(input, Date.now());
   if (noGuardian) throw refused(RuleFailureType.GuardianRequired, noGuardian);
   const j = new Journey(input);
-  if (patched(LOCAL_WORK_PATCH)) j.useLocalWork();
+  if (patched(ONE_TRANSACTION_PATCH)) j.useOneTransaction();
+  else if (patched(LOCAL_WORK_PATCH)) j.useLocalWork();
 
   setHandler(snapshotQuery, () => j.view());
   setHandler(triagedUpdate, async () => {
@@ -626,6 +752,12 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
 
 /** Completes only when no handler, transition or delivery is left: a late payment is still refunded here. */
 async function finish(j: Journey): Promise<JourneySnapshot> {
+  // A journey whose work is local activities ends in a workflow task of its own. The server refuses to
+  // complete a workflow in a task during which a signal arrived, and the task runs again from the last
+  // one recorded: the local activities of the transition that ended the journey would run again, with
+  // the signal now queued before it (a payment taken, then refunded, by a cancellation that had expired
+  // it). A timer of 1 ms records that transition first; the late signal is then handled after it.
+  if (j.endsInOwnTask) await sleep(1);
   await j.drain();
   log.info('journey finished', { journeyId: j.input.journeyId, status: j.snapshot.status, workflowId: workflowInfo().workflowId });
   return j.view();

@@ -95,7 +95,7 @@ class Referral extends ItemKernel<ReferralSnapshot> {
   // ---- sending ---------------------------------------------------------------------------
 
   /** The row the facility adapter reads (and its outbox row refers to) exists before anything is sent. */
-  record(): Promise<void> {
+  record(): Promise<unknown> {
     return this.transition(() => this.project([]));
   }
 

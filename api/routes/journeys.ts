@@ -10,6 +10,7 @@ import type { Sql } from '../../activities/db.js';
 import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
 import { activeProgram } from '../../activities/programs.js';
 import { examTypes, facilityExists, getPathway, getPatient, patientTimezone } from '../../activities/reference.js';
+import { classify, loadRules } from '../../activities/triage.js';
 import { identityVerification } from '../../activities/verification.js';
 import {
   DEFAULT_PATHWAY,
@@ -223,6 +224,9 @@ export function journeyRoutes(deps: ApiDeps) {
         startedBy: { role: user.role, id: user.id },
         patientBirthDate: patient.birthDate,
         ...(body.guardian ? { guardian: body.guardian } : {}),
+        // Triaged at the door with the stored rules (advice, not a side effect): the journey starts with
+        // one projection of its start and triage (patch journey-one-transaction).
+        triage: classify(body.complaint, await loadRules(deps.sql)),
       };
       // Start and update in one call: the update reaches the workflow with its first task, so a
       // red-flag journey that closes at once still answers with its triage (not 409 journey-closed).

@@ -17,7 +17,7 @@ import { planCourse } from '../../activities/prescriptions.js';
 import { digestOf } from '../../activities/signing.js';
 import { planOccurrences } from '../../activities/programs.js';
 import { patientRefusal, standingRefusal, type ClinicianStanding, type Standing } from '../../activities/verification.js';
-import { OUTREACH_KINDS, type ConsentFound, type ConsentScope, type NotifyResult, type ProgramRecorded } from '../../workflows/definitions.js';
+import { OUTREACH_KINDS, type ConsentFound, type ConsentScope, type NotifyResult, type ProgramRecorded, type Recorded, type VisitStandingInput } from '../../workflows/definitions.js';
 import type { PrescriptionContent, PrescriptionSignature, SignatureCheck } from '../../workflows/definitions.js';
 import type { Appointment, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
@@ -59,8 +59,16 @@ export class FakeWorld {
   versions = new Map<string, number>();
   /** Every deliverNotification call, in order, repeats included. */
   delivered: string[] = [];
+  /**
+   * Notifications a projection stored and queued for the outbox dispatcher (a journey's since
+   * `journey-one-transaction`, a program's), in order, repeats included: the dispatcher delivers them,
+   * not the workflow.
+   */
+  queued: string[] = [];
   /** Every notify call, in order, repeats included (`notifications` keeps one per id, like the inbox). */
   notifyCalls: NotificationRequest[] = [];
+  /** Every change of a payment order's status (markPayment, or a journey projection's effect), repeats included. */
+  marks: { orderId: string; status: string }[] = [];
   /** Every refund the workflow asked the provider for, repeats included. */
   refundCalls: { orderId: string; amount: number; reason: string; paidAt?: string; channel?: string }[] = [];
   /** Every timeline event the workflow projected, per journey, repeats included. */
@@ -223,31 +231,81 @@ export class FakeWorld {
       verifiedAt: '2020-01-01T00:00:00.000Z',
       ...w.clinicians.get(id),
     });
+    const visitStanding = (a: VisitStandingInput): Standing => {
+      const doctorId = a.doctorId ?? (a.slotId ? w.slots.get(a.slotId)?.doctorId : undefined);
+      if (doctorId) {
+        const refusal = standingRefusal(clinician(doctorId, 'doctor'), 'doctor', a.mode);
+        if (refusal) return standing(refusal);
+      }
+      return standing(a.mode === 'online' ? patientRefusal(!w.unverifiedPatients.has(a.patientId)) : undefined);
+    };
+    const startConsultation = (journeyId: string, slotId: string): void => {
+      const me = w.queue.find((q) => q.journeyId === journeyId);
+      if (me) me.status = 'in-consultation';
+      w.queueSignals.push(w.queue.filter((q) => q.slotId === slotId && q.status === 'waiting').map((q) => q.journeyId));
+    };
+    const releaseSeat = (journeyId: string, noShow: boolean): void => {
+      const seat = w.seats.get(journeyId);
+      if (seat?.status !== 'held') return;
+      seat.status = noShow ? 'no-show' : 'released';
+      w.slots.get(seat.slotId)!.remaining += 1;
+    };
+    const markPayment = (orderId: string, status: string): void => {
+      w.marks.push({ orderId, status });
+      w.payments.get(orderId)!.status = status;
+    };
+    const leave = (journeyId: string, slotId: string): void => {
+      const me = w.queue.find((q) => q.journeyId === journeyId);
+      if (me?.status === 'waiting') me.status = 'done';
+      w.queueSignals.push(w.queue.filter((q) => q.slotId === slotId && q.status === 'waiting').map((q) => q.journeyId));
+    };
+    const finishConsultation = (journeyId: string): void => {
+      const me = w.queue.find((q) => q.journeyId === journeyId);
+      if (me) me.status = 'done';
+    };
+    /** A projection's notifications, stored (or withheld) in its transaction and queued for the dispatcher. */
+    const storeQueued = (notifications: NotificationRequest[] | undefined): Recorded => {
+      const recorded: Recorded = { withheld: [] };
+      for (const n of notifications ?? []) {
+        w.notifyCalls.push(n);
+        const r = w.store(n);
+        if (r.stored) w.queued.push(n.id);
+        else recorded.withheld.push(n.id);
+        if (r.outreach) recorded.outreach = r.outreach;
+      }
+      return recorded;
+    };
     return {
       async clinicianStanding(a: { clinicianId: string; role: 'doctor' | 'pharmacist'; mode?: 'online' | 'offline' }) {
         return standing(standingRefusal(clinician(a.clinicianId, a.role), a.role, a.mode));
       },
-      async visitStanding(a: { doctorId?: string; slotId?: string; mode: 'online' | 'offline'; patientId: string }) {
-        const doctorId = a.doctorId ?? (a.slotId ? w.slots.get(a.slotId)?.doctorId : undefined);
-        if (doctorId) {
-          const refusal = standingRefusal(clinician(doctorId, 'doctor'), 'doctor', a.mode);
-          if (refusal) return standing(refusal);
-        }
-        return standing(a.mode === 'online' ? patientRefusal(!w.unverifiedPatients.has(a.patientId)) : undefined);
-      },
+      visitStanding: async (a: VisitStandingInput) => visitStanding(a),
       async patientStanding(a: { patientId: string }) {
         return standing(patientRefusal(!w.unverifiedPatients.has(a.patientId)));
       },
-      async recordTransition(t: Transition) {
+      // As activities/journeys.ts does it, effects first: a refused standing writes nothing.
+      async recordTransition(t: Transition): Promise<Recorded> {
+        if (t.standing) {
+          const s = visitStanding(t.standing);
+          if (!s.ok) return { withheld: [], refused: { type: s.type, detail: s.detail } };
+        }
+        if (t.queue?.op === 'start-consultation') startConsultation(t.snapshot.id, t.queue.slotId);
+        if (t.queue?.op === 'finish-consultation') finishConsultation(t.snapshot.id);
+        if (t.queue?.op === 'leave') leave(t.snapshot.id, t.queue.slotId);
+        if (t.releaseSeat) releaseSeat(t.snapshot.id, t.releaseSeat.noShow);
+        if (t.payment) markPayment(t.payment.orderId, t.payment.status);
         if ((w.versions.get(t.snapshot.id) ?? 0) < t.version) {
           w.versions.set(t.snapshot.id, t.version);
           w.snapshots.set(t.snapshot.id, structuredClone(t.snapshot));
         }
-        w.projected.set(t.snapshot.id, [...(w.projected.get(t.snapshot.id) ?? []), ...t.events]);
+        const recorded = storeQueued(t.notifications);
+        const events = t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? ''));
+        w.projected.set(t.snapshot.id, [...(w.projected.get(t.snapshot.id) ?? []), ...events]);
         const list = w.timeline.get(t.snapshot.id) ?? [];
-        for (const e of t.events) if (!list.some((x) => x.key === e.key)) list.push(e);
+        for (const e of events) if (!list.some((x) => x.key === e.key)) list.push(e);
         w.timeline.set(t.snapshot.id, list);
         for (const task of t.tasks ?? []) w.tasks.set(task.id, { ...task });
+        return recorded;
       },
       async recordItemTransition(t: ItemTransition) {
         const id = t.snapshot.id;
@@ -264,13 +322,7 @@ export class FakeWorld {
           w.versions.set(id, t.version);
           w.programs.set(id, structuredClone(t.snapshot));
         }
-        const recorded: ProgramRecorded = { withheld: [] };
-        for (const n of t.notifications ?? []) {
-          w.notifyCalls.push(n);
-          const r = w.store(n);
-          if (!r.stored) recorded.withheld.push(n.id);
-          if (r.outreach) recorded.outreach = r.outreach;
-        }
+        const recorded: ProgramRecorded = storeQueued(t.notifications);
         // An event that announces a withheld notification is not appended (activities/programs.ts).
         const events = t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? ''));
         w.appendProjected(id, events, t.tasks);
@@ -333,6 +385,8 @@ export class FakeWorld {
         return classify(r.complaint, triageSet());
       },
       async reserveSeat(r) {
+        const refused = r.standing ? visitStanding(r.standing) : undefined;
+        if (refused && !refused.ok) return { ok: false, reason: 'standing', type: refused.type, message: refused.detail };
         const held = w.seats.get(r.journeyId);
         if (held?.status === 'held' && held.slotId === r.slotId) return { ok: true, appointment: appointment(w.slots.get(r.slotId)!) };
         const s = w.slots.get(r.slotId);
@@ -344,10 +398,7 @@ export class FakeWorld {
         return { ok: true, appointment: appointment(s) };
       },
       async releaseSeat(r) {
-        const seat = w.seats.get(r.journeyId);
-        if (seat?.status !== 'held') return;
-        seat.status = r.noShow ? 'no-show' : 'released';
-        w.slots.get(seat.slotId)!.remaining += 1;
+        releaseSeat(r.journeyId, r.noShow === true);
       },
       async checkIn(r) {
         let entry = w.queue.find((q) => q.journeyId === r.journeyId);
@@ -362,25 +413,20 @@ export class FakeWorld {
         return { ahead: aheadOf(r.journeyId) };
       },
       async startConsultationInQueue(r) {
-        const me = w.queue.find((q) => q.journeyId === r.journeyId);
-        if (me) me.status = 'in-consultation';
-        w.queueSignals.push(w.queue.filter((q) => q.slotId === r.slotId && q.status === 'waiting').map((q) => q.journeyId));
+        startConsultation(r.journeyId, r.slotId);
       },
       async finishConsultationInQueue(r) {
-        const me = w.queue.find((q) => q.journeyId === r.journeyId);
-        if (me) me.status = 'done';
+        finishConsultation(r.journeyId);
       },
       async leaveQueue(r) {
-        const me = w.queue.find((q) => q.journeyId === r.journeyId);
-        if (me?.status === 'waiting') me.status = 'done';
-        w.queueSignals.push(w.queue.filter((q) => q.slotId === r.slotId && q.status === 'waiting').map((q) => q.journeyId));
+        leave(r.journeyId, r.slotId);
       },
       async requestPayment(r) {
         if (!w.orders.has(r.orderId)) w.orders.set(r.orderId, { amount: r.amount, dueBy: r.dueBy, ...(r.subject ? { subject: r.subject } : {}) });
         if (!w.payments.has(r.orderId)) w.payments.set(r.orderId, { status: 'pending', amount: r.amount });
       },
       async markPayment(r) {
-        w.payments.get(r.orderId)!.status = r.status;
+        markPayment(r.orderId, r.status);
       },
       async refundPayment(r) {
         w.refundCalls.push({ ...r });
