@@ -3,21 +3,24 @@
 // bench/results/<ISO timestamp>.json (git-ignored). docs/performance.md explains each measure and
 // records the runs.
 //
-//   npm run bench                                  # a stack of its own; about 2 minutes on 2 cores
+//   npm run bench                                  # CarePath as `npm start` runs it, in a process of its own; about 2 minutes
 //   LOAD_SECONDS=10 SERIAL=10 npm run bench        # a quick look
+//   BENCH_STACK=in-process npm run bench           # the integration tests' stack in this process (dev server in memory)
 //   CP_BASE=http://host:3000 TEMPORAL_ADDRESS=host:7233 AUTH_JWT_SECRET=… PAYMENT_WEBHOOK_SECRET=… npm run bench
 //
-// Without CP_BASE and TEMPORAL_ADDRESS it starts the integration tests' stack (tests/support/stack.ts:
-// the Temporal CLI dev server, a PostgreSQL schema at DATABASE_URL or the machine's, the worker and the
-// API in this process). With them it measures that CarePath, signing admin tokens with AUTH_JWT_SECRET
-// and payment webhooks with PAYMENT_WEBHOOK_SECRET, sealing payloads with PAYLOAD_KEYS (workers/config.ts
-// reads all three; development defaults otherwise); the booking measure still uses DATABASE_URL.
-// Either way the no-op baseline's worker runs in this process, on the same Temporal server.
+// The suite is a client from outside (bench/target.ts): by default it starts CarePath as `npm start`
+// runs it (workers/start.ts: the Temporal CLI dev server on a data directory, the worker, the API) in a
+// process of its own, on free ports and a fresh PostgreSQL database at DATABASE_URL's server or the
+// machine's, and drops it all at the end. With CP_BASE and TEMPORAL_ADDRESS it measures that CarePath,
+// signing admin tokens with AUTH_JWT_SECRET and payment webhooks with PAYMENT_WEBHOOK_SECRET, sealing
+// payloads with PAYLOAD_KEYS (workers/config.ts reads all three; development defaults otherwise); the
+// booking measure still uses DATABASE_URL. Either way the no-op baseline's worker runs in this process,
+// on the same Temporal server.
 //
 // Knobs (env, defaults in brackets): SERIAL [20] creations one at a time, of each kind; CONCURRENCY
 // [16] and CONCURRENT [160]: creations at a time, and how many in all, of each kind; HISTORY_JOURNEYS
 // [3] whole journeys per reminder count (0, 2, 4; medians); DOCTOR_ACTIONS [20]; READS [50]; LOAD_CLIENTS [50];
-// LOAD_SECONDS [60]; LOAD_SLOTS [100] slots of LOAD_CAPACITY [4] seats for the load to fill; ONLY: a
+// LOAD_SECONDS [60]; LOAD_SLOTS [100] slots of LOAD_CAPACITY [20] seats (enough for the minute's bookings, so the mix stays mixed); ONLY: a
 // comma-separated subset of creation, reads, doctor, history, booking, load.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
@@ -45,7 +48,7 @@ const knobs = {
   loadClients: knob('LOAD_CLIENTS', 50),
   loadSeconds: knob('LOAD_SECONDS', 60),
   loadSlots: knob('LOAD_SLOTS', 100),
-  loadCapacity: knob('LOAD_CAPACITY', 4),
+  loadCapacity: knob('LOAD_CAPACITY', 20),
 };
 const MEASURES = ['creation', 'reads', 'doctor', 'history', 'booking', 'load'] as const;
 const only = process.env.ONLY ? new Set(process.env.ONLY.split(',').map((s) => s.trim())) : undefined;

@@ -22,6 +22,13 @@ import { startTracing, tracingClientInterceptors } from './telemetry.js';
 import { apiSecrets, configuredPartners, configuredSigner, connectWorker, createJourneyWorker, installRuntime, runtimeOptions, temporalConnectionOptions } from './wiring.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The dev server's SQLite file in write-ahead-log mode, synced at checkpoints: a commit survives the
+ * process being killed (what `npm start` must survive), not a power loss of the machine. Throughput
+ * under load (issue 11): 58 against 38 no-op workflows a second here, and a 50-client load's p99
+ * 2.5 s against 7.2 s. Production runs on a Temporal cluster (TEMPORAL_ADDRESS), not on this.
+ */
+const DEV_SERVER_SQLITE = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
 const TEMPORAL_BIN = join(ROOT, '.tools', 'bin', 'temporal');
 
 const demo = process.argv.includes('--demo');
@@ -116,7 +123,7 @@ try {
         // Errors only: at WARN the dev server reports its own UI's dial errors while it stops on Ctrl-C.
         log: { format: 'pretty', level: 'error' },
         // Its UI opens sealed payloads at our codec server (api/codec.ts).
-        extraArgs: ['--ui-codec-endpoint', `http://localhost:${config.port}/codec`],
+        extraArgs: ['--ui-codec-endpoint', `http://localhost:${config.port}/codec`, ...DEV_SERVER_SQLITE],
       },
     });
     closers.push(() => env.teardown());

@@ -22,6 +22,8 @@ export async function doctorActions(w: World, noop: Noop, patients: Patient[], n
   const [consult, noopA] = await alternate(n, (i) => startConsultation(w, journeys[i]!), () => noop.update());
   const [outcome, noopB] = await alternate(n, (i) => recordOutcome(w, journeys[i]!), () => noop.update());
   const noopAll = [...noopA, ...noopB];
+  // Not a goal: what the engine itself adds for a step that stores something before it answers.
+  const [withLocal, noopC] = await alternate(n, () => noop.updateWithLocalActivity(), () => noop.update());
   const action = (id: string, measure: string, xs: number[]) =>
     row({
       id,
@@ -36,5 +38,15 @@ export async function doctorActions(w: World, noop: Noop, patients: Patient[], n
   return [
     action('start-consultation', 'doctor starts the consultation: p50', consult),
     action('record-outcome', 'doctor records the outcome (no items): p50', outcome),
+    row({
+      id: 'noop-local-activity',
+      measure: 'the engine alone: a no-op update that runs one local activity doing nothing: p50',
+      unit: 'ms',
+      today: pct(withLocal, 0.5),
+      baseline: pct(noopC, 0.5),
+      baselineWhat: 'no-op update, p50',
+      goal: null,
+      detail: { n, p99: pct(withLocal, 0.99), noopP99: pct(noopC, 0.99) },
+    }),
   ];
 }

@@ -12,15 +12,18 @@ export async function reads(w: World, journeyId: string, n: number): Promise<Row
   const detail = async () => json(await w.t.call('GET', `/v1/journeys/${journeyId}`, { token: w.admin }), 200);
   const list = async () => json(await w.t.call('GET', '/v1/journeys', { token: w.admin }), 200);
   const query = () => handle.query(snapshotQuery);
+  const health = async () => (await w.t.call('GET', '/healthz')).text();
   const d: number[] = [];
   const l: number[] = [];
   const q: number[] = [];
+  const hz: number[] = [];
   for (let i = 0; i < n + 3; i++) {
-    const [a, b, c] = [await time(detail), await time(list), await time(query)];
+    const [a, b, c, e] = [await time(detail), await time(list), await time(query), await time(health)];
     if (i < 3) continue; // warm-up
     d.push(a);
     l.push(b);
     q.push(c);
+    hz.push(e);
   }
   const items = ((await list()).items as unknown[]).length;
   const read = (id: string, measure: string, xs: number[]) =>
@@ -34,5 +37,10 @@ export async function reads(w: World, journeyId: string, n: number): Promise<Row
       goal: { of: 'ratio', op: '<=', value: 0.3 },
       detail: { n, p99: pct(xs, 0.99), queryP99: pct(q, 0.99), ...(id === 'read-list' ? { items } : {}) },
     });
-  return [read('read-detail', 'GET /v1/journeys/{id}: p50', d), read('read-list', `GET /v1/journeys (${items} items): p50`, l)];
+  return [
+    read('read-detail', 'GET /v1/journeys/{id}: p50', d),
+    read('read-list', `GET /v1/journeys (${items} items): p50`, l),
+    // Not a goal: what any answer over HTTP costs here, with no database, no token and no audit.
+    row({ id: 'read-http-floor', measure: 'HTTP alone: GET /healthz: p50', unit: 'ms', today: pct(hz, 0.5), baseline: pct(q, 0.5), baselineWhat: 'workflow query, p50', goal: null, detail: { n, p99: pct(hz, 0.99) } }),
+  ];
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { Worker, bundleWorkflowCode, type NativeConnection } from '@temporalio/worker';
 import type { LoadedDataConverter } from '@temporalio/common';
-import { pingUpdate, type noop } from './workflows.js';
+import { pingLocalUpdate, pingUpdate, type NoopActivities, type noop } from './workflows.js';
 
 export const NOOP_TASK_QUEUE = 'carepath-bench-noop';
 const WORKFLOWS = join(dirname(fileURLToPath(import.meta.url)), 'workflows.ts');
@@ -17,6 +17,8 @@ export interface Noop {
   startWithUpdate(): Promise<void>;
   /** An update on one running no-op workflow (the first call starts it). */
   update(): Promise<void>;
+  /** The same update, answered once one local activity that does nothing has run. */
+  updateWithLocalActivity(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export async function noopBaseline(o: { connection: NativeConnection; namespace:
     namespace: o.namespace,
     taskQueue: NOOP_TASK_QUEUE,
     workflowBundle: { code },
+    activities: { nothing: async (n: number) => n } satisfies NoopActivities,
     ...(o.dataConverter ? { dataConverter: o.dataConverter as never } : {}),
   });
   const running = worker.run();
@@ -44,6 +47,10 @@ export async function noopBaseline(o: { connection: NativeConnection; namespace:
     async update() {
       target ??= o.client.workflow.start<typeof noop>('noop', options(`bench-noop-${randomUUID()}`)).then((h) => h.workflowId);
       await o.client.workflow.getHandle(await target).executeUpdate(pingUpdate);
+    },
+    async updateWithLocalActivity() {
+      target ??= o.client.workflow.start<typeof noop>('noop', options(`bench-noop-${randomUUID()}`)).then((h) => h.workflowId);
+      await o.client.workflow.getHandle(await target).executeUpdate(pingLocalUpdate);
     },
     async stop() {
       worker.shutdown();
