@@ -77,6 +77,37 @@ export async function markPayment(
     where order_id = ${r.orderId} and status = 'pending'`;
 }
 
+/**
+ * Stores the order inside the caller's transaction (a journey's seat, `journey-order-with-seat`) and,
+ * when the provider wants telling (`tell`), queues it for the outbox dispatcher, which tells it once
+ * the transaction has committed (`tellPaymentProvider`). Idempotent by order id.
+ */
+export async function storeOrder(tx: Sql, r: Parameters<typeof requestPayment>[1], tell: boolean): Promise<void> {
+  await requestPayment(tx, r);
+  if (tell) {
+    await tx`
+      insert into outbox (id, via, kind, order_id) values (${`payment:${r.orderId}`}, 'dispatcher', 'payment-request', ${r.orderId})
+      on conflict (id) do nothing`;
+  }
+}
+
+/** Tells the provider of a queued order, unless it was told already; throws (to be tried again) when the provider fails. */
+export async function tellPaymentProvider(sql: Sql, provider: PaymentProvider | undefined, outboxId: string, orderId: string): Promise<'told' | 'already-told'> {
+  const [pending] = await sql`update outbox set attempts = attempts + 1 where id = ${outboxId} and delivered_at is null returning id`;
+  if (!pending) return 'already-told';
+  const order = await findOrder(sql, orderId);
+  if (!order) throw new Error(`outbox: no order ${orderId}`);
+  if (!provider?.requested) throw new Error('outbox: no payment provider configured to tell');
+  try {
+    await provider.requested({ orderId, amount: order.amount, dueBy: order.dueBy });
+  } catch (err) {
+    await sql`update outbox set last_error = ${String((err as Error).message ?? err)} where id = ${outboxId}`;
+    throw err;
+  }
+  await sql`update outbox set delivered_at = now(), last_error = null where id = ${outboxId}`;
+  return 'told';
+}
+
 export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder | undefined> {
   const [row] = await sql<
     {

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Appointment, CheckInResult, Mode, VisitStandingInput } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import type { ActivityDeps } from './deps.js';
+import { storeOrder } from './payments.js';
 import { visitStanding } from './verification.js';
 
 export interface Slot {
@@ -59,6 +60,13 @@ export async function listSlots(sql: Sql, f: { department?: string; from?: strin
   return rows.map(slotView);
 }
 
+/** A journey's registration order, stored with its seat (`journey-order-with-seat`). */
+export interface SeatOrder {
+  orderId: string;
+  amount: number;
+  dueBy: string;
+}
+
 export type SeatResult =
   | { ok: true; appointment: Appointment }
   | { ok: false; reason: 'not-found' | 'full' | 'started' | 'mismatch'; message: string }
@@ -71,7 +79,8 @@ export type SeatResult =
  */
 export async function reserveSeat(
   sql: Sql,
-  r: { journeyId: string; slotId: string; mode: Mode; department: string; standing?: VisitStandingInput },
+  r: { journeyId: string; slotId: string; mode: Mode; department: string; standing?: VisitStandingInput; order?: SeatOrder },
+  tellProvider = false,
 ): Promise<SeatResult> {
   return sql.begin(async (tx) => {
     // The doctor's (and, online, the patient's) standing first, in the same transaction: a refusal takes no seat.
@@ -82,7 +91,10 @@ export async function reserveSeat(
     const [held] = await tx<SlotRow[]>`
       select s.* from seats h join slots s on s.id = h.slot_id
       where h.journey_id = ${r.journeyId} and h.slot_id = ${r.slotId} and h.status = 'held'`;
-    if (held) return { ok: true as const, appointment: appointmentOf(held) };
+    if (held) {
+      if (r.order) await storeOrder(tx as unknown as Sql, { ...r.order, journeyId: r.journeyId }, tellProvider);
+      return { ok: true as const, appointment: appointmentOf(held) };
+    }
     const [taken] = await tx<SlotRow[]>`
       update slots set remaining = remaining - 1
       where id = ${r.slotId} and remaining > 0 and start_at > now() and mode = ${r.mode} and department = ${r.department}
@@ -91,6 +103,8 @@ export async function reserveSeat(
       await tx`
         insert into seats (journey_id, slot_id, status) values (${r.journeyId}, ${r.slotId}, 'held')
         on conflict (journey_id) do update set slot_id = excluded.slot_id, status = 'held', released_at = null, created_at = now()`;
+      // The registration order with its seat (journey-order-with-seat): one transaction, one local activity.
+      if (r.order) await storeOrder(tx as unknown as Sql, { ...r.order, journeyId: r.journeyId }, tellProvider);
       return { ok: true as const, appointment: appointmentOf(taken) };
     }
     const [slot] = await tx<SlotRow[]>`select * from slots where id = ${r.slotId}`;
@@ -183,7 +197,7 @@ export async function leaveQueue(sql: Sql, r: { journeyId: string; slotId: strin
 export function slotActivities(deps: ActivityDeps) {
   const { sql } = deps;
   return {
-    reserveSeat: (r: Parameters<typeof reserveSeat>[1]) => reserveSeat(sql, r),
+    reserveSeat: (r: Parameters<typeof reserveSeat>[1]) => reserveSeat(sql, r, deps.payments.requested !== undefined),
     releaseSeat: (r: Parameters<typeof releaseSeat>[1]) => releaseSeat(sql, r),
     checkIn: (r: Parameters<typeof checkIn>[1]) => checkIn(sql, r),
     queuePosition: (r: Parameters<typeof queuePosition>[1]) => queuePosition(sql, r),

@@ -67,6 +67,22 @@ async function escalatedJourney(c: Ctx, pathwayId: string, file: string): Promis
   await c.save(journeyWorkflowId(j.id), file);
 }
 
+/**
+ * A journey on `pathwayId` booked into a slot `slotInMs` ahead and paid; checked in once the slot has
+ * started (its reminders sent), then the consultation and an outcome without items. Its id.
+ */
+async function remindedVisit(c: Ctx, pathwayId: string, slotInMs: number): Promise<string> {
+  const slot = await c.slot(slotInMs);
+  const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId });
+  const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+  await c.pay(booked.payment.orderId);
+  await sleep(Date.parse(slot.start) - Date.now() + 300);
+  await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
+  await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
+  await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+  return j.id as string;
+}
+
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
 const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }> = {
   'online-care-standing': {
@@ -108,15 +124,7 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     // (the seat and the order in the projection).
     async run(c) {
       await c.pathway('replay-one-tx', { appointmentReminders: ['PT2S', 'PT1S'], paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
-      const slot = await c.slot(3500);
-      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
-      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
-      await c.pay(booked.payment.orderId);
-      await sleep(Date.parse(slot.start) - Date.now() + 300);
-      await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
-      await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
-      await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
-      await c.save(journeyWorkflowId(j.id), 'patient-journey-one-transaction.json');
+      await c.save(journeyWorkflowId(await remindedVisit(c, 'replay-one-tx', 3500)), 'patient-journey-one-transaction.json');
 
       const later = await c.slot(3_600_000);
       const k = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
@@ -150,6 +158,15 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       const nBooked = await c.post(`/v1/journeys/${n.id}/appointment`, c.pt, { slotId: gone.id });
       await c.pay(nBooked.payment.orderId);
       await c.save(journeyWorkflowId(n.id), 'patient-journey-one-transaction-no-show.json');
+    },
+  },
+  'journey-order-with-seat': {
+    files: ['patient-journey-order-with-seat.json'],
+    // A visit whose registration order is stored with its seat (`journey-order-with-seat`, on
+    // `journey-one-transaction`): no requestPayment activity; paid, a reminder, checked in, consultation, outcome.
+    async run(c) {
+      await c.pathway('replay-order-seat', { appointmentReminders: ['PT1S'], paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
+      await c.save(journeyWorkflowId(await remindedVisit(c, 'replay-order-seat', 2500)), 'patient-journey-order-with-seat.json');
     },
   },
   'needs-in-person': {

@@ -95,12 +95,15 @@ async function bookAndPay(world: FakeWorld, handle: WorkflowHandle<typeof patien
   return { booked, slotId, start: Date.parse(booked.appointment!.start) };
 }
 
-/** Starts booking a fresh one-seat slot and holds it while its payment order is being requested. */
-async function bookingHeldAtPaymentRequest(world: FakeWorld, handle: WorkflowHandle<typeof patientJourney>) {
+/**
+ * Starts booking a fresh one-seat slot and holds it while its seat and payment order are being stored
+ * (one local activity, journey-order-with-seat).
+ */
+async function bookingHeldAtSeatAndOrder(world: FakeWorld, handle: WorkflowHandle<typeof patientJourney>) {
   const slot = world.addSlot({ id: randomUUID(), doctorId: 'doc-1', department: 'respiratory', mode: 'offline', start: (await now()) + 2 * HOUR, remaining: 1 });
-  const open = world.hold('requestPayment');
+  const open = world.hold('reserveSeat');
   const booking = handle.executeUpdate(bookUpdate, { args: [{ slotId: slot.id, actor: patientActor }] });
-  await waitFor(async () => (world.calls.requestPayment ?? 0) > 0);
+  await waitFor(async () => (world.calls.reserveSeat ?? 0) > 0);
   return { slot, open, booking };
 }
 
@@ -177,6 +180,9 @@ describe('patientJourney', () => {
         { start: booked.appointment!.start, offset: 'PT1H' },
       ]);
       expect(world.marks).toEqual([{ orderId: booked.payment!.orderId, status: 'paid' }]);
+      // The order was stored with the seat (journey-order-with-seat): no requestPayment activity ran.
+      expect(world.orders.get(booked.payment!.orderId)).toEqual({ amount: 1500, dueBy: booked.payment!.dueBy });
+      expect(world.calls.requestPayment).toBeUndefined();
       expect(world.refundCalls).toEqual([]);
       expectEachNotificationOnce(world);
       // What the timeline says of each step, not only that it happened.
@@ -405,7 +411,7 @@ describe('patientJourney', () => {
   it('lets a cancellation that arrives mid-booking wait for the booking, then undo it cleanly', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
-      const { slot, open, booking } = await bookingHeldAtPaymentRequest(world, handle);
+      const { slot, open, booking } = await bookingHeldAtSeatAndOrder(world, handle);
       const cancelling = handle.executeUpdate(cancelUpdate, { args: [{ reason: 'wrong slot', actor: patientActor }] });
       open();
       await booking;
@@ -470,7 +476,7 @@ describe('patientJourney', () => {
   it('takes a payment that lands while its booking is still being recorded', async () => {
     await withWorker(async ({ world, taskQueue }) => {
       const { handle, journeyId } = await startJourney(taskQueue);
-      const { open, booking } = await bookingHeldAtPaymentRequest(world, handle);
+      const { open, booking } = await bookingHeldAtSeatAndOrder(world, handle);
       await handle.signal(paymentReceivedSignal, { orderId: `${journeyId}-reg`, amount: 1500, paidAt: new Date().toISOString(), channel: 'wechat' });
       open();
       await booking;

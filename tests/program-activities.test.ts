@@ -9,6 +9,8 @@ import { enrolledConditions } from '../activities/prescriptions.js';
 import { getProgram, getProgramTemplate, listProgramTemplates, planOccurrences, programJourneyInput, recordProgramTransition, remainingDays } from '../activities/programs.js';
 import { createPatient } from '../activities/reference.js';
 import { storeNotification } from '../activities/notifications.js';
+import { findOrder, storeOrder, type PaymentProvider } from '../activities/payments.js';
+import { recordTransition } from '../activities/journeys.js';
 import { seedReferenceData } from '../activities/seed.js';
 import type { JourneyInput, NotificationRequest, PathwayTemplate, ProgramSnapshot, ProgramTransition } from '../workflows/definitions.js';
 import { LEASE_MS, dispatchOnce, retryDelaySeconds } from '../workers/outbox.js';
@@ -190,6 +192,43 @@ describe('program projection, outbox and reads', () => {
     expect(await dispatchOnce({ sql: db.sql, webhook, log })).toBe(0);
     expect(deliveries.map((d) => d.id)).not.toContain(journeyOwn.id);
     expect(retryDelaySeconds(20)).toBe(300);
+  });
+
+  it('tells the payment provider of an order stored with its seat once, after a failure again, and never without a provider that wants telling', async () => {
+    const patient = await createPatient(db.sql, { name: '王芳', phone: '+8613800000013', birthDate: '1970-01-01', sex: 'F', timezone: 'Asia/Shanghai' });
+    const journeyId = `j-order-${patient.id}`;
+    await recordTransition(db.sql, {
+      version: 1,
+      snapshot: { id: journeyId, patientId: patient.id, mode: 'offline', pathway: { id: 'standard-outpatient', version: 1 }, phase: 'pre-visit', status: 'active', step: 'booking' },
+      events: [],
+    });
+    await db.sql`update outbox set delivered_at = now() where delivered_at is null`; // the tests before's rows
+    const told: { orderId: string; amount: number; dueBy: string }[] = [];
+    let failNextTell = 1;
+    const payments: PaymentProvider = {
+      async refund() {},
+      async requested(o) {
+        if (failNextTell-- > 0) throw new Error('provider answered 503');
+        told.push(o);
+      },
+    };
+    const dueBy = new Date(Date.now() + 15 * 60_000);
+    const order = { orderId: `${journeyId}-reg`, amount: 1500, dueBy: dueBy.toISOString(), journeyId };
+    await db.sql.begin(async (tx) => {
+      await storeOrder(tx as unknown as typeof db.sql, order, true);
+      await storeOrder(tx as unknown as typeof db.sql, order, true); // a retried seat stores nothing more
+    });
+    await db.sql.begin((tx) => storeOrder(tx as unknown as typeof db.sql, { ...order, orderId: `${journeyId}-other` }, false)); // no provider to tell: not queued
+    expect(await dispatchOnce({ sql: db.sql, payments, log })).toBe(1);
+    expect(told).toEqual([]); // failed: it waits for its backoff
+    const [row] = await db.sql<{ attempts: number; last_error: string }[]>`select attempts, last_error from outbox where id = ${`payment:${order.orderId}`}`;
+    expect(row).toEqual({ attempts: 1, last_error: 'provider answered 503' });
+    await db.sql`update outbox set next_attempt_at = now() where id = ${`payment:${order.orderId}`}`;
+    expect(await dispatchOnce({ sql: db.sql, payments, log })).toBe(1);
+    expect(told).toEqual([{ orderId: order.orderId, amount: 1500, dueBy: dueBy.toISOString() }]);
+    await db.sql`update outbox set next_attempt_at = now() - interval '1 hour'`;
+    expect(await dispatchOnce({ sql: db.sql, payments, log })).toBe(0); // told once
+    expect(await findOrder(db.sql, `${journeyId}-other`)).toMatchObject({ amount: 1500, status: 'pending' });
   });
 
   it('holds a row for its dispatcher while a slow gateway answers (the lease is renewed), and gives a dead dispatcher’s row to the next within the lease', async () => {

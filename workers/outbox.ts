@@ -1,6 +1,7 @@
-// The outbox dispatcher: delivers notifications queued with `via = 'dispatcher'` (the care programs':
-// their reminders are stored in the program's projection transaction, so a reminder costs the workflow
-// no delivery activity). Runs beside every worker that has a notification webhook. Several workers
+// The outbox dispatcher: delivers notifications queued with `via = 'dispatcher'` (the care programs'
+// and, since `journey-one-transaction`, the journeys': stored in their projection's transaction, so a
+// notification costs the workflow no delivery activity), and tells the payment provider of the orders
+// a journey stored with its seat (`payment-request` rows, `journey-order-with-seat`). Runs beside every worker that has a notification webhook. Several workers
 // share the work: each claims a batch with a lease (`next_attempt_at` moved LEASE_MS ahead, rows locked
 // with SKIP LOCKED) and renews it every second while the batch is in hand, so a row is worked on by one
 // dispatcher at a time however long the gateway takes (up to its request timeout), and a dispatcher
@@ -9,10 +10,14 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../activities/db.js';
 import { deliverNotification, type NotifyWebhook } from '../activities/notifications.js';
+import { tellPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 
 export interface OutboxOptions {
   sql: Sql;
-  webhook: NotifyWebhook;
+  /** Where notifications go (none: notification rows are never queued for the dispatcher). */
+  webhook?: NotifyWebhook;
+  /** The payment provider told of `payment-request` rows (queued only when it wants telling). */
+  payments?: PaymentProvider;
   log: Logger;
   /** Stops the dispatcher when it answers false (the worker has stopped). */
   alive: () => boolean;
@@ -33,16 +38,16 @@ const RENEW_EVERY_MS = 1_000;
 export const retryDelaySeconds = (attempts: number): number => Math.min(2 ** Math.max(attempts, 1), 300);
 
 /** Claims up to `batch` due rows and delivers them, all at once; returns how many it claimed. */
-export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'log' | 'batch'>): Promise<number> {
+export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'payments' | 'log' | 'batch'>): Promise<number> {
   const lease = LEASE_MS / 1000;
-  const claimed = await o.sql<{ id: string; attempts: number }[]>`
+  const claimed = await o.sql<{ id: string; attempts: number; kind: 'notification' | 'payment-request'; order_id: string | null }[]>`
     update outbox set next_attempt_at = now() + make_interval(secs => ${lease})
     where id in (
       select id from outbox
       where via = 'dispatcher' and delivered_at is null and next_attempt_at <= now()
       order by next_attempt_at limit ${o.batch ?? 20}
       for update skip locked)
-    returning id, attempts`;
+    returning id, attempts, kind, order_id`;
   if (claimed.length === 0) return 0;
   // The rows still in hand keep their lease; a failed row's retry time, written after the renewal in
   // flight has finished, is not overwritten.
@@ -61,15 +66,18 @@ export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'l
     await Promise.all(
       claimed.map(async (row) => {
         try {
-          const outcome = await deliverNotification(o.sql, o.webhook, row.id);
+          const outcome =
+            row.kind === 'payment-request'
+              ? await tellPaymentProvider(o.sql, o.payments, row.id, row.order_id!)
+              : await deliverNotification(o.sql, required(o.webhook, 'a notification webhook'), row.id);
           inHand.delete(row.id);
-          o.log.debug({ notificationId: row.id, outcome }, 'outbox delivery');
+          o.log.debug({ outboxId: row.id, kind: row.kind, outcome }, 'outbox delivery');
         } catch (err) {
           inHand.delete(row.id);
           await renewal;
           const delay = retryDelaySeconds(row.attempts + 1);
           await o.sql`update outbox set next_attempt_at = now() + make_interval(secs => ${delay}) where id = ${row.id}`;
-          o.log.warn({ notificationId: row.id, attempts: row.attempts + 1, retryInSeconds: delay, err }, 'outbox delivery failed');
+          o.log.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, retryInSeconds: delay, err }, 'outbox delivery failed');
         }
       }),
     );
@@ -78,6 +86,11 @@ export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'l
     await renewal;
   }
   return claimed.length;
+}
+
+function required<T>(x: T | undefined, what: string): T {
+  if (x === undefined) throw new Error(`outbox: no ${what} configured for a queued row`);
+  return x;
 }
 
 /** Runs `dispatchOnce` in `lanes` loops, each every `intervalMs` (at once again after a full batch), until `alive()` is false. */

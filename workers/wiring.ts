@@ -201,8 +201,15 @@ export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
     stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
     ...tracingWorkerOptions(w.tracing, w.bundle !== undefined),
   });
-  if (w.notifyWebhook) {
-    startOutboxDispatcher({ sql: w.sql, webhook: w.notifyWebhook, log: w.log, alive: () => !['STOPPING', 'DRAINING', 'DRAINED', 'STOPPED', 'FAILED'].includes(worker.getState()) });
+  // Notifications to deliver, or orders to tell a payment provider of: the outbox dispatcher beside the worker.
+  if (w.notifyWebhook || w.payments?.requested) {
+    startOutboxDispatcher({
+      sql: w.sql,
+      ...(w.notifyWebhook ? { webhook: w.notifyWebhook } : {}),
+      ...(w.payments ? { payments: w.payments } : {}),
+      log: w.log,
+      alive: () => !['STOPPING', 'DRAINING', 'DRAINED', 'STOPPED', 'FAILED'].includes(worker.getState()),
+    });
   }
   return worker;
 }

@@ -95,6 +95,14 @@ const LOCAL_WORK_PATCH = 'journey-local-work';
  */
 const ONE_TRANSACTION_PATCH = 'journey-one-transaction';
 
+/**
+ * Asked at booking by a journey of `journey-one-transaction`: the registration order is stored in the
+ * seat's transaction (one local activity), and the payment provider, when one is configured, is told
+ * by the worker's outbox dispatcher; the journey no longer runs the `requestPayment` activity (three
+ * history events and a workflow task of its own, in the booking's answer).
+ */
+const ORDER_WITH_SEAT_PATCH = 'journey-order-with-seat';
+
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const isStaff = (a: Actor): boolean => a.role === 'coordinator' || a.role === 'admin';
 
@@ -254,12 +262,15 @@ class Journey extends WorkflowKernel {
       // The standing is asked with the seat, in its transaction (journey-one-transaction), else before it.
       const standing = this.notifiesInProjection ? this.standingOf({ slotId }) : undefined;
       if (!this.notifiesInProjection) await this.requireStanding({ slotId });
+      // The order is stored with the seat, its provider told by the outbox (journey-order-with-seat).
+      const order = this.notifiesInProjection && patched(ORDER_WITH_SEAT_PATCH) ? this.registrationOrder() : undefined;
       const seat = await this.work.reserveSeat({
         journeyId: this.input.journeyId,
         slotId,
         mode: this.input.mode,
         department: this.snapshot.triage!.department,
         ...(standing ? { standing } : {}),
+        ...(order ? { order } : {}),
       });
       if (!seat.ok && seat.reason === 'standing') throw refused(seat.type, seat.message);
       if (!seat.ok) {
@@ -267,10 +278,8 @@ class Journey extends WorkflowKernel {
           seat.reason === 'not-found' ? FailureType.SlotNotFound : seat.reason === 'mismatch' ? FailureType.SlotMismatch : FailureType.SlotUnavailable;
         throw refused(type, seat.message);
       }
-      const amount = this.template.fees.registration;
-      const dueBy = new Date(Date.now() + durationMs(this.template.paymentWindow)).toISOString();
-      const orderId = `${this.input.journeyId}-reg`;
-      await partner.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy });
+      const { orderId, amount, dueBy } = order ?? this.registrationOrder();
+      if (!order) await partner.requestPayment({ orderId, journeyId: this.input.journeyId, amount, dueBy });
       this.snapshot.appointment = seat.appointment;
       this.snapshot.payment = { orderId, amount, currency: 'CNY', status: 'pending', dueBy };
       this.snapshot.step = 'awaiting-payment';
@@ -284,6 +293,15 @@ class Journey extends WorkflowKernel {
       );
       return this.view();
     });
+  }
+
+  /** The registration fee's order: due within the template's payment window from now. */
+  private registrationOrder(): { orderId: string; amount: number; dueBy: string } {
+    return {
+      orderId: `${this.input.journeyId}-reg`,
+      amount: this.template.fees.registration,
+      dueBy: new Date(Date.now() + durationMs(this.template.paymentWindow)).toISOString(),
+    };
   }
 
   /** The provider says an order was paid. Queued like any transition, so it never races another one. */

@@ -244,6 +244,10 @@ export class FakeWorld {
       if (me) me.status = 'in-consultation';
       w.queueSignals.push(w.queue.filter((q) => q.slotId === slotId && q.status === 'waiting').map((q) => q.journeyId));
     };
+    const storeOrder = (r: { orderId: string; amount: number; dueBy: string; subject?: { type: string; id: string } }): void => {
+      if (!w.orders.has(r.orderId)) w.orders.set(r.orderId, { amount: r.amount, dueBy: r.dueBy, ...(r.subject ? { subject: r.subject } : {}) });
+      if (!w.payments.has(r.orderId)) w.payments.set(r.orderId, { status: 'pending', amount: r.amount });
+    };
     const releaseSeat = (journeyId: string, noShow: boolean): void => {
       const seat = w.seats.get(journeyId);
       if (seat?.status !== 'held') return;
@@ -388,13 +392,18 @@ export class FakeWorld {
         const refused = r.standing ? visitStanding(r.standing) : undefined;
         if (refused && !refused.ok) return { ok: false, reason: 'standing', type: refused.type, message: refused.detail };
         const held = w.seats.get(r.journeyId);
-        if (held?.status === 'held' && held.slotId === r.slotId) return { ok: true, appointment: appointment(w.slots.get(r.slotId)!) };
+        if (held?.status === 'held' && held.slotId === r.slotId) {
+          if (r.order) storeOrder(r.order);
+          return { ok: true, appointment: appointment(w.slots.get(r.slotId)!) };
+        }
         const s = w.slots.get(r.slotId);
         if (!s) return { ok: false, reason: 'not-found', message: 'slot not found' };
         if (s.mode !== r.mode || s.department !== r.department) return { ok: false, reason: 'mismatch', message: 'mismatch' };
         if (s.remaining <= 0) return { ok: false, reason: 'full', message: 'slot is full' };
         s.remaining -= 1;
         w.seats.set(r.journeyId, { slotId: s.id, status: 'held' });
+        // With the seat, as activities/slots.ts stores it (journey-order-with-seat).
+        if (r.order) storeOrder(r.order);
         return { ok: true, appointment: appointment(s) };
       },
       async releaseSeat(r) {
@@ -422,8 +431,7 @@ export class FakeWorld {
         leave(r.journeyId, r.slotId);
       },
       async requestPayment(r) {
-        if (!w.orders.has(r.orderId)) w.orders.set(r.orderId, { amount: r.amount, dueBy: r.dueBy, ...(r.subject ? { subject: r.subject } : {}) });
-        if (!w.payments.has(r.orderId)) w.payments.set(r.orderId, { status: 'pending', amount: r.amount });
+        storeOrder(r);
       },
       async markPayment(r) {
         markPayment(r.orderId, r.status);
