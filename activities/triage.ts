@@ -23,13 +23,21 @@ export async function storeRules(sql: Sql, set: TriageRuleSet): Promise<void> {
 
 let compiled: { key: string; rules: CompiledRuleSet } | undefined;
 
-/** The newest stored rule set, compiled once per version and time it was stored. */
+/**
+ * The newest stored rule set, compiled once per version and time it was stored. Each call asks only
+ * which that is; the rules themselves (77 KB of JSON) are read when it changed.
+ */
 export async function loadRules(sql: Sql): Promise<CompiledRuleSet> {
-  const [row] = await sql<{ version: number; stored_at: Date; rules: TriageRuleSet }[]>`
-    select version, stored_at, rules from triage_rule_sets order by version desc limit 1`;
+  const [row] = await sql<{ version: number; stored_at: Date }[]>`
+    select version, stored_at from triage_rule_sets order by version desc limit 1`;
   if (!row) throw new Error('no triage rules stored: run the seed');
   const key = `${row.version}@${row.stored_at.toISOString()}`;
-  if (compiled?.key !== key) compiled = { key, rules: compile(row.rules) };
+  if (compiled?.key === key) return compiled.rules;
+  const [stored] = await sql<{ stored_at: Date; rules: TriageRuleSet }[]>`
+    select stored_at, rules from triage_rule_sets where version = ${row.version}`;
+  if (!stored) throw new Error('no triage rules stored: run the seed');
+  // Stored again between the two reads: keyed by what was read, so the next call sees whether it is current.
+  compiled = { key: `${row.version}@${stored.stored_at.toISOString()}`, rules: compile(stored.rules) };
   return compiled.rules;
 }
 

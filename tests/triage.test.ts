@@ -3,7 +3,8 @@
 // triage-corpus.test.ts.
 import { describe, expect, it } from 'vitest';
 import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
-import { classify } from '../activities/triage.js';
+import { classify, loadRules, storeRules } from '../activities/triage.js';
+import { testDb } from './support/db.js';
 import { ageInMonths, classifyWith, compile, normalise, pastYears, pregnancyWeeks, type TriageRuleSet } from '../activities/triage-engine.js';
 
 const rules = compile(triageRules as unknown as TriageRuleSet);
@@ -237,5 +238,29 @@ describe('triage: how patients type', () => {
     expect(triage('手指切到，血一直喷，按了十几分钟都 stop 不了').urgency).toBe('emergency');
     // Nor the "ot" of "shot": this 想死 is no overtime joke.
     expect(triage('打完 shot 之后好想死').urgency).toBe('emergency');
+  });
+});
+
+describe('triage: the stored rule set', () => {
+  it('compiles the newest stored set once, and takes a newer one (or the same version stored again) at the next call', async () => {
+    const db = await testDb();
+    try {
+      const seeded = triageRules as unknown as TriageRuleSet;
+      const vague = 'zzz';
+      expect(classify(vague, await loadRules(db.sql)).department).toBe(seeded.fallback.department);
+      const first = await loadRules(db.sql);
+      expect(await loadRules(db.sql)).toBe(first); // compiled once: the same object while nothing changed
+      // A newer version whose fallback is another department: the next call classifies with it.
+      const newer: TriageRuleSet = { ...seeded, version: seeded.version + 1, fallback: { ...seeded.fallback, department: 'cardiology' } };
+      await storeRules(db.sql, newer);
+      const second = await loadRules(db.sql);
+      expect(second).not.toBe(first);
+      expect(classify(vague, second).department).toBe('cardiology');
+      // The same version stored again (a new seed): compiled again.
+      await storeRules(db.sql, newer);
+      expect(await loadRules(db.sql)).not.toBe(second);
+    } finally {
+      await db.drop();
+    }
   });
 });
