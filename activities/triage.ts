@@ -21,23 +21,29 @@ export async function storeRules(sql: Sql, set: TriageRuleSet): Promise<void> {
     on conflict (version) do update set rules = excluded.rules, stored_at = now()`;
 }
 
-let compiled: { key: string; rules: CompiledRuleSet } | undefined;
+let compiled: { key: string; rules: Promise<CompiledRuleSet> } | undefined;
 
 /**
  * The newest stored rule set, compiled once per version and time it was stored. Each call asks only
- * which that is; the rules themselves (77 KB of JSON) are read when it changed.
+ * which that is; the rules themselves (77 KB of JSON) are read and compiled when it changed, once for
+ * all the calls that ask meanwhile (a burst of creations does not compile it fifty times).
  */
 export async function loadRules(sql: Sql): Promise<CompiledRuleSet> {
   const [row] = await sql<{ version: number; stored_at: Date }[]>`
     select version, stored_at from triage_rule_sets order by version desc limit 1`;
   if (!row) throw new Error('no triage rules stored: run the seed');
   const key = `${row.version}@${row.stored_at.toISOString()}`;
-  if (compiled?.key === key) return compiled.rules;
-  const [stored] = await sql<{ stored_at: Date; rules: TriageRuleSet }[]>`
-    select stored_at, rules from triage_rule_sets where version = ${row.version}`;
-  if (!stored) throw new Error('no triage rules stored: run the seed');
-  // Stored again between the two reads: keyed by what was read, so the next call sees whether it is current.
-  compiled = { key: `${row.version}@${stored.stored_at.toISOString()}`, rules: compile(stored.rules) };
+  if (compiled?.key !== key) {
+    const rules = sql<{ rules: TriageRuleSet }[]>`select rules from triage_rule_sets where version = ${row.version}`.then(([stored]) => {
+      if (!stored) throw new Error('no triage rules stored: run the seed');
+      return compile(stored.rules);
+    });
+    compiled = { key, rules };
+    // A failed read is not kept: the next call reads again.
+    rules.catch(() => {
+      if (compiled?.rules === rules) compiled = undefined;
+    });
+  }
   return compiled.rules;
 }
 
