@@ -72,15 +72,21 @@ async function escalatedJourney(c: Ctx, pathwayId: string, file: string): Promis
  * started (its reminders sent), then the consultation and an outcome without items. Its id.
  */
 async function remindedVisit(c: Ctx, pathwayId: string, slotInMs: number): Promise<string> {
-  const slot = await c.slot(slotInMs);
-  const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId });
-  const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
-  await c.pay(booked.payment.orderId);
+  const { j, slot } = await bookedAndPaid(c, pathwayId, slotInMs);
   await sleep(Date.parse(slot.start) - Date.now() + 300);
   await c.post(`/v1/journeys/${j.id}/check-in`, c.pt);
   await c.post(`/v1/journeys/${j.id}/consultation`, c.dt);
   await c.post(`/v1/journeys/${j.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
   return j.id as string;
+}
+
+/** A journey on `pathwayId` booked into a new slot `slotInMs` ahead, and paid. */
+async function bookedAndPaid(c: Ctx, pathwayId: string, slotInMs: number): Promise<{ j: Record<string, any>; slot: Record<string, any> }> {
+  const slot = await c.slot(slotInMs);
+  const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId });
+  const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+  await c.pay(booked.payment.orderId);
+  return { j, slot };
 }
 
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
@@ -153,10 +159,7 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.post(`/v1/journeys/${l.id}/appointment`, c.pt, { slotId: lapse.id });
       await c.save(journeyWorkflowId(l.id), 'patient-journey-one-transaction-lapsed.json');
 
-      const gone = await c.slot(1500);
-      const n = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx-short' });
-      const nBooked = await c.post(`/v1/journeys/${n.id}/appointment`, c.pt, { slotId: gone.id });
-      await c.pay(nBooked.payment.orderId);
+      const { j: n } = await bookedAndPaid(c, 'replay-one-tx-short', 1500);
       await c.save(journeyWorkflowId(n.id), 'patient-journey-one-transaction-no-show.json');
     },
   },
@@ -237,10 +240,7 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     files: ['patient-journey-no-show.json'],
     async run(c) {
       await c.pathway('replay-no-show', { appointmentReminders: ['PT1S'], noShowGrace: 'PT1S' });
-      const slot = await c.slot(3000);
-      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-no-show' });
-      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
-      await c.pay(booked.payment.orderId);
+      const { j } = await bookedAndPaid(c, 'replay-no-show', 3000);
       await c.save(journeyWorkflowId(j.id), 'patient-journey-no-show.json');
     },
   },
