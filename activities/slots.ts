@@ -82,44 +82,44 @@ export async function reserveSeat(
   r: { journeyId: string; slotId: string; mode: Mode; department: string; standing?: VisitStandingInput; order?: SeatOrder },
   tellProvider = false,
 ): Promise<SeatResult> {
-  return sql.begin(async (tx) => {
+  return sql.begin(async (raw) => {
+    const tx = raw as unknown as Sql;
     // The doctor's (and, online, the patient's) standing first, in the same transaction: a refusal takes no seat.
     if (r.standing) {
-      const s = await visitStanding(tx as unknown as Sql, r.standing);
+      const s = await visitStanding(tx, r.standing);
       if (!s.ok) return { ok: false as const, reason: 'standing' as const, type: s.type, message: s.detail };
     }
-    const [held] = await tx<SlotRow[]>`
-      select s.* from seats h join slots s on s.id = h.slot_id
-      where h.journey_id = ${r.journeyId} and h.slot_id = ${r.slotId} and h.status = 'held'`;
-    if (held) {
-      if (r.order) await storeOrder(tx as unknown as Sql, { ...r.order, journeyId: r.journeyId }, tellProvider);
-      return { ok: true as const, appointment: appointmentOf(held) };
-    }
-    const [taken] = await tx<SlotRow[]>`
-      update slots set remaining = remaining - 1
-      where id = ${r.slotId} and remaining > 0 and start_at > now() and mode = ${r.mode} and department = ${r.department}
-      returning *`;
-    if (taken) {
-      await tx`
-        insert into seats (journey_id, slot_id, status) values (${r.journeyId}, ${r.slotId}, 'held')
-        on conflict (journey_id) do update set slot_id = excluded.slot_id, status = 'held', released_at = null, created_at = now()`;
-      // The registration order with its seat (journey-order-with-seat): one transaction, one local activity.
-      if (r.order) await storeOrder(tx as unknown as Sql, { ...r.order, journeyId: r.journeyId }, tellProvider);
-      return { ok: true as const, appointment: appointmentOf(taken) };
-    }
-    const [slot] = await tx<SlotRow[]>`select * from slots where id = ${r.slotId}`;
-    if (!slot) return { ok: false as const, reason: 'not-found' as const, message: 'slot not found' };
-    if (slot.mode !== r.mode) {
-      return { ok: false as const, reason: 'mismatch' as const, message: `slot is ${slot.mode}, journey is ${r.mode}` };
-    }
-    if (slot.department !== r.department) {
-      return { ok: false as const, reason: 'mismatch' as const, message: `slot is in ${slot.department}, journey was triaged to ${r.department}` };
-    }
-    if (slot.start_at.getTime() <= Date.now()) {
-      return { ok: false as const, reason: 'started' as const, message: 'slot has already started' };
-    }
-    return { ok: false as const, reason: 'full' as const, message: 'slot is full' };
-  });
+    const seat = await takeSeat(tx, r);
+    // The registration order with its seat (journey-order-with-seat): one transaction, one local activity.
+    if (seat.ok && r.order) await storeOrder(tx, { ...r.order, journeyId: r.journeyId }, tellProvider);
+    return seat;
+  }) as Promise<SeatResult>;
+}
+
+/** The journey's seat in the slot, held already (a retry) or taken now; else why not. */
+async function takeSeat(tx: Sql, r: { journeyId: string; slotId: string; mode: Mode; department: string }): Promise<SeatResult> {
+  const [held] = await tx<SlotRow[]>`
+    select s.* from seats h join slots s on s.id = h.slot_id
+    where h.journey_id = ${r.journeyId} and h.slot_id = ${r.slotId} and h.status = 'held'`;
+  if (held) return { ok: true, appointment: appointmentOf(held) };
+  const [taken] = await tx<SlotRow[]>`
+    update slots set remaining = remaining - 1
+    where id = ${r.slotId} and remaining > 0 and start_at > now() and mode = ${r.mode} and department = ${r.department}
+    returning *`;
+  if (taken) {
+    await tx`
+      insert into seats (journey_id, slot_id, status) values (${r.journeyId}, ${r.slotId}, 'held')
+      on conflict (journey_id) do update set slot_id = excluded.slot_id, status = 'held', released_at = null, created_at = now()`;
+    return { ok: true, appointment: appointmentOf(taken) };
+  }
+  const [slot] = await tx<SlotRow[]>`select * from slots where id = ${r.slotId}`;
+  if (!slot) return { ok: false, reason: 'not-found', message: 'slot not found' };
+  if (slot.mode !== r.mode) return { ok: false, reason: 'mismatch', message: `slot is ${slot.mode}, journey is ${r.mode}` };
+  if (slot.department !== r.department) {
+    return { ok: false, reason: 'mismatch', message: `slot is in ${slot.department}, journey was triaged to ${r.department}` };
+  }
+  if (slot.start_at.getTime() <= Date.now()) return { ok: false, reason: 'started', message: 'slot has already started' };
+  return { ok: false, reason: 'full', message: 'slot is full' };
 }
 
 const appointmentOf = (s: SlotRow): Appointment => ({

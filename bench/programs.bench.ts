@@ -47,7 +47,7 @@ import { createLogger } from '../workers/logger.js';
 import { createJourneyWorker } from '../workers/wiring.js';
 import { testDb } from '../tests/support/db.js';
 import { DATA_CONVERTER, devServerEnv, workflowBundle } from '../tests/support/temporal.js';
-import { knob } from './stats.js';
+import { knob, pct, sleep } from './stats.js';
 
 const MIN = 60_000;
 const TZ = 'Asia/Shanghai';
@@ -70,16 +70,13 @@ const template: ProgramTemplate = { ...hypertension, measurements: [], education
 const followUpPathway = pathways.find((p) => p.id === 'online-follow-up') as PathwayTemplate;
 const doctor = { role: 'doctor' as const, id: 'bench-doctor' };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(ms, 0)));
 const hhmm = (at: number): string => DateTime.fromMillis(at, { zone: TZ }).toFormat('HH:mm');
 const nextMinute = (at: number): number => Math.ceil(at / MIN) * MIN;
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
 const ms = (x: number): string => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`);
 const clock = (at: number): string => DateTime.fromMillis(at, { zone: TZ }).toFormat('HH:mm:ss');
 
-/** Nearest-rank percentile of sorted values. */
-const pct = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-const median = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 0.5);
+const median = (xs: number[]): number => pct(xs, 0.5);
 
 // A full collection before each memory reading (of this isolate; the workflow thread has its own).
 setFlagsFromString('--expose-gc');

@@ -30,6 +30,7 @@ import { LOCAL_WORK_TASK_TIMEOUT } from '../workflows/activity-options.js';
 import type { careProgram } from '../workflows/care-program.js';
 import { testDb } from '../tests/support/db.js';
 import { devServerEnv, workflowBundle } from '../tests/support/temporal.js';
+import { pct, sleep } from './stats.js';
 
 const MIN = 60_000;
 const TZ = 'Asia/Shanghai';
@@ -47,9 +48,7 @@ const KILLS = [
 ];
 const MARKS = Math.min(int('MARKS', KILLS.length), KILLS.length);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(ms, 0)));
 const hhmm = (at: number): string => DateTime.fromMillis(at, { zone: TZ }).toFormat('HH:mm');
-const pct = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 const s = (x: number) => `${(x / 1000).toFixed(1)} s`;
 
 const hypertension = templates.find((t) => t.id === CONDITION) as ProgramTemplate;

@@ -32,7 +32,7 @@ import { doctorActions } from './measures/doctor.js';
 import { historyEvents } from './measures/history.js';
 import { load } from './measures/load.js';
 import { reads } from './measures/reads.js';
-import { noopBaseline } from './noop/worker.js';
+import { noopBaseline, type Noop } from './noop/worker.js';
 import { table, type Row } from './report.js';
 import { target } from './target.js';
 import { createJourney, world } from './world.js';
@@ -62,9 +62,10 @@ const step = (what: string) => console.error(`[${elapsed()}] ${what}`);
 
 step('starting');
 const t = await target();
-const noop = await noopBaseline({ connection: t.connection, namespace: t.namespace, client: t.client, dataConverter: t.dataConverter });
+let noop: Noop | undefined;
 const rows: Row[] = [];
 try {
+  noop = await noopBaseline({ connection: t.connection, namespace: t.namespace, client: t.client, dataConverter: t.dataConverter });
   const w = await world(t);
   // Patients of each measure, made up front so that no measure pays for them.
   const patients = await w.patients(16 + 3 * knobs.historyJourneys + knobs.doctorActions + (runs('load') ? knobs.loadClients : 0));
@@ -107,8 +108,12 @@ try {
     rows.push(...(await load(w, loadPatients, { seconds: knobs.loadSeconds, slots: knobs.loadSlots, capacity: knobs.loadCapacity })));
   }
 } finally {
-  await noop.stop();
-  await t.stop();
+  // The target is stopped (its process, database and directory gone) whatever failed before.
+  try {
+    await noop?.stop();
+  } finally {
+    await t.stop();
+  }
 }
 
 const machine = { cores: availableParallelism(), memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, target: t.what };

@@ -80,39 +80,45 @@ async function inProcess(): Promise<Target> {
 async function spawned(): Promise<Target> {
   const database = `carepath_bench_${randomBytes(4).toString('hex')}`;
   const admin = createSql(TEST_DATABASE_URL, { max: 1 });
-  await admin.unsafe(`create database ${database}`);
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${database}`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'carepath-bench-'));
-  const listener = await notificationListener();
-  const [port, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: url.toString(),
-    CAREPATH_DATA_DIR: dataDir,
-    PORT: String(port),
-    TEMPORAL_DEV_PORT: String(temporalPort),
-    TEMPORAL_UI_PORT: String(uiPort),
-    WORKER_METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-    AUTH_JWT_SECRET: SECRETS.jwt,
-    PAYMENT_WEBHOOK_SECRET: SECRETS.paymentWebhook,
-    NOTIFY_WEBHOOK_URL: listener.url,
-    NOTIFY_WEBHOOK_SECRET: SECRETS.notifyWebhook,
-  };
-  delete env.TEMPORAL_ADDRESS;
-  delete env.CP_BASE;
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'workers', 'start.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // What has been made so far, undone in reverse order on the way out (or on a failure on the way in).
+  const undo: (() => Promise<unknown> | void)[] = [() => admin.end({ timeout: 1 })];
   const cleanUp = async () => {
-    await stopChild(child, exited);
-    await listener.close();
-    await admin.unsafe(`drop database if exists ${database} with (force)`).catch(() => undefined);
-    await admin.end({ timeout: 1 });
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
   };
-  const base = `http://127.0.0.1:${port}`;
   try {
+    await admin.unsafe(`create database ${database}`);
+    undo.push(() => admin.unsafe(`drop database if exists ${database} with (force)`));
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${database}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'carepath-bench-'));
+    undo.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const listener = await notificationListener();
+    undo.push(() => listener.close());
+    const [port, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: url.toString(),
+      CAREPATH_DATA_DIR: dataDir,
+      PORT: String(port),
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: String(uiPort),
+      WORKER_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+      AUTH_JWT_SECRET: SECRETS.jwt,
+      PAYMENT_WEBHOOK_SECRET: SECRETS.paymentWebhook,
+      NOTIFY_WEBHOOK_URL: listener.url,
+      NOTIFY_WEBHOOK_SECRET: SECRETS.notifyWebhook,
+    };
+    delete env.TEMPORAL_ADDRESS;
+    delete env.CP_BASE;
+    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'workers', 'start.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+    // A process that could not be started (no tsx) ends the wait for it too.
+    const exited = new Promise<number | null>((r) => {
+      child.once('exit', (code) => r(code));
+      child.once('error', () => r(null));
+    });
+    undo.push(() => stopChild(child, exited));
+    const base = `http://127.0.0.1:${port}`;
     await ready(base, exited);
     return await connect(base, `127.0.0.1:${temporalPort}`, env, `CarePath as npm start runs it, in a process of its own (${base}; Temporal CLI dev server on its data directory; PostgreSQL database ${database})`, cleanUp);
   } catch (err) {
@@ -146,7 +152,11 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
 async function connect(base: string, address: string, env: NodeJS.ProcessEnv, what: string, cleanUp: () => Promise<unknown>): Promise<Target> {
   const cfg = parseConfig(env);
   const dataConverter = payloadDataConverter(cfg.payloadKeys);
-  const [connection, native] = await Promise.all([Connection.connect({ address }), NativeConnection.connect({ address })]);
+  const connection = await Connection.connect({ address });
+  const native = await NativeConnection.connect({ address }).catch(async (err: unknown) => {
+    await connection.close();
+    throw err;
+  });
   const client = new Client({ connection, namespace: cfg.temporal.namespace, dataConverter });
   const url = base.replace(/\/$/, '');
   const call = apiCaller(url);

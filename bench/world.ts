@@ -20,13 +20,12 @@ export interface Patient {
 export interface World {
   t: Target;
   admin: string;
-  doctorId: string;
   doctor: string;
   /** This run's pathway with `k` appointment reminders (k = 0, 2, 4), offsets k…1 seconds before the start. */
   pathway(k: 0 | 2 | 4): string;
   patients(n: number): Promise<Patient[]>;
-  /** A slot of the world's doctor (or `doctorId`) starting `inMs` from now, one hour long. */
-  slot(inMs: number, capacity: number, doctorId?: string): Promise<{ id: string; start: string }>;
+  /** A slot of the world's doctor starting `inMs` from now, one hour long. */
+  slot(inMs: number, capacity: number): Promise<{ id: string; start: string }>;
 }
 
 // The people helpers read only `call` from a stack.
@@ -64,7 +63,6 @@ export async function world(t: Target): Promise<World> {
   const w: World = {
     t,
     admin,
-    doctorId: d.id,
     doctor: await t.token('doctor', d.id),
     pathway: (k) => pathways.get(k)!,
     async patients(n) {
@@ -78,12 +76,12 @@ export async function world(t: Target): Promise<World> {
       }
       return out;
     },
-    async slot(inMs, capacity, doctorId = d.id) {
+    async slot(inMs, capacity) {
       const start = new Date(Date.now() + inMs);
       return json(
         await t.call('POST', '/v1/slots', {
           token: admin,
-          body: { doctorId, department: DEPARTMENT, start: start.toISOString(), end: new Date(start.getTime() + 3_600_000).toISOString(), capacity, mode: 'offline' },
+          body: { doctorId: d.id, department: DEPARTMENT, start: start.toISOString(), end: new Date(start.getTime() + 3_600_000).toISOString(), capacity, mode: 'offline' },
         }),
         201,
       );

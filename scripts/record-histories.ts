@@ -89,6 +89,11 @@ async function bookedAndPaid(c: Ctx, pathwayId: string, slotInMs: number): Promi
   return { j, slot };
 }
 
+/** Waits until the journey has taken its payment (step `booked`). */
+async function paymentTaken(c: Ctx, journeyId: string): Promise<void> {
+  await until(async () => (((await (await c.stack.call('GET', `/v1/journeys/${journeyId}`, { token: c.admin })).json()) as { step?: string }).step === 'booked' ? true : undefined));
+}
+
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
 const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }> = {
   'online-care-standing': {
@@ -132,11 +137,8 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.pathway('replay-one-tx', { appointmentReminders: ['PT2S', 'PT1S'], paymentWindow: 'PT1M', noShowGrace: 'PT30S', consultStartSla: 'PT30S' });
       await c.save(journeyWorkflowId(await remindedVisit(c, 'replay-one-tx', 3500)), 'patient-journey-one-transaction.json');
 
-      const later = await c.slot(3_600_000);
-      const k = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
-      const kBooked = await c.post(`/v1/journeys/${k.id}/appointment`, c.pt, { slotId: later.id });
-      await c.pay(kBooked.payment.orderId);
-      await until(async () => (((await (await c.stack.call('GET', `/v1/journeys/${k.id}`, { token: c.admin })).json()) as { step?: string }).step === 'booked' ? true : undefined));
+      const { j: k } = await bookedAndPaid(c, 'replay-one-tx', 3_600_000);
+      await paymentTaken(c, k.id);
       await c.post(`/v1/journeys/${k.id}/cancel`, c.pt, { reason: 'feeling better' });
       await c.save(journeyWorkflowId(k.id), 'patient-journey-one-transaction-cancelled.json');
 
@@ -144,11 +146,8 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.post(`/v1/prescriptions/${rxId}/cancel`, c.dt, { reason: 'recorded without the course' });
       await c.save(journeyWorkflowId(journeyId), 'patient-journey-one-transaction-post-visit.json');
 
-      const soon = await c.slot(1500);
-      const v = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-one-tx' });
-      const vBooked = await c.post(`/v1/journeys/${v.id}/appointment`, c.pt, { slotId: soon.id });
-      await c.pay(vBooked.payment.orderId);
-      await until(async () => (((await (await c.stack.call('GET', `/v1/journeys/${v.id}`, { token: c.admin })).json()) as { step?: string }).step === 'booked' ? true : undefined));
+      const { j: v } = await bookedAndPaid(c, 'replay-one-tx', 1500);
+      await paymentTaken(c, v.id);
       await c.post(`/v1/journeys/${v.id}/check-in`, c.pt);
       await c.post(`/v1/journeys/${v.id}/cancel`, await c.stack.token('coordinator', 'coord-replay'), { reason: 'clinic closed' });
       await c.save(journeyWorkflowId(v.id), 'patient-journey-one-transaction-cancelled-in-visit.json');

@@ -389,7 +389,7 @@ export interface Transition extends TransitionEffects {
 /**
  * What a journey's transition checks and changes besides the read model, in the projection's own
  * transaction (`journey-one-transaction`): the standing of the people the step needs, checked first (a
- * refusal writes nothing), and the slot's queue.
+ * refusal writes nothing), then the slot's queue, the seat and the payment order.
  */
 export interface TransitionEffects {
   standing?: VisitStandingInput;

@@ -130,7 +130,7 @@ export abstract class WorkflowKernel {
   }
 
   /**
-   * Writes one transition (this workflow's snapshot, events and tasks, and what `takeOutgoing` gives) in
+   * Writes one transition (this workflow's snapshot, events and tasks, and what `outgoingTransition` gives) in
    * one transaction, with the effects a journey's transition carries. Answers what the projection
    * stored, or nothing (a projection that stores no notification).
    */
