@@ -78,3 +78,36 @@ describe('development', () => {
     expect((await slots(dev, await sign({ ...claims, exp: now() - 60 }, SECRET, 'HS256'))).status).toBe(401);
   });
 });
+
+describe('a token seen before (verifyToken keeps what each key accepted, issue 11)', () => {
+  const dev = tokenKey(SECRET, { production: false, maxTtlSeconds: HOUR });
+
+  it('is refused once its exp has passed, as a token never seen is', async () => {
+    const exp = now() + 2;
+    const token = await sign({ ...claims, iat: now(), exp }, SECRET, 'HS256');
+    expect(await verifyToken(strict, token)).toEqual({ id: 'coord-1', role: 'coordinator' });
+    expect(await verifyToken(strict, token)).toEqual({ id: 'coord-1', role: 'coordinator' });
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 20));
+    expect(await verifyToken(strict, token)).toBe('invalid');
+    expect((await slots(strict, token)).status).toBe(401);
+  });
+
+  it('is taken only by the key that accepted it', async () => {
+    const token = await sign({ ...claims, iat: now() }, SECRET, 'HS256');
+    expect(await verifyToken(dev, token)).toEqual({ id: 'coord-1', role: 'coordinator' });
+    // The same secret in production still wants an exp; another secret never took it.
+    expect(await verifyToken(strict, token)).toBe('no-expiry');
+    expect(await verifyToken('another-secret-of-at-least-32-bytes!!', token)).toBe('invalid');
+    expect(await verifyToken(tokenKey(SECRET, { production: true, maxTtlSeconds: 60 }), await sign({ ...claims, iat: now(), exp: now() + HOUR }, SECRET, 'HS256'))).toBe('too-long');
+  });
+
+  it('a refused token is checked again each time, and one altered by a byte is not the accepted one', async () => {
+    const token = await sign({ ...claims, iat: now(), exp: now() + 60 }, SECRET, 'HS256');
+    expect(await verifyToken(strict, token)).toEqual({ id: 'coord-1', role: 'coordinator' });
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    const admin = Buffer.from(JSON.stringify({ ...claims, role: 'admin', iat: now(), exp: now() + 60 })).toString('base64url');
+    expect(await verifyToken(strict, `${h}.${admin}.${sig}`)).toBe('invalid');
+    expect(await verifyToken(strict, `${h}.${p}.${sig.slice(0, -2)}AA`)).toBe('invalid');
+    expect(await verifyToken(strict, `${h}.${admin}.${sig}`)).toBe('invalid');
+  });
+});
