@@ -4,7 +4,7 @@
 import { iso, type Sql } from './db.js';
 
 /** The kinds of resource whose patient the audit resolves from the database (`<kind>:<id>`). */
-export const OWNED_KINDS = ['patient', 'journey', 'prescription', 'exam', 'referral', 'program', 'task', 'order', 'delivery'] as const;
+export const OWNED_KINDS = ['patient', 'journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'task', 'order', 'delivery'] as const;
 export type OwnedKind = (typeof OWNED_KINDS)[number];
 
 export interface AuditEventInput {
@@ -52,12 +52,18 @@ const ownerOf = (sql: Sql) => sql`
     when 'exam' then (select e.patient_id from exams e where e.id = x.id)
     when 'referral' then (select r.patient_id from referrals r where r.id = x.id)
     when 'program' then (select g.patient_id from programs g where g.id = x.id)
-    when 'order' then (select j.patient_id from payments o join journeys j on j.id = o.journey_id where o.order_id = x.id)
+    when 'consultation' then (select c.patient_id from consultations c where c.id = x.id)
+    when 'order' then (
+      select coalesce(
+        (select j.patient_id from journeys j where j.id = o.journey_id),
+        (select c.patient_id from consultations c where o.subject_type = 'consultation' and c.id = o.subject_id))
+      from payments o where o.order_id = x.id)
     when 'delivery' then (select p.patient_id from deliveries d join prescriptions p on p.id = d.prescription_id where d.delivery_id = x.id)
     when 'task' then (
       select coalesce(
         (select j.patient_id from journeys j where j.id = t.journey_id),
-        (select g.patient_id from programs g where t.subject_type = 'program' and g.id = t.subject_id))
+        (select g.patient_id from programs g where t.subject_type = 'program' and g.id = t.subject_id),
+        (select c.patient_id from consultations c where t.subject_type = 'consultation' and c.id = t.subject_id))
       from tasks t where t.id = x.id)
   end`;
 

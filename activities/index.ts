@@ -3,6 +3,7 @@
 // idempotent: its writes are keyed by workflow id + occurrence, so a retry or a replayed worker
 // changes nothing twice.
 import type { ActivityDeps } from './deps.js';
+import { consultationActivities } from './consultations.js';
 import { examActivities } from './exams.js';
 import { itemActivities } from './items.js';
 import { journeyActivities } from './journeys.js';
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...examActivities(deps),
     ...referralActivities(deps),
     ...programActivities(deps),
+    ...consultationActivities(deps),
     ...verificationActivities(deps),
     ...signingActivities(deps),
   };

@@ -93,9 +93,9 @@ export interface RenderContext {
   facts?: NotificationFacts;
 }
 
-type Subject = 'journey' | 'prescription' | 'exam' | 'referral';
+type Subject = 'journey' | 'prescription' | 'exam' | 'referral' | 'consultation';
 const subjectOf = (refs: Record<string, string> = {}): Subject =>
-  refs.examId ? 'exam' : refs.prescriptionId ? 'prescription' : refs.referralId ? 'referral' : 'journey';
+  refs.consultationId ? 'consultation' : refs.examId ? 'exam' : refs.prescriptionId ? 'prescription' : refs.referralId ? 'referral' : 'journey';
 
 /** `0` → `now`, `1` → `one`, more → none: the variant suffixes for counts (English needs the singular). */
 const countSuffix = (n: unknown): string | undefined => (n === 0 ? 'now' : n === 1 ? 'one' : undefined);
@@ -152,6 +152,13 @@ export function variants(kind: NotificationKind, p: NotificationRequest['params'
     case 'referral.accepted':
     case 'referral.declined':
       list.push(subject);
+      break;
+    case 'consultation.replied':
+      list.push(countSuffix(p.count));
+      break;
+    case 'consultation.closed':
+      // Which way it ended (`rounds-used`, or its time up: `default`); the notification's occurrence says it too.
+      list.push(typeof p.end === 'string' ? p.end : undefined);
       break;
     case 'prescription.approved':
     case 'prescription.rejected':

@@ -1,6 +1,7 @@
 // Payment orders and the payment provider adapter. The provider's refund is keyed by order id, so a
 // retried refund never pays back twice.
 import {
+  consultationWorkflowId,
   examWorkflowId,
   journeyWorkflowId,
   prescriptionWorkflowId,
@@ -38,14 +39,15 @@ export function ledgerPaymentProvider(sql: Sql): PaymentProvider {
 
 /** What an order pays for: a journey's registration (the default), a prescription or an exam. */
 export interface OrderSubject {
-  type: 'journey' | 'prescription' | 'exam';
+  type: 'journey' | 'prescription' | 'exam' | 'consultation';
   id: string;
 }
 
 export interface PaymentOrder {
   orderId: string;
-  journeyId: string;
-  /** The workflow that waits for this payment is the subject's (journey, prescription or exam). */
+  /** None for an online consultation's fee. */
+  journeyId: string | null;
+  /** The workflow that waits for this payment is the subject's (journey, prescription, exam or consultation). */
   subject: OrderSubject;
   amount: number;
   currency: 'CNY';
@@ -57,9 +59,9 @@ export interface PaymentOrder {
 
 export async function requestPayment(
   sql: Sql,
-  r: { orderId: string; journeyId: string; amount: number; dueBy: string; subject?: OrderSubject },
+  r: { orderId: string; journeyId: string; amount: number; dueBy: string; subject?: OrderSubject } | { orderId: string; journeyId: null; amount: number; dueBy: string; subject: OrderSubject },
 ): Promise<void> {
-  const subject = r.subject ?? { type: 'journey', id: r.journeyId };
+  const subject = r.subject ?? { type: 'journey', id: r.journeyId! };
   await sql`
     insert into payments (order_id, journey_id, amount, status, due_by, subject_type, subject_id)
     values (${r.orderId}, ${r.journeyId}, ${r.amount}, 'pending', ${r.dueBy}, ${subject.type}, ${subject.id})
@@ -112,7 +114,7 @@ export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder
   const [row] = await sql<
     {
       order_id: string;
-      journey_id: string;
+      journey_id: string | null;
       subject_type: OrderSubject['type'];
       subject_id: string;
       amount: number;
@@ -174,9 +176,10 @@ export async function refundClosedJourneyPayment(
   if (!order || order.status === 'paid') return undefined;
   await provider.refund({ orderId, amount: order.amount, reason: 'late-payment' });
   if (order.subject.type !== 'journey') return refundClosedItemPayment(sql, order, order.subject.type, paid);
+  const journeyId = order.subject.id;
   const patientId = await sql.begin(async (tx) => {
     const [row] = await tx<{ snapshot: JourneySnapshot; version: number }[]>`
-      select snapshot, version from journeys where id = ${order.journeyId} for update`;
+      select snapshot, version from journeys where id = ${journeyId} for update`;
     if (!row) return undefined;
     await markRefunded(tx as unknown as Sql, orderId, paid);
     if (row.snapshot.payment?.status !== 'refunded') {
@@ -191,10 +194,10 @@ export async function refundClosedJourneyPayment(
   });
   if (!patientId) return undefined;
   return {
-    id: `${journeyWorkflowId(order.journeyId)}:payment.refunded:${orderId}`,
+    id: `${journeyWorkflowId(journeyId)}:payment.refunded:${orderId}`,
     patientId,
     kind: 'payment.refunded',
-    refs: { journeyId: order.journeyId },
+    refs: { journeyId },
     params: { amount: order.amount },
   };
 }
@@ -202,6 +205,7 @@ export async function refundClosedJourneyPayment(
 const ITEM_PAYMENT = {
   prescription: { table: 'prescriptions', workflowId: prescriptionWorkflowId, ref: 'prescriptionId' },
   exam: { table: 'exams', workflowId: examWorkflowId, ref: 'examId' },
+  consultation: { table: 'consultations', workflowId: consultationWorkflowId, ref: 'consultationId' },
 } as const;
 
 /**
@@ -209,7 +213,7 @@ const ITEM_PAYMENT = {
  * the item's row, the order `refunded`, the snapshot's `payment.status: refunded` (version + 1, status
  * unchanged) and `payment.refunded` on the item's own timeline (the key its workflow uses).
  */
-async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'prescription' | 'exam', paid: LatePaid): Promise<NotificationRequest | undefined> {
+async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: keyof typeof ITEM_PAYMENT, paid: LatePaid): Promise<NotificationRequest | undefined> {
   const { table, workflowId, ref } = ITEM_PAYMENT[type];
   const itemId = order.subject.id;
   const patientId = await sql.begin(async (raw) => {
@@ -239,7 +243,7 @@ async function refundClosedItemPayment(sql: Sql, order: PaymentOrder, type: 'pre
     id: `${workflowId(itemId)}:payment.refunded:${order.orderId}`,
     patientId,
     kind: 'payment.refunded',
-    refs: { journeyId: order.journeyId, [ref]: itemId },
+    refs: { ...(order.journeyId ? { journeyId: order.journeyId } : {}), [ref]: itemId },
     params: { amount: order.amount },
   };
 }

@@ -1,10 +1,11 @@
-// Seeds the reference data every installation needs (pathway and program templates, triage rules) and, for
+// Seeds the reference data every installation needs (pathway, program and consultation templates, triage rules) and, for
 // `npm start -- --demo`, a few clinicians, patients and slots to click through.
-import type { PathwayTemplate, ProgramTemplate } from '../workflows/definitions.js';
+import type { ConsultationTemplate, PathwayTemplate, ProgramTemplate } from '../workflows/definitions.js';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import drugs from '../db/seed/drugs.json' with { type: 'json' };
 import exams from '../db/seed/exams.json' with { type: 'json' };
 import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
+import consultationTemplates from '../db/seed/consultation-templates.json' with { type: 'json' };
 import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
 import type { Sql } from './db.js';
 import { createClinician, createPatient, insertPathway } from './reference.js';
@@ -12,6 +13,7 @@ import { upsertDrug, type Drug } from './prescriptions.js';
 import { createSlot } from './slots.js';
 import { recordIdentityVerification, verifyClinician } from './verification.js';
 import { insertProgramTemplate } from './programs.js';
+import { insertConsultationTemplate } from './consultations.js';
 import { storeRules, type TriageRuleSet } from './triage.js';
 
 export async function seedReferenceData(sql: Sql): Promise<void> {
@@ -19,6 +21,7 @@ export async function seedReferenceData(sql: Sql): Promise<void> {
   await storeRules(sql, triageRules as unknown as TriageRuleSet);
   for (const d of drugs as Drug[]) await upsertDrug(sql, d);
   for (const t of programTemplates as ProgramTemplate[]) await insertProgramTemplate(sql, t);
+  for (const t of consultationTemplates as ConsultationTemplate[]) await insertConsultationTemplate(sql, t);
   for (const e of exams) {
     await sql`
       insert into exam_catalogue (code, name, price, daily_capacity) values (${e.code}, ${e.name}, ${e.price}, ${e.dailyCapacity})

@@ -21,6 +21,7 @@ export const AUDITED_ROUTERS = [
   '/v1/exams',
   '/v1/referrals',
   '/v1/programs',
+  '/v1/consultations',
   '/v1/tasks',
   '/v1/board',
   '/v1/stream',
@@ -56,6 +57,7 @@ const KIND_OF: Record<string, OwnedKind> = {
   exams: 'exam',
   referrals: 'referral',
   programs: 'program',
+  consultations: 'consultation',
   tasks: 'task',
 };
 

@@ -112,6 +112,14 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {
 
 export const isStaff = (u: User): boolean => u.role === 'coordinator' || u.role === 'admin';
 
+/**
+ * Who may see a patient's item that has one responsible doctor (a journey's booked doctor, an exam's
+ * ordering doctor, a program's or a consultation's doctor): its patient, that doctor, coordinators and
+ * admins. Anyone else is told it does not exist.
+ */
+export const ownerMaySee = (user: User, o: { patientId: string; doctorId?: string | null | undefined }): boolean =>
+  isStaff(user) || (user.role === 'patient' && user.id === o.patientId) || (user.role === 'doctor' && o.doctorId != null && user.id === o.doctorId);
+
 /** Signs a token (development tooling and tests); with a strict key, never for longer than it accepts. */
 export function signToken(key: TokenKey, user: User, ttlSeconds = 12 * 3600): Promise<string> {
   const now = Math.floor(Date.now() / 1000);

@@ -7,13 +7,30 @@
 // journey start, whose id comes from the key, finds the journey the first attempt may have made).
 // A claim never answered nor freed (its process died, or the database went away before the key could
 // be freed) is abandoned once it is older than any request can run: twice the engine's deadline.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { answerIdempotencyKey, claimIdempotencyKey, releaseIdempotencyKey } from '../activities/idempotency.js';
 import type { Sql } from '../activities/db.js';
 import { ApiProblem, conflict, problemResponse, unprocessable } from './problems.js';
 import { IDEMPOTENCY_KEY } from './schemas.js';
 import type { AppEnv } from './types.js';
+
+/**
+ * The id a POST under an Idempotency-Key creates (a UUID, version 8, name-based, from the caller and
+ * the key): the same key, the same id, so a retry after an answer that never arrived finds what the
+ * first attempt may have started. Without a key, a random one.
+ */
+export function idFor(c: { get(key: 'idempotency'): { caller: string; key: string } | undefined }): string {
+  const idem = c.get('idempotency');
+  return idem ? keyedUuid(`${idem.caller}\n${idem.key}`) : randomUUID();
+}
+
+/** A UUID (version 8, name-based) from `name`: the same name, the same id. */
+export function keyedUuid(name: string): string {
+  const h = createHash('sha256').update(name).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 
 /** `engineTimeoutMs`: the API's deadline for the engine (default 30 s); a request runs at most about that long. */

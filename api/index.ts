@@ -20,6 +20,7 @@ import { clinicianRoutes, pathwayRoutes, slotRoutes } from './routes/reference.j
 import { patientRoutes } from './routes/patients.js';
 import { prescriptionRoutes } from './routes/prescriptions.js';
 import { programRoutes, programTemplateRoutes } from './routes/programs.js';
+import { consultationRoutes, consultationTemplateRoutes } from './routes/consultations.js';
 import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -84,6 +85,8 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/referrals', referralRoutes(deps));
   app.route('/v1/program-templates', programTemplateRoutes(deps));
   app.route('/v1/programs', programRoutes(deps));
+  app.route('/v1/consultation-templates', consultationTemplateRoutes(deps));
+  app.route('/v1/consultations', consultationRoutes(deps));
   app.route('/v1/board', boardRoutes(deps));
   app.route('/v1/audit', auditRoutes(deps));
   if (deps.codecServer) app.route('/codec', codecRoutes(deps.secrets.jwt, deps.codecServer));

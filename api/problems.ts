@@ -14,7 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { FailureType, ItemFailureType, ProgramFailureType, RuleFailureType } from '../workflows/definitions.js';
+import { ConsultationFailureType, FailureType, ItemFailureType, ProgramFailureType, RuleFailureType } from '../workflows/definitions.js';
 
 const TYPE_BASE = 'https://carepath.dev/problems/';
 
@@ -61,10 +61,11 @@ export function validationProblem(error: ZodError, where: string): ApiProblem {
 
 type ItemFailure = (typeof ItemFailureType)[keyof typeof ItemFailureType];
 type ProgramFailure = (typeof ProgramFailureType)[keyof typeof ProgramFailureType];
+type ConsultationFailure = (typeof ConsultationFailureType)[keyof typeof ConsultationFailureType];
 const unprocessableRule: Known = { status: 422, title: 'Unprocessable' };
 type Known = { status: ContentfulStatusCode; title: string };
 
-const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | RuleFailureType, Known> = {
+const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | ConsultationFailure | RuleFailureType, Known> = {
   [RuleFailureType.ClinicianUnverified]: unprocessableRule,
   [RuleFailureType.InsufficientPractice]: unprocessableRule,
   [RuleFailureType.PatientUnverified]: unprocessableRule,
@@ -89,6 +90,11 @@ const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | RuleFa
   // care programs
   [ProgramFailureType.NotResponsible]: { status: 403, title: 'Forbidden' },
   [ProgramFailureType.Discharged]: { status: 409, title: 'Conflict' },
+  // online consultations
+  [ConsultationFailureType.NotParticipant]: { status: 403, title: 'Forbidden' },
+  [ConsultationFailureType.Closed]: { status: 409, title: 'Conflict' },
+  [ConsultationFailureType.Unpaid]: { status: 409, title: 'Conflict' },
+  [ConsultationFailureType.NotRateable]: { status: 409, title: 'Conflict' },
 };
 
 /** The failure type the server gives an update the workflow had accepted but not answered when it completed. */

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { sign } from '../activities/signature.js';
-import { examWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
+import { consultationWorkflowId, examWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
 import { SECRETS } from '../tests/support/stack.js';
 import { startStack, type Stack } from '../tests/support/stack.js';
 import { whileAlteredWhenPaid } from '../tests/support/read-model.js';
@@ -491,6 +491,52 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       });
       await c.post(`/v1/prescriptions/${rxId}/cancel`, await c.stack.token('coordinator', 'coord-replay'), { reason: 'content altered before dispensing' });
       await c.save(prescriptionWorkflowId(rxId!), 'prescription-signature-held.json');
+    },
+  },
+  consultations: {
+    files: ['consultation-rated.json', 'consultation-not-taken.json', 'consultation-lapsed.json', 'consultation-time-up.json'],
+    // Issue 12's online consultation, one history per way it ends: answered to its round limit (a
+    // question escalated first, a message sent twice) and rated; nobody took it (escalated twice,
+    // refunded); never paid (lapsed); its time up with a question waiting, the rating window passing.
+    async run(c) {
+      const template = (id: string, over: Record<string, unknown>) =>
+        c.post('/v1/consultation-templates', c.admin, {
+          id, version: 1, name: id, fee: 2000, paymentWindow: 'PT1M', replyWithin: 'PT1S', maxEscalationTier: 1,
+          takeWithin: 'PT1M', maxRounds: 2, openFor: 'PT1M', ratingWindow: 'PT1M', ...over,
+        });
+      const ask = (templateId: string) =>
+        c.post('/v1/consultations', c.pt, { patientId: c.patient.id, doctorId: c.doctor.id, templateId, message: { body: 'replay question', attachments: [] } });
+      const say = (id: string, token: string, key?: string) =>
+        c.stack.call('POST', `/v1/consultations/${id}/messages`, { token, body: { body: 'replay message' }, ...(key ? { headers: { 'Idempotency-Key': key } } : {}) }).then(async (r) => {
+          if (r.status !== 201) throw new Error(`message ${r.status} ${await r.text()}`);
+        });
+
+      await template('replay-consult-rated', {});
+      const rated = await ask('replay-consult-rated');
+      await c.pay(rated.payment.orderId, 2000);
+      await sleep(1500);
+      await say(rated.id, c.dt);
+      await say(rated.id, c.pt, 'replay-question-2');
+      await say(rated.id, c.pt, 'replay-question-2');
+      await say(rated.id, c.dt);
+      await c.post(`/v1/consultations/${rated.id}/rating`, c.pt, { score: 4 });
+      await c.save(consultationWorkflowId(rated.id), 'consultation-rated.json');
+
+      await template('replay-consult-not-taken', { maxEscalationTier: 2, takeWithin: 'PT3S' });
+      const notTaken = await ask('replay-consult-not-taken');
+      await c.pay(notTaken.payment.orderId, 2000);
+      await c.save(consultationWorkflowId(notTaken.id), 'consultation-not-taken.json');
+
+      await template('replay-consult-lapsed', { paymentWindow: 'PT1S' });
+      const lapsed = await ask('replay-consult-lapsed');
+      await c.save(consultationWorkflowId(lapsed.id), 'consultation-lapsed.json');
+
+      await template('replay-consult-time-up', { replyWithin: 'PT1M', maxRounds: 5, openFor: 'PT2S', ratingWindow: 'PT1S' });
+      const timeUp = await ask('replay-consult-time-up');
+      await c.pay(timeUp.payment.orderId, 2000);
+      await say(timeUp.id, c.dt);
+      await say(timeUp.id, c.pt);
+      await c.save(consultationWorkflowId(timeUp.id), 'consultation-time-up.json');
     },
   },
 };

@@ -144,6 +144,7 @@ const EX = { journeyId: 'j-1', examId: 'ex-1' };
 const REF = { journeyId: 'j-1', referralId: 'ref-1' };
 // A chronic-care program's refs, as workflows/care-program.ts sends them (always with the program id).
 const PROGRAM = { programId: 'pg-1' };
+const CONSULT = { consultationId: 'c-1' };
 const PROGRAM_DOSE = { ...PROGRAM, drugCode: 'amlodipine-5mg', scheduledAt: DOSE_AT };
 const PROGRAM_FOLLOWUP = { ...PROGRAM, journeyId: 'j-fu-1', scheduledAt: FOLLOWUP_AT };
 const PROGRAM_REFILL = { ...PROGRAM, drugCode: 'amlodipine-5mg', journeyId: 'j-rn-1', scheduledAt: RUN_OUT_AT };
@@ -193,6 +194,7 @@ const CASES: Record<NotificationKind, Case[]> = {
     { label: 'booking, online', params: { amount: 2000, dueBy: DUE }, refs: J, facts: ONLINE, says: [money('20.00'), T.due, T.appt, ENDOCRINOLOGY, both('在线复诊', 'online consultation'), both('Dr. Wang Fang', 'Dr. Wang Fang')] },
     { label: 'an exam', params: { amount: 2500, dueBy: DUE }, refs: EX, facts: EXAM, says: [money('25.00'), T.due, CBC, APP] },
     { label: 'a prescription', params: { amount: 4230, dueBy: DUE }, refs: RX, says: [money('42.30'), T.due, APP] },
+    { label: 'an online consultation', params: { amount: 3000, dueBy: DUE }, refs: CONSULT, says: [money('30.00'), T.due, both('咨询费', 'consultation fee')] },
   ],
   'appointment.reminder': [
     { label: 'offline', params: { start: APPT, offset: 'P1D' }, refs: J, facts: OFFLINE, says: [T.appt, CARDIOLOGY, both('Dr. Li Wei', 'Dr. Li Wei'), both('签到', 'check in')] },
@@ -223,6 +225,15 @@ const CASES: Record<NotificationKind, Case[]> = {
     { label: 'a journey', params: { amount: 1500 }, refs: J, facts: OFFLINE, says: [money('15.00'), T.appt, CARDIOLOGY, both('无需任何操作', 'do not need to do anything')] },
     { label: 'a prescription', params: { amount: 4230 }, refs: RX, says: [money('42.30'), both('处方', 'prescription')] },
     { label: 'an exam', params: { amount: 2500 }, refs: EX, facts: EXAM, says: [money('25.00'), CBC] },
+    { label: 'an online consultation nobody took', params: { amount: 3000 }, refs: CONSULT, says: [money('30.00'), both('咨询费', 'the fee of'), both('原路退还', 'has been refunded')] },
+  ],
+  'consultation.replied': [
+    { label: 'the first answer', params: { count: 1 }, refs: CONSULT, says: [both('医生已回复', 'The doctor has answered'), APP] },
+    { label: 'a later answer', params: { count: 3 }, refs: CONSULT, says: [both('已回复3次', '3 answers so far'), APP] },
+  ],
+  'consultation.closed': [
+    { label: 'its answers used', params: { count: 5, end: 'rounds-used' }, refs: CONSULT, says: [both('回复次数已用完', 'used all its answers'), both('评分', 'rate it')] },
+    { label: 'its time up', params: { count: 2, end: 'time-up' }, refs: CONSULT, says: [both('时间已到', 'time for your online consultation is up'), both('评分', 'rate it')] },
   ],
   'prescription.approved': [{ label: 'approved', params: { amount: 12345, dueBy: DUE }, refs: RX, says: [money('123.45'), T.due, both('药师', 'pharmacist')] }],
   'prescription.rejected': [{ label: 'rejected', params: {}, refs: RX, says: [both('医生', 'doctor'), both('无需任何操作', 'do not need to do anything')] }],

@@ -256,6 +256,33 @@ describe('the dashboard in Chromium', () => {
     await page.context().close();
   });
 
+  it("shows the doctor their paid online consultations by reply deadline, and the doctor answers one from its page", async () => {
+    const p = await patient();
+    const asked = await json(await post('/v1/consultations', p.token, { patientId: p.id, doctorId, message: { body: '<b>咳嗽</b>两周还没好，需要来医院吗？' } }), 201);
+    const unpaid = await json(await post('/v1/consultations', p.token, { patientId: p.id, doctorId, message: { body: '另一个问题' } }), 201);
+    const paid = await stack.payWebhook({ orderId: asked.payment.orderId, status: 'paid', amount: asked.payment.amount, paidAt: new Date().toISOString(), channel: 'alipay' });
+    expect(paid.status).toBe(204);
+    const page = await signedIn(doctor, '/app');
+    await page.waitForURL(/\/app\/doctor$/);
+    const row = page.locator(`[data-consultation="${asked.id}"]`);
+    await expect.poll(() => row.count()).toBe(1);
+    // One still awaiting its fee is nothing for the doctor yet.
+    expect(await page.locator(`[data-consultation="${unpaid.id}"]`).count()).toBe(0);
+    await row.getByRole('link', { name: '查看咨询' }).click();
+    await page.waitForURL(new RegExp(`/app/consultations/${asked.id}$`));
+    // The patient's text is shown as text.
+    expect(await page.locator('.messages li[data-from="patient"] p').nth(1).textContent()).toBe('<b>咳嗽</b>两周还没好，需要来医院吗？');
+    await page.locator('#answer').fill('建议线下就诊，拍胸片。');
+    await page.getByRole('button', { name: '回复' }).click();
+    await page.waitForURL(new RegExp(`/app/consultations/${asked.id}\\?flash=consult.sent`));
+    expect(await page.locator('[data-testid="consultation-status"]').textContent()).toBe('answered');
+    expect(await page.locator('.messages li[data-from="doctor"] p').nth(1).textContent()).toBe('建议线下就诊，拍胸片。');
+    const after = await json(await stack.call('GET', `/v1/consultations/${asked.id}`, { token: admin }), 200);
+    expect(after).toMatchObject({ status: 'answered', rounds: 1, messages: { patient: 1, doctor: 1 } });
+    await shot(page, 'consultation-answered');
+    await page.context().close();
+  });
+
   it('lets the doctor revise a prescription the pharmacist rejected, from the journey page', async () => {
     const { journeyId, prescriptionId } = await prescribed();
     await json(await post(`/v1/prescriptions/${prescriptionId}/review`, pharmacist1, { decision: 'reject', reason: '请改为两天疗程' }), 200);

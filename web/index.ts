@@ -15,7 +15,7 @@ import { signToken, verifyToken, type TokenKey } from '../api/auth.js';
 import { DEPARTMENTS } from '../api/schemas.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
-import { boardFragment, boardPage, doctorActions, doctorFragment, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
+import { boardFragment, boardPage, doctorActions, doctorFragment, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, consultationPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
 
 export interface WebOptions {
   /** The API's fetch: every page reads and acts through it, in process. */
@@ -364,13 +364,19 @@ export function createWeb(opts: WebOptions): Hono {
   );
   const shanghaiDay = (t: number) => new Date(t + 8 * 3_600_000).toISOString().slice(0, 10);
   async function doctorData(s: Session) {
-    const [journeys, tasks] = await Promise.all([api(s, 'GET', '/v1/journeys?status=active&limit=200'), api(s, 'GET', '/v1/tasks')]);
+    const [journeys, tasks, consultations] = await Promise.all([
+      api(s, 'GET', '/v1/journeys?status=active&limit=200'),
+      api(s, 'GET', '/v1/tasks'),
+      api(s, 'GET', '/v1/consultations?status=open&limit=100'),
+    ]);
     const today = shanghaiDay(Date.now());
     const mine = journeys.items as Json[];
     return {
       today: mine.filter((j) => j.appointment && shanghaiDay(Date.parse(j.appointment.start)) === today).sort((a, b) => Date.parse(a.appointment.start) - Date.parse(b.appointment.start)),
       queue: mine.filter((j) => j.step === 'checked-in').sort((a, b) => (a.appointment?.queueNumber ?? 0) - (b.appointment?.queueNumber ?? 0)),
       tasks: tasks.items as Json[],
+      // Those paid and waiting or answered: one still awaiting payment is nothing for the doctor yet.
+      consultations: (consultations.items as Json[]).filter((x) => x.status !== 'awaiting-payment'),
     };
   }
   app.get('/doctor', staffPage(['doctor'], async (c, s) => page(c, doctorPage(ctxOf(c, s), await doctorData(s)))));
@@ -428,6 +434,24 @@ export function createWeb(opts: WebOptions): Hono {
     }),
   );
 
+  app.get(
+    '/consultations/:id',
+    staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {
+      const id = idParam(c);
+      const [x, messages] = await Promise.all([api(s, 'GET', `/v1/consultations/${id}`), api(s, 'GET', `/v1/consultations/${id}/messages`)]);
+      const canAnswer = s.user.role === 'doctor' && x.doctorId === s.user.id && (x.status === 'waiting' || x.status === 'answered');
+      return page(c, consultationPage(ctxOf(c, s), x, messages.items as Json[], canAnswer));
+    }),
+  );
+  app.post(
+    '/consultations/:id/messages',
+    action(['doctor'], async (s, c, f) => {
+      const body = (f.body ?? '').trim();
+      if (!body || body.length > 4000) throw new ApiError(400, 'body is required (at most 4000 characters)');
+      await api(s, 'POST', `/v1/consultations/${idParam(c)}/messages`, { body });
+      return 'consult.sent';
+    }),
+  );
   app.get(
     '/programs/:id',
     staffPage(['coordinator', 'admin', 'doctor'], async (c, s) => {

@@ -265,7 +265,7 @@ ${queue.map(
   );
 }
 
-export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[] }): Html {
+export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[]; consultations: Json[] }): Html {
   const t = translator(ctx.lang);
   return layout(
     ctx,
@@ -274,7 +274,7 @@ export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; 
   );
 }
 
-export function doctorFragment(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[] }): Html {
+export function doctorFragment(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[]; consultations: Json[] }): Html {
   const t = translator(ctx.lang);
   return html`<h2 id="dq-h">${t('doctor.queue')}</h2>
 ${d.queue.length === 0 ? html`<p>${t('doctor.queueEmpty')}</p>` : ''}
@@ -289,10 +289,17 @@ ${d.queue.map(
 ${d.today.map((j) => html`<tr><td>${when(j.appointment?.start, ctx.lang)}</td><td><a href="/app/journeys/${j.id}">${j.id.slice(0, 8)}</a></td><td>${j.patientId}</td><td>${code(ctx.lang, j.step)}</td>
   <td>${j.step === 'in-consultation' ? html`<a href="/app/journeys/${j.id}/outcome">${t('doctor.recordOutcome')}</a>` : ''}</td></tr>`)}
 </tbody></table>${d.today.length === 0 ? html`<p>${t('journeys.empty')}</p>` : ''}
+<h2>${t('consult.queue')}</h2>
+${d.consultations.length === 0 ? html`<p>${t('consult.queueEmpty')}</p>` : ''}
+<table class="consultations"><tbody>
+${d.consultations.map((x) => html`<tr data-consultation="${x.id}"><td>${x.replyDueBy ? when(x.replyDueBy, ctx.lang) : '—'}</td><td>${x.patientId}</td><td>${code(ctx.lang, x.status)}</td><td>${x.rounds}/${x.maxRounds}</td>
+  <td><a href="/app/consultations/${x.id}">${t('consult.open')}</a></td></tr>`)}
+</tbody></table>
 <h2>${t('doctor.tasks')}</h2>
 ${d.tasks.length === 0 ? html`<p>${t('journey.noTasks')}</p>` : ''}
 <ul>${d.tasks.map((task) => html`<li data-task="${task.id}">${task.kind} · ${task.action} · ${when(task.dueAt, ctx.lang)}${task.journeyId ? html` · <a href="/app/journeys/${task.journeyId}">${t('common.open')}</a>` : ''}
   ${task.subject?.type === 'program' ? html` · <a href="/app/programs/${task.subject.id}">${t('program.open')}</a>` : ''}
+  ${task.subject?.type === 'consultation' ? html` · <a href="/app/consultations/${task.subject.id}">${t('consult.open')}</a>` : ''}
   ${reasonForm(`/app/tasks/${task.id}/complete`, 'note', t('escalations.reason'), t('task.complete'), '/app/doctor', `note-${task.id}`)}</li>`)}</ul>`;
 }
 
@@ -443,6 +450,30 @@ ${days.map((d, k) => {
   <rect x="${x}" y="${H - 20 - ht - hs - hm}" width="${bw}" height="${hm}" fill="#b42318"/></g>`;
 })}
 </svg><p class="legend"><span style="color:#067647">■ taken</span> <span style="color:#f79009">■ skipped</span> <span style="color:#b42318">■ missed</span></p></figure>`;
+}
+
+/** One online consultation: its state, the conversation, and for its doctor while it is open, the answer form. */
+export function consultationPage(ctx: PageContext, x: Json, messages: Json[], canAnswer: boolean): Html {
+  const t = translator(ctx.lang);
+  return layout(
+    ctx,
+    t('consult.title'),
+    html`<dl class="facts">
+  <dt>${t('journey.patient')}</dt><dd>${x.patientId}</dd>
+  <dt>${t('journey.status')}</dt><dd data-testid="consultation-status">${code(ctx.lang, x.status)}</dd>
+  <dt>${t('consult.replyDue')}</dt><dd>${x.replyDueBy ? when(x.replyDueBy, ctx.lang) : '—'}</dd>
+  <dt>${t('consult.rounds')}</dt><dd>${x.rounds}/${x.maxRounds}</dd>
+</dl>
+<h2>${t('consult.messages')}</h2>
+<ol class="messages">${messages.map((m) => html`<li data-from="${m.from}"><p><strong>${m.from}</strong> · ${when(m.at, ctx.lang)}</p><p>${m.body}</p>${(m.attachments as string[]).length ? html`<p>${(m.attachments as string[]).join(', ')}</p>` : ''}</li>`)}</ol>
+${canAnswer ? html`<form method="post" action="/app/consultations/${x.id}/messages" class="reason">
+  <input type="hidden" name="back" value="/app/consultations/${x.id}">
+  <label for="answer">${t('consult.replyLabel')}</label>
+  <textarea id="answer" name="body" required maxlength="4000"></textarea>
+  <button type="submit">${t('consult.reply')}</button>
+</form>` : ''}
+<h2>${t('journey.timeline')}</h2>${timelineTable(ctx, (x.timeline as Json[]).slice(-50))}`,
+  );
 }
 
 export function programPage(ctx: PageContext, p: Json, thresholds: Json): Html {

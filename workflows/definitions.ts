@@ -263,6 +263,14 @@ export const TIMELINE_TYPES = [
   'supply.added',
   'education.sent',
   'course.by-program',
+  // online consultations (issue 12), on their own timeline
+  'consultation.requested',
+  'consultation.paid',
+  'consultation.lapsed',
+  'consultation.message',
+  'consultation.taken',
+  'consultation.closed',
+  'consultation.rated',
   // consent (issue 10, rule 6), on the timeline of the workflow whose outreach was withheld
   'outreach.stopped',
   'outreach.resumed',
@@ -277,10 +285,11 @@ export type TaskKind =
   | 'referral-declined'
   | 'vital-alert'
   | 'adherence'
-  | 'followup-missed';
+  | 'followup-missed'
+  | 'consultation-reply';
 /** The item a task is about. */
 export interface TaskSubject {
-  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program';
+  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation';
   id: string;
 }
 export interface TaskChange {
@@ -320,7 +329,9 @@ export type NotificationKind =
   | 'measurement.reminder'
   | 'followup.due'
   | 'refill.due'
-  | 'education';
+  | 'education'
+  | 'consultation.replied'
+  | 'consultation.closed';
 
 export interface NotificationRequest {
   /** Derived from workflow id + occurrence: the same id is stored and delivered once. */
@@ -1049,3 +1060,112 @@ export interface ProgramTransition {
 
 /** What a program's projection stored (a program's transition checks nothing: never `refused`). */
 export type ProgramRecorded = Recorded;
+
+// ---- online consultations (issue 12): workflows/consultation.ts ---------------------------------
+
+export const CONSULTATION_WORKFLOW = 'onlineConsultation';
+export const consultationWorkflowId = (consultationId: string): string => `consult:${consultationId}`;
+
+/** Timings and fee of an online consultation (data, versioned like pathways). */
+export interface ConsultationTemplate {
+  id: string;
+  version: number;
+  name: string;
+  /** Fen. */
+  fee: number;
+  /** The fee is due within this from the request, or the consultation lapses. */
+  paymentWindow: string;
+  /** A question waits at most this long for the doctor's answer before it escalates (each tier one more). */
+  replyWithin: string;
+  maxEscalationTier: number;
+  /** A paid consultation the doctor has not answered within this is refunded and closed. */
+  takeWithin: string;
+  /** It closes after this many answers... */
+  maxRounds: number;
+  /** ...or this long after the doctor's first answer, whichever comes first. */
+  openFor: string;
+  /** The patient may rate it for this long after it closed. */
+  ratingWindow: string;
+}
+
+export const CONSULTATION_STATUSES = ['awaiting-payment', 'waiting', 'answered', 'closed'] as const;
+export type ConsultationStatus = (typeof CONSULTATION_STATUSES)[number];
+
+/** Why a consultation closed: its rounds were used, its time ran out, nobody took it (refunded), or its fee was never paid. */
+export type ConsultationEnd = 'rounds-used' | 'time-up' | 'not-taken' | 'lapsed';
+
+export interface ConsultationInput {
+  consultationId: string;
+  patientId: string;
+  doctorId: string;
+  template: ConsultationTemplate;
+  /** The patient's first question (its id: its text is in PostgreSQL only). */
+  firstMessageId: string;
+  requestedBy: Actor;
+}
+
+/** The workflow's state and the read model's row: ids, counts and times only, never a message's text. */
+export interface ConsultationSnapshot {
+  id: string;
+  patientId: string;
+  doctorId: string;
+  template: { id: string; version: number };
+  status: ConsultationStatus;
+  payment: Payment;
+  requestedAt: string;
+  messages: { patient: number; doctor: number };
+  /** Answers given (each closes a round); closes at the template's maxRounds. */
+  rounds: number;
+  maxRounds: number;
+  /** The doctor's answer is due by this, while a question waits (status `waiting` after payment). */
+  replyDueBy?: string;
+  takenAt?: string;
+  /** When the conversation closes at the latest (from the first answer). */
+  closesAt?: string;
+  closedAt?: string;
+  end?: ConsultationEnd;
+  /** 1–5, once, by the patient. */
+  rating?: number;
+  ratingDueBy?: string;
+}
+
+export interface ConsultationMessageInput {
+  messageId: string;
+  author: Actor;
+}
+
+export interface ConsultationRatingInput {
+  score: number;
+  actor: Actor;
+}
+
+export const ConsultationFailureType = {
+  /** Only its patient and its doctor write in it; only its patient rates it (403). */
+  NotParticipant: 'not-participant',
+  /** Closed: takes no message (409). */
+  Closed: 'consultation-closed',
+  /** The fee is not paid yet: nothing can be asked or answered (409). */
+  Unpaid: 'consultation-unpaid',
+  /** Rated already, not closed yet, or the rating window has passed (409). */
+  NotRateable: 'consultation-not-rateable',
+} as const;
+
+export const consultationMessageUpdate = defineUpdate<ConsultationSnapshot, [ConsultationMessageInput]>('consultationMessage');
+export const consultationRatingUpdate = defineUpdate<ConsultationSnapshot, [ConsultationRatingInput]>('consultationRating');
+export const consultationQuery = defineQuery<ConsultationSnapshot>('snapshot');
+
+/** One transition of a consultation: its row, its timeline, its tasks, its notifications, and the message it accepts. */
+export interface ConsultationTransition {
+  version: number;
+  snapshot: ConsultationSnapshot;
+  events: TimelineEvent[];
+  tasks?: TaskChange[];
+  notifications?: NotificationRequest[];
+  announces?: Record<string, string>;
+  /** The message this transition counts: marked accepted in the same transaction. */
+  acceptMessage?: string;
+  /** The fee's order, stored with the request's projection. */
+  order?: { orderId: string; amount: number; dueBy: string };
+  /** The order's status change (paid, expired). */
+  payment?: { orderId: string; status: PaymentStatus; paidAt?: string; channel?: string };
+}

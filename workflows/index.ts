@@ -4,3 +4,4 @@ export { prescriptionFulfillment } from './prescription.js';
 export { examOrder } from './exam.js';
 export { referral } from './referral.js';
 export { careProgram } from './care-program.js';
+export { onlineConsultation } from './consultation.js';

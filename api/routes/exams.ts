@@ -4,15 +4,14 @@
 import { createRoute } from '@hono/zod-openapi';
 import { getItem, type ItemView } from '../../activities/items.js';
 import { cancelExamUpdate, examResultUpdate, examWorkflowId, type ExamSnapshot } from '../../workflows/definitions.js';
-import { authenticate, isStaff, requireRole, type User } from '../auth.js';
+import { authenticate, ownerMaySee, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { isWorkflowClosed, itemClosed, notFound } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
 /** Its patient, the doctor who ordered it, coordinators and admins; anyone else is told it does not exist. */
-const maySee = (user: User, e: ExamSnapshot): boolean =>
-  isStaff(user) || (user.role === 'patient' && user.id === e.patientId) || (user.role === 'doctor' && user.id === e.doctorId);
+const maySee = (user: User, e: ExamSnapshot): boolean => ownerMaySee(user, e);
 
 export function examRoutes(deps: ApiDeps) {
   const r = newRouter();

@@ -1,6 +1,6 @@
 // Journeys: start one (triage included), read and list them, and drive the pre-visit and visit steps
 // through the workflow's updates. Reads come from the PostgreSQL read model.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
@@ -34,8 +34,8 @@ import type { patientJourney } from '../../workflows/patient-journey.js';
 import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
 import { auditSubject } from '../audit.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { idempotent } from '../idempotency.js';
-import { authenticate, isStaff, requireRole, type User } from '../auth.js';
+import { idFor, idempotent } from '../idempotency.js';
+import { authenticate, ownerMaySee, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, notFound, unprocessable } from '../problems.js';
 import { OutcomeProgram } from '../program-schemas.js';
@@ -123,13 +123,6 @@ async function readable(sql: Sql, created: Created & { journeys?: string[] }, de
   }
 }
 
-/** A UUID (version 8, name-based) from `name`: the same name, the same id. */
-function keyedUuid(name: string): string {
-  const h = createHash('sha256').update(name).digest('hex');
-  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
 export function journeyRoutes(deps: ApiDeps) {
   const r = newRouter();
   r.use('*', authenticate(deps.secrets.jwt));
@@ -140,8 +133,7 @@ export function journeyRoutes(deps: ApiDeps) {
   /** Every call into the journey engine has a deadline: a stalled engine is a 503, not a hung request. */
   const engine = <R>(fn: () => Promise<R>): Promise<R> => deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn);
 
-  const maySee = (user: User, owner: { patientId: string; doctorId: string | null | undefined }): boolean =>
-    isStaff(user) || (user.role === 'patient' && user.id === owner.patientId) || (user.role === 'doctor' && user.id === owner.doctorId);
+  const maySee = ownerMaySee;
 
   /** Refuses (404, never revealing that it exists) a journey the caller may not see. */
   async function visible(user: User, id: string): Promise<void> {
@@ -212,7 +204,7 @@ export function journeyRoutes(deps: ApiDeps) {
       // With an Idempotency-Key the id comes from the caller and the key, so a retry after an answer
       // that never arrived (a 503, a timeout) finds the journey the first attempt may have started.
       const idem = c.get('idempotency');
-      const journeyId = idem ? keyedUuid(`${idem.caller}\n${idem.key}`) : randomUUID();
+      const journeyId = idFor(c);
       auditSubject(c, { resource: `journey:${journeyId}` });
       const input: JourneyInput = {
         journeyId,

@@ -46,7 +46,7 @@ import {
 import { durationMs } from '../../workflows/duration.js';
 import { idempotent } from '../idempotency.js';
 import { auditSubject } from '../audit.js';
-import { authenticate, isStaff, requireRole, type User } from '../auth.js';
+import { authenticate, isStaff, ownerMaySee, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, isWorkflowClosed, notFound, unprocessable } from '../problems.js';
 import * as ps from '../program-schemas.js';
@@ -205,8 +205,7 @@ export function programTemplateRoutes(deps: ApiDeps) {
 // ---- programs -------------------------------------------------------------------------------------
 
 /** Its patient, its responsible doctor, coordinators and admins; anyone else is told it does not exist. */
-const maySee = (user: User, o: { patientId: string; doctorId: string }): boolean =>
-  isStaff(user) || (user.role === 'patient' && user.id === o.patientId) || (user.role === 'doctor' && user.id === o.doctorId);
+const maySee = ownerMaySee;
 
 export function programRoutes(deps: ApiDeps) {
   const r = newRouter();

@@ -13,6 +13,7 @@ import type { latePaymentRefund } from '../../workflows/late-payment.js';
 import {
   JOURNEY_TASK_QUEUE,
   LATE_PAYMENT_WORKFLOW,
+  consultationWorkflowId,
   courierUpdate,
   examResultUpdate,
   examWorkflowId,
@@ -40,6 +41,7 @@ const PAYMENT_WORKFLOW: Record<OrderSubject['type'], (id: string) => string> = {
   journey: journeyWorkflowId,
   prescription: prescriptionWorkflowId,
   exam: examWorkflowId,
+  consultation: consultationWorkflowId,
 };
 
 /** Checks the partner's signature; once it holds, the partner is the request's actor (api/audit.ts). */
@@ -94,7 +96,7 @@ export function webhookRoutes(deps: ApiDeps) {
       tags: ['webhooks'],
       summary: 'The payment provider reports an order paid or failed',
       description:
-        "The order pays for a journey's registration, a prescription or an exam (the `orderId` of that resource's `payment`); the payment goes to that resource's workflow. A payment nobody waits for any more is accepted and refunded, the resource's status unchanged. " +
+        "The order pays for a journey's registration, a prescription, an exam or an online consultation (the `orderId` of that resource's `payment`); the payment goes to that resource's workflow. A payment nobody waits for any more is accepted and refunded, the resource's status unchanged. " +
         'A wrong amount is 422 and changes nothing; so is the payment of a prescription from a patient who is not real-name verified (422 `patient-unverified`) ' +
         'or for a prescription whose content no longer matches its signature (422 `signature-mismatch`): the provider keeps retrying, and a retry after the prescription expired is refunded.',
       middleware: [signed(deps.secrets.paymentWebhook, 'payment-provider')] as const,

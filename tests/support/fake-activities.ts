@@ -19,7 +19,7 @@ import { planOccurrences } from '../../activities/programs.js';
 import { patientRefusal, standingRefusal, type ClinicianStanding, type Standing } from '../../activities/verification.js';
 import { OUTREACH_KINDS, type ConsentFound, type ConsentScope, type NotifyResult, type ProgramRecorded, type Recorded, type VisitStandingInput } from '../../workflows/definitions.js';
 import type { PrescriptionContent, PrescriptionSignature, SignatureCheck } from '../../workflows/definitions.js';
-import type { Appointment, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+import type { Appointment, ConsultationSnapshot, ConsultationTransition, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
 type SignedStage = 'review' | 'payment' | 'dispense';
 
@@ -104,6 +104,10 @@ export class FakeWorld {
   programs = new Map<string, ProgramSnapshot>();
   /** Every program projection call, in order, repeats included. */
   programTransitions: ProgramTransition[] = [];
+  /** Consultations as their projections left them, every transition, and the messages accepted. */
+  consultations = new Map<string, ConsultationSnapshot>();
+  consultationTransitions: ConsultationTransition[] = [];
+  acceptedMessages: string[] = [];
   /** Every journey a program asked to start, repeats included. */
   startedJourneys: JourneyInput[] = [];
   /** Journeys a follow-up reached the visit of (`journeyReachedVisit` answers true for these). */
@@ -330,6 +334,21 @@ export class FakeWorld {
         // An event that announces a withheld notification is not appended (activities/programs.ts).
         const events = t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? ''));
         w.appendProjected(id, events, t.tasks);
+        return recorded;
+      },
+      // As activities/consultations.ts does it: the order, its status, the message, then the row and the rest.
+      async recordConsultationTransition(t: ConsultationTransition): Promise<Recorded> {
+        const id = t.snapshot.id;
+        w.consultationTransitions.push(structuredClone(t));
+        if (t.order && !w.payments.has(t.order.orderId)) storeOrder({ ...t.order, subject: { type: 'consultation', id } });
+        if (t.payment) markPayment(t.payment.orderId, t.payment.status);
+        if (t.acceptMessage && !w.acceptedMessages.includes(t.acceptMessage)) w.acceptedMessages.push(t.acceptMessage);
+        if ((w.versions.get(id) ?? 0) < t.version) {
+          w.versions.set(id, t.version);
+          w.consultations.set(id, structuredClone(t.snapshot));
+        }
+        const recorded = storeQueued(t.notifications);
+        w.appendProjected(id, t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? '')), t.tasks);
         return recorded;
       },
       async planProgramOccurrences(r) {

@@ -1,0 +1,72 @@
+// zod schemas of the online-consultation routes (/v1/consultation-templates, /v1/consultations). Kept
+// beside schemas.ts, whose shared pieces (ids, timestamps, durations, tasks, timelines) they reuse.
+import { z } from '@hono/zod-openapi';
+import { CONSULTATION_STATUSES, type ConsultationTemplate } from '../workflows/definitions.js';
+import { BoundedDuration, INT4_MAX, Id, ItemPayment, Task, Text, Timestamp, TimelineEntry } from './schemas.js';
+
+const Slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes');
+
+export const ConsultationTemplateSchema = z
+  .strictObject({
+    id: Slug,
+    version: z.number().int().min(1).max(INT4_MAX),
+    name: Text(200),
+    fee: z.number().int().min(0).max(10_000_000).openapi({ description: 'fen' }),
+    paymentWindow: BoundedDuration('PT1S', 'P1D'),
+    replyWithin: BoundedDuration('PT1S', 'P7D').openapi({ description: 'How long a question waits for the answer before it escalates (and between tiers)' }),
+    maxEscalationTier: z.number().int().min(1).max(5),
+    takeWithin: BoundedDuration('PT1S', 'P14D').openapi({ description: 'A paid consultation not answered within this is refunded and closed' }),
+    maxRounds: z.number().int().min(1).max(50).openapi({ description: 'Answers before it closes' }),
+    openFor: BoundedDuration('PT1S', 'P30D').openapi({ description: 'It closes this long after the first answer at the latest' }),
+    ratingWindow: BoundedDuration('PT1S', 'P30D'),
+  })
+  .openapi('ConsultationTemplate') satisfies z.ZodType<ConsultationTemplate>;
+
+/** A message's text and what it shows: references (ids or URLs) to images the client stored, never the images. */
+export const MessageInput = z.strictObject({
+  body: Text(4000),
+  attachments: z.array(Text(500)).max(9).default([]).openapi({ description: 'References to images (ids or URLs), at most 9' }),
+});
+
+export const ConsultationInput = z.strictObject({
+  patientId: Id,
+  doctorId: Id.openapi({ description: 'The doctor asked; a verified doctor with the practice years online care needs' }),
+  templateId: Slug.optional().openapi({ description: 'Default: text-consultation' }),
+  message: MessageInput.openapi({ description: 'The question' }),
+});
+
+export const RatingInput = z.strictObject({ score: z.number().int().min(1).max(5) });
+
+export const ConsultationQuery = z.strictObject({
+  patientId: Id.optional(),
+  status: z.enum(['open', ...CONSULTATION_STATUSES]).optional().openapi({ description: '`open`: not closed' }),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const ConsultationSummary = z
+  .object({
+    id: Id,
+    patientId: Id,
+    doctorId: Id,
+    template: z.object({ id: z.string(), version: z.number().int() }),
+    status: z.enum(CONSULTATION_STATUSES).openapi({ description: 'awaiting-payment → waiting (a question waits for the answer) ⇄ answered → closed' }),
+    payment: ItemPayment,
+    requestedAt: Timestamp,
+    messages: z.object({ patient: z.number().int(), doctor: z.number().int() }),
+    rounds: z.number().int().openapi({ description: 'Answers given' }),
+    maxRounds: z.number().int(),
+    replyDueBy: Timestamp.optional().openapi({ description: 'While a question waits: the answer is due by then' }),
+    takenAt: Timestamp.optional(),
+    closesAt: Timestamp.optional(),
+    closedAt: Timestamp.optional(),
+    end: z.enum(['rounds-used', 'time-up', 'not-taken', 'lapsed']).optional().openapi({ description: '`not-taken`: nobody answered in time, the fee was refunded' }),
+    rating: z.number().int().optional(),
+    ratingDueBy: Timestamp.optional(),
+  })
+  .openapi('ConsultationSummary');
+
+export const Consultation = ConsultationSummary.extend({ timeline: z.array(TimelineEntry), openTasks: z.array(Task) }).openapi('Consultation');
+
+export const Message = z
+  .object({ id: Id, from: z.enum(['patient', 'doctor']), authorId: Id, body: z.string(), attachments: z.array(z.string()), at: Timestamp })
+  .openapi('ConsultationMessage');
