@@ -160,6 +160,7 @@ export function variants(kind: NotificationKind, p: NotificationRequest['params'
       // Which way it ended (`rounds-used`, or its time up: `default`); the notification's occurrence says it too.
       list.push(typeof p.end === 'string' ? p.end : undefined);
       break;
+    case 'mdt.concluded':
     case 'prescription.approved':
     case 'prescription.rejected':
     case 'prescription.cancelled':

@@ -1,6 +1,6 @@
 // Seeds the reference data every installation needs (pathway, program and consultation templates, triage rules) and, for
 // `npm start -- --demo`, a few clinicians, patients and slots to click through.
-import type { ConsultationTemplate, PathwayTemplate, ProgramTemplate } from '../workflows/definitions.js';
+import type { AnyConsultationTemplate, PathwayTemplate, ProgramTemplate } from '../workflows/definitions.js';
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import drugs from '../db/seed/drugs.json' with { type: 'json' };
 import exams from '../db/seed/exams.json' with { type: 'json' };
@@ -21,7 +21,7 @@ export async function seedReferenceData(sql: Sql): Promise<void> {
   await storeRules(sql, triageRules as unknown as TriageRuleSet);
   for (const d of drugs as Drug[]) await upsertDrug(sql, d);
   for (const t of programTemplates as ProgramTemplate[]) await insertProgramTemplate(sql, t);
-  for (const t of consultationTemplates as ConsultationTemplate[]) await insertConsultationTemplate(sql, t);
+  for (const t of consultationTemplates as AnyConsultationTemplate[]) await insertConsultationTemplate(sql, t);
   for (const e of exams) {
     await sql`
       insert into exam_catalogue (code, name, price, daily_capacity) values (${e.code}, ${e.name}, ${e.price}, ${e.dailyCapacity})

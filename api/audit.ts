@@ -22,6 +22,7 @@ export const AUDITED_ROUTERS = [
   '/v1/referrals',
   '/v1/programs',
   '/v1/consultations',
+  '/v1/mdt',
   '/v1/tasks',
   '/v1/board',
   '/v1/stream',
@@ -58,6 +59,7 @@ const KIND_OF: Record<string, OwnedKind> = {
   referrals: 'referral',
   programs: 'program',
   consultations: 'consultation',
+  mdt: 'mdt',
   tasks: 'task',
 };
 

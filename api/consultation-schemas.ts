@@ -1,14 +1,15 @@
 // zod schemas of the online-consultation routes (/v1/consultation-templates, /v1/consultations). Kept
 // beside schemas.ts, whose shared pieces (ids, timestamps, durations, tasks, timelines) they reuse.
 import { z } from '@hono/zod-openapi';
-import { CONSULTATION_STATUSES, type ConsultationTemplate } from '../workflows/definitions.js';
+import { CONSULTATION_STATUSES, type ConsultationTemplate, type MdtTemplate } from '../workflows/definitions.js';
 import { BoundedDuration, INT4_MAX, Id, ItemPayment, Task, Text, Timestamp, TimelineEntry } from './schemas.js';
 
 const Slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes');
 
-export const ConsultationTemplateSchema = z
+export const TextTemplateSchema = z
   .strictObject({
     id: Slug,
+    kind: z.literal('text').optional().openapi({ description: 'A text consultation (the default)' }),
     version: z.number().int().min(1).max(INT4_MAX),
     name: Text(200),
     fee: z.number().int().min(0).max(10_000_000).openapi({ description: 'fen' }),
@@ -20,7 +21,24 @@ export const ConsultationTemplateSchema = z
     openFor: BoundedDuration('PT1S', 'P30D').openapi({ description: 'It closes this long after the first answer at the latest' }),
     ratingWindow: BoundedDuration('PT1S', 'P30D'),
   })
-  .openapi('ConsultationTemplate') satisfies z.ZodType<ConsultationTemplate>;
+  .openapi('TextConsultationTemplate') satisfies z.ZodType<ConsultationTemplate>;
+
+export const MdtTemplateSchema = z
+  .strictObject({
+    id: Slug,
+    kind: z.literal('mdt'),
+    version: z.number().int().min(1).max(INT4_MAX),
+    name: Text(200),
+    opinionWithin: BoundedDuration('PT1S', 'P14D').openapi({ description: "Each specialist's opinion is due this long after the invitation; a late one is reminded then" }),
+    escalateAfter: BoundedDuration('PT1S', 'P7D').openapi({ description: 'After the reminder, and between tiers: coordinators are asked' }),
+    maxEscalationTier: z.number().int().min(1).max(5),
+    concludeWithin: BoundedDuration('PT1S', 'P30D').openapi({ description: "The convener's conclusion is due this long after convening" }),
+    expireAfter: BoundedDuration('PT1S', 'P90D').openapi({ description: 'Not concluded by then: it expires' }),
+  })
+  .openapi('MdtTemplate') satisfies z.ZodType<MdtTemplate>;
+
+/** A text consultation's template, or (`kind: mdt`) a multidisciplinary consultation's. */
+export const ConsultationTemplateSchema = z.union([TextTemplateSchema, MdtTemplateSchema]).openapi('ConsultationTemplate');
 
 /** A message's text and what it shows: references (ids or URLs) to images the client stored, never the images. */
 export const MessageInput = z.strictObject({
@@ -68,5 +86,55 @@ export const ConsultationSummary = z
 export const Consultation = ConsultationSummary.extend({ timeline: z.array(TimelineEntry), openTasks: z.array(Task) }).openapi('Consultation');
 
 export const Message = z
-  .object({ id: Id, from: z.enum(['patient', 'doctor']), authorId: Id, body: z.string(), attachments: z.array(z.string()), at: Timestamp })
+  .object({
+    id: Id,
+    kind: z.enum(['message', 'case', 'opinion', 'conclusion']).openapi({ description: 'A consultation\'s messages; an MDT\'s case, opinions and conclusion' }),
+    from: z.enum(['patient', 'doctor']),
+    authorId: Id,
+    body: z.string(),
+    attachments: z.array(z.string()),
+    at: Timestamp,
+  })
   .openapi('ConsultationMessage');
+
+// ---- multidisciplinary consultations ---------------------------------------------------------------
+
+export const MdtInput = z
+  .strictObject({
+    patientId: Id,
+    specialists: z.array(Id).min(1).max(10).refine((xs) => new Set(xs).size === xs.length, 'each specialist once').openapi({ description: 'The doctors invited (not the convener)' }),
+    quorum: z.number().int().min(1).max(10).openapi({ description: 'Opinions needed before the conclusion may be recorded' }),
+    templateId: Slug.optional().openapi({ description: 'Default: mdt-standard' }),
+    case: MessageInput.openapi({ description: 'The case, as the convener presents it to the specialists' }),
+    journeyId: Id.optional().openapi({ description: 'The visit the case comes from' }),
+    convenerId: Id.optional().openapi({ description: 'Required when a coordinator convenes on a doctor\'s behalf; a doctor convenes as themself' }),
+  })
+  .refine((m) => m.quorum <= m.specialists.length, { path: ['quorum'], message: 'at most the number of specialists' });
+
+export const MdtQuery = z.strictObject({
+  patientId: Id.optional(),
+  status: z.enum(['open', 'concluded', 'expired']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const MdtSummary = z
+  .object({
+    id: Id,
+    patientId: Id,
+    convenerId: Id,
+    journeyId: Id.optional(),
+    template: z.object({ id: z.string(), version: z.number().int() }),
+    status: z.enum(['open', 'concluded', 'expired']),
+    quorum: z.number().int(),
+    specialists: z.array(
+      z.object({ doctorId: Id, status: z.enum(['invited', 'reminded', 'submitted']).openapi({ description: '`reminded`: past the deadline, reminded once' }), dueBy: Timestamp, submittedAt: Timestamp.optional() }),
+    ),
+    opinions: z.number().int(),
+    convenedAt: Timestamp,
+    conclusionDueBy: Timestamp,
+    expiresAt: Timestamp,
+    concludedAt: Timestamp.optional(),
+  })
+  .openapi('MdtSummary');
+
+export const Mdt = MdtSummary.extend({ timeline: z.array(TimelineEntry), openTasks: z.array(Task) }).openapi('Mdt');

@@ -14,7 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { ConsultationFailureType, FailureType, ItemFailureType, ProgramFailureType, RuleFailureType } from '../workflows/definitions.js';
+import { ConsultationFailureType, FailureType, ItemFailureType, MdtFailureType, ProgramFailureType, RuleFailureType } from '../workflows/definitions.js';
 
 const TYPE_BASE = 'https://carepath.dev/problems/';
 
@@ -62,10 +62,11 @@ export function validationProblem(error: ZodError, where: string): ApiProblem {
 type ItemFailure = (typeof ItemFailureType)[keyof typeof ItemFailureType];
 type ProgramFailure = (typeof ProgramFailureType)[keyof typeof ProgramFailureType];
 type ConsultationFailure = (typeof ConsultationFailureType)[keyof typeof ConsultationFailureType];
+type MdtFailure = (typeof MdtFailureType)[keyof typeof MdtFailureType];
 const unprocessableRule: Known = { status: 422, title: 'Unprocessable' };
 type Known = { status: ContentfulStatusCode; title: string };
 
-const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | ConsultationFailure | RuleFailureType, Known> = {
+const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | ConsultationFailure | MdtFailure | RuleFailureType, Known> = {
   [RuleFailureType.ClinicianUnverified]: unprocessableRule,
   [RuleFailureType.InsufficientPractice]: unprocessableRule,
   [RuleFailureType.PatientUnverified]: unprocessableRule,
@@ -95,6 +96,12 @@ const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | Consul
   [ConsultationFailureType.Closed]: { status: 409, title: 'Conflict' },
   [ConsultationFailureType.Unpaid]: { status: 409, title: 'Conflict' },
   [ConsultationFailureType.NotRateable]: { status: 409, title: 'Conflict' },
+  // multidisciplinary consultations
+  [MdtFailureType.NotInvited]: { status: 403, title: 'Forbidden' },
+  [MdtFailureType.OpinionGiven]: { status: 409, title: 'Conflict' },
+  [MdtFailureType.NotConvener]: { status: 403, title: 'Forbidden' },
+  [MdtFailureType.QuorumNotMet]: { status: 409, title: 'Conflict' },
+  [MdtFailureType.Closed]: { status: 409, title: 'Conflict' },
 };
 
 /** The failure type the server gives an update the workflow had accepted but not answered when it completed. */

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { sign } from '../activities/signature.js';
-import { consultationWorkflowId, examWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
+import { consultationWorkflowId, examWorkflowId, mdtWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
 import { SECRETS } from '../tests/support/stack.js';
 import { startStack, type Stack } from '../tests/support/stack.js';
 import { whileAlteredWhenPaid } from '../tests/support/read-model.js';
@@ -537,6 +537,56 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await say(timeUp.id, c.dt);
       await say(timeUp.id, c.pt);
       await c.save(consultationWorkflowId(timeUp.id), 'consultation-time-up.json');
+    },
+  },
+  mdt: {
+    files: ['mdt-concluded.json', 'mdt-reminded-escalated.json', 'mdt-expired.json'],
+    // Issue 12's multidisciplinary consultation: concluded after refusals (quorum, not invited, a second
+    // opinion, not the convener); a specialist reminded and escalated before their opinion, the
+    // conclusion escalated before it is recorded; one never concluded, expired.
+    async run(c) {
+      const template = (id: string, over: Record<string, unknown>) =>
+        c.post('/v1/consultation-templates', c.admin, {
+          id, kind: 'mdt', version: 1, name: id, opinionWithin: 'PT1H', escalateAfter: 'PT1H', maxEscalationTier: 1, concludeWithin: 'PT1H', expireAfter: 'P1D', ...over,
+        });
+      const doctor = async (name: string) => {
+        const d = await c.post('/v1/clinicians', c.admin, { name, role: 'doctor', department: 'cardiology' });
+        await c.post(`/v1/clinicians/${d.id}/verification`, c.admin, { licenceNumber: `REPLAY-${name}`, yearsOfPractice: 10 });
+        return { id: d.id as string, token: await c.stack.token('doctor', d.id) };
+      };
+      const [s1, s2] = [await doctor('MDT-A'), await doctor('MDT-B')];
+      // The convener has cared for the patient: an online consultation asked of them.
+      await c.post('/v1/consultations', c.pt, { patientId: c.patient.id, doctorId: c.doctor.id, message: { body: 'replay', attachments: [] } });
+      const convene = (templateId: string, quorum: number) =>
+        c.post('/v1/mdt', c.dt, { patientId: c.patient.id, specialists: [s1.id, s2.id], quorum, templateId, case: { body: 'replay case', attachments: [] } });
+      const status = async (res: Promise<Response>, want: number) => {
+        const r = await res;
+        if (r.status !== want) throw new Error(`expected ${want}, got ${r.status} ${await r.text()}`);
+      };
+      const write = (id: string, what: string, token: string) => c.stack.call('POST', `/v1/mdt/${id}/${what}`, { token, body: { body: `replay ${what}` } });
+
+      await template('replay-mdt', {});
+      const m = await convene('replay-mdt', 2);
+      await status(write(m.id, 'conclusion', c.dt), 409);
+      await status(write(m.id, 'opinions', c.dt), 403);
+      await status(write(m.id, 'opinions', s1.token), 201);
+      await status(write(m.id, 'opinions', s1.token), 409);
+      await status(write(m.id, 'opinions', s2.token), 201);
+      await status(write(m.id, 'conclusion', s1.token), 403);
+      await status(write(m.id, 'conclusion', c.dt), 200);
+      await c.save(mdtWorkflowId(m.id), 'mdt-concluded.json');
+
+      await template('replay-mdt-late', { opinionWithin: 'PT1S', escalateAfter: 'PT1S', concludeWithin: 'PT2S' });
+      const late = await convene('replay-mdt-late', 1);
+      await status(write(late.id, 'opinions', s1.token), 201);
+      await sleep(3500);
+      await status(write(late.id, 'opinions', s2.token), 201);
+      await status(write(late.id, 'conclusion', c.dt), 200);
+      await c.save(mdtWorkflowId(late.id), 'mdt-reminded-escalated.json');
+
+      await template('replay-mdt-expired', { opinionWithin: 'PT1S', escalateAfter: 'PT1S', concludeWithin: 'PT1S', expireAfter: 'PT3S' });
+      const expired = await convene('replay-mdt-expired', 1);
+      await c.save(mdtWorkflowId(expired.id), 'mdt-expired.json');
     },
   },
 };

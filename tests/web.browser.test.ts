@@ -283,6 +283,21 @@ describe('the dashboard in Chromium', () => {
     await page.context().close();
   });
 
+  it("lists the MDTs a doctor is invited to, with their own opinion's deadline", async () => {
+    const p = await patient();
+    const convener = (await json(await post('/v1/clinicians', admin, { name: 'Dr. Convener', role: 'doctor', department: 'cardiology' }), 201)).id as string;
+    await verifyClinicianId(stack, admin, convener);
+    const coordinator = await stack.token('coordinator', 'coord-web');
+    const m = await json(await post('/v1/mdt', coordinator, { patientId: p.id, convenerId: convener, specialists: [doctorId], quorum: 1, case: { body: '病例摘要' } }), 201);
+    const page = await signedIn(doctor, '/app');
+    await page.waitForURL(/\/app\/doctor$/);
+    const row = page.locator(`[data-mdt="${m.id}"]`);
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.textContent()).toContain('我的意见期限');
+    expect(await row.textContent()).toContain('0/1');
+    await page.context().close();
+  });
+
   it('lets the doctor revise a prescription the pharmacist rejected, from the journey page', async () => {
     const { journeyId, prescriptionId } = await prescribed();
     await json(await post(`/v1/prescriptions/${prescriptionId}/review`, pharmacist1, { decision: 'reject', reason: '请改为两天疗程' }), 200);

@@ -364,10 +364,11 @@ export function createWeb(opts: WebOptions): Hono {
   );
   const shanghaiDay = (t: number) => new Date(t + 8 * 3_600_000).toISOString().slice(0, 10);
   async function doctorData(s: Session) {
-    const [journeys, tasks, consultations] = await Promise.all([
+    const [journeys, tasks, consultations, mdts] = await Promise.all([
       api(s, 'GET', '/v1/journeys?status=active&limit=200'),
       api(s, 'GET', '/v1/tasks'),
       api(s, 'GET', '/v1/consultations?status=open&limit=100'),
+      api(s, 'GET', '/v1/mdt?status=open&limit=100'),
     ]);
     const today = shanghaiDay(Date.now());
     const mine = journeys.items as Json[];
@@ -377,6 +378,8 @@ export function createWeb(opts: WebOptions): Hono {
       tasks: tasks.items as Json[],
       // Those paid and waiting or answered: one still awaiting payment is nothing for the doctor yet.
       consultations: (consultations.items as Json[]).filter((x) => x.status !== 'awaiting-payment'),
+      mdts: mdts.items as Json[],
+      me: s.user.id,
     };
   }
   app.get('/doctor', staffPage(['doctor'], async (c, s) => page(c, doctorPage(ctxOf(c, s), await doctorData(s)))));

@@ -265,7 +265,7 @@ ${queue.map(
   );
 }
 
-export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[]; consultations: Json[] }): Html {
+export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[]; consultations: Json[]; mdts: Json[]; me: string }): Html {
   const t = translator(ctx.lang);
   return layout(
     ctx,
@@ -274,7 +274,7 @@ export function doctorPage(ctx: PageContext, d: { today: Json[]; queue: Json[]; 
   );
 }
 
-export function doctorFragment(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[]; consultations: Json[] }): Html {
+export function doctorFragment(ctx: PageContext, d: { today: Json[]; queue: Json[]; tasks: Json[]; consultations: Json[]; mdts: Json[]; me: string }): Html {
   const t = translator(ctx.lang);
   return html`<h2 id="dq-h">${t('doctor.queue')}</h2>
 ${d.queue.length === 0 ? html`<p>${t('doctor.queueEmpty')}</p>` : ''}
@@ -294,6 +294,15 @@ ${d.consultations.length === 0 ? html`<p>${t('consult.queueEmpty')}</p>` : ''}
 <table class="consultations"><tbody>
 ${d.consultations.map((x) => html`<tr data-consultation="${x.id}"><td>${x.replyDueBy ? when(x.replyDueBy, ctx.lang) : '—'}</td><td>${x.patientId}</td><td>${code(ctx.lang, x.status)}</td><td>${x.rounds}/${x.maxRounds}</td>
   <td><a href="/app/consultations/${x.id}">${t('consult.open')}</a></td></tr>`)}
+</tbody></table>
+<h2>${t('mdt.queue')}</h2>
+${d.mdts.length === 0 ? html`<p>${t('mdt.queueEmpty')}</p>` : ''}
+<table class="mdts"><tbody>
+${d.mdts.map((m) => {
+  const mine = (m.specialists as Json[]).find((s) => s.doctorId === d.me);
+  return html`<tr data-mdt="${m.id}"><td>${m.patientId}</td><td>${t('mdt.opinions')} ${m.opinions}/${m.quorum}</td>
+  <td>${mine ? html`${t('mdt.yourOpinionDue')} ${mine.status === 'submitted' ? '✓' : when(mine.dueBy, ctx.lang)}` : html`${t('mdt.conclusionDue')} ${when(m.conclusionDueBy, ctx.lang)}`}</td></tr>`;
+})}
 </tbody></table>
 <h2>${t('doctor.tasks')}</h2>
 ${d.tasks.length === 0 ? html`<p>${t('journey.noTasks')}</p>` : ''}

@@ -271,6 +271,12 @@ export const TIMELINE_TYPES = [
   'consultation.taken',
   'consultation.closed',
   'consultation.rated',
+  // multidisciplinary consultations (issue 12), on their own timeline
+  'mdt.convened',
+  'mdt.opinion',
+  'mdt.reminded',
+  'mdt.concluded',
+  'mdt.expired',
   // consent (issue 10, rule 6), on the timeline of the workflow whose outreach was withheld
   'outreach.stopped',
   'outreach.resumed',
@@ -286,10 +292,12 @@ export type TaskKind =
   | 'vital-alert'
   | 'adherence'
   | 'followup-missed'
-  | 'consultation-reply';
+  | 'consultation-reply'
+  | 'mdt-opinion'
+  | 'mdt-conclusion';
 /** The item a task is about. */
 export interface TaskSubject {
-  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation';
+  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt';
   id: string;
 }
 export interface TaskChange {
@@ -331,7 +339,8 @@ export type NotificationKind =
   | 'refill.due'
   | 'education'
   | 'consultation.replied'
-  | 'consultation.closed';
+  | 'consultation.closed'
+  | 'mdt.concluded';
 
 export interface NotificationRequest {
   /** Derived from workflow id + occurrence: the same id is stored and delivered once. */
@@ -1070,6 +1079,8 @@ export const consultationWorkflowId = (consultationId: string): string => `consu
 export interface ConsultationTemplate {
   id: string;
   version: number;
+  /** Absent on the first templates: a text consultation. */
+  kind?: 'text';
   name: string;
   /** Fen. */
   fee: number;
@@ -1168,4 +1179,99 @@ export interface ConsultationTransition {
   order?: { orderId: string; amount: number; dueBy: string };
   /** The order's status change (paid, expired). */
   payment?: { orderId: string; status: PaymentStatus; paidAt?: string; channel?: string };
+}
+
+// ---- multidisciplinary consultations (issue 12): workflows/mdt.ts --------------------------------
+
+export const MDT_WORKFLOW = 'multidisciplinaryConsultation';
+export const mdtWorkflowId = (mdtId: string): string => `mdt:${mdtId}`;
+
+/** Timings of a multidisciplinary consultation (a row of consultation_templates with `kind: mdt`). */
+export interface MdtTemplate {
+  id: string;
+  version: number;
+  kind: 'mdt';
+  name: string;
+  /** Each specialist's opinion is due this long after the invitation; then they are reminded. */
+  opinionWithin: string;
+  /** After the reminder, and between tiers, this long before coordinators are asked (escalation). */
+  escalateAfter: string;
+  maxEscalationTier: number;
+  /** The convener's conclusion is due this long after convening (then escalated like an opinion). */
+  concludeWithin: string;
+  /** An MDT not concluded this long after convening expires. */
+  expireAfter: string;
+}
+
+export type AnyConsultationTemplate = ConsultationTemplate | MdtTemplate;
+
+export interface MdtInput {
+  mdtId: string;
+  patientId: string;
+  convenerId: string;
+  /** The doctors invited (not the convener), each once. */
+  specialists: string[];
+  /** Opinions needed before the convener may conclude. */
+  quorum: number;
+  template: MdtTemplate;
+  /** The case as the convener wrote it (its id: its text is in PostgreSQL only). */
+  caseMessageId: string;
+  /** The visit the case comes from, when there is one. */
+  journeyId?: string;
+}
+
+export type SpecialistStatus = 'invited' | 'reminded' | 'submitted';
+
+export interface MdtSnapshot {
+  id: string;
+  patientId: string;
+  convenerId: string;
+  journeyId?: string;
+  template: { id: string; version: number };
+  status: 'open' | 'concluded' | 'expired';
+  quorum: number;
+  specialists: { doctorId: string; status: SpecialistStatus; dueBy: string; submittedAt?: string }[];
+  opinions: number;
+  convenedAt: string;
+  conclusionDueBy: string;
+  expiresAt: string;
+  concludedAt?: string;
+}
+
+export interface MdtOpinionInput {
+  messageId: string;
+  doctorId: string;
+}
+
+export interface MdtConclusionInput {
+  messageId: string;
+  doctorId: string;
+}
+
+export const MdtFailureType = {
+  /** Only an invited specialist gives an opinion (403). */
+  NotInvited: 'not-invited',
+  /** One opinion per specialist (409). */
+  OpinionGiven: 'opinion-given',
+  /** Only the convener records the conclusion (403). */
+  NotConvener: 'not-convener',
+  /** Fewer opinions than the request's quorum (409). */
+  QuorumNotMet: 'quorum-not-met',
+  /** Concluded or expired: takes nothing more (409). */
+  Closed: 'mdt-closed',
+} as const;
+
+export const mdtOpinionUpdate = defineUpdate<MdtSnapshot, [MdtOpinionInput]>('mdtOpinion');
+export const mdtConclusionUpdate = defineUpdate<MdtSnapshot, [MdtConclusionInput]>('mdtConclusion');
+export const mdtQuery = defineQuery<MdtSnapshot>('snapshot');
+
+/** One transition of an MDT: its row, its timeline, its tasks, its notifications and the text it accepts. */
+export interface MdtTransition {
+  version: number;
+  snapshot: MdtSnapshot;
+  events: TimelineEvent[];
+  tasks?: TaskChange[];
+  notifications?: NotificationRequest[];
+  announces?: Record<string, string>;
+  acceptMessage?: string;
 }

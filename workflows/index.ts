@@ -5,3 +5,4 @@ export { examOrder } from './exam.js';
 export { referral } from './referral.js';
 export { careProgram } from './care-program.js';
 export { onlineConsultation } from './consultation.js';
+export { multidisciplinaryConsultation } from './mdt.js';

@@ -406,10 +406,13 @@ export abstract class WorkflowKernel {
     return this.event('payment.refunded', SYSTEM, { orderId: pay.orderId, amount: pay.amount, reason });
   }
 
-  /** Closes every open escalation (`done` when the work was done, `cancelled` when it never will be); appends `task.closed`. */
-  closeEscalations(events: TimelineEvent[], status: 'done' | 'cancelled' = 'done'): TaskChange[] {
-    const open = this.openEscalations;
-    this.openEscalations = [];
+  /**
+   * Closes every open escalation, or those `which` picks (one ladder's of several: an MDT's
+   * specialists), `done` when the work was done, `cancelled` when it never will be; appends `task.closed`.
+   */
+  closeEscalations(events: TimelineEvent[], status: 'done' | 'cancelled' = 'done', which: (t: TaskChange) => boolean = () => true): TaskChange[] {
+    const open = this.openEscalations.filter(which);
+    this.openEscalations = this.openEscalations.filter((t) => !which(t));
     for (const task of open) events.push(this.event('task.closed', SYSTEM, { taskId: task.id, status }, `${task.id}:closed`));
     return open.map((task) => ({ ...task, status }));
   }

@@ -13,11 +13,14 @@ import {
   getConsultation,
   getConsultationTemplate,
   insertConsultationTemplate,
+  isMdtTemplate,
   listConsultationTemplates,
   listConsultations,
   storeConsultationMessage,
+  type ConsultationMessage,
   type ConsultationView,
 } from '../../activities/consultations.js';
+import type { Sql } from '../../activities/db.js';
 import { getClinician, getPatient } from '../../activities/reference.js';
 import { visitStanding } from '../../activities/verification.js';
 import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
@@ -44,6 +47,33 @@ import type { ApiDeps } from '../types.js';
 export const DEFAULT_CONSULTATION_TEMPLATE = 'text-consultation';
 
 const closed = (): ApiProblem => conflict(ConsultationFailureType.Closed, 'the consultation has closed');
+
+/**
+ * Stores a text (a message, an opinion, a conclusion), then has its workflow count it (`count`), and
+ * answers it as stored. Refused (or its workflow ended), the text is not kept; an engine that did not
+ * answer (503) may still take it, so the text stays for it, read back only once accepted.
+ */
+export async function sendText(sql: Sql, text: Parameters<typeof storeConsultationMessage>[1], count: () => Promise<unknown>): Promise<ConsultationMessage> {
+  await storeConsultationMessage(sql, text);
+  try {
+    await count();
+  } catch (err) {
+    const problem = err instanceof ApiProblem ? err : fromWorkflowError(err);
+    if (problem?.status !== 503) await dropConsultationMessage(sql, text.id);
+    throw err;
+  }
+  return (await consultationMessages(sql, text.consultationId)).find((m) => m.id === text.id)!;
+}
+
+/** Polls (until `deadline`) for a workflow's first projection: `read` gives it once recorded (503 past the deadline). */
+export async function firstRecorded<T>(read: () => Promise<T | undefined>, deadline: number, what: string): Promise<T> {
+  for (;;) {
+    const v = await read();
+    if (v) return v;
+    if (Date.now() >= deadline) throw new ApiProblem(503, 'engine-unavailable', 'Service unavailable', `the ${what} was started but has not been recorded yet; read it again shortly`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
 
 // ---- templates ------------------------------------------------------------------------------------
 
@@ -118,16 +148,6 @@ export function consultationRoutes(deps: ApiDeps) {
     return v;
   }
 
-  /** Polls (until the engine's deadline) for the consultation's first projection. */
-  async function readable(id: string): Promise<ConsultationView> {
-    const until = deadline();
-    for (;;) {
-      const v = await getConsultation(deps.sql, id);
-      if (v) return v;
-      if (Date.now() >= until) throw new ApiProblem(503, 'engine-unavailable', 'Service unavailable', 'the consultation was started but has not been recorded yet; read it again shortly');
-      await new Promise((res) => setTimeout(res, 25));
-    }
-  }
 
   r.openapi(
     createRoute({
@@ -159,6 +179,7 @@ export function consultationRoutes(deps: ApiDeps) {
       if (!standing.ok) throw unprocessable(standing.type, standing.detail);
       const template = await getConsultationTemplate(deps.sql, body.templateId ?? DEFAULT_CONSULTATION_TEMPLATE);
       if (!template) throw notFound('consultation template');
+      if (isMdtTemplate(template)) throw unprocessable('template-kind', `template ${template.id} is a multidisciplinary consultation's: convene it under /v1/mdt`);
       // With an Idempotency-Key the ids come from the caller and the key: a retry finds what the first attempt made.
       const consultationId = idFor(c);
       auditSubject(c, { resource: `consultation:${consultationId}` });
@@ -180,7 +201,7 @@ export function consultationRoutes(deps: ApiDeps) {
         if (!(c.get('idempotency') && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
       c.get('log').info({ consultationId, patientId: body.patientId, doctorId: body.doctorId }, 'consultation asked');
-      return c.json(await readable(consultationId), 201);
+      return c.json(await firstRecorded(() => getConsultation(deps.sql, consultationId), deadline(), 'consultation'), 201);
     },
   );
 
@@ -270,16 +291,9 @@ export function consultationRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       await visible(c, id);
       const message = { id: idFor(c), consultationId: id, from: user.role as 'patient' | 'doctor', authorId: user.id, body: body.body, attachments: body.attachments };
-      await storeConsultationMessage(deps.sql, message);
-      try {
-        await engine(() => wf(id).executeUpdate(consultationMessageUpdate, { args: [{ messageId: message.id, author: { role: user.role, id: user.id } }] }));
-      } catch (err) {
-        // Refused (or the consultation ended): the text is not kept. An engine that did not answer may
-        // still take it, so the text stays for it; until accepted it is never read back.
-        if (fromWorkflowError(err)?.status !== 503) await dropConsultationMessage(deps.sql, message.id);
-        throw err;
-      }
-      const stored = (await consultationMessages(deps.sql, id)).find((m) => m.id === message.id)!;
+      const stored = await sendText(deps.sql, message, () =>
+        engine(() => wf(id).executeUpdate(consultationMessageUpdate, { args: [{ messageId: message.id, author: { role: user.role, id: user.id } }] })),
+      );
       return c.json({ message: stored, consultation: await read(id) }, 201);
     },
   );

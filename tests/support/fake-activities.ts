@@ -19,7 +19,7 @@ import { planOccurrences } from '../../activities/programs.js';
 import { patientRefusal, standingRefusal, type ClinicianStanding, type Standing } from '../../activities/verification.js';
 import { OUTREACH_KINDS, type ConsentFound, type ConsentScope, type NotifyResult, type ProgramRecorded, type Recorded, type VisitStandingInput } from '../../workflows/definitions.js';
 import type { PrescriptionContent, PrescriptionSignature, SignatureCheck } from '../../workflows/definitions.js';
-import type { Appointment, ConsultationSnapshot, ConsultationTransition, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+import type { Appointment, ConsultationSnapshot, ConsultationTransition, MdtSnapshot, MdtTransition, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
 type SignedStage = 'review' | 'payment' | 'dispense';
 
@@ -108,6 +108,9 @@ export class FakeWorld {
   consultations = new Map<string, ConsultationSnapshot>();
   consultationTransitions: ConsultationTransition[] = [];
   acceptedMessages: string[] = [];
+  /** MDTs as their projections left them, and every transition. */
+  mdts = new Map<string, MdtSnapshot>();
+  mdtTransitions: MdtTransition[] = [];
   /** Every journey a program asked to start, repeats included. */
   startedJourneys: JourneyInput[] = [];
   /** Journeys a follow-up reached the visit of (`journeyReachedVisit` answers true for these). */
@@ -346,6 +349,18 @@ export class FakeWorld {
         if ((w.versions.get(id) ?? 0) < t.version) {
           w.versions.set(id, t.version);
           w.consultations.set(id, structuredClone(t.snapshot));
+        }
+        const recorded = storeQueued(t.notifications);
+        w.appendProjected(id, t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? '')), t.tasks);
+        return recorded;
+      },
+      async recordMdtTransition(t: MdtTransition): Promise<Recorded> {
+        const id = t.snapshot.id;
+        w.mdtTransitions.push(structuredClone(t));
+        if (t.acceptMessage && !w.acceptedMessages.includes(t.acceptMessage)) w.acceptedMessages.push(t.acceptMessage);
+        if ((w.versions.get(id) ?? 0) < t.version) {
+          w.versions.set(id, t.version);
+          w.mdts.set(id, structuredClone(t.snapshot));
         }
         const recorded = storeQueued(t.notifications);
         w.appendProjected(id, t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? '')), t.tasks);
