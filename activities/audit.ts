@@ -4,7 +4,7 @@
 import { iso, type Sql } from './db.js';
 
 /** The kinds of resource whose patient the audit resolves from the database (`<kind>:<id>`). */
-export const OWNED_KINDS = ['patient', 'journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'mdt', 'task', 'order', 'delivery'] as const;
+export const OWNED_KINDS = ['patient', 'journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'mdt', 'remote', 'task', 'order', 'delivery'] as const;
 export type OwnedKind = (typeof OWNED_KINDS)[number];
 
 export interface AuditEventInput {
@@ -54,6 +54,7 @@ const ownerOf = (sql: Sql) => sql`
     when 'program' then (select g.patient_id from programs g where g.id = x.id)
     when 'consultation' then (select c.patient_id from consultations c where c.id = x.id)
     when 'mdt' then (select m.patient_id from mdts m where m.id = x.id)
+    when 'remote' then (select rc.patient_id from remote_consultations rc where rc.id = x.id)
     when 'order' then (
       select coalesce(
         (select j.patient_id from journeys j where j.id = o.journey_id),
@@ -65,7 +66,8 @@ const ownerOf = (sql: Sql) => sql`
         (select j.patient_id from journeys j where j.id = t.journey_id),
         (select g.patient_id from programs g where t.subject_type = 'program' and g.id = t.subject_id),
         (select c.patient_id from consultations c where t.subject_type = 'consultation' and c.id = t.subject_id),
-        (select m.patient_id from mdts m where t.subject_type = 'mdt' and m.id = t.subject_id))
+        (select m.patient_id from mdts m where t.subject_type = 'mdt' and m.id = t.subject_id),
+        (select rc.patient_id from remote_consultations rc where t.subject_type = 'remote' and rc.id = t.subject_id))
       from tasks t where t.id = x.id)
   end`;
 

@@ -3,7 +3,7 @@
 // below the oldest transaction still running, so a row whose transaction commits late is never skipped.
 import { iso, type Sql } from './db.js';
 
-export type ChangeKind = 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt';
+export type ChangeKind = 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt' | 'remote';
 
 export interface Change {
   /** The feed position, `<xid>-<id>`: the SSE event id a client resumes from (Last-Event-ID). */

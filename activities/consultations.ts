@@ -2,7 +2,7 @@
 // projection (its row, its timeline in item_timeline, its tasks, its notifications, its fee's order and
 // the message it counts, in one transaction), messages (stored by the API, accepted by the projection)
 // and the reads the API needs.
-import type { AnyConsultationTemplate, ConsultationSnapshot, ConsultationTransition, MdtSnapshot, MdtTemplate, MdtTransition, Recorded } from '../workflows/definitions.js';
+import type { AnyConsultationTemplate, ConsultationSnapshot, ConsultationTransition, MdtSnapshot, MdtTemplate, MdtTransition, Recorded, RemoteTemplate } from '../workflows/definitions.js';
 import { iso, type Sql } from './db.js';
 import { activityLog, type ActivityDeps } from './deps.js';
 import { appendItemEvent, itemTimeline } from './items.js';
@@ -33,6 +33,7 @@ export async function listConsultationTemplates(sql: Sql): Promise<AnyConsultati
 }
 
 export const isMdtTemplate = (t: AnyConsultationTemplate): t is MdtTemplate => t.kind === 'mdt';
+export const isRemoteTemplate = (t: AnyConsultationTemplate): t is RemoteTemplate => t.kind === 'remote';
 
 // ---- the projection ----------------------------------------------------------------------------
 
@@ -83,7 +84,7 @@ export async function recordMdtTransition(sql: Sql, t: MdtTransition, o: { queue
  * for the outbox dispatcher when `queue`), the timeline (each event once, by key, but those announcing
  * a withheld notification) and the tasks.
  */
-async function writeConversationTransition(
+export async function writeConversationTransition(
   tx: Sql,
   id: string,
   t: Pick<ConsultationTransition, 'events' | 'tasks' | 'notifications' | 'announces' | 'acceptMessage'>,

@@ -4,6 +4,7 @@
 // changes nothing twice.
 import type { ActivityDeps } from './deps.js';
 import { consultationActivities } from './consultations.js';
+import { remoteActivities } from './remote.js';
 import { examActivities } from './exams.js';
 import { itemActivities } from './items.js';
 import { journeyActivities } from './journeys.js';
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...referralActivities(deps),
     ...programActivities(deps),
     ...consultationActivities(deps),
+    ...remoteActivities(deps),
     ...verificationActivities(deps),
     ...signingActivities(deps),
   };

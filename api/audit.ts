@@ -23,6 +23,7 @@ export const AUDITED_ROUTERS = [
   '/v1/programs',
   '/v1/consultations',
   '/v1/mdt',
+  '/v1/remote-consultations',
   '/v1/tasks',
   '/v1/board',
   '/v1/stream',
@@ -60,6 +61,7 @@ const KIND_OF: Record<string, OwnedKind> = {
   programs: 'program',
   consultations: 'consultation',
   mdt: 'mdt',
+  'remote-consultations': 'remote',
   tasks: 'task',
 };
 

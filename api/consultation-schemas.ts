@@ -1,7 +1,7 @@
 // zod schemas of the online-consultation routes (/v1/consultation-templates, /v1/consultations). Kept
 // beside schemas.ts, whose shared pieces (ids, timestamps, durations, tasks, timelines) they reuse.
 import { z } from '@hono/zod-openapi';
-import { CONSULTATION_STATUSES, type ConsultationTemplate, type MdtTemplate } from '../workflows/definitions.js';
+import { CONSULTATION_STATUSES, type ConsultationTemplate, type MdtTemplate, type RemoteTemplate } from '../workflows/definitions.js';
 import { BoundedDuration, INT4_MAX, Id, ItemPayment, Task, Text, Timestamp, TimelineEntry } from './schemas.js';
 
 const Slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes');
@@ -37,8 +37,21 @@ export const MdtTemplateSchema = z
   })
   .openapi('MdtTemplate') satisfies z.ZodType<MdtTemplate>;
 
-/** A text consultation's template, or (`kind: mdt`) a multidisciplinary consultation's. */
-export const ConsultationTemplateSchema = z.union([TextTemplateSchema, MdtTemplateSchema]).openapi('ConsultationTemplate');
+export const RemoteTemplateSchema = z
+  .strictObject({
+    id: Slug,
+    kind: z.literal('remote'),
+    version: z.number().int().min(1).max(INT4_MAX),
+    name: Text(200),
+    assignWithin: BoundedDuration('PT1S', 'P7D').openapi({ description: 'Coordinators schedule a specialist within this of the request' }),
+    opinionWithin: BoundedDuration('PT1S', 'P30D').openapi({ description: 'The agreed time: the opinion is due this long after the request' }),
+    escalateAfter: BoundedDuration('PT1S', 'P7D'),
+    maxEscalationTier: z.number().int().min(1).max(5),
+  })
+  .openapi('RemoteTemplate') satisfies z.ZodType<RemoteTemplate>;
+
+/** A text consultation's template, or (`kind`) a multidisciplinary or a remote consultation's. */
+export const ConsultationTemplateSchema = z.union([TextTemplateSchema, MdtTemplateSchema, RemoteTemplateSchema]).openapi('ConsultationTemplate');
 
 /** A message's text and what it shows: references (ids or URLs) to images the client stored, never the images. */
 export const MessageInput = z.strictObject({
@@ -138,3 +151,67 @@ export const MdtSummary = z
   .openapi('MdtSummary');
 
 export const Mdt = MdtSummary.extend({ timeline: z.array(TimelineEntry), openTasks: z.array(Task) }).openapi('Mdt');
+
+// ---- remote consultations ---------------------------------------------------------------------------
+
+const InstitutionKind = z.enum(['primary-care', 'pharmacy']);
+
+export const InstitutionInput = z.strictObject({
+  name: Text(200),
+  kind: InstitutionKind,
+  callbackUrl: z.url({ protocol: /^https?$/ }).max(500).openapi({ description: 'Where CarePath POSTs the signed opinion' }),
+  templateId: Slug.optional().openapi({ description: 'The agreement\'s timings: a template of kind remote (default remote-standard)' }),
+});
+
+export const Institution = z
+  .object({ id: Id, name: z.string(), kind: InstitutionKind, callbackUrl: z.string(), templateId: z.string(), createdAt: Timestamp })
+  .openapi('Institution');
+
+export const InstitutionCreated = Institution.extend({
+  signingSecret: z.string().openapi({ description: 'Shown this once: the institution signs its requests with it, and CarePath its opinions' }),
+}).openapi('InstitutionCreated');
+
+export const RemoteRequest = z.strictObject({
+  externalRef: Text(200).openapi({ description: "The institution's own reference: the same one again is the same consultation" }),
+  patient: z.strictObject({
+    externalId: Text(200).openapi({ description: "The institution's own id for its patient" }),
+    name: Text(100),
+    phone: z.string().regex(/^\+?[0-9]{6,20}$/),
+    birthDate: z.iso.date(),
+    sex: z.enum(['F', 'M', 'O']),
+  }),
+  department: Slug.openapi({ description: 'The specialty asked for, such as cardiology' }),
+  request: MessageInput.openapi({ description: 'The question and the case, with references to what is attached' }),
+});
+
+export const RemoteReceipt = z
+  .object({ id: Id, externalRef: z.string(), status: z.enum(['received', 'assigned', 'answered', 'returned']), receivedAt: Timestamp, opinionDueBy: Timestamp })
+  .openapi('RemoteReceipt');
+
+export const RemoteQuery = z.strictObject({
+  status: z.enum(['received', 'assigned', 'answered', 'returned']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const AssignInput = z.strictObject({ doctorId: Id });
+
+export const RemoteSummary = z
+  .object({
+    id: Id,
+    institutionId: Id,
+    externalRef: z.string(),
+    patientId: Id,
+    department: z.string(),
+    template: z.object({ id: z.string(), version: z.number().int() }),
+    status: z.enum(['received', 'assigned', 'answered', 'returned']).openapi({ description: '`returned`: the institution has taken the opinion' }),
+    receivedAt: Timestamp,
+    assignDueBy: Timestamp,
+    opinionDueBy: Timestamp,
+    doctorId: Id.optional(),
+    assignedAt: Timestamp.optional(),
+    answeredAt: Timestamp.optional(),
+    returnedAt: Timestamp.optional(),
+  })
+  .openapi('RemoteSummary');
+
+export const Remote = RemoteSummary.extend({ timeline: z.array(TimelineEntry), openTasks: z.array(Task) }).openapi('RemoteConsultation');

@@ -42,8 +42,11 @@ export function idempotent(sql: Sql, engineTimeoutMs = 30_000): MiddlewareHandle
     if (!IDEMPOTENCY_KEY.test(key)) {
       return problemResponse(c, new ApiProblem(400, 'invalid-idempotency-key', 'Invalid request', 'Idempotency-Key must be 1 to 200 visible ASCII characters'));
     }
-    const user = c.get('user');
-    const caller = `${user.role}:${user.id}`;
+    // The caller: the token's user, or the partner whose signature held (an institution's intake).
+    const user = c.get('user') as AppEnv['Variables']['user'] | undefined;
+    const partner = c.get('partner');
+    const caller = user ? `${user.role}:${user.id}` : partner ? `partner:${partner}` : undefined;
+    if (caller === undefined) return next();
     const raw = await c.req.raw.clone().arrayBuffer();
     const requestHash = createHash('sha256').update(`${c.req.method} ${new URL(c.req.url).pathname}\n`).update(new Uint8Array(raw)).digest('hex');
     const claim = await claimIdempotencyKey(sql, { caller, key, requestHash, abandonedAfterMs });

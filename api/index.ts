@@ -22,6 +22,7 @@ import { prescriptionRoutes } from './routes/prescriptions.js';
 import { programRoutes, programTemplateRoutes } from './routes/programs.js';
 import { consultationRoutes, consultationTemplateRoutes } from './routes/consultations.js';
 import { mdtRoutes } from './routes/mdt.js';
+import { institutionRoutes, remoteRoutes } from './routes/remote.js';
 import { referralRoutes } from './routes/referrals.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -89,6 +90,8 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/consultation-templates', consultationTemplateRoutes(deps));
   app.route('/v1/consultations', consultationRoutes(deps));
   app.route('/v1/mdt', mdtRoutes(deps));
+  app.route('/v1/institutions', institutionRoutes(deps));
+  app.route('/v1/remote-consultations', remoteRoutes(deps));
   app.route('/v1/board', boardRoutes(deps));
   app.route('/v1/audit', auditRoutes(deps));
   if (deps.codecServer) app.route('/codec', codecRoutes(deps.secrets.jwt, deps.codecServer));

@@ -14,7 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
-import { ConsultationFailureType, FailureType, ItemFailureType, MdtFailureType, ProgramFailureType, RuleFailureType } from '../workflows/definitions.js';
+import { ConsultationFailureType, FailureType, ItemFailureType, MdtFailureType, ProgramFailureType, RemoteFailureType, RuleFailureType } from '../workflows/definitions.js';
 
 const TYPE_BASE = 'https://carepath.dev/problems/';
 
@@ -63,10 +63,11 @@ type ItemFailure = (typeof ItemFailureType)[keyof typeof ItemFailureType];
 type ProgramFailure = (typeof ProgramFailureType)[keyof typeof ProgramFailureType];
 type ConsultationFailure = (typeof ConsultationFailureType)[keyof typeof ConsultationFailureType];
 type MdtFailure = (typeof MdtFailureType)[keyof typeof MdtFailureType];
+type RemoteFailure = (typeof RemoteFailureType)[keyof typeof RemoteFailureType];
 const unprocessableRule: Known = { status: 422, title: 'Unprocessable' };
 type Known = { status: ContentfulStatusCode; title: string };
 
-const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | ConsultationFailure | MdtFailure | RuleFailureType, Known> = {
+const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | ConsultationFailure | MdtFailure | RemoteFailure | RuleFailureType, Known> = {
   [RuleFailureType.ClinicianUnverified]: unprocessableRule,
   [RuleFailureType.InsufficientPractice]: unprocessableRule,
   [RuleFailureType.PatientUnverified]: unprocessableRule,
@@ -102,6 +103,9 @@ const FAILURE_STATUS: Record<FailureType | ItemFailure | ProgramFailure | Consul
   [MdtFailureType.NotConvener]: { status: 403, title: 'Forbidden' },
   [MdtFailureType.QuorumNotMet]: { status: 409, title: 'Conflict' },
   [MdtFailureType.Closed]: { status: 409, title: 'Conflict' },
+  // remote consultations
+  [RemoteFailureType.NotAssigned]: { status: 403, title: 'Forbidden' },
+  [RemoteFailureType.Answered]: { status: 409, title: 'Conflict' },
 };
 
 /** The failure type the server gives an update the workflow had accepted but not answered when it completed. */

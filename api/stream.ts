@@ -177,7 +177,7 @@ const StreamEvent = z.union([
     id: z.string().openapi({ description: 'The position to resume after (Last-Event-ID)' }),
     data: jsonData(
       z.object({
-        kind: z.enum(['journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'mdt']),
+        kind: z.enum(['journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'mdt', 'remote']),
         id: z.string(),
         journeyId: z.string().nullable(),
         type: z.string(),
@@ -197,7 +197,7 @@ export function streamRoutes(deps: ApiDeps, feed: ChangeFeed) {
     tags: ['stream'],
     summary: 'Server-sent events: a `change` for every timeline event the caller may see',
     description:
-      'First `ready`; then `change` events, each `{kind: journey|prescription|exam|referral|program|consultation|mdt, id, journeyId, type, seq, at}` with the SSE id of its position. Reconnect with `Last-Event-ID` to receive what was missed (kept a day). Coordinators and admins see every change, a doctor those of their journeys, programs, prescriptions, exams, consultations and the MDTs they convened, a pharmacist prescriptions, a patient their own. A comment every 15 s keeps the connection open.',
+      'First `ready`; then `change` events, each `{kind: journey|prescription|exam|referral|program|consultation|mdt|remote, id, journeyId, type, seq, at}` with the SSE id of its position. Reconnect with `Last-Event-ID` to receive what was missed (kept a day). Coordinators and admins see every change, a doctor those of their journeys, programs, prescriptions, exams, consultations and the MDTs they convened, a pharmacist prescriptions, a patient their own. A comment every 15 s keeps the connection open.',
     security: [{ bearerAuth: [] }],
     request: { headers: LastEventId },
     responses: {

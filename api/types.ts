@@ -43,5 +43,7 @@ export interface AppEnv {
     audit?: AuditSubject;
     /** The partner whose signature a webhook carried (`payment-provider`, `lab`…): the audit's actor. */
     partner?: string;
+    /** The institution whose signature a remote consultation request carried, and its agreement's template. */
+    institution?: { id: string; templateId: string };
   };
 }

@@ -8,11 +8,13 @@
 // Record a new scenario when a workflow gains a branch or a `patched()` change: the history then
 // proves that the code after the change still replays what ran before it.
 import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { sign } from '../activities/signature.js';
-import { consultationWorkflowId, examWorkflowId, mdtWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
+import { consultationWorkflowId, examWorkflowId, mdtWorkflowId, remoteWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
 import { SECRETS } from '../tests/support/stack.js';
 import { startStack, type Stack } from '../tests/support/stack.js';
 import { whileAlteredWhenPaid } from '../tests/support/read-model.js';
@@ -587,6 +589,44 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await template('replay-mdt-expired', { opinionWithin: 'PT1S', escalateAfter: 'PT1S', concludeWithin: 'PT1S', expireAfter: 'PT3S' });
       const expired = await convene('replay-mdt-expired', 1);
       await c.save(mdtWorkflowId(expired.id), 'mdt-expired.json');
+    },
+  },
+  remote: {
+    files: ['remote-returned.json'],
+    // Issue 12's remote consultation: a signed request from an institution, escalated before a
+    // specialist is scheduled, rescheduled to another, answered, and the opinion returned to the
+    // institution's callback after it refused it once.
+    async run(c) {
+      let refusals = 1;
+      const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(refusals-- > 0 ? 503 : 204).end());
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/opinions`;
+        await c.post('/v1/consultation-templates', c.admin, { id: 'replay-remote', kind: 'remote', version: 1, name: 'replay', assignWithin: 'PT1S', opinionWithin: 'PT1H', escalateAfter: 'PT1H', maxEscalationTier: 1 });
+        const institution = await c.post('/v1/institutions', c.admin, { name: 'Replay clinic', kind: 'primary-care', callbackUrl: url, templateId: 'replay-remote' });
+        const raw = JSON.stringify({
+          externalRef: 'replay-1',
+          patient: { externalId: 'replay-patient', name: 'Replay', phone: '+8613800000031', birthDate: '1955-05-05', sex: 'F' },
+          department: 'respiratory',
+          request: { body: 'replay request', attachments: [] },
+        });
+        const res = await c.stack.call('POST', '/v1/remote-consultations', { raw, headers: { 'X-Institution-Id': institution.id, 'X-Signature': sign(institution.signingSecret, raw) } });
+        if (res.status !== 201) throw new Error(`remote request ${res.status} ${await res.text()}`);
+        const receipt = (await res.json()) as { id: string };
+        const other = await c.post('/v1/clinicians', c.admin, { name: 'Dr. Replay Two', role: 'doctor', department: 'respiratory' });
+        await c.post(`/v1/clinicians/${other.id}/verification`, c.admin, { licenceNumber: 'REPLAY-TWO', yearsOfPractice: 10 });
+        const coordinator = await c.stack.token('coordinator', 'coord-replay');
+        await sleep(1500);
+        await c.post(`/v1/remote-consultations/${receipt.id}/assignment`, coordinator, { doctorId: other.id });
+        await c.post(`/v1/remote-consultations/${receipt.id}/assignment`, coordinator, { doctorId: c.doctor.id });
+        await c.post(`/v1/remote-consultations/${receipt.id}/opinion`, c.dt, { body: 'replay opinion' });
+        await c.save(remoteWorkflowId(receipt.id), 'remote-returned.json');
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
     },
   },
 };

@@ -88,7 +88,7 @@ async function check(method: string, path: string, res: Response): Promise<strin
 // ---- the audit of every call ---------------------------------------------------------------------
 
 /** The routers that serve patient data: each call to one is audited once, any other call never. */
-const AUDITED = ['/v1/patients', '/v1/journeys', '/v1/prescriptions', '/v1/exams', '/v1/referrals', '/v1/programs', '/v1/consultations', '/v1/mdt', '/v1/tasks', '/v1/board', '/v1/stream', '/v1/webhooks', '/v1/audit', '/codec'];
+const AUDITED = ['/v1/patients', '/v1/journeys', '/v1/prescriptions', '/v1/exams', '/v1/referrals', '/v1/programs', '/v1/consultations', '/v1/mdt', '/v1/remote-consultations', '/v1/tasks', '/v1/board', '/v1/stream', '/v1/webhooks', '/v1/audit', '/codec'];
 /** The partner a valid signature on each webhook stands for. */
 const PARTNERS: Record<string, { partner: string; secret: string }> = {
   '/v1/webhooks/payments': { partner: 'payment-provider', secret: SECRETS.paymentWebhook },
@@ -231,7 +231,7 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.paths['/readyz'].get.responses)).toEqual(['200', '503']);
     expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual(['text/plain']);
     const creating = operations.filter((o) => o.method === 'POST' && o.op.responses['201']).map((o) => o.template);
-    expect(creating).toEqual(expect.arrayContaining(['/v1/journeys', '/v1/patients', '/v1/clinicians', '/v1/slots', '/v1/pathways', '/v1/facilities', '/v1/programs', '/v1/program-templates', '/v1/consultations', '/v1/consultations/{id}/messages', '/v1/consultation-templates', '/v1/mdt', '/v1/mdt/{id}/opinions']));
+    expect(creating).toEqual(expect.arrayContaining(['/v1/journeys', '/v1/patients', '/v1/clinicians', '/v1/slots', '/v1/pathways', '/v1/facilities', '/v1/programs', '/v1/program-templates', '/v1/consultations', '/v1/consultations/{id}/messages', '/v1/consultation-templates', '/v1/mdt', '/v1/mdt/{id}/opinions', '/v1/institutions']));
     for (const o of operations.filter((x) => creating.includes(x.template) && x.method === 'POST')) {
       expect((o.op.parameters as Json[]).map((p) => `${p.in}:${p.name}`), o.template).toContain('header:idempotency-key');
       expect(Object.keys(o.op.responses), o.template).toEqual(expect.arrayContaining(['409', '422']));

@@ -13,6 +13,7 @@ import { startStack, type Stack } from './support/stack.js';
 import { json } from './support/http.js';
 import { checkedIn as checkIn } from './support/visits.js';
 import { pharmacistToken, verifyClinicianId, verifyPatientId } from './support/people.js';
+import { sign } from '../activities/signature.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '.artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -295,6 +296,18 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(() => row.count()).toBe(1);
     expect(await row.textContent()).toContain('我的意见期限');
     expect(await row.textContent()).toContain('0/1');
+    await page.context().close();
+  });
+
+  it("shows coordinators the remote consultation requests not yet answered, with their deadlines", async () => {
+    const institution = await json(await post('/v1/institutions', admin, { name: 'Web clinic', kind: 'primary-care', callbackUrl: 'http://127.0.0.1:9/opinions' }), 201);
+    const raw = JSON.stringify({ externalRef: 'web-1', patient: { externalId: 'w1', name: '远程患者', phone: '+8613800000041', birthDate: '1960-01-01', sex: 'F' }, department: 'cardiology', request: { body: '请会诊' } });
+    const res = await stack.call('POST', '/v1/remote-consultations', { raw, headers: { 'X-Institution-Id': institution.id, 'X-Signature': sign(institution.signingSecret, raw) } });
+    const receipt = await json(res, 201);
+    const page = await signedIn(await stack.token('coordinator', 'coord-web'), '/app/board');
+    const row = page.locator(`[data-remote="${receipt.id}"]`);
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.textContent()).toContain('received');
     await page.context().close();
   });
 

@@ -256,7 +256,15 @@ export function createWeb(opts: WebOptions): Hono {
     return api(s, 'GET', `/v1/board${q.size ? `?${q}` : ''}`);
   };
   const coordinators: Role[] = ['coordinator', 'admin'];
-  app.get('/board', staffPage(coordinators, async (c, s) => page(c, boardPage(ctxOf(c, s), await boardOf(s, filtersOf(c)), filtersOf(c), DEPARTMENTS))));
+  app.get(
+    '/board',
+    staffPage(coordinators, async (c, s) => {
+      const [board, remotes] = await Promise.all([boardOf(s, filtersOf(c)), api(s, 'GET', '/v1/remote-consultations?limit=100')]);
+      // The coordinators' queue of remote requests: those whose opinion has not gone back yet.
+      const open = (remotes.items as Json[]).filter((r) => r.status !== 'returned');
+      return page(c, boardPage(ctxOf(c, s), board, filtersOf(c), DEPARTMENTS, open));
+    }),
+  );
   app.get('/board/fragment', staffPage(coordinators, async (c, s) => page(c, boardFragment(ctxOf(c, s), await boardOf(s, filtersOf(c)), filtersOf(c)))));
 
   app.get(

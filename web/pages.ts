@@ -150,7 +150,7 @@ ${(board.programs as Json[]).map(
 </tbody></table></section>`;
 }
 
-export function boardPage(ctx: PageContext, board: Json, f: BoardFilters, departments: readonly string[]): Html {
+export function boardPage(ctx: PageContext, board: Json, f: BoardFilters, departments: readonly string[], remotes: Json[] = []): Html {
   const t = translator(ctx.lang);
   const statuses = ['active', 'completed', 'cancelled', 'no-show', 'redirected', 'referred-offline'];
   const q = filterQuery(f);
@@ -174,7 +174,12 @@ export function boardPage(ctx: PageContext, board: Json, f: BoardFilters, depart
 </form>
 <p id="live" class="live" aria-live="polite" data-live="${t('board.live')}" data-lost="${t('board.liveLost')}" data-updated="${t('board.updated')}">${t('common.loading')}</p>
 </div>
-<section id="board" data-fragment="/app/board/fragment${q ? `?${q}` : ''}" aria-live="polite">${boardFragment(ctx, board, f)}</section>`,
+<section id="board" data-fragment="/app/board/fragment${q ? `?${q}` : ''}" aria-live="polite">${boardFragment(ctx, board, f)}</section>
+<section aria-labelledby="remote-h"><h2 id="remote-h">${t('remote.queue')}</h2>
+${remotes.length === 0 ? html`<p>${t('remote.queueEmpty')}</p>` : ''}
+<table class="remotes"><thead><tr><th>${t('remote.department')}</th><th>${t('journey.status')}</th><th>${t('remote.assignDue')}</th><th>${t('remote.opinionDue')}</th></tr></thead><tbody>
+${remotes.map((r) => html`<tr data-remote="${r.id}"><td>${code(ctx.lang, r.department)}</td><td>${code(ctx.lang, r.status)}</td><td>${r.doctorId ? '✓' : when(r.assignDueBy, ctx.lang)}</td><td>${when(r.opinionDueBy, ctx.lang)}</td></tr>`)}
+</tbody></table></section>`,
   );
 }
 

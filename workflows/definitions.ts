@@ -277,6 +277,11 @@ export const TIMELINE_TYPES = [
   'mdt.reminded',
   'mdt.concluded',
   'mdt.expired',
+  // remote consultations (issue 12), on their own timeline
+  'remote.received',
+  'remote.assigned',
+  'remote.answered',
+  'remote.returned',
   // consent (issue 10, rule 6), on the timeline of the workflow whose outreach was withheld
   'outreach.stopped',
   'outreach.resumed',
@@ -294,10 +299,12 @@ export type TaskKind =
   | 'followup-missed'
   | 'consultation-reply'
   | 'mdt-opinion'
-  | 'mdt-conclusion';
+  | 'mdt-conclusion'
+  | 'remote-assign'
+  | 'remote-opinion';
 /** The item a task is about. */
 export interface TaskSubject {
-  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt';
+  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt' | 'remote';
   id: string;
 }
 export interface TaskChange {
@@ -1203,7 +1210,7 @@ export interface MdtTemplate {
   expireAfter: string;
 }
 
-export type AnyConsultationTemplate = ConsultationTemplate | MdtTemplate;
+export type AnyConsultationTemplate = ConsultationTemplate | MdtTemplate | RemoteTemplate;
 
 export interface MdtInput {
   mdtId: string;
@@ -1269,6 +1276,88 @@ export const mdtQuery = defineQuery<MdtSnapshot>('snapshot');
 export interface MdtTransition {
   version: number;
   snapshot: MdtSnapshot;
+  events: TimelineEvent[];
+  tasks?: TaskChange[];
+  notifications?: NotificationRequest[];
+  announces?: Record<string, string>;
+  acceptMessage?: string;
+}
+
+// ---- remote consultations (issue 12): workflows/remote.ts ----------------------------------------
+
+export const REMOTE_WORKFLOW = 'remoteConsultation';
+export const remoteWorkflowId = (remoteId: string): string => `remote:${remoteId}`;
+
+/** The agreed timings of remote consultations with an institution (a row of consultation_templates with `kind: remote`). */
+export interface RemoteTemplate {
+  id: string;
+  version: number;
+  kind: 'remote';
+  name: string;
+  /** Coordinators schedule a specialist within this of the request. */
+  assignWithin: string;
+  /** The opinion is due this long after the request: the agreed time. */
+  opinionWithin: string;
+  /** Each late step escalates to coordinators, and again this long after, up to `maxEscalationTier`. */
+  escalateAfter: string;
+  maxEscalationTier: number;
+}
+
+export interface RemoteInput {
+  remoteId: string;
+  institutionId: string;
+  /** The institution's own reference for the request. */
+  externalRef: string;
+  patientId: string;
+  department: string;
+  /** The request's text (its id: the text is in PostgreSQL only). */
+  requestMessageId: string;
+  template: RemoteTemplate;
+}
+
+export interface RemoteSnapshot {
+  id: string;
+  institutionId: string;
+  externalRef: string;
+  patientId: string;
+  department: string;
+  template: { id: string; version: number };
+  /** received → assigned (a specialist scheduled) → answered → returned (the institution took the opinion). */
+  status: 'received' | 'assigned' | 'answered' | 'returned';
+  receivedAt: string;
+  assignDueBy: string;
+  opinionDueBy: string;
+  doctorId?: string;
+  assignedAt?: string;
+  answeredAt?: string;
+  returnedAt?: string;
+}
+
+export interface RemoteAssignInput {
+  doctorId: string;
+  actor: Actor;
+}
+
+export interface RemoteOpinionInput {
+  messageId: string;
+  doctorId: string;
+}
+
+export const RemoteFailureType = {
+  /** Only the scheduled specialist gives the opinion (403). */
+  NotAssigned: 'not-assigned',
+  /** The opinion is given: nothing changes any more (409). */
+  Answered: 'remote-answered',
+} as const;
+
+export const remoteAssignUpdate = defineUpdate<RemoteSnapshot, [RemoteAssignInput]>('remoteAssign');
+export const remoteOpinionUpdate = defineUpdate<RemoteSnapshot, [RemoteOpinionInput]>('remoteOpinion');
+export const remoteQuery = defineQuery<RemoteSnapshot>('snapshot');
+
+/** One transition of a remote consultation: its row, its timeline, its tasks and the text it accepts. */
+export interface RemoteTransition {
+  version: number;
+  snapshot: RemoteSnapshot;
   events: TimelineEvent[];
   tasks?: TaskChange[];
   notifications?: NotificationRequest[];

@@ -6,3 +6,4 @@ export { referral } from './referral.js';
 export { careProgram } from './care-program.js';
 export { onlineConsultation } from './consultation.js';
 export { multidisciplinaryConsultation } from './mdt.js';
+export { remoteConsultation } from './remote.js';

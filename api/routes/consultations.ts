@@ -4,7 +4,7 @@
 // text is stored here in PostgreSQL and only its id goes to the workflow, which refuses what its state
 // or the caller cannot take (then the stored text is removed). The fee is paid through the payment
 // webhook like any order.
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import {
   consultationMessages,
@@ -13,7 +13,6 @@ import {
   getConsultation,
   getConsultationTemplate,
   insertConsultationTemplate,
-  isMdtTemplate,
   listConsultationTemplates,
   listConsultations,
   storeConsultationMessage,
@@ -41,7 +40,7 @@ import { idFor, idempotent } from '../idempotency.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, conflict, forbidden, fromWorkflowError, isWorkflowClosed, notFound, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
-import type { ApiDeps } from '../types.js';
+import type { ApiDeps, AppEnv } from '../types.js';
 
 /** The template a question uses when it names none. */
 export const DEFAULT_CONSULTATION_TEMPLATE = 'text-consultation';
@@ -73,6 +72,41 @@ export async function firstRecorded<T>(read: () => Promise<T | undefined>, deadl
     if (Date.now() >= deadline) throw new ApiProblem(503, 'engine-unavailable', 'Service unavailable', `the ${what} was started but has not been recorded yet; read it again shortly`);
     await new Promise((res) => setTimeout(res, 25));
   }
+}
+
+/**
+ * `GET /{id}` and `GET /{id}/messages` of an MDT or a remote consultation: each behind the kind's own
+ * object check (`visible`: 404 to whoever may not see it, its patient named for the audit), the item
+ * from the read model and its texts, oldest first.
+ */
+export function conversationReads<V extends object>(
+  r: OpenAPIHono<AppEnv>,
+  o: { sql: Sql; tag: string; schema: z.ZodType; summary: string; messages: string; visible(c: Parameters<typeof auditSubject>[0], id: string): Promise<void>; read(id: string): Promise<V> },
+): void {
+  r.openapi(
+    createRoute({ method: 'get', path: '/{id}', tags: [o.tag], summary: o.summary, security: bearer, request: { params: s.IdParam }, responses: { 200: jsonResponse(o.schema, 'Found'), ...problems(401, 404) } }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await o.visible(c, id);
+      return c.json((await o.read(id)) as never, 200);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/messages',
+      tags: [o.tag],
+      summary: o.messages,
+      security: bearer,
+      request: { params: s.IdParam },
+      responses: { 200: jsonResponse(z.object({ items: z.array(cs.Message) }), 'Every text it took, oldest first'), ...problems(401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await o.visible(c, id);
+      return c.json({ items: await consultationMessages(o.sql, id) }, 200);
+    },
+  );
 }
 
 // ---- templates ------------------------------------------------------------------------------------
@@ -179,7 +213,7 @@ export function consultationRoutes(deps: ApiDeps) {
       if (!standing.ok) throw unprocessable(standing.type, standing.detail);
       const template = await getConsultationTemplate(deps.sql, body.templateId ?? DEFAULT_CONSULTATION_TEMPLATE);
       if (!template) throw notFound('consultation template');
-      if (isMdtTemplate(template)) throw unprocessable('template-kind', `template ${template.id} is a multidisciplinary consultation's: convene it under /v1/mdt`);
+      if (template.kind !== undefined && template.kind !== 'text') throw unprocessable('template-kind', `template ${template.id} is not a text consultation's (kind ${template.kind})`);
       // With an Idempotency-Key the ids come from the caller and the key: a retry finds what the first attempt made.
       const consultationId = idFor(c);
       auditSubject(c, { resource: `consultation:${consultationId}` });

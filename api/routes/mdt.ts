@@ -5,7 +5,7 @@
 // counted by the workflow, which refuses what its state or the caller cannot take.
 import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { caresFor, consultationMessages, getConsultationTemplate, getMdt, isMdtTemplate, listMdts, mdtOwner, storeConsultationMessage, type MdtView } from '../../activities/consultations.js';
+import { caresFor, getConsultationTemplate, getMdt, isMdtTemplate, listMdts, mdtOwner, storeConsultationMessage, type MdtView } from '../../activities/consultations.js';
 import { getClinician, getPatient } from '../../activities/reference.js';
 import { clinicianStanding, standingRefusal } from '../../activities/verification.js';
 import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
@@ -19,7 +19,7 @@ import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '
 import { ApiProblem, conflict, forbidden, isWorkflowClosed, notFound, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
-import { firstRecorded, sendText } from './consultations.js';
+import { conversationReads, firstRecorded, sendText } from './consultations.js';
 
 /** The template an MDT uses when it names none. */
 export const DEFAULT_MDT_TEMPLATE = 'mdt-standard';
@@ -169,39 +169,15 @@ export function mdtRoutes(deps: ApiDeps) {
     },
   );
 
-  r.openapi(
-    createRoute({
-      method: 'get',
-      path: '/{id}',
-      tags: ['mdt'],
-      summary: 'One MDT with its timeline and open tasks (its patient, its convener, its specialists, coordinators)',
-      security: bearer,
-      request: { params: s.IdParam },
-      responses: { 200: jsonResponse(cs.Mdt, 'The MDT'), ...problems(401, 404) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      await visible(c, id);
-      return c.json(await read(id), 200);
-    },
-  );
-
-  r.openapi(
-    createRoute({
-      method: 'get',
-      path: '/{id}/messages',
-      tags: ['mdt'],
-      summary: 'The case, the opinions and the conclusion, oldest first',
-      security: bearer,
-      request: { params: s.IdParam },
-      responses: { 200: jsonResponse(z.object({ items: z.array(cs.Message) }), 'Every text the MDT took'), ...problems(401, 404) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      await visible(c, id);
-      return c.json({ items: await consultationMessages(deps.sql, id) }, 200);
-    },
-  );
+  conversationReads(r, {
+    sql: deps.sql,
+    tag: 'mdt',
+    schema: cs.Mdt,
+    summary: 'One MDT with its timeline and open tasks (its patient, its convener, its specialists, coordinators)',
+    messages: 'The case, the opinions and the conclusion, oldest first',
+    visible,
+    read,
+  });
 
   r.openapi(
     createRoute({

@@ -19,7 +19,7 @@ import { planOccurrences } from '../../activities/programs.js';
 import { patientRefusal, standingRefusal, type ClinicianStanding, type Standing } from '../../activities/verification.js';
 import { OUTREACH_KINDS, type ConsentFound, type ConsentScope, type NotifyResult, type ProgramRecorded, type Recorded, type VisitStandingInput } from '../../workflows/definitions.js';
 import type { PrescriptionContent, PrescriptionSignature, SignatureCheck } from '../../workflows/definitions.js';
-import type { Appointment, ConsultationSnapshot, ConsultationTransition, MdtSnapshot, MdtTransition, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
+import type { Appointment, ConsultationSnapshot, ConsultationTransition, MdtSnapshot, MdtTransition, RemoteSnapshot, RemoteTransition, InPersonJourneyInput, ItemSnapshot, JourneyInput, ItemTransition, JourneySnapshot, NotificationRequest, ProgramSnapshot, ProgramTransition, TimelineEvent, Transition, TaskChange } from '../../workflows/definitions.js';
 
 type SignedStage = 'review' | 'payment' | 'dispense';
 
@@ -111,6 +111,11 @@ export class FakeWorld {
   /** MDTs as their projections left them, and every transition. */
   mdts = new Map<string, MdtSnapshot>();
   mdtTransitions: MdtTransition[] = [];
+  /** Remote consultations as their projections left them, and the opinions sent back (remote ids, once each call). */
+  remotes = new Map<string, RemoteSnapshot>();
+  remoteSends: string[] = [];
+  /** Remote ids whose institution refuses the opinion this many more times. */
+  institutionDown = new Map<string, number>();
   /** Every journey a program asked to start, repeats included. */
   startedJourneys: JourneyInput[] = [];
   /** Journeys a follow-up reached the visit of (`journeyReachedVisit` answers true for these). */
@@ -365,6 +370,26 @@ export class FakeWorld {
         const recorded = storeQueued(t.notifications);
         w.appendProjected(id, t.events.filter((e) => !recorded.withheld.includes(t.announces?.[e.key] ?? '')), t.tasks);
         return recorded;
+      },
+      async recordRemoteTransition(t: RemoteTransition): Promise<Recorded> {
+        const id = t.snapshot.id;
+        if (t.acceptMessage && !w.acceptedMessages.includes(t.acceptMessage)) w.acceptedMessages.push(t.acceptMessage);
+        if ((w.versions.get(id) ?? 0) < t.version) {
+          w.versions.set(id, t.version);
+          w.remotes.set(id, structuredClone(t.snapshot));
+        }
+        const recorded = storeQueued(t.notifications);
+        w.appendProjected(id, t.events, t.tasks);
+        return recorded;
+      },
+      async sendRemoteOpinion(r: { remoteId: string }) {
+        w.remoteSends.push(r.remoteId);
+        const down = w.institutionDown.get(r.remoteId) ?? 0;
+        if (down > 0) {
+          w.institutionDown.set(r.remoteId, down - 1);
+          throw new Error('institution unreachable');
+        }
+        return { attempts: w.remoteSends.filter((x) => x === r.remoteId).length };
       },
       async planProgramOccurrences(r) {
         return planOccurrences(r);
