@@ -161,6 +161,9 @@ export function variants(kind: NotificationKind, p: NotificationRequest['params'
       list.push(typeof p.end === 'string' ? p.end : undefined);
       break;
     case 'mdt.concluded':
+    case 'mdt.convened':
+    case 'remote.received':
+    case 'remote.returned':
     case 'prescription.approved':
     case 'prescription.rejected':
     case 'prescription.cancelled':

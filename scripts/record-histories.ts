@@ -96,6 +96,33 @@ async function paymentTaken(c: Ctx, journeyId: string): Promise<void> {
   await until(async () => (((await (await c.stack.call('GET', `/v1/journeys/${journeyId}`, { token: c.admin })).json()) as { step?: string }).step === 'booked' ? true : undefined));
 }
 
+/** An institution's callback on a local port, answering each POST with `status()`, for the length of `fn`. */
+async function withCallback(status: () => number, fn: (url: string) => Promise<void>): Promise<void> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(status()).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}/opinions`);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+}
+
+/** A remote consultation request from `institution` about a patient of its own, signed with its secret. */
+async function askRemotely(c: Ctx, institution: Record<string, any>, externalRef: string): Promise<{ id: string }> {
+  const raw = JSON.stringify({
+    externalRef,
+    patient: { externalId: externalRef, name: 'Replay', phone: '+8613800000031', birthDate: '1955-05-05', sex: 'F' },
+    department: 'respiratory',
+    request: { body: 'replay request', attachments: [] },
+  });
+  const res = await c.stack.call('POST', '/v1/remote-consultations', { raw, headers: { 'X-Institution-Id': institution.id, 'X-Signature': sign(institution.signingSecret, raw) } });
+  if (res.status !== 201) throw new Error(`remote request ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string };
+}
+
 /** Each scenario drives journeys over HTTP and saves one or more histories (file names listed). */
 const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }> = {
   'online-care-standing': {
@@ -598,24 +625,10 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
     // institution's callback after it refused it once.
     async run(c) {
       let refusals = 1;
-      const server = createServer((req, res) => {
-        req.resume();
-        req.on('end', () => res.writeHead(refusals-- > 0 ? 503 : 204).end());
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      try {
-        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/opinions`;
+      await withCallback(() => (refusals-- > 0 ? 503 : 204), async (url) => {
         await c.post('/v1/consultation-templates', c.admin, { id: 'replay-remote', kind: 'remote', version: 1, name: 'replay', assignWithin: 'PT1S', opinionWithin: 'PT1H', escalateAfter: 'PT1H', maxEscalationTier: 1 });
         const institution = await c.post('/v1/institutions', c.admin, { name: 'Replay clinic', kind: 'primary-care', callbackUrl: url, templateId: 'replay-remote' });
-        const raw = JSON.stringify({
-          externalRef: 'replay-1',
-          patient: { externalId: 'replay-patient', name: 'Replay', phone: '+8613800000031', birthDate: '1955-05-05', sex: 'F' },
-          department: 'respiratory',
-          request: { body: 'replay request', attachments: [] },
-        });
-        const res = await c.stack.call('POST', '/v1/remote-consultations', { raw, headers: { 'X-Institution-Id': institution.id, 'X-Signature': sign(institution.signingSecret, raw) } });
-        if (res.status !== 201) throw new Error(`remote request ${res.status} ${await res.text()}`);
-        const receipt = (await res.json()) as { id: string };
+        const receipt = await askRemotely(c, institution, 'replay-1');
         const other = await c.post('/v1/clinicians', c.admin, { name: 'Dr. Replay Two', role: 'doctor', department: 'respiratory' });
         await c.post(`/v1/clinicians/${other.id}/verification`, c.admin, { licenceNumber: 'REPLAY-TWO', yearsOfPractice: 10 });
         const coordinator = await c.stack.token('coordinator', 'coord-replay');
@@ -624,9 +637,34 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
         await c.post(`/v1/remote-consultations/${receipt.id}/assignment`, coordinator, { doctorId: c.doctor.id });
         await c.post(`/v1/remote-consultations/${receipt.id}/opinion`, c.dt, { body: 'replay opinion' });
         await c.save(remoteWorkflowId(receipt.id), 'remote-returned.json');
-      } finally {
-        await new Promise((r) => server.close(r));
-      }
+      });
+    },
+  },
+  'mdt-notices': {
+    files: ['mdt-convened-notice.json'],
+    // Patch `mdt-convened-notice`: the patient told at the convening (and at the conclusion).
+    async run(c) {
+      await c.post('/v1/consultation-templates', c.admin, { id: 'replay-mdt-notice', kind: 'mdt', version: 1, name: 'replay', opinionWithin: 'PT1H', escalateAfter: 'PT1H', maxEscalationTier: 1, concludeWithin: 'PT1H', expireAfter: 'P1D' });
+      const d = await c.post('/v1/clinicians', c.admin, { name: 'MDT-N', role: 'doctor', department: 'cardiology' });
+      await c.post(`/v1/clinicians/${d.id}/verification`, c.admin, { licenceNumber: 'REPLAY-MDT-N', yearsOfPractice: 10 });
+      await c.post('/v1/consultations', c.pt, { patientId: c.patient.id, doctorId: c.doctor.id, message: { body: 'replay', attachments: [] } });
+      const m = await c.post('/v1/mdt', c.dt, { patientId: c.patient.id, specialists: [d.id], quorum: 1, templateId: 'replay-mdt-notice', case: { body: 'replay case', attachments: [] } });
+      await c.post(`/v1/mdt/${m.id}/opinions`, await c.stack.token('doctor', d.id), { body: 'replay opinion' });
+      await c.post(`/v1/mdt/${m.id}/conclusion`, c.dt, { body: 'replay conclusion' });
+      await c.save(mdtWorkflowId(m.id), 'mdt-convened-notice.json');
+    },
+  },
+  'remote-notices': {
+    files: ['remote-patient-notices.json'],
+    // Patch `remote-patient-notices`: the patient told of the request and of the opinion's return.
+    async run(c) {
+      await withCallback(() => 204, async (url) => {
+        const institution = await c.post('/v1/institutions', c.admin, { name: 'Replay pharmacy', kind: 'pharmacy', callbackUrl: url });
+        const receipt = await askRemotely(c, institution, 'replay-notices');
+        await c.post(`/v1/remote-consultations/${receipt.id}/assignment`, await c.stack.token('coordinator', 'coord-replay'), { doctorId: c.doctor.id });
+        await c.post(`/v1/remote-consultations/${receipt.id}/opinion`, c.dt, { body: 'replay opinion' });
+        await c.save(remoteWorkflowId(receipt.id), 'remote-patient-notices.json');
+      });
     },
   },
 };

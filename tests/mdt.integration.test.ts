@@ -92,6 +92,9 @@ describe('a multidisciplinary consultation', () => {
     expect(concluded.openTasks).toEqual([]);
     expect(concluded.timeline.map((e: Json) => e.type)).toEqual(['mdt.convened', 'mdt.opinion', 'mdt.opinion', 'mdt.concluded']);
     expect(JSON.stringify(concluded)).not.toContain('冠脉');
+    const convened = await waitFor(async () => stack.notifications.find((x) => x.body.kind === 'mdt.convened' && x.body.refs.mdtId === m.id));
+    expect(convened.body).toMatchObject({ patientId: p.id, title: '专家将共同讨论您的病情' });
+    expect(stack.notifications.filter((x) => x.body.kind === 'mdt.convened' && x.body.refs.mdtId === m.id)).toHaveLength(1);
     const told = await waitFor(async () => stack.notifications.find((x) => x.body.kind === 'mdt.concluded' && x.body.refs.mdtId === m.id));
     expect(told.body).toMatchObject({ patientId: p.id, title: '多学科会诊已出结论' });
     expect(told.raw).not.toContain('冠脉');

@@ -46,6 +46,8 @@ describe('multidisciplinaryConsultation', () => {
       ]);
       expect(Date.parse(convened.specialists[0]!.dueBy) - Date.parse(convened.convenedAt)).toBe(HOUR);
       expect(world.acceptedMessages).toEqual([input.caseMessageId]);
+      // The patient is told it was convened, with how many specialists (patch mdt-convened-notice).
+      expect(world.notificationsOf('mdt.convened')).toEqual([expect.objectContaining({ id: `mdt:${id}:mdt.convened:convened`, patientId: 'pat-1', refs: { mdtId: id }, params: { count: 3 } })]);
 
       expect(await fail(conclude(handle, CONVENER))).toBe(MdtFailureType.QuorumNotMet);
       expect(await fail(opinion(handle, 'doc-outsider'))).toBe(MdtFailureType.NotInvited);

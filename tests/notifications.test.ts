@@ -232,6 +232,9 @@ const CASES: Record<NotificationKind, Case[]> = {
     { label: 'a later answer', params: { count: 3 }, refs: CONSULT, says: [both('已回复3次', '3 answers so far'), APP] },
   ],
   'mdt.concluded': [{ label: 'concluded', params: { count: 3 }, refs: { mdtId: 'mdt-1' }, says: [both('多学科会诊', 'reviewed your case together'), both('3位专家', '3 specialists'), APP] }],
+  'mdt.convened': [{ label: 'convened', params: { count: 3 }, refs: { mdtId: 'mdt-1' }, says: [both('3位专家', '3 specialists'), both('通知您', 'tell you')] }],
+  'remote.received': [{ label: 'received', params: {}, refs: { remoteId: 'r-1' }, says: [both('远程会诊', 'asked our hospital'), both('社区医院或药店', 'clinic or pharmacy')] }],
+  'remote.returned': [{ label: 'returned', params: {}, refs: { remoteId: 'r-1' }, says: [both('会诊意见', 'the opinion has been sent'), both('社区医院或药店', 'pharmacy')] }],
   'consultation.closed': [
     { label: 'its answers used', params: { count: 5, end: 'rounds-used' }, refs: CONSULT, says: [both('回复次数已用完', 'used all its answers'), both('评分', 'rate it')] },
     { label: 'its time up', params: { count: 2, end: 'time-up' }, refs: CONSULT, says: [both('时间已到', 'time for your online consultation is up'), both('评分', 'rate it')] },

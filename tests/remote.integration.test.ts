@@ -130,6 +130,13 @@ describe('a remote consultation', () => {
     expect(returned.timeline.map((e: Json) => e.type)).toEqual(['remote.received', 'task.escalated', 'remote.assigned', 'task.closed', 'remote.answered', 'remote.returned']);
     expect(A.received).toHaveLength(1);
     expect(B.received).toEqual([]);
+    // The patient is told in their language, without the opinion's text.
+    const notices = await waitFor(async () => {
+      const n = stack.notifications.filter((x) => x.body.refs.remoteId === receipt.id);
+      return n.length === 2 ? n : undefined;
+    });
+    expect(notices.map((x) => x.body.kind).sort()).toEqual(['remote.received', 'remote.returned']);
+    expect(notices.map((x) => x.raw).join('')).not.toContain('氨氯地平');
     expect(typeOf(await problem(await post(`/v1/remote-consultations/${receipt.id}/opinion`, specialist.token, { body: '补充' }), 409))).toBe('remote-answered');
   });
 

@@ -55,6 +55,11 @@ describe('remoteConsultation', () => {
       expect(types(world, id)).toEqual(['remote.received', 'remote.assigned', 'remote.assigned', 'remote.answered', 'remote.returned']);
       expect(world.tasks.get(`remote:${id}:opinion:doc-b`)?.status).toBe('done');
       expect(world.acceptedMessages).toHaveLength(2);
+      // The patient is told of the request and of the opinion's return, once each (patch remote-patient-notices).
+      expect(world.notifyCalls.filter((x) => x.refs.remoteId === id).map((x) => [x.kind, x.patientId])).toEqual([
+        ['remote.received', 'pat-1'],
+        ['remote.returned', 'pat-1'],
+      ]);
     });
   });
 

@@ -347,7 +347,10 @@ export type NotificationKind =
   | 'education'
   | 'consultation.replied'
   | 'consultation.closed'
-  | 'mdt.concluded';
+  | 'mdt.concluded'
+  | 'mdt.convened'
+  | 'remote.received'
+  | 'remote.returned';
 
 export interface NotificationRequest {
   /** Derived from workflow id + occurrence: the same id is stored and delivered once. */

@@ -9,7 +9,7 @@
 // its timeline, its tasks, the notification, the text it accepts), one escalation ladder per late
 // specialist and one for the conclusion. The case, the opinions and the conclusion are texts the API
 // stores in PostgreSQL: the workflow holds their ids and counts only.
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition, patched, setHandler } from '@temporalio/workflow';
 import {
   MdtFailureType,
   mdtConclusionUpdate,
@@ -25,6 +25,9 @@ import {
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, localWork, refused } from './kernel.js';
+
+/** The patient is told when the MDT is convened too (with the specialists' number), not only when it concludes. */
+export const CONVENED_NOTICE_PATCH = 'mdt-convened-notice';
 
 class Mdt extends WorkflowKernel {
   readonly snapshot: MdtSnapshot;
@@ -141,6 +144,7 @@ class Mdt extends WorkflowKernel {
   convene(): Promise<void> {
     return this.transition(async () => {
       this.accept = this.input.caseMessageId;
+      if (patched(CONVENED_NOTICE_PATCH)) this.sendWithProjection(this.notification('mdt.convened', 'convened', { count: this.input.specialists.length }));
       await this.project(
         [this.event('mdt.convened', `doctor:${this.input.convenerId}`, { specialists: this.input.specialists, quorum: this.input.quorum, template: this.snapshot.template, caseMessageId: this.input.caseMessageId })],
         [...this.input.specialists.map((d) => this.opinionTask(d, 'open')), this.conclusionTask('open')],

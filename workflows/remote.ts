@@ -7,7 +7,7 @@
 //
 // On the shared core (workflows/kernel.ts): FIFO transitions, one projection per transition, the
 // escalation ladder. The request's and the opinion's texts are in PostgreSQL: the workflow holds ids.
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition, patched, setHandler } from '@temporalio/workflow';
 import {
   RemoteFailureType,
   remoteAssignUpdate,
@@ -24,7 +24,13 @@ import {
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, localWork, partner, refused } from './kernel.js';
 
+/** The patient is told that their institution's request was received, and when the opinion went back to it. */
+export const PATIENT_NOTICES_PATCH = 'remote-patient-notices';
+
 class Remote extends WorkflowKernel {
+  /** `remote-patient-notices`, decided at the start. */
+  private notices = false;
+
   readonly snapshot: RemoteSnapshot;
   private accept: string | undefined;
 
@@ -124,6 +130,8 @@ class Remote extends WorkflowKernel {
   receive(): Promise<void> {
     return this.transition(async () => {
       this.accept = this.input.requestMessageId;
+      this.notices = patched(PATIENT_NOTICES_PATCH);
+      if (this.notices) this.sendWithProjection(this.notification('remote.received', 'received'));
       await this.project(
         [this.event('remote.received', `institution:${this.input.institutionId}`, { department: this.input.department, template: this.snapshot.template, opinionDueBy: this.snapshot.opinionDueBy, messageId: this.input.requestMessageId })],
         [this.assignTask('open')],
@@ -168,6 +176,7 @@ class Remote extends WorkflowKernel {
       const sent = await partner.sendRemoteOpinion({ remoteId: this.input.remoteId });
       this.snapshot.status = 'returned';
       this.snapshot.returnedAt = new Date().toISOString();
+      if (this.notices) this.sendWithProjection(this.notification('remote.returned', 'returned'));
       await this.project([this.event('remote.returned', SYSTEM, { institutionId: this.input.institutionId, attempts: sent.attempts })]);
     });
   }
