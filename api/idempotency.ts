@@ -20,9 +20,12 @@ import type { AppEnv } from './types.js';
  * the key): the same key, the same id, so a retry after an answer that never arrived finds what the
  * first attempt may have started. Without a key, a random one.
  */
-export function idFor(c: { get(key: 'idempotency'): { caller: string; key: string } | undefined }): string {
+export function idFor(c: { get(key: 'idempotency'): { caller: string; key: string } | undefined }, kind?: string): string {
   const idem = c.get('idempotency');
-  return idem ? keyedUuid(`${idem.caller}\n${idem.key}`) : randomUUID();
+  if (!idem) return randomUUID();
+  // A journey's name is the caller and the key alone (as it was first); every later kind adds itself, so
+  // the same key on another route (after the key's day) never names the other route's object.
+  return keyedUuid(kind ? `${idem.caller}\n${idem.key}\n${kind}` : `${idem.caller}\n${idem.key}`);
 }
 
 /** A UUID (version 8, name-based) from `name`: the same name, the same id. */
@@ -47,7 +50,8 @@ export function idempotent(sql: Sql, engineTimeoutMs = 30_000): MiddlewareHandle
     const partner = c.get('partner');
     const caller = user ? `${user.role}:${user.id}` : partner ? `partner:${partner}` : undefined;
     if (caller === undefined) return next();
-    const raw = await c.req.raw.clone().arrayBuffer();
+    // The body through Hono's cache: a middleware before this one (a partner's signature check) may have read it.
+    const raw = await c.req.arrayBuffer();
     const requestHash = createHash('sha256').update(`${c.req.method} ${new URL(c.req.url).pathname}\n`).update(new Uint8Array(raw)).digest('hex');
     const claim = await claimIdempotencyKey(sql, { caller, key, requestHash, abandonedAfterMs });
     if (claim.kind === 'other-request') return problemResponse(c, unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request'));

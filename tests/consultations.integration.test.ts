@@ -134,8 +134,11 @@ describe('an online consultation', () => {
     ]);
     // The timeline and the workflow carry ids, never the text.
     expect(JSON.stringify(final)).not.toContain('复查血压');
-    const [row] = await stack.db.sql<{ n: number }[]>`select count(*)::int as n from consultation_messages where consultation_id = ${c.id}`;
-    expect(row?.n).toBe(4);
+    // Accepted: the four it took. The refused one before payment is gone; the one after it closed is
+    // kept unaccepted (a refusal its own first attempt could have caused: api/routes/consultations.ts sendText).
+    const rows = await stack.db.sql<{ body: string; accepted: boolean }[]>`select body, accepted_at is not null as accepted from consultation_messages where consultation_id = ${c.id} order by at, id`;
+    expect(rows.filter((r) => r.accepted)).toHaveLength(4);
+    expect(rows.filter((r) => !r.accepted).map((r) => r.body)).toEqual(['谢谢']);
   });
 
   it('that nobody answers escalates to coordinators, then is refunded and closed, the patient told', async () => {

@@ -100,8 +100,17 @@ describe('a remote consultation', () => {
 
     const receipt = await json(await ask(clinicA.id, clinicA.signingSecret, request('ref-1')), 201);
     expect(receipt).toMatchObject({ externalRef: 'ref-1', status: 'received' });
-    // The same request again is the same consultation.
+    // The same request again is the same consultation; under an Idempotency-Key, the first answer again.
     expect((await json(await ask(clinicA.id, clinicA.signingSecret, request('ref-1')), 201)).id).toBe(receipt.id);
+    const keyed = () => {
+      const raw = JSON.stringify(request('ref-1'));
+      return stack.call('POST', '/v1/remote-consultations', { raw, headers: { 'X-Institution-Id': clinicA.id, 'X-Signature': sign(clinicA.signingSecret, raw), 'Idempotency-Key': 'clinic-a-ref-1' } });
+    };
+    const firstKeyed = await keyed();
+    expect((await json(firstKeyed, 201)).id).toBe(receipt.id);
+    const replayed = await keyed();
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect((await json(replayed, 201)).id).toBe(receipt.id);
     expect(await countRows()).toBe(before + 1);
 
     // Nobody scheduled within 2 s: escalated to coordinators.

@@ -10,7 +10,7 @@
 // one transaction (its row, timeline, tasks, notifications, the message it counts and the order's
 // status), the escalation ladder. A message's text is stored by the API in PostgreSQL: the workflow
 // holds its id and counts only, and its projection marks the message accepted.
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition, patched, setHandler } from '@temporalio/workflow';
 import {
   ConsultationFailureType,
   consultationMessageUpdate,
@@ -36,6 +36,9 @@ import { SYSTEM, WorkflowKernel, localWork, refused } from './kernel.js';
 const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 /** Message ids kept to know a repeat (a retry comes within seconds; many messages lie between only in a long conversation). */
 const KEEP_MESSAGE_IDS = 64;
+
+/** A payment taken as the payment window closed goes on to the conversation (it completed, paid and unanswered, before). */
+export const PAID_AT_DEADLINE_PATCH = 'consultation-paid-at-deadline';
 
 /** What a projection of a consultation carries besides its snapshot, events and tasks. */
 type Extra = Pick<ConsultationTransition, 'acceptMessage' | 'order' | 'payment'>;
@@ -304,9 +307,13 @@ export async function onlineConsultation(input: ConsultationInput): Promise<Cons
   setHandler(consultationRatingUpdate, (r) => c.rate(r), { validator: (r: ConsultationRatingInput) => c.requireRateable(r) });
 
   await c.request();
-  const paid = await condition(() => c.snapshot.status !== 'awaiting-payment', Math.max(Date.parse(c.snapshot.payment.dueBy) - Date.now(), 1));
-  if (!paid) await c.lapse();
-  else {
+  let paid = await condition(() => c.snapshot.status !== 'awaiting-payment', Math.max(Date.parse(c.snapshot.payment.dueBy) - Date.now(), 1));
+  if (!paid) {
+    await c.lapse();
+    // A payment taken in a transition queued before the lapse's: the lapse changed nothing, the conversation goes on.
+    if (c.snapshot.status === 'waiting' && patched(PAID_AT_DEADLINE_PATCH)) paid = true;
+  }
+  if (paid) {
     const paidAt = Date.now();
     const ladders: Promise<void>[] = [];
     let watched = 0;

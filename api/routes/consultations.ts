@@ -28,6 +28,8 @@ import {
   CONSULTATION_WORKFLOW,
   ConsultationFailureType,
   JOURNEY_TASK_QUEUE,
+  MdtFailureType,
+  RemoteFailureType,
   consultationMessageUpdate,
   consultationRatingUpdate,
   consultationWorkflowId,
@@ -48,9 +50,25 @@ export const DEFAULT_CONSULTATION_TEMPLATE = 'text-consultation';
 const closed = (): ApiProblem => conflict(ConsultationFailureType.Closed, 'the consultation has closed');
 
 /**
+ * Refusals that say the text was never counted, whatever happened before: who wrote it, or what the
+ * conversation needs first. A refusal that may follow from this very text's first attempt (the
+ * conversation closed by it, the opinion it gave, the answer it was) is not among them.
+ */
+const NEVER_COUNTED = new Set<string>([
+  ConsultationFailureType.NotParticipant,
+  ConsultationFailureType.Unpaid,
+  MdtFailureType.NotInvited,
+  MdtFailureType.NotConvener,
+  MdtFailureType.QuorumNotMet,
+  RemoteFailureType.NotAssigned,
+]);
+
+/**
  * Stores a text (a message, an opinion, a conclusion), then has its workflow count it (`count`), and
- * answers it as stored. Refused (or its workflow ended), the text is not kept; an engine that did not
- * answer (503) may still take it, so the text stays for it, read back only once accepted.
+ * answers it as stored. A text refused for a reason that means it was never counted is deleted. Any
+ * other failure keeps it: an engine that did not answer may still take it, and a retry refused because
+ * its first attempt closed the conversation must not delete what that attempt's projection is about to
+ * accept. Only accepted texts are ever read back.
  */
 export async function sendText(sql: Sql, text: Parameters<typeof storeConsultationMessage>[1], count: () => Promise<unknown>): Promise<ConsultationMessage> {
   await storeConsultationMessage(sql, text);
@@ -58,7 +76,7 @@ export async function sendText(sql: Sql, text: Parameters<typeof storeConsultati
     await count();
   } catch (err) {
     const problem = err instanceof ApiProblem ? err : fromWorkflowError(err);
-    if (problem?.status !== 503) await dropConsultationMessage(sql, text.id);
+    if (problem && NEVER_COUNTED.has(problem.type)) await dropConsultationMessage(sql, text.id);
     throw err;
   }
   return (await consultationMessages(sql, text.consultationId)).find((m) => m.id === text.id)!;
@@ -215,7 +233,7 @@ export function consultationRoutes(deps: ApiDeps) {
       if (!template) throw notFound('consultation template');
       if (template.kind !== undefined && template.kind !== 'text') throw unprocessable('template-kind', `template ${template.id} is not a text consultation's (kind ${template.kind})`);
       // With an Idempotency-Key the ids come from the caller and the key: a retry finds what the first attempt made.
-      const consultationId = idFor(c);
+      const consultationId = idFor(c, 'consultation');
       auditSubject(c, { resource: `consultation:${consultationId}` });
       const firstMessageId = `${consultationId}:1`;
       await storeConsultationMessage(deps.sql, { id: firstMessageId, consultationId, from: 'patient', authorId: body.patientId, body: body.message.body, attachments: body.message.attachments });
@@ -233,6 +251,9 @@ export function consultationRoutes(deps: ApiDeps) {
         );
       } catch (err) {
         if (!(c.get('idempotency') && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        // Started by the first attempt of this key; one for another patient or doctor is not this request.
+        const o = await consultationOwner(deps.sql, consultationId);
+        if (o && (o.patientId !== body.patientId || o.doctorId !== body.doctorId)) throw unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request');
       }
       c.get('log').info({ consultationId, patientId: body.patientId, doctorId: body.doctorId }, 'consultation asked');
       return c.json(await firstRecorded(() => getConsultation(deps.sql, consultationId), deadline(), 'consultation'), 201);
@@ -324,7 +345,7 @@ export function consultationRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const body = c.req.valid('json');
       await visible(c, id);
-      const message = { id: idFor(c), consultationId: id, from: user.role as 'patient' | 'doctor', authorId: user.id, body: body.body, attachments: body.attachments };
+      const message = { id: idFor(c, `message:${id}`), consultationId: id, from: user.role as 'patient' | 'doctor', authorId: user.id, body: body.body, attachments: body.attachments };
       const stored = await sendText(deps.sql, message, () =>
         engine(() => wf(id).executeUpdate(consultationMessageUpdate, { args: [{ messageId: message.id, author: { role: user.role, id: user.id } }] })),
       );

@@ -107,7 +107,7 @@ export function mdtRoutes(deps: ApiDeps) {
       const template = await getConsultationTemplate(deps.sql, body.templateId ?? DEFAULT_MDT_TEMPLATE);
       if (!template) throw notFound('MDT template');
       if (!isMdtTemplate(template)) throw unprocessable('template-kind', `template ${template.id} is a text consultation's, not an MDT's`);
-      const mdtId = idFor(c);
+      const mdtId = idFor(c, 'mdt');
       auditSubject(c, { resource: `mdt:${mdtId}` });
       const caseMessageId = `${mdtId}:case`;
       await storeConsultationMessage(deps.sql, { id: caseMessageId, consultationId: mdtId, kind: 'case', from: 'doctor', authorId: convenerId, body: body.case.body, attachments: body.case.attachments });
@@ -134,6 +134,8 @@ export function mdtRoutes(deps: ApiDeps) {
         );
       } catch (err) {
         if (!(c.get('idempotency') && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        const o = await mdtOwner(deps.sql, mdtId);
+        if (o && (o.patientId !== body.patientId || o.convenerId !== convenerId)) throw unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request');
       }
       c.get('log').info({ mdtId, patientId: body.patientId, convenerId, specialists: body.specialists.length }, 'MDT convened');
       return c.json(await firstRecorded(() => getMdt(deps.sql, mdtId), deadline(), 'MDT'), 201);
@@ -196,7 +198,7 @@ export function mdtRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const body = c.req.valid('json');
       await visible(c, id);
-      const text = { id: idFor(c), consultationId: id, kind: 'opinion' as const, from: 'doctor' as const, authorId: user.id, body: body.body, attachments: body.attachments };
+      const text = { id: idFor(c, `opinion:${id}`), consultationId: id, kind: 'opinion' as const, from: 'doctor' as const, authorId: user.id, body: body.body, attachments: body.attachments };
       const message = await sendText(deps.sql, text, () => engine(() => wf(id).executeUpdate(mdtOpinionUpdate, { args: [{ messageId: text.id, doctorId: user.id }] })));
       return c.json({ message, mdt: await read(id) }, 201);
     },
@@ -219,7 +221,7 @@ export function mdtRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const body = c.req.valid('json');
       await visible(c, id);
-      const text = { id: idFor(c), consultationId: id, kind: 'conclusion' as const, from: 'doctor' as const, authorId: user.id, body: body.body, attachments: body.attachments };
+      const text = { id: idFor(c, `conclusion:${id}`), consultationId: id, kind: 'conclusion' as const, from: 'doctor' as const, authorId: user.id, body: body.body, attachments: body.attachments };
       await sendText(deps.sql, text, () => engine(() => wf(id).executeUpdate(mdtConclusionUpdate, { args: [{ messageId: text.id, doctorId: user.id }] })));
       return c.json(await read(id), 200);
     },

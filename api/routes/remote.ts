@@ -253,7 +253,7 @@ export function remoteRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const body = c.req.valid('json');
       await visible(c, id);
-      const text = { id: idFor(c), consultationId: id, kind: 'opinion' as const, from: 'doctor' as const, authorId: user.id, body: body.body, attachments: body.attachments };
+      const text = { id: idFor(c, `remote-opinion:${id}`), consultationId: id, kind: 'opinion' as const, from: 'doctor' as const, authorId: user.id, body: body.body, attachments: body.attachments };
       await sendText(deps.sql, text, () => engine(() => wf(id).executeUpdate(remoteOpinionUpdate, { args: [{ messageId: text.id, doctorId: user.id }] })));
       return c.json(await read(id), 200);
     },
