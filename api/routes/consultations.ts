@@ -127,6 +127,47 @@ export function conversationReads<V extends object>(
   );
 }
 
+/**
+ * Starts a consultation-kind workflow once under `workflowId` (its short work as local activities:
+ * LOCAL_WORK_TASK_TIMEOUT). True when it was started before (a retry of the same request), for the
+ * caller to check it is this request's.
+ */
+export async function startOnce(deps: ApiDeps, engine: <R>(fn: () => Promise<R>) => Promise<R>, workflowType: string, workflowId: string, input: unknown): Promise<boolean> {
+  try {
+    await engine(() =>
+      deps.temporal.workflow.start(workflowType, {
+        taskQueue: JOURNEY_TASK_QUEUE,
+        workflowId,
+        args: [input],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
+      }),
+    );
+    return false;
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return true;
+    throw err;
+  }
+}
+
+/**
+ * Whose items a consultation-kind list shows: a patient their own (another patient's filter answers
+ * empty, audited as refused: undefined), a doctor theirs, staff any (by `patientId`); pharmacists none (403).
+ */
+export function listScope(c: Parameters<typeof auditSubject>[0], patientId: string | undefined, what: string): { patientId?: string; doctorId?: string } | undefined {
+  const user = c.get('user');
+  if (user.role === 'pharmacist') throw forbidden(`pharmacists do not see ${what}`);
+  if (user.role === 'patient' && patientId !== undefined && patientId !== user.id) {
+    auditSubject(c, { refused: true });
+    return undefined;
+  }
+  return {
+    ...(user.role === 'patient' ? { patientId: user.id } : patientId ? { patientId } : {}),
+    ...(user.role === 'doctor' ? { doctorId: user.id } : {}),
+  };
+}
+
 // ---- templates ------------------------------------------------------------------------------------
 
 export function consultationTemplateRoutes(deps: ApiDeps) {
@@ -238,19 +279,7 @@ export function consultationRoutes(deps: ApiDeps) {
       const firstMessageId = `${consultationId}:1`;
       await storeConsultationMessage(deps.sql, { id: firstMessageId, consultationId, from: 'patient', authorId: body.patientId, body: body.message.body, attachments: body.message.attachments });
       const input: ConsultationInput = { consultationId, patientId: body.patientId, doctorId: body.doctorId, template, firstMessageId, requestedBy: { role: user.role, id: user.id } };
-      try {
-        await engine(() =>
-          deps.temporal.workflow.start<typeof onlineConsultation>(CONSULTATION_WORKFLOW, {
-            taskQueue: JOURNEY_TASK_QUEUE,
-            workflowId: consultationWorkflowId(consultationId),
-            args: [input],
-            workflowIdConflictPolicy: 'FAIL',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
-          }),
-        );
-      } catch (err) {
-        if (!(c.get('idempotency') && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      if (await startOnce(deps, engine, CONSULTATION_WORKFLOW, consultationWorkflowId(consultationId), input)) {
         // Started by the first attempt of this key; one for another patient or doctor is not this request.
         const o = await consultationOwner(deps.sql, consultationId);
         if (o && (o.patientId !== body.patientId || o.doctorId !== body.doctorId)) throw unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request');
@@ -271,20 +300,11 @@ export function consultationRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(z.object({ items: z.array(cs.ConsultationSummary) }), 'At most `limit`'), ...problems(400, 401, 403) },
     }),
     async (c) => {
-      const user = c.get('user');
       const q = c.req.valid('query');
-      if (user.role === 'pharmacist') throw forbidden('pharmacists do not see consultations');
       // A patient sees their own and a doctor the consultations asked of them, whatever the filter says.
-      if (user.role === 'patient' && q.patientId !== undefined && q.patientId !== user.id) {
-        auditSubject(c, { refused: true });
-        return c.json({ items: [] }, 200);
-      }
-      const items = await listConsultations(deps.sql, {
-        limit: q.limit,
-        ...(q.status ? { status: q.status } : {}),
-        ...(user.role === 'patient' ? { patientId: user.id } : q.patientId ? { patientId: q.patientId } : {}),
-        ...(user.role === 'doctor' ? { doctorId: user.id } : {}),
-      });
+      const scope = listScope(c, q.patientId, 'consultations');
+      if (!scope) return c.json({ items: [] }, 200);
+      const items = await listConsultations(deps.sql, { limit: q.limit, ...(q.status ? { status: q.status } : {}), ...scope });
       auditSubject(c, { patientIds: items.map((i) => i.patientId) });
       return c.json({ items }, 200);
     },

@@ -4,13 +4,11 @@
 // the case, the opinions and the conclusion are texts stored here in PostgreSQL (sendText), their ids
 // counted by the workflow, which refuses what its state or the caller cannot take.
 import { createRoute, z } from '@hono/zod-openapi';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { caresFor, getConsultationTemplate, getMdt, isMdtTemplate, listMdts, mdtOwner, storeConsultationMessage, type MdtView } from '../../activities/consultations.js';
 import { getClinician, getPatient } from '../../activities/reference.js';
 import { clinicianStanding, standingRefusal } from '../../activities/verification.js';
-import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
 import type { multidisciplinaryConsultation } from '../../workflows/mdt.js';
-import { JOURNEY_TASK_QUEUE, MDT_WORKFLOW, MdtFailureType, mdtConclusionUpdate, mdtOpinionUpdate, mdtWorkflowId, type MdtInput } from '../../workflows/definitions.js';
+import { MDT_WORKFLOW, MdtFailureType, mdtConclusionUpdate, mdtOpinionUpdate, mdtWorkflowId, type MdtInput } from '../../workflows/definitions.js';
 import { auditSubject } from '../audit.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import * as cs from '../consultation-schemas.js';
@@ -19,7 +17,7 @@ import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '
 import { ApiProblem, conflict, forbidden, isWorkflowClosed, notFound, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
-import { conversationReads, firstRecorded, sendText } from './consultations.js';
+import { conversationReads, firstRecorded, listScope, sendText, startOnce } from './consultations.js';
 
 /** The template an MDT uses when it names none. */
 export const DEFAULT_MDT_TEMPLATE = 'mdt-standard';
@@ -121,19 +119,7 @@ export function mdtRoutes(deps: ApiDeps) {
         caseMessageId,
         ...(body.journeyId ? { journeyId: body.journeyId } : {}),
       };
-      try {
-        await engine(() =>
-          deps.temporal.workflow.start<typeof multidisciplinaryConsultation>(MDT_WORKFLOW, {
-            taskQueue: JOURNEY_TASK_QUEUE,
-            workflowId: mdtWorkflowId(mdtId),
-            args: [input],
-            workflowIdConflictPolicy: 'FAIL',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
-          }),
-        );
-      } catch (err) {
-        if (!(c.get('idempotency') && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      if (await startOnce(deps, engine, MDT_WORKFLOW, mdtWorkflowId(mdtId), input)) {
         const o = await mdtOwner(deps.sql, mdtId);
         if (o && (o.patientId !== body.patientId || o.convenerId !== convenerId)) throw unprocessable('idempotency-key-reused', 'this Idempotency-Key was used for another request');
       }
@@ -153,19 +139,10 @@ export function mdtRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(z.object({ items: z.array(cs.MdtSummary) }), 'At most `limit`'), ...problems(400, 401, 403) },
     }),
     async (c) => {
-      const user = c.get('user');
       const q = c.req.valid('query');
-      if (user.role === 'pharmacist') throw forbidden('pharmacists do not see MDTs');
-      if (user.role === 'patient' && q.patientId !== undefined && q.patientId !== user.id) {
-        auditSubject(c, { refused: true });
-        return c.json({ items: [] }, 200);
-      }
-      const items = await listMdts(deps.sql, {
-        limit: q.limit,
-        ...(q.status ? { status: q.status } : {}),
-        ...(user.role === 'patient' ? { patientId: user.id } : q.patientId ? { patientId: q.patientId } : {}),
-        ...(user.role === 'doctor' ? { doctorId: user.id } : {}),
-      });
+      const scope = listScope(c, q.patientId, 'MDTs');
+      if (!scope) return c.json({ items: [] }, 200);
+      const items = await listMdts(deps.sql, { limit: q.limit, ...(q.status ? { status: q.status } : {}), ...scope });
       auditSubject(c, { patientIds: items.map((i) => i.patientId) });
       return c.json({ items }, 200);
     },

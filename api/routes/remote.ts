@@ -6,16 +6,14 @@
 // nothing is recorded).
 import { createRoute, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { getConsultationTemplate, isRemoteTemplate, storeConsultationMessage } from '../../activities/consultations.js';
 import { keyedUuid } from '../idempotency.js';
 import { createInstitution, getRemote, institutionPatient, institutionSecret, listInstitutions, listRemotes, remoteOwner, type RemoteView } from '../../activities/remote.js';
 import { getClinician } from '../../activities/reference.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
 import { clinicianStanding, standingRefusal } from '../../activities/verification.js';
-import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
 import type { remoteConsultation } from '../../workflows/remote.js';
-import { JOURNEY_TASK_QUEUE, REMOTE_WORKFLOW, RemoteFailureType, remoteAssignUpdate, remoteOpinionUpdate, remoteWorkflowId, type RemoteInput } from '../../workflows/definitions.js';
+import { REMOTE_WORKFLOW, RemoteFailureType, remoteAssignUpdate, remoteOpinionUpdate, remoteWorkflowId, type RemoteInput } from '../../workflows/definitions.js';
 import { auditSubject } from '../audit.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import * as cs from '../consultation-schemas.js';
@@ -24,7 +22,7 @@ import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '
 import { ApiProblem, conflict, isWorkflowClosed, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps, AppEnv } from '../types.js';
-import { conversationReads, firstRecorded, sendText } from './consultations.js';
+import { conversationReads, firstRecorded, sendText, startOnce } from './consultations.js';
 
 /** The institution a signed request comes from. */
 export const INSTITUTION_HEADER = 'X-Institution-Id';
@@ -158,21 +156,8 @@ export function remoteRoutes(deps: ApiDeps) {
       const requestMessageId = `${remoteId}:request`;
       await storeConsultationMessage(deps.sql, { id: requestMessageId, consultationId: remoteId, kind: 'case', from: 'doctor', authorId: `institution:${institution.id}`, body: body.request.body, attachments: body.request.attachments });
       const input: RemoteInput = { remoteId, institutionId: institution.id, externalRef: body.externalRef, patientId, department: body.department, requestMessageId, template };
-      try {
-        await engine(() =>
-          deps.temporal.workflow.start<typeof remoteConsultation>(REMOTE_WORKFLOW, {
-            taskQueue: JOURNEY_TASK_QUEUE,
-            workflowId: remoteWorkflowId(remoteId),
-            args: [input],
-            workflowIdConflictPolicy: 'FAIL',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
-          }),
-        );
-      } catch (err) {
-        // The same request sent again: the consultation it started, as it stands.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      }
+      // The same request sent again: the consultation it started, as it stands.
+      await startOnce(deps, engine, REMOTE_WORKFLOW, remoteWorkflowId(remoteId), input);
       c.get('log').info({ remoteId, institutionId: institution.id }, 'remote consultation received');
       const v = await firstRecorded(() => getRemote(deps.sql, remoteId), deadline(), 'remote consultation');
       return c.json({ id: v.id, externalRef: v.externalRef, status: v.status, receivedAt: v.receivedAt, opinionDueBy: v.opinionDueBy }, 201);
