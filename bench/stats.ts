@@ -37,14 +37,17 @@ export async function closedLoop(concurrency: number, total: number, task: (i: n
 
 /**
  * Latencies of `a` and `b` called one at a time, alternately (a, b, a, b…), `n` of each: a machine
- * that gets busier or quieter during the run weighs on both the same.
+ * that gets busier or quieter during the run weighs on both the same. `afterB`, untimed, runs after
+ * each `b`.
  */
-export async function alternate(n: number, a: (i: number) => Promise<unknown>, b: (i: number) => Promise<unknown>): Promise<[number[], number[]]> {
+export async function alternate(n: number, a: (i: number) => Promise<unknown>, b: (i: number) => Promise<unknown>, afterB?: () => Promise<unknown>): Promise<[number[], number[]]> {
   const xs: number[] = [];
   const ys: number[] = [];
   for (let i = 0; i < n; i++) {
     xs.push(await time(() => a(i)));
     ys.push(await time(() => b(i)));
+    // Untimed: what `b` left running finishes before the next measurement.
+    if (afterB) await afterB();
   }
   return [xs, ys];
 }

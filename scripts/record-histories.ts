@@ -667,6 +667,40 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       });
     },
   },
+  'journey-start-by-api': {
+    files: ['journey-started-by-api.json', 'journey-step-before-start.json', 'journey-cancel-before-start.json'],
+    // POST /v1/journeys starts the workflow and writes its start without waiting for the first task
+    // (workflows/journey-start.ts): a whole visit started so; then patch `journey-step-before-start`, a
+    // booking and a cancellation that arrive (no worker running) with the workflow's first task.
+    async run(c) {
+      await c.pathway('replay-start-by-api', { consultStartSla: 'PT1M' });
+      const whole = await remindedVisit(c, 'replay-start-by-api', 1500);
+      await c.save(journeyWorkflowId(whole), 'journey-started-by-api.json');
+
+      await c.stack.stopWorker();
+      const slot = await c.slot(1500);
+      const early = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-start-by-api' });
+      const booking = c.post(`/v1/journeys/${early.id}/appointment`, c.pt, { slotId: slot.id });
+      await sleep(300);
+      await c.stack.startWorker();
+      const booked = await booking;
+      await c.pay(booked.payment.orderId);
+      await paymentTaken(c, early.id);
+      await sleep(Date.parse(slot.start) - Date.now() + 300);
+      await c.post(`/v1/journeys/${early.id}/check-in`, c.pt);
+      await c.post(`/v1/journeys/${early.id}/consultation`, c.dt);
+      await c.post(`/v1/journeys/${early.id}/outcome`, c.dt, { diagnosis: { text: 'Cough' }, notes: 'Fluids.' });
+      await c.save(journeyWorkflowId(early.id), 'journey-step-before-start.json');
+
+      await c.stack.stopWorker();
+      const gone = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-start-by-api' });
+      const cancelling = c.post(`/v1/journeys/${gone.id}/cancel`, c.pt, { reason: 'changed my mind' });
+      await sleep(300);
+      await c.stack.startWorker();
+      await cancelling;
+      await c.save(journeyWorkflowId(gone.id), 'journey-cancel-before-start.json');
+    },
+  },
 };
 
 const wanted = process.argv.slice(2);

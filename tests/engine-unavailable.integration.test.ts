@@ -19,12 +19,19 @@ it('answers 503 problem+json when the engine does not answer in time', async () 
   const admin = await stack.token('admin', 'admin');
   const res = await stack.call('POST', '/v1/patients', { token: admin, body: { name: 'P', phone: '+8613800000001', birthDate: '1980-01-01', sex: 'F' } });
   const patient = (await res.json()) as { id: string };
+  // A start needs the Temporal server, not a worker: the journey is started and its start written.
+  const created = await stack.call('POST', '/v1/journeys', { token: admin, body: { patientId: patient.id, mode: 'offline', complaint: 'cough' } });
+  expect(created.status).toBe(201);
+  const journey = (await created.json()) as { id: string; step: string };
+  expect(journey.step).toBe('booking');
+  // A step needs the workflow to run: with no worker it is a 503 at the deadline.
   const started = Date.now();
-  const r = await stack.call('POST', '/v1/journeys', { token: admin, body: { patientId: patient.id, mode: 'offline', complaint: 'cough' } });
+  const r = await stack.call('POST', `/v1/journeys/${journey.id}/cancel`, { token: admin, body: { reason: 'test' } });
   expect(r.status).toBe(503);
   expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
   expect(((await r.json()) as { type: string }).type).toMatch(/engine-unavailable$/);
   expect(Date.now() - started).toBeLessThan(10_000);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
 });
 
 /** A journey waiting for its payment, written through the repositories (no worker runs to project one). */

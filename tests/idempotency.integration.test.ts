@@ -1,7 +1,7 @@
 // Idempotency-Key over HTTP on the real stack: a retried journey start (same key, same body) answers
 // the first answer again and creates one journey; the same key with another body is 422; keys are per
-// caller; two at once create one; a start that answered 503 (no worker yet) and is retried once the
-// worker is there answers that same journey; a bad key is 400; other creating POSTs keep their
+// caller; two at once create one; a start that answered 503 (started, but written by nobody yet) and is
+// retried once the worker is there answers that same journey; a bad key is 400; other creating POSTs keep their
 // first answer too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
@@ -86,16 +86,26 @@ describe('Idempotency-Key', () => {
 });
 
 it('answers a start retried after a 503 with the journey the first attempt started', async () => {
+  // The first attempt starts the workflow, but its write of the start fails (a trigger refuses the row)
+  // and no worker runs to write it instead: 503. Retried under the key once the worker is back, it
+  // answers that journey, written by the workflow's first task, and no second one exists.
   const slow = await startStack({ worker: false, engineTimeoutMs: 1500 });
   try {
     const p = await patient(slow, await slow.token('admin', 'admin-1'));
+    await slow.db.sql.unsafe(`
+      create function refuse_journey() returns trigger language plpgsql as $$ begin raise exception 'refused in the test'; end $$;
+      create trigger refuse_journey before insert on journeys for each row execute function refuse_journey()`);
     const first = await start(slow, p, 'retry-after-503');
     expect(first.status).toBe(503);
+    expect(await journeysOf(slow, p.id)).toEqual([]);
+    await slow.db.sql.unsafe('drop trigger refuse_journey on journeys');
     await slow.startWorker();
     const retried = await start(slow, p, 'retry-after-503');
     expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
     const j = (await retried.json()) as Json;
-    expect(j.triage).toBeDefined();
+    expect(j.triage.department).toBe('respiratory');
+    expect(j.timeline.map((e: Json) => e.type)).toEqual(['journey.started', 'triage.completed']);
     expect((await journeysOf(slow, p.id)).map((x) => x.id)).toEqual([j.id]);
   } finally {
     await slow.stop();

@@ -5,7 +5,7 @@ import { temporalMetricsUrl } from './support/runtime-metrics.js'; // first: it 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DURATION_BUCKETS } from '../api/metrics.js';
 import { JOURNEY_TASK_QUEUE, PATIENT_JOURNEY_WORKFLOW } from '../workflows/definitions.js';
-import { json } from './support/http.js';
+import { json, waitFor } from './support/http.js';
 import { startStack, type Stack } from './support/stack.js';
 
 interface Sample {
@@ -96,9 +96,13 @@ describe("the worker's Temporal runtime metrics", () => {
     const patient = await stack.token('patient', p.id);
     await json(await stack.call('POST', '/v1/journeys', { token: patient, body: { patientId: p.id, mode: 'offline', complaint: '咳嗽三天' } }), 201);
 
-    const res = await fetch(temporalMetricsUrl);
-    expect(res.status).toBe(200);
-    const samples = parse(await res.text());
+    // The answer does not wait for the journey's first workflow task: the metrics are read once it has run.
+    const samples = await waitFor(async () => {
+      const res = await fetch(temporalMetricsUrl);
+      expect(res.status).toBe(200);
+      const all = parse(await res.text());
+      return all.some((x) => x.name === 'temporal_local_activity_execution_latency_count' && x.labels.activity_type === 'recordTransition') ? all : undefined;
+    });
     const queue = { namespace: 'default', service_name: 'temporal-core-sdk', task_queue: JOURNEY_TASK_QUEUE };
     const journey = { ...queue, workflow_type: PATIENT_JOURNEY_WORKFLOW };
     const executed = value(samples, 'temporal_workflow_task_execution_latency_count', journey)!;

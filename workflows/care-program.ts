@@ -51,6 +51,7 @@ import {
   type SupplyAdded,
   type TaskChange,
   type TimelineEvent,
+  actorName,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { SHORT_WORK } from './activity-options.js';
@@ -86,7 +87,6 @@ const KEEP_READINGS = 20;
 /** Answered doses kept to refuse a second answer (older answers are past any reminder). */
 const KEEP_ANSWERED = 64;
 
-const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const occurrenceKey = (o: { drugCode?: string | undefined; type?: string | undefined; at: string }): string => `${o.drugCode ?? o.type}@${o.at}`;
 
 /** Which threshold a reading is beyond (thresholds are inclusive), if any. */

@@ -17,7 +17,6 @@ import {
   consultationQuery,
   consultationRatingUpdate,
   paymentUpdate,
-  type Actor,
   type ConsultationEnd,
   type ConsultationInput,
   type ConsultationMessageInput,
@@ -29,11 +28,11 @@ import {
   type TaskChange,
   type TaskSubject,
   type TimelineEvent,
+  actorName,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, localWork, refused } from './kernel.js';
 
-const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 /** Message ids kept to know a repeat (a retry comes within seconds; many messages lie between only in a long conversation). */
 const KEEP_MESSAGE_IDS = 64;
 

@@ -507,6 +507,12 @@ export interface InPersonJourneyInput {
 /** Years of practice an online consultation needs. */
 export const ONLINE_MIN_YEARS = 3;
 /** Below this age (in whole years) an online journey needs a guardian. */
+/** The actor of what the system does by itself (timers, the triage). */
+export const SYSTEM = 'system';
+
+/** How a timeline names who acted: `role:id`. */
+export const actorName = (a: Actor): string => `${a.role}:${a.id}`;
+
 export const GUARDIAN_AGE = 6;
 
 /** Whole years from a birth date (YYYY-MM-DD) to `at` (in UTC): the API and the workflow count alike. */

@@ -16,7 +16,6 @@ import {
   examResultUpdate,
   examWorkflowId,
   paymentUpdate,
-  type Actor,
   type ExamInput,
   type ExamResultInput,
   type ExamSnapshot,
@@ -26,6 +25,7 @@ import {
   type PaymentTaken,
   type TaskChange,
   type TimelineEvent,
+  actorName,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { ItemKernel, SYSTEM, act, partner, refused } from './kernel.js';
@@ -36,7 +36,6 @@ const RESULT_ESCALATION_TIERS = 2;
 /** How long the ordering doctor has to look at an abnormal result. */
 const ABNORMAL_REVIEW_MS = 24 * 60 * 60 * 1000;
 
-const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 
 class Exam extends ItemKernel<ExamSnapshot> {
   readonly snapshot: ExamSnapshot;

@@ -30,6 +30,7 @@ import {
   type TimelineEvent,
   type TimelineType,
   type TransitionEffects,
+  SYSTEM,
 } from './definitions.js';
 
 /** Short database work: retried until done (timeouts: workflows/activity-options.ts). */
@@ -50,7 +51,7 @@ export const partner = proxyActivities<Activities>(PARTNER_CALL);
 /** Webhook deliveries retry on their own, in the background, until the gateway takes them. */
 export const delivery = proxyActivities<Activities>(DELIVERY);
 
-export const SYSTEM = 'system';
+export { SYSTEM };
 
 /** Patches of the shared core, named once so every workflow asks the same question. */
 export const Patch = {

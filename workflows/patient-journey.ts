@@ -50,8 +50,10 @@ import {
   type TimelineEvent,
   type TransitionEffects,
   type VisitStandingInput,
+  actorName,
 } from './definitions.js';
 import { durationMs } from './duration.js';
+import { applyTriage, initialSnapshot, startedEvent } from './journey-start.js';
 import { LOCAL_WORK_TASK_TIMEOUT } from './activity-options.js';
 import { SYSTEM, WorkflowKernel, act, partner, refused } from './kernel.js';
 
@@ -103,7 +105,13 @@ const ONE_TRANSACTION_PATCH = 'journey-one-transaction';
  */
 const ORDER_WITH_SEAT_PATCH = 'journey-order-with-seat';
 
-const actorName = (a: Actor): string => `${a.role}:${a.id}`;
+/**
+ * A booking or a cancellation that arrives with the journey's first task, before its start is projected
+ * (possible since the API answers a start without waiting for that task): it waits for the start. The
+ * landed code ran it first, against a journey still at step `triage`.
+ */
+const EARLY_STEP_PATCH = 'journey-step-before-start';
+
 const isStaff = (a: Actor): boolean => a.role === 'coordinator' || a.role === 'admin';
 
 /** The journey's state and every transition on it; the workflow function only sequences waits. */
@@ -120,17 +128,7 @@ class Journey extends WorkflowKernel {
 
   constructor(readonly input: JourneyInput) {
     super(journeyWorkflowId(input.journeyId), input.patientId);
-    this.snapshot = {
-      id: input.journeyId,
-      patientId: input.patientId,
-      mode: input.mode,
-      pathway: { id: input.pathway.id, version: input.pathway.version },
-      phase: 'pre-visit',
-      status: 'active',
-      step: 'triage',
-      ...(input.guardian ? { guardian: input.guardian } : {}),
-      ...(input.referredFrom ? { referredFrom: input.referredFrom } : {}),
-    };
+    this.snapshot = initialSnapshot(input);
   }
 
   get template() {
@@ -229,28 +227,12 @@ class Journey extends WorkflowKernel {
   start(): Promise<void> {
     return this.transition(async () => {
       const i = this.input;
-      const started = this.event('journey.started', actorName(i.startedBy), {
-        mode: i.mode,
-        pathway: this.snapshot.pathway,
-        followUp: i.followUpOf !== undefined,
-        ...(i.guardian ? { guardian: i.guardian.relation } : {}),
-        ...(i.referredFrom ? { referredFrom: i.referredFrom } : {}),
-      });
-      // One projection: the start and the triage land together.
+      const started = startedEvent(i, (type, actor, data) => this.event(type, actor, data));
+      // One projection: the start and the triage land together (the API wrote the same one already: workflows/journey-start.ts).
       if (!this.notifiesInProjection) await this.project([started]);
       // Triaged at the door by the API, or, for a journey an online visit referred to in-person care, by that visit's department.
       const triage = i.triage ?? (await this.work.triage({ complaint: i.complaint }));
-      this.snapshot.triage = triage;
-      const events = [
-        ...(this.notifiesInProjection ? [started] : []),
-        this.event('triage.completed', SYSTEM, { department: triage.department, urgency: triage.urgency }),
-      ];
-      if (triage.urgency === 'emergency') {
-        this.close('redirected');
-        events.push(this.event('journey.redirected', SYSTEM, { reason: 'red-flag' }));
-      } else {
-        this.snapshot.step = 'booking';
-      }
+      const events = [...(this.notifiesInProjection ? [started] : []), ...applyTriage(this.snapshot, triage, (type, actor, data) => this.event(type, actor, data))];
       await this.project(events);
       this.triageDone = true;
     });
@@ -697,8 +679,15 @@ export async function patientJourney(input: JourneyInput): Promise<JourneySnapsh
     return j.view();
   });
   // Validators refuse at once what the current state cannot take; the transition checks again when it runs.
-  setHandler(bookUpdate, (b) => j.book(b.slotId, b.actor), { validator: (_b: BookInput) => j.requireStep('booking') });
-  setHandler(cancelUpdate, (c) => j.cancel(c.reason, c.actor), { validator: (c: CancelInput) => j.requireCancellable(c.actor) });
+  // A booking or a cancellation may arrive with the journey's first task (the API answers once it has
+  // written the start itself, workflows/journey-start.ts): it waits for the start's transition, then
+  // checks the step as it runs.
+  const afterStart = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (!j.triageDone && patched(EARLY_STEP_PATCH)) await condition(() => j.triageDone);
+    return fn();
+  };
+  setHandler(bookUpdate, (b) => afterStart(() => j.book(b.slotId, b.actor)), { validator: (_b: BookInput) => (j.triageDone ? j.requireStep('booking') : undefined) });
+  setHandler(cancelUpdate, (c) => afterStart(() => j.cancel(c.reason, c.actor)), { validator: (c: CancelInput) => j.requireCancellable(c.actor) });
   setHandler(checkInUpdate, (a) => j.checkIn(a), { validator: (_a: Actor) => j.requireStep('booked') });
   setHandler(startConsultationUpdate, (d) => j.startConsultation(d.doctorId), {
     validator: (d) => j.requireBookedDoctor(d.doctorId, 'checked-in'),

@@ -22,7 +22,6 @@ import {
   reviseUpdate,
   signatureView,
   supplyAddedSignal,
-  type Actor,
   type CourierReport,
   type DeliveryStatus,
   type ItemCancelInput,
@@ -37,6 +36,7 @@ import {
   type ReviseInput,
   type TaskChange,
   type TimelineEvent,
+  actorName,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { ItemKernel, SYSTEM, act, partner, refused } from './kernel.js';
@@ -59,7 +59,6 @@ const VERIFIED_PEOPLE_PATCH = 'prescription-verified-people';
 /** Where the stored content is checked against the version's signature. */
 type SignedStage = 'review' | 'payment' | 'dispense';
 
-const actorName = (a: Actor): string => `${a.role}:${a.id}`;
 const STEP_RANK: Record<DeliveryStatus, number> = { ordered: 0, 'picked-up': 1, 'in-transit': 2, delivered: 3, failed: 3 };
 
 export const amountOf = (items: PrescriptionItem[]): number => items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0);

@@ -20,6 +20,7 @@ import {
   type TaskChange,
   type TaskSubject,
   type TimelineEvent,
+  actorName,
 } from './definitions.js';
 import { durationMs } from './duration.js';
 import { SYSTEM, WorkflowKernel, localWork, partner, refused } from './kernel.js';
@@ -145,7 +146,7 @@ class Remote extends WorkflowKernel {
       const s = this.snapshot;
       if (s.doctorId === a.doctorId) return this.view();
       const tasks: TaskChange[] = [];
-      const events = [this.event('remote.assigned', `${a.actor.role}:${a.actor.id}`, { doctorId: a.doctorId, ...(s.doctorId ? { replaces: s.doctorId } : {}) }, a.doctorId)];
+      const events = [this.event('remote.assigned', actorName(a.actor), { doctorId: a.doctorId, ...(s.doctorId ? { replaces: s.doctorId } : {}) }, a.doctorId)];
       if (s.doctorId) tasks.push(this.opinionTask(s.doctorId, 'cancelled'));
       else tasks.push(this.assignTask('done'), ...this.closeEscalations(events, 'done', (t) => t.id.startsWith(`${this.wfId}:assign:`)));
       s.doctorId = a.doctorId;

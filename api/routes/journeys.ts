@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Logger } from 'pino';
-import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { getJourney, journeyOwner, listJourneys, type JourneyView } from '../../activities/journeys.js';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { getJourney, journeyOwner, listJourneys, recordTransition, type JourneyView } from '../../activities/journeys.js';
 import { consentOf } from '../../activities/consent.js';
 import type { Sql } from '../../activities/db.js';
 import { checkPrescribing, drugsByCode, enrolledConditions } from '../../activities/prescriptions.js';
@@ -25,12 +25,13 @@ import {
   journeyWorkflowId,
   recordOutcomeUpdate,
   startConsultationUpdate,
-  triagedUpdate,
   type JourneyInput,
+  type Triage,
   type PostVisitItems,
   type ProgramInput,
 } from '../../workflows/definitions.js';
 import type { patientJourney } from '../../workflows/patient-journey.js';
+import { startTransition } from '../../workflows/journey-start.js';
 import { LOCAL_WORK_TASK_TIMEOUT } from '../../workflows/activity-options.js';
 import { auditSubject } from '../audit.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -206,7 +207,7 @@ export function journeyRoutes(deps: ApiDeps) {
       const idem = c.get('idempotency');
       const journeyId = idFor(c);
       auditSubject(c, { resource: `journey:${journeyId}` });
-      const input: JourneyInput = {
+      const input: JourneyInput & { triage: Triage } = {
         journeyId,
         patientId: body.patientId,
         mode: body.mode,
@@ -220,23 +221,33 @@ export function journeyRoutes(deps: ApiDeps) {
         // one projection of its start and triage (patch journey-one-transaction).
         triage: classify(body.complaint, await loadRules(deps.sql)),
       };
-      // Start and update in one call: the update reaches the workflow with its first task, so a
-      // red-flag journey that closes at once still answers with its triage (not 409 journey-closed).
-      const startWorkflowOperation = new WithStartWorkflowOperation<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
-        taskQueue: JOURNEY_TASK_QUEUE,
-        workflowId: journeyWorkflowId(journeyId),
-        args: [input],
-        workflowIdConflictPolicy: 'FAIL',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        // Its short work runs as local activities inside its workflow tasks (patch journey-local-work).
-        workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
-      });
+      // A plain start: the answer does not wait for the workflow's first task. The API writes the
+      // start's transition itself once the workflow is started (workflows/journey-start.ts); the
+      // workflow writes the same one in its first task, and the read model keeps whichever came first.
+      // Nothing is written for a journey that did not start.
       try {
-        await engine(() => deps.temporal.workflow.executeUpdateWithStart(triagedUpdate, { startWorkflowOperation }));
+        await engine(() =>
+          deps.temporal.workflow.start<typeof patientJourney>(PATIENT_JOURNEY_WORKFLOW, {
+            taskQueue: JOURNEY_TASK_QUEUE,
+            workflowId: journeyWorkflowId(journeyId),
+            args: [input],
+            workflowIdConflictPolicy: 'FAIL',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            // Its short work runs as local activities inside its workflow tasks (patch journey-local-work).
+            workflowTaskTimeout: LOCAL_WORK_TASK_TIMEOUT,
+          }),
+        );
       } catch (err) {
         // The same key started it before: answer with that journey, as the first attempt would have.
         if (!(idem && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         c.get('log').info({ journeyId }, 'journey start retried with its Idempotency-Key');
+        return c.json(await readWhenProjected(journeyId), 201);
+      }
+      try {
+        await recordTransition(deps.sql, startTransition(input, new Date().toISOString()));
+      } catch (err) {
+        // The workflow writes it too: the answer waits for that instead.
+        c.get('log').warn({ journeyId, err }, "the journey's start was not written by the API; waiting for the workflow's");
         return c.json(await readWhenProjected(journeyId), 201);
       }
       c.get('log').info({ journeyId, patientId: body.patientId }, 'journey started');
