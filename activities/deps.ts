@@ -5,6 +5,7 @@ import type { Sql } from './db.js';
 import type { NotifyWebhook } from './notifications.js';
 import type { PaymentProvider } from './payments.js';
 import type { Courier } from './prescriptions.js';
+import type { SettlementChannel } from './reconciliation.js';
 import type { PrescriptionSigner } from './signing.js';
 import type { JourneyInput } from '../workflows/definitions.js';
 
@@ -21,6 +22,10 @@ export interface ActivityDeps {
   signer?: PrescriptionSigner;
   /** Tells the journeys still waiting in a slot's queue that someone ahead went in (or left). */
   signalQueueAdvanced(journeyIds: string[]): Promise<void>;
+  /** The payment channels' settlement statements (reconciliation); the sandbox's when unset. */
+  settlement?: SettlementChannel;
+  /** The hospital's time zone: the days reconciliation counts in. Default Asia/Shanghai. */
+  hospitalTimezone?: string;
   /** Starts a journey workflow for `input.journeyId`, once: a second call for the same id does nothing. */
   startJourney(input: JourneyInput): Promise<void>;
 }

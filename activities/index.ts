@@ -12,6 +12,7 @@ import { notificationActivities } from './notifications.js';
 import { paymentActivities } from './payments.js';
 import { prescriptionActivities } from './prescriptions.js';
 import { programActivities } from './programs.js';
+import { DEFAULT_HOSPITAL_TIMEZONE, reconciliationActivities, sandboxSettlementChannel } from './reconciliation.js';
 import { referralActivities } from './referrals.js';
 import { signingActivities } from './signing.js';
 import { slotActivities } from './slots.js';
@@ -19,6 +20,7 @@ import { triageActivities } from './triage.js';
 import { verificationActivities } from './verification.js';
 
 export type { ActivityDeps } from './deps.js';
+
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -36,6 +38,11 @@ export function createActivities(deps: ActivityDeps) {
     ...remoteActivities(deps),
     ...verificationActivities(deps),
     ...signingActivities(deps),
+    ...reconciliationActivities({
+      sql: deps.sql,
+      timezone: deps.hospitalTimezone ?? DEFAULT_HOSPITAL_TIMEZONE,
+      settlement: deps.settlement ?? sandboxSettlementChannel(deps.sql, deps.hospitalTimezone ?? DEFAULT_HOSPITAL_TIMEZONE),
+    }),
   };
 }
 

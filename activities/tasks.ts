@@ -93,7 +93,7 @@ export async function openTasksOfItem(sql: Sql, itemId: string): Promise<TaskVie
 }
 
 export interface TaskFilter {
-  /** Whose queue: doctors see the tasks assigned to them, other roles those of their role. */
+  /** Whose queue: doctors see the tasks assigned to them, admins the coordinators' and their own (finance exceptions), other roles those of their role. */
   role: Role;
   userId: string;
   kind?: string;
@@ -107,7 +107,7 @@ export async function listTasks(sql: Sql, f: TaskFilter): Promise<TaskView[]> {
   const rows = await sql<TaskRow[]>`
     select ${taskColumns(sql)} from tasks
     where status = ${f.status ?? 'open'}
-      ${f.role === 'doctor' ? sql`and assignee_id = ${f.userId}` : f.role === 'admin' ? sql`and role = 'coordinator'` : sql`and role = ${f.role}`}
+      ${f.role === 'doctor' ? sql`and assignee_id = ${f.userId}` : f.role === 'admin' ? sql`and role in ('coordinator', 'admin')` : sql`and role = ${f.role}`}
       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
       ${f.overdue === undefined ? sql`` : sql`and (due_at < now()) = ${f.overdue}`}
     order by due_at, id
@@ -141,6 +141,8 @@ export async function completeTask(sql: Sql, r: { id: string; by: string; note: 
       returning tasks.*, false as overdue`;
     if (!row) return undefined;
     const data = tx.json({ taskId: row.id, kind: row.kind, tier: row.tier });
+    // A reconciliation's exception keeps who resolved it and why on the task itself (closed_by, note).
+    if (row.subject_type === 'reconciliation') return taskView(row);
     if (row.subject_type !== 'journey') {
       // An item's task is recorded on the item's own timeline.
       await tx`

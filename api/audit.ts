@@ -29,6 +29,7 @@ export const AUDITED_ROUTERS = [
   '/v1/stream',
   '/v1/webhooks',
   '/v1/audit',
+  '/v1/reconciliations',
   '/codec',
 ] as const;
 

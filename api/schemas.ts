@@ -362,7 +362,7 @@ export const OutcomeFields = z.strictObject({
   reason: z.enum(IN_PERSON_REASONS).optional().openapi({ description: 'Why in person (required with `needs-in-person`); the patient is told in their language' }),
 });
 
-export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined', 'vital-alert', 'adherence', 'followup-missed', 'consultation-reply', 'mdt-opinion', 'mdt-conclusion', 'remote-assign', 'remote-opinion'] as const;
+export const TaskKinds = ['escalation', 'pharmacist-review', 'prescription-revision', 'abnormal-result', 'referral-declined', 'vital-alert', 'adherence', 'followup-missed', 'consultation-reply', 'mdt-opinion', 'mdt-conclusion', 'remote-assign', 'remote-opinion', 'finance-exception'] as const;
 export const Task = z
   .object({
     id: z.string(),
@@ -370,7 +370,7 @@ export const Task = z
     role: z.string(),
     status: z.enum(['open', 'done', 'cancelled']),
     subject: z
-      .object({ type: z.enum(['journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'mdt', 'remote']), id: z.string() })
+      .object({ type: z.enum(['journey', 'prescription', 'exam', 'referral', 'program', 'consultation', 'mdt', 'remote', 'reconciliation']), id: z.string() })
       .openapi({ description: 'The item the task is about' }),
     action: z.string().openapi({ description: 'What the person who takes the task is asked to do' }),
     journeyId: z.string().optional(),

@@ -29,6 +29,10 @@ export interface ApiDeps {
    * adapter. Unset: CarePath's own keys sealed with the development key ring (development and tests).
    */
   signer?: PrescriptionSigner;
+  /** The hospital's time zone: the days reconciliation counts in (default Asia/Shanghai). */
+  hospitalTimezone?: string;
+  /** The sandbox channels' statement faults route (development and tests); off in production. */
+  sandboxStatements?: boolean;
   /** Temporal and PostgreSQL reachable. */
   ready(): Promise<{ temporal: boolean; postgres: boolean }>;
 }

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { sign } from '../activities/signature.js';
-import { consultationWorkflowId, examWorkflowId, mdtWorkflowId, remoteWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
+import { JOURNEY_TASK_QUEUE, RECONCILIATION_WORKFLOW, SCHEDULED_RECONCILIATION_ID, consultationWorkflowId, examWorkflowId, mdtWorkflowId, remoteWorkflowId, journeyWorkflowId, latePaymentWorkflowId, prescriptionWorkflowId, referralWorkflowId } from '../workflows/definitions.js';
 import { SECRETS } from '../tests/support/stack.js';
 import { startStack, type Stack } from '../tests/support/stack.js';
 import { whileAlteredWhenPaid } from '../tests/support/read-model.js';
@@ -699,6 +699,30 @@ const scenarios: Record<string, { files: string[]; run(c: Ctx): Promise<void> }>
       await c.stack.startWorker();
       await cancelling;
       await c.save(journeyWorkflowId(gone.id), 'journey-cancel-before-start.json');
+    },
+  },
+  reconciliation: {
+    files: ['reconciliation-scheduled.json', 'reconciliation-scheduled-twice.json', 'reconciliation-rerun.json'],
+    // Issue 13: a scheduled run of yesterday (a payment matched, one planted mismatch), the same day's
+    // scheduled run fired again (skipped), and an admin's re-run of the day.
+    async run(c) {
+      await c.pathway('replay-reconciliation', { appointmentReminders: [] });
+      const slot = await c.slot(3_600_000);
+      const j = await c.post('/v1/journeys', c.pt, { patientId: c.patient.id, mode: 'offline', complaint: 'cough', pathwayId: 'replay-reconciliation' });
+      const booked = await c.post(`/v1/journeys/${j.id}/appointment`, c.pt, { slotId: slot.id });
+      const yesterday = new Date(Date.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+      const res = await c.stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: 800, paidAt: `${yesterday}T02:00:00.000Z`, channel: 'alipay' });
+      if (res.status !== 204) throw new Error(`payment ${res.status}`);
+      await c.post('/v1/sandbox/statement-faults', c.admin, { channel: 'wechat', date: yesterday, kind: 'payment', orderId: 'replay-ghost', fault: 'add', amount: 500 });
+      const scheduled = async (file: string) => {
+        const workflowId = `${SCHEDULED_RECONCILIATION_ID}-${file}`;
+        await c.stack.env.client.workflow.execute(RECONCILIATION_WORKFLOW, { taskQueue: JOURNEY_TASK_QUEUE, workflowId, args: [{ trigger: 'schedule' }] });
+        await c.save(workflowId, file);
+      };
+      await scheduled('reconciliation-scheduled.json');
+      await scheduled('reconciliation-scheduled-twice.json');
+      await c.post(`/v1/reconciliations/${yesterday}/runs`, c.admin);
+      await c.save(`reconciliation:${yesterday}`, 'reconciliation-rerun.json');
     },
   },
 };

@@ -101,7 +101,8 @@ describe("the worker's Temporal runtime metrics", () => {
       const res = await fetch(temporalMetricsUrl);
       expect(res.status).toBe(200);
       const all = parse(await res.text());
-      return all.some((x) => x.name === 'temporal_local_activity_execution_latency_count' && x.labels.activity_type === 'recordTransition') ? all : undefined;
+      const ran = (name: string) => all.some((x) => x.name === name && x.labels.workflow_type === PATIENT_JOURNEY_WORKFLOW);
+      return ran('temporal_local_activity_execution_latency_count') && ran('temporal_workflow_task_execution_latency_count') ? all : undefined;
     });
     const queue = { namespace: 'default', service_name: 'temporal-core-sdk', task_queue: JOURNEY_TASK_QUEUE };
     const journey = { ...queue, workflow_type: PATIENT_JOURNEY_WORKFLOW };

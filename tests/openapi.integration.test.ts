@@ -88,7 +88,7 @@ async function check(method: string, path: string, res: Response): Promise<strin
 // ---- the audit of every call ---------------------------------------------------------------------
 
 /** The routers that serve patient data: each call to one is audited once, any other call never. */
-const AUDITED = ['/v1/patients', '/v1/journeys', '/v1/prescriptions', '/v1/exams', '/v1/referrals', '/v1/programs', '/v1/consultations', '/v1/mdt', '/v1/remote-consultations', '/v1/tasks', '/v1/board', '/v1/stream', '/v1/webhooks', '/v1/audit', '/codec'];
+const AUDITED = ['/v1/patients', '/v1/journeys', '/v1/prescriptions', '/v1/exams', '/v1/referrals', '/v1/programs', '/v1/consultations', '/v1/mdt', '/v1/remote-consultations', '/v1/tasks', '/v1/board', '/v1/stream', '/v1/webhooks', '/v1/audit', '/v1/reconciliations', '/codec'];
 /** The partner a valid signature on each webhook stands for. */
 const PARTNERS: Record<string, { partner: string; secret: string }> = {
   '/v1/webhooks/payments': { partner: 'payment-provider', secret: SECRETS.paymentWebhook },

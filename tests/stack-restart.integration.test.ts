@@ -166,3 +166,46 @@ it('refuses a second copy, and starts again on the same data after kill -9', { t
   expect(existsSync(join(dataDir, '.s.PGSQL.5432'))).toBe(false);
   expect(devServers()).toEqual([]);
 });
+
+it('runs the daily reconciliation it missed while stopped once it is back, and once only', { timeout: 300_000 }, async () => {
+  // The Schedule's time: the next whole minute at least 40 s away (UTC, the hospital's time zone here).
+  const due = Math.ceil((Date.now() + 40_000) / 60_000) * 60_000;
+  const schedule = { RECONCILIATION_AT: new Date(due).toISOString().slice(11, 16), HOSPITAL_TIMEZONE: 'UTC' };
+  const day = new Date(due - 86_400_000).toISOString().slice(0, 10);
+  const admin = await signToken(SECRET, { role: 'admin', id: 'finance-1' });
+  const runsOfDay = async (): Promise<{ trigger: string; status: string }[]> => {
+    const res = await call('GET', `/v1/reconciliations/${day}`, admin);
+    if (res.status === 404) return [];
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { runs: { trigger: string; status: string }[] }).runs.map((r) => ({ trigger: r.trigger, status: r.status }));
+  };
+
+  // Started (the Schedule is made), then stopped across its time.
+  const first = startStack(schedule);
+  await ready(first);
+  expect(await runsOfDay()).toEqual([]);
+  first.child.kill('SIGINT');
+  expect(await first.exited).toBe(0);
+  await new Promise((r) => setTimeout(r, due + 3_000 - Date.now()));
+
+  // Back: the missed run is started once, within the catch-up window.
+  const back = startStack(schedule);
+  await ready(back);
+  const until = Date.now() + 60_000;
+  let runs = await runsOfDay();
+  while (!runs.some((r) => r.status === 'done') && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 500));
+    runs = await runsOfDay();
+  }
+  expect(runs, back.output()).toEqual([{ trigger: 'schedule', status: 'done' }]);
+
+  // Started again: nothing runs the day a second time.
+  back.child.kill('SIGINT');
+  expect(await back.exited).toBe(0);
+  const third = startStack(schedule);
+  await ready(third);
+  await new Promise((r) => setTimeout(r, 5_000));
+  expect(await runsOfDay()).toEqual([{ trigger: 'schedule', status: 'done' }]);
+  third.child.kill('SIGINT');
+  expect(await third.exited).toBe(0);
+});

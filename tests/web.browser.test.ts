@@ -311,6 +311,36 @@ describe('the dashboard in Chromium', () => {
     await page.context().close();
   });
 
+  it("shows finance a reconciliation day's exception with both sides, resolved from the page, and the day closed", async () => {
+    // Yesterday in Shanghai: the channel's statement has a line CarePath never took.
+    const day = new Date(Date.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+    await json(await post('/v1/sandbox/statement-faults', admin, { channel: 'wechat', date: day, kind: 'payment', orderId: 'web-ghost-order', fault: 'add', amount: 4200 }), 201);
+    const page = await signedIn(admin, '/app/finance');
+    expect(await page.locator(`[data-day="${day}"]`).count()).toBe(0);
+    await json(await post(`/v1/reconciliations/${day}/runs`, admin), 201);
+    await page.goto(`${stack.url}/app/finance`);
+    const row = page.locator(`[data-day="${day}"]`);
+    expect(await row.textContent()).toContain('有待处理的差异');
+    await row.getByRole('link').click();
+    await page.waitForURL(new RegExp(`/app/finance/${day}$`));
+    const exception = page.locator('#exceptions li', { hasText: 'web-ghost-order' });
+    expect(await exception.textContent()).toContain('CarePath 无此笔');
+    expect(await exception.textContent()).toContain('¥42.00');
+    await page.getByRole('button', { name: '重新对账' }).click();
+    await page.waitForURL(/flash=finance\.rerunDone/);
+    expect(await page.locator('.flash').textContent()).toBe('已重新对账。');
+    await exception.getByLabel('处理说明').fill('渠道多记一笔，已提交更正');
+    await exception.getByRole('button', { name: '标记已处理' }).click();
+    await page.waitForURL(/flash=task\.completed/);
+    await page.goto(`${stack.url}/app/finance/${day}`);
+    expect(await page.locator('#day-status').textContent()).toBe('已平账');
+    const result = await json(await stack.call('GET', `/v1/reconciliations/${day}`, { token: admin }), 200);
+    expect(result.runs).toHaveLength(2);
+    expect(result.result.mismatches).toEqual([expect.objectContaining({ orderId: 'web-ghost-order', type: 'missing-in-carepath', taskStatus: 'done', theirs: [expect.objectContaining({ amount: 4200 })] })]);
+    await shot(page, 'finance-day');
+    await page.context().close();
+  });
+
   it('lets the doctor revise a prescription the pharmacist rejected, from the journey page', async () => {
     const { journeyId, prescriptionId } = await prescribed();
     await json(await post(`/v1/prescriptions/${prescriptionId}/review`, pharmacist1, { decision: 'reject', reason: '请改为两天疗程' }), 200);

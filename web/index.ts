@@ -15,7 +15,7 @@ import { signToken, verifyToken, type TokenKey } from '../api/auth.js';
 import { DEPARTMENTS } from '../api/schemas.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
-import { boardFragment, boardPage, doctorActions, doctorFragment, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, consultationPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
+import { boardFragment, boardPage, doctorActions, doctorFragment, financeDayPage, financePage, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, consultationPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
 
 export interface WebOptions {
   /** The API's fetch: every page reads and acts through it, in process. */
@@ -390,6 +390,25 @@ export function createWeb(opts: WebOptions): Hono {
       me: s.user.id,
     };
   }
+  // ---- finance (admins): reconciliation days and their exceptions ------------------------------
+  const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+  const dayParam = (c: Context): string => {
+    const d = Day.safeParse(c.req.param('date'));
+    if (!d.success) throw new ApiError(404, 'not found');
+    return d.data;
+  };
+  app.get(
+    '/finance',
+    staffPage(['admin'], async (c, s) => {
+      // The last five weeks, in the hospital's days (Shanghai).
+      const day = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
+      const list = await api(s, 'GET', `/v1/reconciliations?from=${day(Date.now() - 35 * 86_400_000)}&to=${day(Date.now())}`);
+      return page(c, financePage(ctxOf(c, s), list.items as Json[]));
+    }),
+  );
+  app.get('/finance/:date', staffPage(['admin'], async (c, s) => page(c, financeDayPage(ctxOf(c, s), await api(s, 'GET', `/v1/reconciliations/${dayParam(c)}`)))));
+  app.post('/finance/:date/runs', action(['admin'], async (s, c) => (await api(s, 'POST', `/v1/reconciliations/${dayParam(c)}/runs`), 'finance.rerunDone')));
+
   app.get('/doctor', staffPage(['doctor'], async (c, s) => page(c, doctorPage(ctxOf(c, s), await doctorData(s)))));
   app.get('/doctor/fragment', staffPage(['doctor'], async (c, s) => page(c, doctorFragment(ctxOf(c, s), await doctorData(s)))));
   app.post(

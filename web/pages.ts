@@ -17,7 +17,10 @@ export interface PageContext {
 
 const ROLE_HOME: Partial<Record<Role, { href: string; key: MessageKey }[]>> = {
   coordinator: [{ href: '/app/board', key: 'nav.board' }],
-  admin: [{ href: '/app/board', key: 'nav.board' }],
+  admin: [
+    { href: '/app/board', key: 'nav.board' },
+    { href: '/app/finance', key: 'nav.finance' },
+  ],
   doctor: [{ href: '/app/doctor', key: 'nav.doctor' }],
   pharmacist: [{ href: '/app/pharmacy', key: 'nav.pharmacy' }],
 };
@@ -529,5 +532,47 @@ ${adherenceChart(t('program.adherence'), [...byDay.values()].sort((a, b) => (a.d
 <ul>${(p.next as Json[]).map((n) => html`<li>${n.kind} · ${when(n.at, ctx.lang)}</li>`)}</ul>
 <h2>${t('journey.timeline')}</h2>${timelineTable(ctx, (p.timeline as Json[]).slice(-50))}
 </div>`,
+  );
+}
+
+const yuan = (fen: number): string => `¥${(fen / 100).toFixed(2)}`;
+
+/** Finance (admins): the reconciliation days of the last weeks, each with its open exceptions. */
+export function financePage(ctx: PageContext, days: Json[]): Html {
+  const t = translator(ctx.lang);
+  return layout(
+    ctx,
+    t('finance.title'),
+    html`${days.length === 0 ? html`<p>${t('finance.none')}</p>` : ''}
+<table id="reconciliation-days"><thead><tr><th>${t('finance.day')}</th><th>${t('finance.status')}</th><th>${t('finance.openExceptions')}</th><th>${t('finance.exceptions')}</th></tr></thead><tbody>
+${days.map(
+  (d) => html`<tr data-day="${d.date}" class="${d.status === 'open' ? 'late' : ''}"><td><a href="/app/finance/${d.date}">${d.date}</a></td><td>${t(`finance.status.${d.status as 'open' | 'closed' | 'running'}`)}</td><td>${d.openExceptions}</td><td>${d.exceptions}</td></tr>`,
+)}
+</tbody></table>`,
+  );
+}
+
+/** One reconciliation day: its exceptions with both sides, each resolvable, and a re-run. */
+export function financeDayPage(ctx: PageContext, d: Json): Html {
+  const t = translator(ctx.lang);
+  const back = `/app/finance/${d.date}`;
+  const side = (x: Json | null | undefined) => (x ? html`${yuan(x.amount)} · ${when(x.at, ctx.lang)}` : html`—`);
+  const mismatches = (d.result?.mismatches ?? []) as Json[];
+  return layout(
+    ctx,
+    `${t('finance.title')} · ${d.date}`,
+    html`<p>${t('finance.status')}: <strong id="day-status">${t(`finance.status.${d.status as 'open' | 'closed' | 'running'}`)}</strong> · ${t('finance.runs')}: ${(d.runs as Json[]).length}</p>
+<form method="post" action="/app/finance/${d.date}/runs" class="inline"><input type="hidden" name="back" value="${back}"><button type="submit">${t('finance.rerun')}</button></form>
+<h2>${t('finance.exceptions')}</h2>
+${mismatches.length === 0 ? html`<p>${t('finance.noExceptions')}</p>` : ''}
+<ol class="queue" id="exceptions">
+${mismatches.map(
+  (m) => html`<li class="card" data-task="${m.taskId}" data-status="${m.taskStatus}">
+  <p><strong>${t(`finance.type.${m.type as 'amount-differs'}`)}</strong> · ${m.channel} · ${m.kind === 'refund' ? t('finance.refund') : t('finance.payment')} · ${m.orderId}</p>
+  <table><tbody><tr><th>CarePath</th><td>${side(m.ours)}</td></tr><tr><th>${t('finance.statement')}</th><td>${(m.theirs as Json[]).length === 0 ? '—' : (m.theirs as Json[]).map((x, i) => html`${i > 0 ? html`<br>` : ''}${side(x)}`)}</td></tr></tbody></table>
+  ${m.taskStatus === 'open' ? reasonForm(`/app/tasks/${m.taskId}/complete`, 'note', t('finance.note'), t('finance.resolve'), back, `note-${m.taskId}`) : html`<p>${t(`finance.task.${m.taskStatus as 'done' | 'cancelled'}`)}</p>`}
+</li>`,
+)}
+</ol>`,
   );
 }

@@ -27,6 +27,8 @@ const { client, connection } = lazyClient(config.temporal, addresses.temporal, d
 const ready = readiness(sql, connection);
 const app = createApi({
   temporal: client,
+  hospitalTimezone: config.reconciliation.timezone,
+  sandboxStatements: config.env !== 'production',
   sql,
   log,
   secrets: apiSecrets(config),

@@ -61,6 +61,19 @@ const schema = z
     SANDBOX_PARTNERS: z.enum(['auto', 'off']).default('off'),
     SANDBOX_COURIER_FAIL: z.enum(['none', 'first', 'all']).default('none'),
     SANDBOX_PAYMENT_FAIL: z.enum(['none', 'all']).default('none'),
+    /** The local time (HH:MM, HOSPITAL_TIMEZONE) of the daily reconciliation, or `off`. Development default 06:00; production has no statement adapter yet. */
+    RECONCILIATION_AT: optionalString.pipe(z.union([z.literal('off'), z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM (24 h) or off')]).optional()),
+    HOSPITAL_TIMEZONE: z
+      .string()
+      .default('Asia/Shanghai')
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'an IANA time zone (Asia/Shanghai)'),
     NOTIFY_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     NOTIFY_WEBHOOK_SECRET: optionalString,
     TEMPORAL_UI_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
@@ -121,6 +134,9 @@ const schema = z
       if (v === DEV_SECRET) ctx.addIssue({ code: 'custom', path: [key], message: 'is the development default; set a secret of your own' });
       else if (Buffer.byteLength(v, 'utf8') < MIN_SECRET_BYTES) ctx.addIssue({ code: 'custom', path: [key], message: `must be at least ${MIN_SECRET_BYTES} bytes in production` });
     }
+    if (env.RECONCILIATION_AT && env.RECONCILIATION_AT !== 'off') {
+      ctx.addIssue({ code: 'custom', path: ['RECONCILIATION_AT'], message: 'no settlement statement adapter for production yet: the sandbox statements are for development' });
+    }
     if (env.SANDBOX_PARTNERS === 'auto') ctx.addIssue({ code: 'custom', path: ['SANDBOX_PARTNERS'], message: 'the sandbox partners never run in production' });
     // The ledger and the courier that tells nobody are development's stand-ins: production talks to the real partners.
     if (!env.PAYMENT_PROVIDER_URL) ctx.addIssue({ code: 'custom', path: ['PAYMENT_PROVIDER_URL'], message: 'required in production (the development ledger refunds nobody)' });
@@ -158,6 +174,8 @@ export interface Config {
   partners: { paymentProviderUrl?: string; courierUrl?: string };
   /** `npm start`'s state directory (absolute or relative to the working directory; default `.data/` in the project). */
   dataDir?: string;
+  /** The daily reconciliation's Schedule: its local time (HH:MM) in the hospital's time zone; unset: no Schedule. */
+  reconciliation: { at?: string; timezone: string };
   /** `npm start`'s Temporal dev server: frontend and UI ports. */
   devServer: { port: number; uiPort: number };
 }
@@ -193,6 +211,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       identityWebhook: e.IDENTITY_WEBHOOK_SECRET ?? DEV_SECRET,
     }),
     sandbox: Object.freeze({ partners: e.SANDBOX_PARTNERS, courierFail: e.SANDBOX_COURIER_FAIL, paymentFail: e.SANDBOX_PAYMENT_FAIL }),
+    reconciliation: Object.freeze({
+      timezone: e.HOSPITAL_TIMEZONE,
+      ...((e.RECONCILIATION_AT ?? (e.NODE_ENV === 'production' ? 'off' : '06:00')) !== 'off' ? { at: e.RECONCILIATION_AT ?? '06:00' } : {}),
+    }),
     ...(e.NOTIFY_WEBHOOK_URL ? { notifyWebhookUrl: e.NOTIFY_WEBHOOK_URL } : {}),
     ...(e.TEMPORAL_UI_URL ? { temporalUiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, '') } : {}),
     logLevel: e.LOG_LEVEL,

@@ -158,6 +158,7 @@ try {
     log,
     ...partners,
     facilityWebhookSecret: config.secrets.notifyWebhook,
+    reconciliation: config.reconciliation,
     ...(notifyWebhook ? { notifyWebhook } : {}),
   });
   const running = worker.run();
@@ -169,6 +170,8 @@ try {
 
   const app = createApi({
     temporal: client,
+    hospitalTimezone: config.reconciliation.timezone,
+    sandboxStatements: config.env !== 'production',
     ...(config.metrics.token ? { metricsToken: config.metrics.token } : {}),
     ...(tracing ? { tracer: tracing.tracer } : {}),
     sql: db.sql,

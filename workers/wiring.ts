@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { IllegalStateError, type DataConverter } from '@temporalio/common';
+import { ensureReconciliationSchedule } from './reconciliation-schedule.js';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type ConnectionOptions } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type LogLevel, type NativeConnectionOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -142,6 +143,8 @@ export interface WorkerWiring {
   bundle?: WorkflowBundleOption;
   /** OTLP tracing (workers/telemetry.ts); a prebuilt bundle must then hold the tracing workflow interceptors. */
   tracing?: Tracing;
+  /** The hospital's time zone, and the daily reconciliation's local time (its Schedule is made at start when set). */
+  reconciliation?: { at?: string; timezone: string };
 }
 
 function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
@@ -154,6 +157,7 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     // Outbound webhooks share one key: without a notification webhook, still NOTIFY_WEBHOOK_SECRET (or its development default).
     facilityWebhookSecret: w.facilityWebhookSecret,
     ...(w.signer ? { signer: w.signer } : {}),
+    ...(w.reconciliation ? { hospitalTimezone: w.reconciliation.timezone } : {}),
     async startJourney(input) {
       try {
         await w.client.workflow.start(PATIENT_JOURNEY_WORKFLOW, {
@@ -201,6 +205,8 @@ export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
     stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
     ...tracingWorkerOptions(w.tracing, w.bundle !== undefined),
   });
+  const r = w.reconciliation;
+  if (r?.at) await ensureReconciliationSchedule(w.client, { at: r.at, timezone: r.timezone, ...(w.taskQueue ? { taskQueue: w.taskQueue } : {}) }, w.log);
   // Notifications to deliver, or orders to tell a payment provider of: the outbox dispatcher beside the worker.
   if (w.notifyWebhook || w.payments?.requested) {
     startOutboxDispatcher({

@@ -47,6 +47,7 @@ const worker = await createJourneyWorker({
   sql,
   log,
   facilityWebhookSecret: config.secrets.notifyWebhook,
+  reconciliation: config.reconciliation,
   // The real payment provider and courier (required in production); else the ledger and the awaiting courier.
   ...configuredPartners(config),
   ...(config.notifyWebhookUrl ? { notifyWebhook: { url: config.notifyWebhookUrl, secret: config.secrets.notifyWebhook } } : {}),

@@ -301,10 +301,11 @@ export type TaskKind =
   | 'mdt-opinion'
   | 'mdt-conclusion'
   | 'remote-assign'
-  | 'remote-opinion';
+  | 'remote-opinion'
+  | 'finance-exception';
 /** The item a task is about. */
 export interface TaskSubject {
-  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt' | 'remote';
+  type: 'journey' | 'prescription' | 'exam' | 'referral' | 'program' | 'consultation' | 'mdt' | 'remote' | 'reconciliation';
   id: string;
 }
 export interface TaskChange {
@@ -1372,4 +1373,32 @@ export interface RemoteTransition {
   notifications?: NotificationRequest[];
   announces?: Record<string, string>;
   acceptMessage?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Daily reconciliation (issue 13): a Temporal Schedule starts one run a day; an admin may re-run a day.
+
+export const RECONCILIATION_WORKFLOW = 'dailyReconciliation';
+/** The Schedule that starts the daily run (workers/reconciliation-schedule.ts). */
+export const RECONCILIATION_SCHEDULE_ID = 'carepath-daily-reconciliation';
+/** The workflow id the Schedule gives its runs (the server appends the scheduled time). */
+export const SCHEDULED_RECONCILIATION_ID = 'reconciliation-scheduled';
+/** An admin's run of a day: one at a time per day. */
+export const reconciliationWorkflowId = (day: string): string => `reconciliation:${day}`;
+
+export interface ReconciliationInput {
+  trigger: 'schedule' | 'admin';
+  /** An admin's run: the day (YYYY-MM-DD) and who asked. A scheduled run reconciles the day before its scheduled time. */
+  day?: string;
+  requestedBy?: string;
+  /** An admin's run: its id, chosen by the API so that it can answer with it. */
+  runId?: string;
+}
+
+export interface ReconciliationResult {
+  runId: string;
+  day: string;
+  /** A scheduled run of a day that had run already (a catch-up after an outage fired twice): nothing done. */
+  skipped: boolean;
+  mismatched: number;
 }

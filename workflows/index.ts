@@ -7,3 +7,4 @@ export { careProgram } from './care-program.js';
 export { onlineConsultation } from './consultation.js';
 export { multidisciplinaryConsultation } from './mdt.js';
 export { remoteConsultation } from './remote.js';
+export { dailyReconciliation } from './reconciliation.js';

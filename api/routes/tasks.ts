@@ -19,7 +19,7 @@ const ACTED_ON_ITEM: Partial<Record<TaskKind, string>> = {
 /** The task is in the caller's queue: their role's, or (for a doctor) assigned to them. Admins act as coordinators. */
 function inQueue(user: User, t: TaskView): boolean {
   if (user.role === 'doctor') return t.assigneeId === user.id;
-  if (user.role === 'admin') return t.role === 'coordinator';
+  if (user.role === 'admin') return t.role === 'coordinator' || t.role === 'admin';
   return t.role === user.role;
 }
 

@@ -291,7 +291,14 @@ export class FakeWorld {
       }
       return recorded;
     };
+    const realOnly = async (): Promise<never> => {
+      throw new Error('reconciliation runs on the real activities and database (tests/reconciliation.workflow.test.ts)');
+    };
     return {
+      beginReconciliation: realOnly,
+      fetchStatement: realOnly,
+      reconcileChannel: realOnly,
+      finishReconciliation: realOnly,
       async clinicianStanding(a: { clinicianId: string; role: 'doctor' | 'pharmacist'; mode?: 'online' | 'offline' }) {
         return standing(standingRefusal(clinician(a.clinicianId, a.role), a.role, a.mode));
       },

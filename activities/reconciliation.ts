@@ -1,0 +1,347 @@
+// Daily reconciliation (对账): each channel's settlement statement for a day, matched line by line
+// against CarePath's payments and refunds of that day. A mismatch becomes one `finance-exception` task,
+// keyed by the day and the line it is about, so a re-run that finds it again keeps the same task. The
+// channels' statements come through `SettlementChannel`; the sandbox one here builds a statement from
+// what the channel was told (the payments it reported, the refunds it made), with the faults it was
+// told to plant.
+import { createHash } from 'node:crypto';
+import type { Sql } from './db.js';
+import { iso } from './db.js';
+
+/** The hospital's time zone when none is configured: the days reconciliation counts in. */
+export const DEFAULT_HOSPITAL_TIMEZONE = 'Asia/Shanghai';
+
+export const SETTLEMENT_CHANNELS = ['wechat', 'alipay', 'insurance'] as const;
+export type SettlementChannelName = (typeof SETTLEMENT_CHANNELS)[number];
+
+/** One line of a statement, or of CarePath's side: a payment taken or a refund made, in fen. */
+export interface SettlementLine {
+  kind: 'payment' | 'refund';
+  orderId: string;
+  amount: number;
+  at: string;
+}
+
+/** A payment channel's settlement statements. Production swaps in each channel's own client. */
+export interface SettlementChannel {
+  /** The channel's lines for the hospital's local day `day` (YYYY-MM-DD). */
+  statement(channel: SettlementChannelName, day: string): Promise<SettlementLine[]>;
+}
+
+export const MISMATCH_TYPES = ['missing-in-statement', 'missing-in-carepath', 'amount-differs', 'duplicate', 'refund-not-settled'] as const;
+export type MismatchType = (typeof MISMATCH_TYPES)[number];
+
+export interface Mismatch {
+  kind: SettlementLine['kind'];
+  orderId: string;
+  type: MismatchType;
+  /** CarePath's line, when it has one. */
+  ours?: { amount: number; at: string };
+  /** The statement's lines for the same order and kind (none, one, or the duplicates). */
+  theirs: { amount: number; at: string }[];
+}
+
+/**
+ * Matches a statement against CarePath's lines, by order and kind: one result per order and kind that
+ * does not match exactly once with the same amount. Several statement lines for one: `duplicate`;
+ * none for a payment: `missing-in-statement`, for a refund: `refund-not-settled`; a statement line
+ * CarePath has not: `missing-in-carepath`; one line with another amount: `amount-differs`.
+ */
+export function matchStatement(ours: SettlementLine[], theirs: SettlementLine[]): { matched: number; mismatches: Mismatch[] } {
+  const key = (l: SettlementLine) => `${l.kind}\u0000${l.orderId}`;
+  const mine = new Map(ours.map((l) => [key(l), l]));
+  const statement = new Map<string, SettlementLine[]>();
+  for (const l of theirs) statement.set(key(l), [...(statement.get(key(l)) ?? []), l]);
+  const keys = [...new Set([...mine.keys(), ...statement.keys()])].sort();
+  let matched = 0;
+  const mismatches: Mismatch[] = [];
+  for (const k of keys) {
+    const o = mine.get(k);
+    const t = statement.get(k) ?? [];
+    const first = (o ?? t[0])!;
+    const base = { kind: first.kind, orderId: first.orderId, ...(o ? { ours: { amount: o.amount, at: o.at } } : {}), theirs: t.map((l) => ({ amount: l.amount, at: l.at })) };
+    let type: MismatchType | undefined;
+    if (!o) type = 'missing-in-carepath';
+    else if (t.length === 0) type = o.kind === 'refund' ? 'refund-not-settled' : 'missing-in-statement';
+    else if (t.length > 1) type = 'duplicate';
+    else if (t[0]!.amount !== o.amount) type = 'amount-differs';
+    if (type) mismatches.push({ ...base, type });
+    else matched += 1;
+  }
+  return { matched, mismatches };
+}
+
+/** The local day's bounds in `timezone`, as SQL timestamptz expressions. */
+const dayBounds = (sql: Sql, day: string, timezone: string) => ({
+  from: sql`(${day}::date)::timestamp at time zone ${timezone}`,
+  to: sql`(${day}::date + 1)::timestamp at time zone ${timezone}`,
+});
+
+/** CarePath's side of a channel's day: the payments it took (paid then, refunded since or not) and the refunds it made then. */
+export async function carepathLines(sql: Sql, channel: SettlementChannelName, day: string, timezone: string): Promise<SettlementLine[]> {
+  const { from, to } = dayBounds(sql, day, timezone);
+  const rows = await sql<{ kind: 'payment' | 'refund'; order_id: string; amount: number; at: Date }[]>`
+    select 'payment' as kind, order_id, amount, paid_at as at from payments
+    where channel = ${channel} and status in ('paid', 'refunded') and paid_at >= ${from} and paid_at < ${to}
+    union all
+    select 'refund', r.order_id, r.amount, r.created_at from refunds r join payments p using (order_id)
+    where p.channel = ${channel} and r.created_at >= ${from} and r.created_at < ${to}
+    order by at, order_id`;
+  return rows.map((r) => ({ kind: r.kind, orderId: r.order_id, amount: r.amount, at: iso(r.at)! }));
+}
+
+export type StatementFault = 'drop' | 'duplicate' | 'alter' | 'add';
+
+/**
+ * The sandbox channels: a day's statement is what the channel was told (the payments reported through
+ * the payment webhook and taken, the refunds made through the provider), with the faults planted for
+ * that day and channel (`plantStatementFault`) applied in the order they were planted.
+ */
+export function sandboxSettlementChannel(sql: Sql, timezone: string): SettlementChannel {
+  return {
+    async statement(channel, day) {
+      let lines = await carepathLines(sql, channel, day, timezone);
+      const faults = await sql<{ kind: 'payment' | 'refund'; order_id: string; fault: StatementFault; amount: number | null }[]>`
+        select kind, order_id, fault, amount from sandbox_statement_faults where channel = ${channel} and day = ${day} order by id`;
+      for (const f of faults) {
+        const is = (l: SettlementLine) => l.kind === f.kind && l.orderId === f.order_id;
+        if (f.fault === 'drop') lines = lines.filter((l) => !is(l));
+        if (f.fault === 'duplicate') lines = lines.flatMap((l) => (is(l) ? [l, { ...l }] : [l]));
+        if (f.fault === 'alter') lines = lines.map((l) => (is(l) ? { ...l, amount: f.amount ?? l.amount } : l));
+        if (f.fault === 'add') lines.push({ kind: f.kind, orderId: f.order_id, amount: f.amount ?? 0, at: `${day}T12:00:00.000Z` });
+      }
+      return lines;
+    },
+  };
+}
+
+export interface FaultInput {
+  channel: SettlementChannelName;
+  day: string;
+  kind: SettlementLine['kind'];
+  orderId: string;
+  fault: StatementFault;
+  amount?: number;
+}
+
+export async function plantStatementFault(sql: Sql, f: FaultInput): Promise<{ id: string }> {
+  const [row] = await sql<{ id: bigint }[]>`
+    insert into sandbox_statement_faults (channel, day, kind, order_id, fault, amount)
+    values (${f.channel}, ${f.day}, ${f.kind}, ${f.orderId}, ${f.fault}, ${f.amount ?? null}) returning id`;
+  return { id: String(row!.id) };
+}
+
+/** The `finance-exception` task of a day's mismatch: the same id whichever run finds it. */
+export function exceptionTaskId(day: string, channel: string, kind: string, orderId: string): string {
+  return `finance:${day}:${createHash('sha256').update(`${channel}\u0000${kind}\u0000${orderId}`).digest('hex').slice(0, 24)}`;
+}
+
+export interface BeginInput {
+  runId: string;
+  trigger: 'schedule' | 'admin';
+  /** The day to reconcile; a scheduled run reconciles the local day before `scheduledAt`. */
+  day?: string;
+  scheduledAt?: string;
+  requestedBy?: string;
+}
+
+export interface Begun {
+  runId: string;
+  day: string;
+  /** A scheduled run of a day that has had its scheduled run already (a catch-up fired twice): nothing to do. */
+  skipped: boolean;
+  channels: SettlementChannelName[];
+}
+
+/** The local date (YYYY-MM-DD) in `timezone` of `at`. */
+export const localDate = (at: Date, timezone: string): string =>
+  new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
+
+/** The local date (YYYY-MM-DD) in `timezone` of the day before `at`. */
+export function dayBefore(at: string, timezone: string): string {
+  const d = new Date(`${localDate(new Date(at), timezone)}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - 1);
+  return d.toISOString().slice(0, 10);
+}
+
+export interface ReconciliationDeps {
+  sql: Sql;
+  settlement: SettlementChannel;
+  timezone: string;
+}
+
+/** Reconciliation's activities: each idempotent by its run id. */
+export function reconciliationActivities(d: ReconciliationDeps) {
+  const { sql } = d;
+  const dayOf = async (runId: string): Promise<string> => {
+    const [row] = await sql<{ day: string }[]>`select day::text as day from reconciliation_runs where id = ${runId}`;
+    if (!row) throw new Error(`reconciliation run ${runId} not found`);
+    return row.day;
+  };
+  return {
+    /** Records the run (once); a second scheduled run of a day is `skipped`. */
+    async beginReconciliation(b: BeginInput): Promise<Begun> {
+      const day = b.day ?? dayBefore(b.scheduledAt ?? new Date().toISOString(), d.timezone);
+      const [mine] = await sql<{ day: string }[]>`select day::text as day from reconciliation_runs where id = ${b.runId}`;
+      if (mine) return { runId: b.runId, day: mine.day, skipped: false, channels: [...SETTLEMENT_CHANNELS] };
+      const inserted = await sql`
+        insert into reconciliation_runs (id, day, trigger, requested_by, status)
+        values (${b.runId}, ${day}, ${b.trigger}, ${b.requestedBy ?? null}, 'running')
+        on conflict do nothing returning id`;
+      return { runId: b.runId, day, skipped: inserted.length === 0, channels: [...SETTLEMENT_CHANNELS] };
+    },
+
+    /** Fetches the channel's statement through its adapter and stores it as the run's lines (a retry replaces them). Returns the line count. */
+    async fetchStatement(r: { runId: string; channel: SettlementChannelName }): Promise<number> {
+      const lines = await d.settlement.statement(r.channel, await dayOf(r.runId));
+      await sql.begin(async (tx) => {
+        await tx`delete from settlement_lines where run_id = ${r.runId} and channel = ${r.channel}`;
+        if (lines.length === 0) return;
+        const rows = lines.map((l, i) => ({ run_id: r.runId, channel: r.channel, line: i + 1, kind: l.kind, order_id: l.orderId, amount: l.amount, at: l.at }));
+        await tx`insert into settlement_lines ${tx(rows)}`;
+      });
+      return lines.length;
+    },
+
+    /**
+     * Matches the stored statement against CarePath's side, then, in one transaction, records the
+     * mismatches, opens each one's task (kept as it is when a run before opened it) and the channel's
+     * counts. Returns the counts.
+     */
+    async reconcileChannel(r: { runId: string; channel: SettlementChannelName }): Promise<{ ours: number; theirs: number; matched: number; mismatched: number }> {
+      const day = await dayOf(r.runId);
+      const ours = await carepathLines(sql, r.channel, day, d.timezone);
+      const stored = await sql<{ kind: 'payment' | 'refund'; order_id: string; amount: number; at: Date }[]>`
+        select kind, order_id, amount, at from settlement_lines where run_id = ${r.runId} and channel = ${r.channel} order by line`;
+      const theirs = stored.map((l) => ({ kind: l.kind, orderId: l.order_id, amount: l.amount, at: iso(l.at)! }));
+      const { matched, mismatches } = matchStatement(ours, theirs);
+      const counts = { ours: ours.length, theirs: theirs.length, matched, mismatched: mismatches.length };
+      await sql.begin(async (tx) => {
+        for (const m of mismatches) {
+          const taskId = exceptionTaskId(day, r.channel, m.kind, m.orderId);
+          await tx`
+            insert into reconciliation_mismatches (run_id, task_id, channel, kind, order_id, type, ours, theirs)
+            values (${r.runId}, ${taskId}, ${r.channel}, ${m.kind}, ${m.orderId}, ${m.type}, ${m.ours ? tx.json(m.ours) : null}, ${tx.json(m.theirs)})
+            on conflict do nothing`;
+          await tx`
+            insert into tasks (id, kind, role, status, subject_type, subject_id, action, due_at)
+            values (${taskId}, 'finance-exception', 'admin', 'open', 'reconciliation', ${day},
+                    ${`Reconcile ${r.channel} ${m.kind} of order ${m.orderId}: ${m.type}`}, now() + interval '1 day')
+            on conflict (id) do nothing`;
+        }
+        await tx`update reconciliation_runs set summary = summary || ${tx.json({ [r.channel]: counts })} where id = ${r.runId}`;
+      });
+      return counts;
+    },
+
+    /**
+     * Ends the run: it becomes the day's result. A task of the day that this run did not find again (the
+     * mismatch was corrected before the re-run) is cancelled, noting the run.
+     */
+    async finishReconciliation(r: { runId: string }): Promise<void> {
+      const day = await dayOf(r.runId);
+      await sql.begin(async (tx) => {
+        await tx`update reconciliation_runs set status = 'done', finished_at = coalesce(finished_at, now()) where id = ${r.runId}`;
+        await tx`
+          update tasks set status = 'cancelled', closed_at = now(), closed_by = 'system', note = ${`not found again by run ${r.runId}`}
+          where kind = 'finance-exception' and subject_type = 'reconciliation' and subject_id = ${day} and status = 'open'
+            and id not in (select task_id from reconciliation_mismatches where run_id = ${r.runId})`;
+      });
+    },
+  };
+}
+
+// ---- reads ------------------------------------------------------------------------------------
+
+export interface ReconciliationRunView {
+  id: string;
+  trigger: 'schedule' | 'admin';
+  status: 'running' | 'done';
+  requestedBy?: string;
+  startedAt: string;
+  finishedAt?: string;
+  /** Per channel: lines on each side, matched and mismatched. */
+  channels: Record<string, { ours: number; theirs: number; matched: number; mismatched: number }>;
+}
+
+export interface MismatchView {
+  taskId: string;
+  /** The exception's task: open until finance resolves it (done), or cancelled when a later run no longer found it. */
+  taskStatus: 'open' | 'done' | 'cancelled';
+  channel: string;
+  kind: SettlementLine['kind'];
+  orderId: string;
+  type: MismatchType;
+  ours: { amount: number; at: string } | null;
+  theirs: { amount: number; at: string }[];
+}
+
+export interface ReconciliationDayView {
+  date: string;
+  /** `closed`: the result has no open exception; `open`: it has; `running`: no run has finished yet. */
+  status: 'running' | 'open' | 'closed';
+  /** The day's result: its latest finished run. */
+  result?: ReconciliationRunView & { mismatches: MismatchView[] };
+  /** Every run of the day, newest first (the result among them). */
+  runs: ReconciliationRunView[];
+}
+
+interface RunRow {
+  id: string;
+  day: string;
+  trigger: 'schedule' | 'admin';
+  status: 'running' | 'done';
+  requested_by: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  summary: ReconciliationRunView['channels'];
+}
+
+const runView = (r: RunRow): ReconciliationRunView => ({
+  id: r.id,
+  trigger: r.trigger,
+  status: r.status,
+  ...(r.requested_by ? { requestedBy: r.requested_by } : {}),
+  startedAt: iso(r.started_at)!,
+  ...(r.finished_at ? { finishedAt: iso(r.finished_at)! } : {}),
+  channels: r.summary,
+});
+
+/** The days of [from, to] that have a run, newest first, each with its result's counts. */
+export async function listReconciliationDays(sql: Sql, f: { from: string; to: string }): Promise<(Omit<ReconciliationDayView, 'runs' | 'result'> & { result?: ReconciliationRunView; openExceptions: number; exceptions: number })[]> {
+  const rows = await sql<(RunRow & { open_exceptions: number; exceptions: number })[]>`
+    select distinct on (r.day) r.id, r.day::text as day, r.trigger, r.status, r.requested_by, r.started_at, r.finished_at, r.summary,
+      (select count(*)::int from reconciliation_mismatches m join tasks t on t.id = m.task_id where m.run_id = r.id and t.status = 'open') as open_exceptions,
+      (select count(*)::int from reconciliation_mismatches m where m.run_id = r.id) as exceptions
+    from reconciliation_runs r
+    where r.day between ${f.from}::date and ${f.to}::date
+    order by r.day desc, (r.status = 'done') desc, r.finished_at desc nulls last, r.started_at desc`;
+  return rows.map((r) => ({
+    date: r.day,
+    status: r.status !== 'done' ? 'running' : r.open_exceptions > 0 ? 'open' : 'closed',
+    ...(r.status === 'done' ? { result: runView(r) } : {}),
+    openExceptions: r.open_exceptions,
+    exceptions: r.exceptions,
+  }));
+}
+
+export async function getReconciliationDay(sql: Sql, day: string): Promise<ReconciliationDayView | undefined> {
+  const runs = await sql<RunRow[]>`
+    select id, day::text as day, trigger, status, requested_by, started_at, finished_at, summary from reconciliation_runs
+    where day = ${day}::date order by started_at desc, id desc`;
+  if (runs.length === 0) return undefined;
+  const current = runs.filter((r) => r.status === 'done').sort((a, b) => +new Date(b.finished_at!) - +new Date(a.finished_at!))[0];
+  let result: ReconciliationDayView['result'];
+  if (current) {
+    const ms = await sql<{ task_id: string; task_status: MismatchView['taskStatus']; channel: string; kind: MismatchView['kind']; order_id: string; type: MismatchType; ours: MismatchView['ours']; theirs: MismatchView['theirs'] }[]>`
+      select m.task_id, t.status as task_status, m.channel, m.kind, m.order_id, m.type, m.ours, m.theirs
+      from reconciliation_mismatches m join tasks t on t.id = m.task_id
+      where m.run_id = ${current.id} order by m.channel, m.kind, m.order_id`;
+    result = {
+      ...runView(current),
+      mismatches: ms.map((m) => ({ taskId: m.task_id, taskStatus: m.task_status, channel: m.channel, kind: m.kind, orderId: m.order_id, type: m.type, ours: m.ours, theirs: m.theirs })),
+    };
+  }
+  const status = !result ? 'running' : result.mismatches.some((m) => m.taskStatus === 'open') ? 'open' : 'closed';
+  return { date: day, status, ...(result ? { result } : {}), runs: runs.map(runView) };
+}
