@@ -1,4 +1,23 @@
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The files that spend minutes waiting in real time (a program's doses a minute apart, `npm start`
+ * stopped across a scheduled run), started first so that the rest of the suite runs beside them. A
+ * clean clone has no timing cache, and vitest would otherwise start them whenever their size says.
+ */
+const LONG_WAITS = ['tests/programs-downtime.integration.test.ts', 'tests/stack-restart.integration.test.ts'];
+
+class LongWaitsFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (f: TestSpecification) => {
+      const i = LONG_WAITS.findIndex((p) => f.moduleId.endsWith(p));
+      return i === -1 ? LONG_WAITS.length : i;
+    };
+    return sorted.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
+  }
+}
 
 export default defineConfig({
   test: {
@@ -9,5 +28,6 @@ export default defineConfig({
     // Workflow and integration files each start their own Temporal server; two at a time fits 2 cores.
     maxWorkers: 2,
     fileParallelism: true,
+    sequence: { sequencer: LongWaitsFirst },
   },
 });

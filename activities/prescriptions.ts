@@ -56,7 +56,8 @@ export async function upsertDrug(sql: Sql, d: Drug): Promise<void> {
     insert into drugs (code, name, name_en, form, class, unit_price, max_days, chronic, condition)
     values (${d.code}, ${d.name}, ${d.nameEn}, ${d.form}, ${d.class}, ${d.unitPrice}, ${d.maxDays}, ${d.chronic}, ${d.condition ?? null})
     on conflict (code) do update set name = excluded.name, name_en = excluded.name_en, form = excluded.form, class = excluded.class,
-      unit_price = excluded.unit_price, max_days = excluded.max_days, chronic = excluded.chronic, condition = excluded.condition`;
+      -- a price an admin set stays (api/routes/catalogue.ts)
+      unit_price = case when drugs.price_version = 0 then excluded.unit_price else drugs.unit_price end, max_days = excluded.max_days, chronic = excluded.chronic, condition = excluded.condition`;
 }
 
 /** Searches by Chinese or English name (or code), case-insensitively. */

@@ -4,6 +4,9 @@ import type { AnyConsultationTemplate, PathwayTemplate, ProgramTemplate } from '
 import pathways from '../db/seed/pathways.json' with { type: 'json' };
 import drugs from '../db/seed/drugs.json' with { type: 'json' };
 import exams from '../db/seed/exams.json' with { type: 'json' };
+import drugInformation from '../db/seed/drug-information.json' with { type: 'json' };
+import guide from '../db/seed/guide.json' with { type: 'json' };
+import { seedInformation, type GuideDepartment, type GuideProcedure, type DrugInformationInput } from './information.js';
 import programTemplates from '../db/seed/program-templates.json' with { type: 'json' };
 import consultationTemplates from '../db/seed/consultation-templates.json' with { type: 'json' };
 import triageRules from '../db/seed/triage-rules.json' with { type: 'json' };
@@ -25,8 +28,14 @@ export async function seedReferenceData(sql: Sql): Promise<void> {
   for (const e of exams) {
     await sql`
       insert into exam_catalogue (code, name, price, daily_capacity) values (${e.code}, ${e.name}, ${e.price}, ${e.dailyCapacity})
-      on conflict (code) do update set name = excluded.name, price = excluded.price, daily_capacity = excluded.daily_capacity`;
+      on conflict (code) do update set name = excluded.name, daily_capacity = excluded.daily_capacity,
+        -- a price an admin set stays (api/routes/catalogue.ts)
+        price = case when exam_catalogue.price_version = 0 then excluded.price else exam_catalogue.price end`;
   }
+  await seedInformation(sql, {
+    drugs: drugInformation as ({ code: string } & DrugInformationInput)[],
+    guide: guide as { departments: GuideDepartment[]; procedures: GuideProcedure[] },
+  });
 }
 
 export const DEMO = {

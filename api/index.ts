@@ -29,6 +29,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { ChangeFeed, streamRoutes } from './stream.js';
 import { traceRequests } from './tracing.js';
 import { reconciliationRoutes, sandboxStatementRoutes } from './routes/reconciliations.js';
+import { guideRoutes, informationChangeRoutes, priceRoutes } from './routes/information.js';
 import { createWeb } from '../web/index.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
@@ -96,6 +97,9 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/board', boardRoutes(deps));
   app.route('/v1/audit', auditRoutes(deps));
   app.route('/v1/reconciliations', reconciliationRoutes(deps));
+  app.route('/v1/prices', priceRoutes(deps));
+  app.route('/v1/guide', guideRoutes(deps));
+  app.route('/v1/information-changes', informationChangeRoutes(deps));
   if (deps.sandboxStatements !== false) app.route('/v1/sandbox/statement-faults', sandboxStatementRoutes(deps));
   if (deps.codecServer) app.route('/codec', codecRoutes(deps.secrets.jwt, deps.codecServer));
   app.route('/v1/stream', streamRoutes(deps, new ChangeFeed(deps.sql, deps.log)));

@@ -699,3 +699,75 @@ export const Readiness = z
     checks: z.object({ temporal: z.boolean(), postgres: z.boolean() }).openapi({ description: 'Each dependency reachable within its deadline' }),
   })
   .openapi('Readiness');
+
+// ---- what patients look up (issue 13) ------------------------------------------------------
+
+const LocalizedText = (max: number) => z.strictObject({ 'zh-CN': Text(max), en: Text(max) }).openapi({ description: 'In zh-CN and en' });
+/** Text in both languages, as answered. */
+const LocalizedOut = z.object({ 'zh-CN': z.string(), en: z.string() });
+export const CodeParam = z.object({ code: z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'a code: lower-case letters, digits and hyphens').openapi({ param: { name: 'code', in: 'path' } }) });
+export const PriceQuery = z.object({
+  query: Text(100).optional(),
+  kind: z.enum(['registration', 'consultation', 'exam', 'drug']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(200),
+});
+export const PriceItem = z
+  .object({
+    kind: z.enum(['registration', 'consultation', 'exam', 'drug']),
+    code: z.string(),
+    name: LocalizedOut,
+    amount: z.number().int().openapi({ description: 'fen, per unit' }),
+    currency: z.literal('CNY'),
+    unit: z.string().openapi({ description: '`visit`, `consultation`, `exam`, or a unit of the drug\'s form (`tablet`)' }),
+    version: z.number().int().optional().openapi({ description: "Registration and consultation fees: the template's (latest) version" }),
+  })
+  .openapi('PriceItem');
+export const DrugInformationInput = z.strictObject({ usage: LocalizedText(4000), contraindications: LocalizedText(4000), leaflet: LocalizedText(4000) }).openapi('DrugInformationInput');
+export const DrugInformation = z
+  .object({
+    code: z.string(),
+    name: LocalizedOut,
+    form: z.string(),
+    class: z.string(),
+    unitPrice: z.number().int(),
+    currency: z.literal('CNY'),
+    usage: LocalizedOut.optional(),
+    contraindications: LocalizedOut.optional(),
+    leaflet: LocalizedOut.optional(),
+    version: z.number().int().optional().openapi({ description: "The information's version (1: as seeded); absent when there is none yet" }),
+    updatedAt: Timestamp.optional(),
+  })
+  .openapi('DrugInformation');
+export const PriceInput = z.strictObject({ amount: z.number().int().min(0).max(10_000_000).openapi({ description: 'fen' }) }).openapi('PriceInput');
+export const GuideDepartmentInput = z
+  .strictObject({ name: LocalizedText(200), building: LocalizedText(200), floor: z.number().int().min(-5).max(100), location: LocalizedText(500), hours: LocalizedText(500) })
+  .openapi('GuideDepartmentInput');
+export const GuideProcedureInput = z.strictObject({ title: LocalizedText(200), steps: z.array(LocalizedText(1000)).min(1).max(30) }).openapi('GuideProcedureInput');
+export const Guide = z
+  .object({
+    departments: z.array(
+      z.object({ code: z.string(), name: LocalizedOut, building: LocalizedOut, floor: z.number().int(), location: LocalizedOut, hours: LocalizedOut, version: z.number().int(), updatedAt: Timestamp }),
+    ),
+    procedures: z.array(z.object({ code: z.string(), title: LocalizedOut, steps: z.array(LocalizedOut), version: z.number().int(), updatedAt: Timestamp })),
+  })
+  .openapi('Guide');
+export const InformationChangeQuery = z.object({
+  kind: z.enum(['drug-information', 'drug-price', 'exam-price', 'guide-department', 'guide-procedure']).optional(),
+  key: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export const InformationChange = z
+  .object({ id: z.string(), kind: z.string(), key: z.string(), version: z.number().int(), data: z.unknown(), changedBy: z.string(), changedAt: Timestamp })
+  .openapi('InformationChange');
+export const RecordsQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(200) });
+export const RecordItem = z
+  .object({
+    type: z.enum(['journey', 'outcome', 'prescription', 'exam', 'referral']),
+    id: z.string().openapi({ description: "The item's id (an outcome's is its journey's)" }),
+    journeyId: z.string(),
+    at: Timestamp,
+    status: z.string(),
+    detail: z.record(z.string(), z.unknown()).openapi({ description: 'Ids and codes; an outcome its diagnosis, an exam its result' }),
+    href: z.string().openapi({ description: 'Where its detail is read (GET)' }),
+  })
+  .openapi('RecordItem');

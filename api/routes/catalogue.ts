@@ -5,9 +5,13 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { createFacility, listFacilities, type Facility } from '../../activities/facilities.js';
 import { searchDrugs } from '../../activities/prescriptions.js';
 import { listExamTypes } from '../../activities/reference.js';
+import { getDrugInformation, setDrugInformation, setPrice } from '../../activities/information.js';
+import type { Context } from 'hono';
+import type { AppEnv } from '../types.js';
 import { idempotent } from '../idempotency.js';
 import { authenticate, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
+import { notFound } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
 
@@ -36,8 +40,67 @@ export function drugRoutes(deps: ApiDeps) {
       return c.json({ items }, 200);
     },
   );
+
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{code}',
+      tags: ['information'],
+      summary: "A drug's information (用药助手): usage, contraindications and the patient-facing leaflet, in zh-CN and en, with its unit price",
+      description: 'Every signed-in user, patients included. A drug with no information yet answers without `usage`, `contraindications` and `leaflet`.',
+      security: bearer,
+      request: { params: s.CodeParam },
+      responses: { 200: jsonResponse(s.DrugInformation, 'The drug'), ...problems(400, 401, 404) },
+    }),
+    async (c) => {
+      const drug = await getDrugInformation(deps.sql, c.req.valid('param').code);
+      if (!drug) throw notFound('drug');
+      return c.json(drug, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'put',
+      path: '/{code}/information',
+      tags: ['information'],
+      summary: "Set a drug's information (admin): the next version; every edit is kept (GET /v1/information-changes)",
+      security: bearer,
+      middleware: [requireRole('admin')] as const,
+      request: { params: s.CodeParam, body: jsonBody(s.DrugInformationInput) },
+      responses: { 200: jsonResponse(s.DrugInformation, 'The drug, with the new version'), ...problems(400, 401, 403, 404, 413) },
+    }),
+    async (c) => {
+      const { code } = c.req.valid('param');
+      const user = c.get('user');
+      if ((await setDrugInformation(deps.sql, code, c.req.valid('json'), `${user.role}:${user.id}`)) === undefined) throw notFound('drug');
+      return c.json((await getDrugInformation(deps.sql, code))!, 200);
+    },
+  );
+  r.openapi(priceEdit('Drug', "Set a drug's unit price (admin), in fen per unit of its form"), setPriceOf(deps, 'drug'));
   return r;
 }
+
+/** PUT /{code}/price of a drug or an exam: kept across restarts (the seed no longer resets it), and in the history. */
+const priceEdit = (tag: string, summary: string) =>
+  createRoute({
+    method: 'put',
+    path: '/{code}/price',
+    tags: ['information'],
+    summary: `${summary}. Orders already made keep their amount; every edit is kept (GET /v1/information-changes)`,
+    security: bearer,
+    middleware: [requireRole('admin')] as const,
+    request: { params: s.CodeParam, body: jsonBody(s.PriceInput) },
+    responses: { 200: jsonResponse(z.object({ code: z.string(), amount: z.number().int(), version: z.number().int() }).openapi(`${tag}PriceSet`), 'Stored, with the price\'s version'), ...problems(400, 401, 403, 404, 413) },
+  });
+const setPriceOf = (deps: ApiDeps, kind: 'drug' | 'exam') => async (c: Context<AppEnv, string, { out: { param: { code: string }; json: { amount: number } } }>) => {
+  const { code } = c.req.valid('param');
+  const { amount } = c.req.valid('json');
+  const user = c.get('user');
+  const version = await setPrice(deps.sql, kind, code, amount, `${user.role}:${user.id}`);
+  if (version === undefined) throw notFound(kind);
+  return c.json({ code, amount, version }, 200);
+};
 
 const ExamType = z.object({ code: z.string(), name: z.string(), price: z.number().int().openapi({ description: 'fen' }) }).openapi('ExamType');
 
@@ -56,6 +119,7 @@ export function examCatalogueRoutes(deps: ApiDeps) {
     }),
     async (c) => c.json({ items: await listExamTypes(deps.sql) }, 200),
   );
+  r.openapi(priceEdit('Exam', "Set an exam's price (admin), in fen"), setPriceOf(deps, 'exam'));
   return r;
 }
 

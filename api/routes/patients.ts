@@ -5,11 +5,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listAuditEvents } from '../../activities/audit.js';
 import { changeConsent, currentConsents } from '../../activities/consent.js';
 import { listNotifications } from '../../activities/notifications.js';
+import { patientRecords } from '../../activities/records.js';
 import * as reference from '../../activities/reference.js';
 import { identityVerification, recordIdentityVerification } from '../../activities/verification.js';
 import { auditSubject } from '../audit.js';
 import { idempotent } from '../idempotency.js';
-import { authenticate, isStaff, requireRole } from '../auth.js';
+import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { ApiProblem, notFound } from '../problems.js';
 import * as s from '../schemas.js';
@@ -41,6 +42,13 @@ export function patientRoutes(deps: ApiDeps) {
       return c.json(patient, 201);
     },
   );
+  /** The patient, for the patient themself and staff; doctors and pharmacists 403; another patient 404. */
+  async function readablePatient(user: User, id: string) {
+    if (user.role === 'doctor' || user.role === 'pharmacist') throw new ApiProblem(403, 'forbidden', 'Forbidden', 'only the patient and staff read a patient record');
+    const patient = isStaff(user) || user.id === id ? await reference.getPatient(deps.sql, id) : undefined;
+    if (!patient) throw notFound('patient');
+    return patient;
+  }
   r.openapi(
     createRoute({
       method: 'get',
@@ -52,12 +60,26 @@ export function patientRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(s.PatientRecord, 'The patient'), ...problems(401, 403, 404) },
     }),
     async (c) => {
-      const user = c.get('user');
       const { id } = c.req.valid('param');
-      if (user.role === 'doctor' || user.role === 'pharmacist') throw new ApiProblem(403, 'forbidden', 'Forbidden', 'only the patient and staff read a patient record');
-      const patient = isStaff(user) || user.id === id ? await reference.getPatient(deps.sql, id) : undefined;
-      if (!patient) throw notFound('patient');
+      const patient = await readablePatient(c.get('user'), id);
       return c.json({ ...patient, identity: (await identityVerification(deps.sql, id)) ?? null }, 200);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/records',
+      tags: ['reference data'],
+      summary: "The patient's records: journeys, visit outcomes, prescriptions, exam results and referrals, newest first (the patient, coordinators, admins)",
+      description: 'Each item links to its detail (`href`). Read from the read model. A patient reading another patient\'s records: 404.',
+      security: bearer,
+      request: { params: s.IdParam, query: s.RecordsQuery },
+      responses: { 200: jsonResponse(z.object({ items: z.array(s.RecordItem) }), 'Newest first'), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await readablePatient(c.get('user'), id);
+      return c.json({ items: await patientRecords(deps.sql, id, c.req.valid('query').limit) }, 200);
     },
   );
   r.openapi(
