@@ -771,3 +771,28 @@ export const RecordItem = z
     href: z.string().openapi({ description: 'Where its detail is read (GET)' }),
   })
   .openapi('RecordItem');
+export const Invoice = z
+  .object({
+    id: z.string(),
+    number: z.string().openapi({ description: 'INV + the issue date (Shanghai) + a sequence number, never reused' }),
+    orderId: z.string(),
+    status: z.enum(['issued', 'voided']),
+    items: z.array(
+      z.object({
+        kind: z.enum(['registration', 'drug', 'exam', 'consultation', 'remainder']),
+        code: z.string(),
+        name: z.string(),
+        quantity: z.number().int(),
+        unitPrice: z.number().int(),
+        amount: z.number().int(),
+      }),
+    ),
+    payers: z.object({ self: z.number().int(), insurance: z.number().int() }).openapi({ description: "fen: the patient's own part and medical insurance's" }),
+    amount: z.number().int(),
+    currency: z.literal('CNY'),
+    channel: z.string().optional(),
+    issuedAt: Timestamp,
+    voidedAt: Timestamp.optional(),
+    replaces: z.string().optional().openapi({ description: 'The invoice this one replaces (reissued after a partial refund)' }),
+  })
+  .openapi('Invoice');

@@ -47,7 +47,7 @@ describe('the price list', () => {
     expect((await stack.call('GET', '/v1/prices?kind=parking', { token: patient.token })).status).toBe(400);
   });
 
-  it('asks a booking for the registration fee it lists', async () => {
+  it('asks a booking for the registration fee it lists, invoices what was paid, and voids the invoice on refund', async () => {
     const listed = (await get('/v1/prices?kind=registration&query=standard-outpatient')).items[0];
     const doctor = await verifiedClinician(stack, admin, { name: '价格医生', role: 'doctor', department: 'cardiology' });
     const start = new Date(Date.now() + 3_600_000);
@@ -59,6 +59,22 @@ describe('the price list', () => {
     const booked = await json(await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token: patient.token, body: { slotId: slot.id } }), 200);
     expect(booked.pathway).toEqual({ id: listed.code, version: listed.version });
     expect(booked.payment).toMatchObject({ amount: listed.amount, currency: listed.currency });
+
+    // Paid: one invoice for what was paid, itemized as listed; cancelled, the fee refunded: voided.
+    expect((await stack.payWebhook({ orderId: booked.payment.orderId, status: 'paid', amount: listed.amount, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
+    const invoices = async () => ((await get(`/v1/patients/${patient.id}/invoices`)).items as Json[]).filter((i) => i.orderId === booked.payment.orderId);
+    const [issued, ...none] = await invoices();
+    expect(none).toEqual([]);
+    expect(issued).toMatchObject({
+      status: 'issued',
+      amount: listed.amount,
+      payers: { self: listed.amount, insurance: 0 },
+      channel: 'wechat',
+      items: [{ kind: 'registration', code: listed.code, name: listed.name.en, quantity: 1, unitPrice: listed.amount, amount: listed.amount }],
+    });
+    expect((await stack.call('GET', `/v1/patients/${patient.id}/invoices`, { token: await stack.token('patient', 'someone-else') })).status).toBe(404);
+    await json(await stack.call('POST', `/v1/journeys/${j.id}/cancel`, { token: patient.token, body: { reason: '改期' } }), 200);
+    expect((await invoices()).map((i) => [i.number, i.status])).toEqual([[issued!.number, 'voided']]);
   });
 });
 

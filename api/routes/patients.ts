@@ -5,6 +5,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listAuditEvents } from '../../activities/audit.js';
 import { changeConsent, currentConsents } from '../../activities/consent.js';
 import { listNotifications } from '../../activities/notifications.js';
+import { patientInvoices } from '../../activities/invoices.js';
 import { patientRecords } from '../../activities/records.js';
 import * as reference from '../../activities/reference.js';
 import { identityVerification, recordIdentityVerification } from '../../activities/verification.js';
@@ -80,6 +81,26 @@ export function patientRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       await readablePatient(c.get('user'), id);
       return c.json({ items: await patientRecords(deps.sql, id, c.req.valid('query').limit) }, 200);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/invoices',
+      tags: ['reference data'],
+      summary: "The patient's electronic invoices (电子发票), newest first: one per settled payment, voided on refund (the patient, coordinators, admins)",
+      description:
+        'Issued when an order is marked paid (registration, prescription, exam or online consultation), with its items and the amounts by payer; voided when it is refunded, and reissued for what remains when the refund was partial (`replaces`).',
+      security: bearer,
+      request: { params: s.IdParam, query: s.RecordsQuery },
+      responses: { 200: jsonResponse(z.object({ items: z.array(s.Invoice) }), 'Newest first'), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await readablePatient(c.get('user'), id);
+      const items = await patientInvoices(deps.sql, id, c.req.valid('query').limit);
+      auditSubject(c, { patientId: id });
+      return c.json({ items }, 200);
     },
   );
   r.openapi(
