@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from './db.js';
 import { iso } from './db.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 /** The hospital's time zone when none is configured: the days reconciliation counts in. */
 export const DEFAULT_HOSPITAL_TIMEZONE = 'Asia/Shanghai';
@@ -179,21 +180,30 @@ export function reconciliationActivities(d: ReconciliationDeps) {
     return row.day;
   };
   return {
-    /** Records the run (once); a second scheduled run of a day is `skipped`. */
+    /**
+     * Records the run (once). `skipped`: the run has finished already (its workflow started again under
+     * the same id, as a Schedule's backfill does), or another scheduled run holds the day.
+     */
     async beginReconciliation(b: BeginInput): Promise<Begun> {
       const day = b.day ?? dayBefore(b.scheduledAt ?? new Date().toISOString(), d.timezone);
-      const [mine] = await sql<{ day: string }[]>`select day::text as day from reconciliation_runs where id = ${b.runId}`;
-      if (mine) return { runId: b.runId, day: mine.day, skipped: false, channels: [...SETTLEMENT_CHANNELS] };
-      const inserted = await sql`
+      const begun = (found: { day: string; status: string } | undefined): Begun | undefined =>
+        found ? { runId: b.runId, day: found.day, skipped: found.status === 'done', channels: [...SETTLEMENT_CHANNELS] } : undefined;
+      const mine = async () => (await sql<{ day: string; status: string }[]>`select day::text as day, status from reconciliation_runs where id = ${b.runId}`)[0];
+      const before = begun(await mine());
+      if (before) return before;
+      await sql`
         insert into reconciliation_runs (id, day, trigger, requested_by, status)
         values (${b.runId}, ${day}, ${b.trigger}, ${b.requestedBy ?? null}, 'running')
-        on conflict do nothing returning id`;
-      return { runId: b.runId, day, skipped: inserted.length === 0, channels: [...SETTLEMENT_CHANNELS] };
+        on conflict do nothing`;
+      // Inserted now, or by an attempt of this activity that overlapped this one: this run goes on.
+      return begun(await mine()) ?? { runId: b.runId, day, skipped: true, channels: [...SETTLEMENT_CHANNELS] };
     },
 
     /** Fetches the channel's statement through its adapter and stores it as the run's lines (a retry replaces them). Returns the line count. */
     async fetchStatement(r: { runId: string; channel: SettlementChannelName }): Promise<number> {
-      const lines = await d.settlement.statement(r.channel, await dayOf(r.runId));
+      const day = await dayOf(r.runId);
+      // A partner call: heartbeats while the channel answers (PARTNER_CALL's heartbeat timeout).
+      const lines = await whileHeartbeating(() => d.settlement.statement(r.channel, day));
       await sql.begin(async (tx) => {
         await tx`delete from settlement_lines where run_id = ${r.runId} and channel = ${r.channel}`;
         if (lines.length === 0) return;
@@ -216,18 +226,36 @@ export function reconciliationActivities(d: ReconciliationDeps) {
       const theirs = stored.map((l) => ({ kind: l.kind, orderId: l.order_id, amount: l.amount, at: iso(l.at)! }));
       const { matched, mismatches } = matchStatement(ours, theirs);
       const counts = { ours: ours.length, theirs: theirs.length, matched, mismatched: mismatches.length };
+      const rows = mismatches.map((m) => ({
+        task_id: exceptionTaskId(day, r.channel, m.kind, m.orderId),
+        kind: m.kind,
+        order_id: m.orderId,
+        type: m.type,
+        ours: m.ours ?? null,
+        theirs: m.theirs,
+        action: `Reconcile ${r.channel} ${m.kind} of order ${m.orderId}: ${m.type}`,
+      }));
       await sql.begin(async (tx) => {
-        for (const m of mismatches) {
-          const taskId = exceptionTaskId(day, r.channel, m.kind, m.orderId);
+        // A retry (or the run's workflow started again) records this channel's mismatches afresh.
+        await tx`delete from reconciliation_mismatches where run_id = ${r.runId} and channel = ${r.channel}`;
+        if (rows.length > 0) {
+          const set = tx.json(rows as never);
           await tx`
             insert into reconciliation_mismatches (run_id, task_id, channel, kind, order_id, type, ours, theirs)
-            values (${r.runId}, ${taskId}, ${r.channel}, ${m.kind}, ${m.orderId}, ${m.type}, ${m.ours ? tx.json(m.ours) : null}, ${tx.json(m.theirs)})
-            on conflict do nothing`;
+            select ${r.runId}, x.task_id, ${r.channel}, x.kind, x.order_id, x.type, x.ours, x.theirs
+            from jsonb_to_recordset(${set}) as x(task_id text, kind text, order_id text, type text, ours jsonb, theirs jsonb)`;
+          // One task per mismatch of the day: kept open by every run that finds it, reopened when a run
+          // finds again what an earlier one no longer found.
           await tx`
             insert into tasks (id, kind, role, status, subject_type, subject_id, action, due_at)
-            values (${taskId}, 'finance-exception', 'admin', 'open', 'reconciliation', ${day},
-                    ${`Reconcile ${r.channel} ${m.kind} of order ${m.orderId}: ${m.type}`}, now() + interval '1 day')
-            on conflict (id) do nothing`;
+            select x.task_id, 'finance-exception', 'admin', 'open', 'reconciliation', ${day}, x.action, now() + interval '1 day'
+            from jsonb_to_recordset(${set}) as x(task_id text, action text)
+            -- a run that a later run of the day began after is not the day's result: it opens nothing
+            where not exists (
+              select 1 from reconciliation_runs later
+              where later.day = ${day}::date and later.seq > (select seq from reconciliation_runs where id = ${r.runId}))
+            on conflict (id) do update set status = 'open', action = excluded.action, closed_at = null, closed_by = null, note = null
+              where tasks.status = 'cancelled'`;
         }
         await tx`update reconciliation_runs set summary = summary || ${tx.json({ [r.channel]: counts })} where id = ${r.runId}`;
       });
@@ -235,17 +263,24 @@ export function reconciliationActivities(d: ReconciliationDeps) {
     },
 
     /**
-     * Ends the run: it becomes the day's result. A task of the day that this run did not find again (the
-     * mismatch was corrected before the re-run) is cancelled, noting the run.
+     * Ends the run. The day's result is its latest-begun finished run; so only a run that no later run
+     * of the day began after cancels the tasks of the day it did not find again (the mismatch was
+     * corrected before the re-run), noting the run. A run that finishes after a later-begun one changes
+     * no task and is not the result.
      */
     async finishReconciliation(r: { runId: string }): Promise<void> {
       const day = await dayOf(r.runId);
       await sql.begin(async (tx) => {
+        // The day's runs finish one at a time.
+        await tx`select pg_advisory_xact_lock(hashtext(${`reconciliation:${day}`}))`;
         await tx`update reconciliation_runs set status = 'done', finished_at = coalesce(finished_at, now()) where id = ${r.runId}`;
         await tx`
           update tasks set status = 'cancelled', closed_at = now(), closed_by = 'system', note = ${`not found again by run ${r.runId}`}
           where kind = 'finance-exception' and subject_type = 'reconciliation' and subject_id = ${day} and status = 'open'
-            and id not in (select task_id from reconciliation_mismatches where run_id = ${r.runId})`;
+            and id not in (select task_id from reconciliation_mismatches where run_id = ${r.runId})
+            and not exists (
+              select 1 from reconciliation_runs later
+              where later.day = ${day}::date and later.seq > (select seq from reconciliation_runs where id = ${r.runId}))`;
       });
     },
   };
@@ -315,7 +350,7 @@ export async function listReconciliationDays(sql: Sql, f: { from: string; to: st
       (select count(*)::int from reconciliation_mismatches m where m.run_id = r.id) as exceptions
     from reconciliation_runs r
     where r.day between ${f.from}::date and ${f.to}::date
-    order by r.day desc, (r.status = 'done') desc, r.finished_at desc nulls last, r.started_at desc`;
+    order by r.day desc, (r.status = 'done') desc, r.seq desc`;
   return rows.map((r) => ({
     date: r.day,
     status: r.status !== 'done' ? 'running' : r.open_exceptions > 0 ? 'open' : 'closed',
@@ -325,12 +360,18 @@ export async function listReconciliationDays(sql: Sql, f: { from: string; to: st
   }));
 }
 
+/** Whether a run of the day has begun and not finished. */
+export async function reconciliationRunning(sql: Sql, day: string): Promise<boolean> {
+  return (await sql`select 1 from reconciliation_runs where day = ${day}::date and status = 'running' limit 1`).length > 0;
+}
+
 export async function getReconciliationDay(sql: Sql, day: string): Promise<ReconciliationDayView | undefined> {
   const runs = await sql<RunRow[]>`
     select id, day::text as day, trigger, status, requested_by, started_at, finished_at, summary from reconciliation_runs
-    where day = ${day}::date order by started_at desc, id desc`;
+    where day = ${day}::date order by seq desc`;
   if (runs.length === 0) return undefined;
-  const current = runs.filter((r) => r.status === 'done').sort((a, b) => +new Date(b.finished_at!) - +new Date(a.finished_at!))[0];
+  // The result: the latest-begun finished run.
+  const current = runs.find((r) => r.status === 'done');
   let result: ReconciliationDayView['result'];
   if (current) {
     const ms = await sql<{ task_id: string; task_status: MismatchView['taskStatus']; channel: string; kind: MismatchView['kind']; order_id: string; type: MismatchType; ours: MismatchView['ours']; theirs: MismatchView['theirs'] }[]>`

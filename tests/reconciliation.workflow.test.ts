@@ -207,3 +207,74 @@ describe('dailyReconciliation over a simulated week', () => {
     expect(await db.sql`select 1 from tasks where kind = 'finance-exception' and subject_id = ${days[2]!}`).toHaveLength(2);
   }, 120_000);
 });
+
+describe('reconciliation runs of one day, at the activities', () => {
+  let db: TestDb;
+  beforeAll(async () => {
+    db = await testDb();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  const day = '2026-10-10';
+  const a = () => reconciliationActivities({ sql: db.sql, timezone: TZ, settlement: sandboxSettlementChannel(db.sql, TZ) });
+  const run = async (runId: string, trigger: 'schedule' | 'admin' = 'admin') => {
+    const acts = a();
+    const begun = await acts.beginReconciliation({ runId, trigger, day });
+    if (begun.skipped) return begun;
+    for (const channel of begun.channels) {
+      await acts.fetchStatement({ runId, channel });
+      await acts.reconcileChannel({ runId, channel });
+    }
+    await acts.finishReconciliation({ runId });
+    return begun;
+  };
+  const ghost = (orderId: string) => plantStatementFault(db.sql, { channel: 'wechat', day, kind: 'payment', orderId, fault: 'add', amount: 100 });
+  const taskStatus = async (orderId: string) =>
+    (await db.sql<{ status: string }[]>`select status from tasks where id = ${exceptionTaskId(day, 'wechat', 'payment', orderId)}`)[0]?.status;
+
+  it('skips a finished run started again under its id, and records a retried channel once', async () => {
+    await ghost('g-1');
+    expect((await run('r-1', 'schedule')).skipped).toBe(false);
+    expect((await run('r-1', 'schedule')).skipped).toBe(true);
+    // Another scheduled run of the day (the Schedule firing again for it): skipped, nothing recorded.
+    expect((await run('r-1b', 'schedule')).skipped).toBe(true);
+    expect(await db.sql`select id from reconciliation_runs where day = ${day}`).toHaveLength(1);
+    // A channel reconciled twice (a retry after its transaction committed) keeps one row per mismatch.
+    await a().reconcileChannel({ runId: 'r-1', channel: 'wechat' });
+    expect(await db.sql`select 1 from reconciliation_mismatches where run_id = 'r-1'`).toHaveLength(1);
+  });
+
+  it('reopens the task of a mismatch that a later run finds again after one did not', async () => {
+    await db.sql`delete from sandbox_statement_faults where order_id = 'g-1'`;
+    await run('r-2');
+    expect(await taskStatus('g-1')).toBe('cancelled');
+    await ghost('g-1');
+    await run('r-3');
+    expect(await taskStatus('g-1')).toBe('open');
+    expect((await getReconciliationDay(db.sql, day))!.result!.mismatches.map((m) => [m.orderId, m.taskStatus])).toEqual([['g-1', 'open']]);
+  });
+
+  it('keeps the latest-begun run as the result when an earlier one finishes after it; the earlier one changes no task', async () => {
+    // Run A begins, fetches the statement with g-2 in it, and is held; B begins after it, with g-2
+    // corrected and g-3 new, and finishes; then A finishes.
+    await ghost('g-2');
+    const acts = a();
+    await acts.beginReconciliation({ runId: 'r-a', trigger: 'admin', day });
+    for (const channel of ['wechat', 'alipay', 'insurance'] as const) await acts.fetchStatement({ runId: 'r-a', channel });
+    await db.sql`delete from sandbox_statement_faults where order_id = 'g-2'`;
+    await ghost('g-3');
+    await run('r-b');
+    for (const channel of ['wechat', 'alipay', 'insurance'] as const) await acts.reconcileChannel({ runId: 'r-a', channel });
+    await acts.finishReconciliation({ runId: 'r-a' });
+    const d = (await getReconciliationDay(db.sql, day))!;
+    expect(d.result!.id).toBe('r-b');
+    expect(d.result!.mismatches.map((m) => [m.orderId, m.taskStatus])).toEqual([
+      ['g-1', 'open'],
+      ['g-3', 'open'],
+    ]);
+    // A found g-2, but opened no task for it, and cancelled nothing of B's.
+    expect(await taskStatus('g-2')).toBeUndefined();
+    expect(await taskStatus('g-3')).toBe('open');
+  });
+});

@@ -22,7 +22,8 @@ function scheduleOptions(o: ReconciliationScheduleOptions) {
   return {
     spec: { calendars: [{ hour, minute }], timezone: o.timezone },
     action: { type: 'startWorkflow' as const, workflowType: RECONCILIATION_WORKFLOW, workflowId: SCHEDULED_RECONCILIATION_ID, taskQueue: o.taskQueue ?? JOURNEY_TASK_QUEUE, args },
-    policies: { catchupWindow: RECONCILIATION_CATCHUP_WINDOW, overlap: ScheduleOverlapPolicy.BUFFER_ONE },
+    // Each run is a day of its own: catch-ups of several missed days may run side by side.
+    policies: { catchupWindow: RECONCILIATION_CATCHUP_WINDOW, overlap: ScheduleOverlapPolicy.ALLOW_ALL },
   };
 }
 

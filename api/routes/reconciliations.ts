@@ -4,7 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { DEFAULT_HOSPITAL_TIMEZONE, SETTLEMENT_CHANNELS, getReconciliationDay, listReconciliationDays, localDate, plantStatementFault } from '../../activities/reconciliation.js';
+import { DEFAULT_HOSPITAL_TIMEZONE, SETTLEMENT_CHANNELS, getReconciliationDay, listReconciliationDays, localDate, reconciliationRunning, plantStatementFault } from '../../activities/reconciliation.js';
 import { JOURNEY_TASK_QUEUE, RECONCILIATION_WORKFLOW, reconciliationWorkflowId, type ReconciliationInput } from '../../workflows/definitions.js';
 import type { dailyReconciliation } from '../../workflows/reconciliation.js';
 import { auditSubject } from '../audit.js';
@@ -12,7 +12,7 @@ import { authenticate, requireRole } from '../auth.js';
 import { idempotent } from '../idempotency.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
 import { IdempotencyHeaders } from '../schemas.js';
-import { conflict, notFound, unprocessable } from '../problems.js';
+import { ApiProblem, conflict, notFound, unprocessable } from '../problems.js';
 import type { ApiDeps } from '../types.js';
 
 const Day = z
@@ -142,6 +142,10 @@ export function reconciliationRoutes(deps: ApiDeps) {
     async (c) => {
       const { date } = c.req.valid('param');
       if (date >= localDate(new Date(), timezone)) throw unprocessable('day-not-over', `${date} has not ended yet in ${timezone}`);
+      // Production has no settlement statement adapter yet: the sandbox's would find every day clean.
+      if (deps.sandboxStatements === false) throw new ApiProblem(503, 'no-statement-adapter', 'Service unavailable', 'no settlement statement adapter is configured');
+      // One run of a day at a time, whoever started the other (the Schedule's catch-up included).
+      if (await reconciliationRunning(deps.sql, date)) throw conflict('run-in-progress', `a run of ${date} is in progress`);
       const user = c.get('user');
       const runId = `reconciliation:${date}:${randomUUID()}`;
       const input: ReconciliationInput = { trigger: 'admin', day: date, requestedBy: `${user.role}:${user.id}`, runId };
