@@ -43,7 +43,7 @@ const AMOUNT = 2 * 150 + 4 * 40;
 
 type Handle = WorkflowHandle<typeof prescriptionFulfillment>;
 
-async function startRx(taskQueue: string, over: Partial<PrescriptionInput> = {}): Promise<{ handle: Handle; id: string }> {
+async function startRx(world: FakeWorld, taskQueue: string, over: Partial<PrescriptionInput> = {}): Promise<{ handle: Handle; id: string }> {
   const id = randomUUID();
   const input: PrescriptionInput = {
     prescriptionId: id,
@@ -65,7 +65,10 @@ async function startRx(taskQueue: string, over: Partial<PrescriptionInput> = {})
   });
   h.started.push(handle);
   await waitFor(async () => (await handle.query(prescriptionQuery)).status === 'pending-review');
-  await quiet(handle); // its signature stored and its first projection made
+  // Its first projection made (the review task is in it), then nothing outstanding: a query answers
+  // 'pending-review' from the first workflow task, before the projection's activity has run.
+  await waitFor(async () => world.tasks.has(`rx:${id}:review:v1`));
+  await quiet(handle);
   return { handle, id };
 }
 
@@ -99,7 +102,7 @@ describe('prescriptionFulfillment', () => {
   it('reviews, takes payment, dispenses once, ships, delivers and reminds at each dose time of the course', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
       await sleepUntilHour(h.env()); // the course starts at 08:00 whatever the hour the tests run at
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const review = world.tasks.get(`rx:${id}:review:v1`)!;
       expect(review).toMatchObject({ kind: 'pharmacist-review', role: 'pharmacist', status: 'open', subject: { type: 'prescription', id }, tier: 0 });
       expect(world.types(id)).toEqual(['prescription.created', 'task.created']);
@@ -154,7 +157,7 @@ describe('prescriptionFulfillment', () => {
 
   it('escalates an overdue review at the SLA and at twice the SLA, then waits; approval closes both', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const t0 = await h.env().currentTimeMs();
       await h.env().sleep(29 * MIN);
       expect(world.events(id, 'task.escalated')).toEqual([]);
@@ -177,7 +180,7 @@ describe('prescriptionFulfillment', () => {
 
   it('sends a rejection back to the prescriber, who revises; version 2 is reviewed again', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       await expect(handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'reject', reason: 'dose too high' }] })).resolves.toMatchObject({
         status: 'revision-requested', version: 1, review: { decision: 'reject', reason: 'dose too high' },
       });
@@ -199,7 +202,7 @@ describe('prescriptionFulfillment', () => {
 
   it('expires when the prescriber never revises within the validity', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'reject', reason: 'interaction' }] });
       await h.env().sleep(3 * DAY + MIN);
       expect(await handle.result()).toMatchObject({ status: 'expired' });
@@ -211,7 +214,7 @@ describe('prescriptionFulfillment', () => {
 
   it('expires unpaid after its validity from approval and is never dispensed', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const approved = await approve(handle);
       await h.env().sleep(3 * DAY - MIN);
       expect((await handle.query(prescriptionQuery)).status).toBe('awaiting-payment');
@@ -226,7 +229,7 @@ describe('prescriptionFulfillment', () => {
 
   it('refunds a payment that arrives after a cancellation, with the amount, leaving it cancelled', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const approved = await approve(handle);
       const open = world.hold('deliverNotification'); // keeps the workflow open to take the late payment
       await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'patient declined', actor: coordinator }] });
@@ -242,7 +245,7 @@ describe('prescriptionFulfillment', () => {
 
   it('retries a failed delivery once with a new delivery id, ignores the replaced one, then marks delivery-failed and escalates; cancel then refunds', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const first = await shipped(handle);
       expect((await courier(handle, first, 'failed')).outcome).toBe('applied');
       await waitFor(async () => (await handle.query(prescriptionQuery)).delivery?.deliveryId === `${id}-d2`);
@@ -271,7 +274,7 @@ describe('prescriptionFulfillment', () => {
 
   it('pays the patient back when a failed delivery is left alone past the validity', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const first = await shipped(handle);
       await courier(handle, first, 'failed');
       await waitFor(async () => (await handle.query(prescriptionQuery)).delivery?.deliveryId === `${id}-d2`);
@@ -291,7 +294,7 @@ describe('prescriptionFulfillment', () => {
 
   it('refuses a cancel while paid, dispensed or shipped; after delivery stops the course and its reminders', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const deliveryId = await shipped(handle);
       await expect(handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'x', actor: prescriber }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
       await courier(handle, deliveryId, 'delivered');
@@ -312,7 +315,7 @@ describe('prescriptionFulfillment', () => {
 
   it('cancels before review and refuses payment afterwards with a refund; a duplicate payment dispenses once', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const a = await startRx(taskQueue);
+      const a = await startRx(world, taskQueue);
       const cancelled = await a.handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'wrong patient', actor: prescriber }] });
       expect(cancelled).toMatchObject({ status: 'cancelled' });
       expect(world.tasks.get(`rx:${a.id}:review:v1`)!.status).toBe('cancelled');
@@ -320,7 +323,7 @@ describe('prescriptionFulfillment', () => {
       expect(world.notificationsOf('prescription.cancelled').map((n) => n.id)).toEqual([`rx:${a.id}:prescription.cancelled:cancelled`]);
       await expect(approve(a.handle)).rejects.toSatisfy((e) => refusal(e) === 'invalid-state' || e instanceof Error);
 
-      const b = await startRx(taskQueue);
+      const b = await startRx(world, taskQueue);
       const approved = await approve(b.handle);
       const [one, two] = await Promise.all([pay(b.handle, approved.payment!.orderId), pay(b.handle, approved.payment!.orderId)]);
       expect([one.outcome, two.outcome].sort()).toEqual(['paid', 'unchanged']);
@@ -352,7 +355,7 @@ describe('prescriptionFulfillment', () => {
       await waitFor(async () => world.programs.has(program.programId));
       const supplyBefore = Date.parse(world.programs.get(program.programId)!.supply[0]!.until);
 
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const deliveryId = await shipped(handle);
       await courier(handle, deliveryId, 'delivered');
       await waitFor(async () => (await handle.query(prescriptionQuery)).reminders !== undefined);
@@ -375,7 +378,7 @@ describe('prescriptionFulfillment', () => {
   it('records every step on its own timeline with who did it and what, and tasks with their action and deadline', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
       const t0 = await h.env().currentTimeMs();
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const review = world.tasks.get(`rx:${id}:review:v1`)!;
       expect(review.action).toBe('Review prescription version 1');
       expect(Date.parse(review.dueAt) - t0).toBeGreaterThanOrEqual(30 * MIN - 2000);
@@ -429,8 +432,8 @@ describe('prescriptionFulfillment', () => {
   });
 
   it('refuses in the validator, so a refused update leaves no trace in the history', async () => {
-    await h.withWorker(async ({ taskQueue }) => {
-      const { handle } = await startRx(taskQueue);
+    await h.withWorker(async ({ world, taskQueue }) => {
+      const { handle } = await startRx(world, taskQueue);
       const accepted = async () => ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
       await expect(handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'doc-1', decision: 'approve' }] })).rejects.toSatisfy((e) => refusal(e) === 'own-prescription');
       await expect(handle.executeUpdate(reviseUpdate, { args: [{ prescriberId: 'doc-1', items: [amlodipine] }] })).rejects.toSatisfy((e) => refusal(e) === 'invalid-state');
@@ -445,7 +448,7 @@ describe('prescriptionFulfillment', () => {
 
   it('cancels a prescription waiting for its revision: the revision task is cancelled, a pending payment never existed', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       await handle.executeUpdate(reviewUpdate, { args: [{ pharmacistId: 'ph-1', decision: 'reject', reason: 'interaction' }] });
       const cancelled = await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'not needed', actor: coordinator }] });
       expect(cancelled.status).toBe('cancelled');
@@ -458,7 +461,7 @@ describe('prescriptionFulfillment', () => {
 
   it('cancels an unpaid approved prescription: its payment order expires, no refund', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle } = await startRx(taskQueue);
+      const { handle } = await startRx(world, taskQueue);
       const approved = await approve(handle);
       const cancelled = await handle.executeUpdate(cancelPrescriptionUpdate, { args: [{ reason: 'too expensive', actor: prescriber }] });
       expect(cancelled).toMatchObject({ status: 'cancelled', payment: { status: 'expired' } });
@@ -470,7 +473,7 @@ describe('prescriptionFulfillment', () => {
 
   it('escalates a shipment the courier does not report on at the delivery SLA and twice it; a new courier order starts its own ladder', async () => {
     await h.withWorker(async ({ world, taskQueue }) => {
-      const { handle, id } = await startRx(taskQueue);
+      const { handle, id } = await startRx(world, taskQueue);
       const first = await shipped(handle);
       await h.env().sleep(2 * DAY + MIN);
       const ladder = (deliveryId: string) => [...world.tasks.values()].filter((t) => t.id.startsWith(`rx:${id}:delivery-sla:${deliveryId}:`));
