@@ -2,6 +2,7 @@
 import { Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import type { Sql } from './db.js';
+import type { InsuranceGateway } from './insurance.js';
 import type { NotifyWebhook } from './notifications.js';
 import type { PaymentProvider } from './payments.js';
 import type { Courier } from './prescriptions.js';
@@ -24,6 +25,8 @@ export interface ActivityDeps {
   signalQueueAdvanced(journeyIds: string[]): Promise<void>;
   /** The payment channels' settlement statements (reconciliation); the sandbox's when unset. */
   settlement?: SettlementChannel;
+  /** The medical-insurance gateway (activities/insurance.ts): reverses insured parts on refund. */
+  insurance?: InsuranceGateway;
   /** The hospital's time zone: the days reconciliation counts in. Default Asia/Shanghai. */
   hospitalTimezone?: string;
   /** Starts a journey workflow for `input.journeyId`, once: a second call for the same id does nothing. */

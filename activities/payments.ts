@@ -16,7 +16,9 @@ import { iso, type Sql } from './db.js';
 import type { ActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { appendItemEvent } from './items.js';
+import { findSettlement, onOrderClosed, reverseInsured, settledInsured, type InsuranceGateway, type InsuranceSettlement } from './insurance.js';
 import { writeTransition } from './journeys.js';
+import { attemptOutboxRow } from './outbox.js';
 
 /** The payment provider as CarePath sees it. Production swaps in the real channel's client. */
 export interface PaymentProvider {
@@ -73,10 +75,12 @@ export async function markPayment(
   r: { orderId: string; status: PaymentStatus; paidAt?: string; channel?: string },
 ): Promise<void> {
   // An order moves on only from pending: a refunded one is never marked expired or paid again.
-  await sql`
+  const [moved] = await sql`
     update payments set status = ${r.status},
       paid_at = coalesce(${r.paidAt ?? null}::timestamptz, paid_at), channel = coalesce(${r.channel ?? null}, channel)
-    where order_id = ${r.orderId} and status = 'pending'`;
+    where order_id = ${r.orderId} and status = 'pending' returning order_id`;
+  // In the same transaction: its medical-insurance part voided or queued for reversal (activities/insurance.ts).
+  if (moved) await onOrderClosed(sql, r.orderId, r.status);
 }
 
 /**
@@ -95,19 +99,13 @@ export async function storeOrder(tx: Sql, r: Parameters<typeof requestPayment>[1
 
 /** Tells the provider of a queued order, unless it was told already; throws (to be tried again) when the provider fails. */
 export async function tellPaymentProvider(sql: Sql, provider: PaymentProvider | undefined, outboxId: string, orderId: string): Promise<'told' | 'already-told'> {
-  const [pending] = await sql`update outbox set attempts = attempts + 1 where id = ${outboxId} and delivered_at is null returning id`;
-  if (!pending) return 'already-told';
-  const order = await findOrder(sql, orderId);
-  if (!order) throw new Error(`outbox: no order ${orderId}`);
-  if (!provider?.requested) throw new Error('outbox: no payment provider configured to tell');
-  try {
+  const told = await attemptOutboxRow(sql, outboxId, async () => {
+    const order = await findOrder(sql, orderId);
+    if (!order) throw new Error(`outbox: no order ${orderId}`);
+    if (!provider?.requested) throw new Error('outbox: no payment provider configured to tell');
     await provider.requested({ orderId, amount: order.amount, dueBy: order.dueBy });
-  } catch (err) {
-    await sql`update outbox set last_error = ${String((err as Error).message ?? err)} where id = ${outboxId}`;
-    throw err;
-  }
-  await sql`update outbox set delivered_at = now(), last_error = null where id = ${outboxId}`;
-  return 'told';
+  });
+  return told ? 'told' : 'already-told';
 }
 
 export async function findOrder(sql: Sql, orderId: string): Promise<PaymentOrder | undefined> {
@@ -150,9 +148,28 @@ async function markRefunded(tx: Sql, orderId: string, paid: LatePaid): Promise<v
     where order_id = ${orderId}`;
 }
 
-/** Refunds an order through the provider; a late payment's `paidAt` and `channel`, when given, are kept on it. */
-export async function refundPayment(sql: Sql, provider: PaymentProvider, r: { orderId: string; amount: number; reason: string } & LatePaid): Promise<void> {
-  await provider.refund({ orderId: r.orderId, amount: r.amount, reason: r.reason });
+/**
+ * Pays an order of `amount` back: its medical-insurance part (when one was settled) reversed through
+ * the insurance gateway, the rest refunded through the provider. Each is keyed by the order: a retry
+ * pays back nothing twice.
+ */
+async function payBack(sql: Sql, provider: PaymentProvider, insurance: InsuranceGateway | undefined, r: { orderId: string; amount: number; reason: string }): Promise<void> {
+  const insured = await settledInsured(sql, r.orderId);
+  if (insured > 0) {
+    if (!insurance) throw new Error(`order ${r.orderId} has an insured part and no insurance gateway is configured to reverse it`);
+    await reverseInsured(sql, insurance, r.orderId, r.reason);
+  }
+  if (r.amount - insured > 0) await provider.refund({ orderId: r.orderId, amount: r.amount - insured, reason: r.reason });
+}
+
+/** Refunds an order (both parts of a split one); a late payment's `paidAt` and `channel`, when given, are kept on it. */
+export async function refundPayment(
+  sql: Sql,
+  provider: PaymentProvider,
+  r: { orderId: string; amount: number; reason: string } & LatePaid,
+  insurance?: InsuranceGateway,
+): Promise<void> {
+  await payBack(sql, provider, insurance, { orderId: r.orderId, amount: r.amount, reason: r.reason });
   await markRefunded(sql, r.orderId, r);
 }
 
@@ -171,10 +188,11 @@ export async function refundClosedJourneyPayment(
   provider: PaymentProvider,
   orderId: string,
   paid: LatePaid = {},
+  insurance?: InsuranceGateway,
 ): Promise<NotificationRequest | undefined> {
   const order = await findOrder(sql, orderId);
   if (!order || order.status === 'paid') return undefined;
-  await provider.refund({ orderId, amount: order.amount, reason: 'late-payment' });
+  await payBack(sql, provider, insurance, { orderId, amount: order.amount, reason: 'late-payment' });
   if (order.subject.type !== 'journey') return refundClosedItemPayment(sql, order, order.subject.type, paid);
   const journeyId = order.subject.id;
   const patientId = await sql.begin(async (tx) => {
@@ -259,7 +277,34 @@ export function paymentActivities(deps: ActivityDeps) {
         await deps.payments.requested?.({ orderId: r.orderId, amount: r.amount, dueBy: r.dueBy });
       }),
     markPayment: (r: Parameters<typeof markPayment>[1]) => markPayment(sql, r),
-    refundPayment: (r: Parameters<typeof refundPayment>[2]) => whileHeartbeating(() => refundPayment(sql, deps.payments, r)),
-    refundClosedJourneyPayment: (r: LatePaymentInput) => whileHeartbeating(() => refundClosedJourneyPayment(sql, deps.payments, r.orderId, r)),
+    refundPayment: (r: Parameters<typeof refundPayment>[2]) => whileHeartbeating(() => refundPayment(sql, deps.payments, r, deps.insurance)),
+    refundClosedJourneyPayment: (r: LatePaymentInput) => whileHeartbeating(() => refundClosedJourneyPayment(sql, deps.payments, r.orderId, r, deps.insurance)),
   };
+}
+
+/** One payer's part of an order: medical insurance's, or the patient's own (paid through WeChat Pay or Alipay). */
+export type PaymentPart =
+  | { payer: 'insurance'; amount: number; status: 'pre-settled' | 'settling' | 'settled' | 'reversed' }
+  | { payer: 'self'; amount: number; status: PaymentStatus; channel?: PaymentReceived['channel'] };
+
+/** An order as its patient and staff see it: both parts of a split one, and what is still to pay. */
+export interface PaymentDetail extends PaymentOrder {
+  patientId: string | null;
+  parts: PaymentPart[];
+  /** What the payment provider is to take while the order is pending (its self-paid part once insurance has settled); else 0. */
+  due: number;
+  insurance?: InsuranceSettlement;
+}
+
+export async function paymentDetail(sql: Sql, orderId: string): Promise<PaymentDetail | undefined> {
+  const order = await findOrder(sql, orderId);
+  if (!order) return undefined;
+  const [{ patient_id: patientId } = { patient_id: null }] = await sql<{ patient_id: string | null }[]>`
+    select invoice_patient(p) as patient_id from payments p where p.order_id = ${orderId}`;
+  const insurance = await findSettlement(sql, orderId);
+  const split = insurance && insurance.status !== 'voided' && !(insurance.status === 'reversed' && !insurance.settledAt);
+  const self: PaymentPart = { payer: 'self', amount: split ? insurance.self : order.amount, status: order.status, ...(order.channel ? { channel: order.channel } : {}) };
+  const parts: PaymentPart[] = split ? [{ payer: 'insurance', amount: insurance.insured, status: insurance.status as 'settled' }, self] : [self];
+  const due = order.status !== 'pending' ? 0 : insurance?.status === 'settled' || insurance?.status === 'settling' ? insurance.self : order.amount;
+  return { ...order, patientId, parts, due, ...(insurance ? { insurance } : {}) };
 }

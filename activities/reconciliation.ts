@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Sql } from './db.js';
 import { iso } from './db.js';
 import { whileHeartbeating } from './heartbeat.js';
+import { sandboxInsuranceGateway } from './insurance.js';
 
 /** The hospital's time zone when none is configured: the days reconciliation counts in. */
 export const DEFAULT_HOSPITAL_TIMEZONE = 'Asia/Shanghai';
@@ -78,30 +79,57 @@ const dayBounds = (sql: Sql, day: string, timezone: string) => ({
   to: sql`(${day}::date + 1)::timestamp at time zone ${timezone}`,
 });
 
-/** CarePath's side of a channel's day: the payments it took (paid then, refunded since or not) and the refunds it made then. */
-export async function carepathLines(sql: Sql, channel: SettlementChannelName, day: string, timezone: string): Promise<SettlementLine[]> {
+type LineRow = { kind: 'payment' | 'refund'; order_id: string; amount: number; at: Date };
+const lines = (rows: LineRow[]): SettlementLine[] => rows.map((r) => ({ kind: r.kind, orderId: r.order_id, amount: r.amount, at: iso(r.at)! }));
+
+/**
+ * What the payment provider reported and refunded through `channel` that day: the payments it took
+ * (paid then, refunded since or not; of a split order, its self-paid part) and the refunds it made then.
+ */
+async function providerLines(sql: Sql, channel: SettlementChannelName, day: string, timezone: string): Promise<SettlementLine[]> {
   const { from, to } = dayBounds(sql, day, timezone);
-  const rows = await sql<{ kind: 'payment' | 'refund'; order_id: string; amount: number; at: Date }[]>`
-    select 'payment' as kind, order_id, amount, paid_at as at from payments
-    where channel = ${channel} and status in ('paid', 'refunded') and paid_at >= ${from} and paid_at < ${to}
+  return lines(await sql<LineRow[]>`
+    select 'payment' as kind, p.order_id, p.amount - coalesce(s.insured, 0) as amount, p.paid_at as at
+    from payments p left join insurance_settlements s on s.order_id = p.order_id and s.settled_at is not null
+    where p.channel = ${channel} and p.status in ('paid', 'refunded') and p.paid_at >= ${from} and p.paid_at < ${to} and p.amount - coalesce(s.insured, 0) > 0
     union all
     select 'refund', r.order_id, r.amount, r.created_at from refunds r join payments p using (order_id)
     where p.channel = ${channel} and r.created_at >= ${from} and r.created_at < ${to}
-    order by at, order_id`;
-  return rows.map((r) => ({ kind: r.kind, orderId: r.order_id, amount: r.amount, at: iso(r.at)! }));
+    order by at, order_id`);
+}
+
+/** The insured parts CarePath settled through the insurance gateway that day, and those it reversed then. */
+async function insuredLines(sql: Sql, day: string, timezone: string): Promise<SettlementLine[]> {
+  const { from, to } = dayBounds(sql, day, timezone);
+  return lines(await sql<LineRow[]>`
+    select 'payment' as kind, order_id, insured as amount, settled_at as at from insurance_settlements
+    where insured > 0 and settled_at >= ${from} and settled_at < ${to}
+    union all
+    select 'refund', order_id, insured, reversed_at from insurance_settlements
+    where insured > 0 and settled_at is not null and reversed_at >= ${from} and reversed_at < ${to}
+    order by at, order_id`);
+}
+
+/** CarePath's side of a channel's day: the provider's lines, and for `insurance` the insured parts settled and reversed. */
+export async function carepathLines(sql: Sql, channel: SettlementChannelName, day: string, timezone: string): Promise<SettlementLine[]> {
+  const provider = await providerLines(sql, channel, day, timezone);
+  return channel === 'insurance' ? [...provider, ...(await insuredLines(sql, day, timezone))] : provider;
 }
 
 export type StatementFault = 'drop' | 'duplicate' | 'alter' | 'add';
 
 /**
  * The sandbox channels: a day's statement is what the channel was told (the payments reported through
- * the payment webhook and taken, the refunds made through the provider), with the faults planted for
+ * the payment webhook and taken, the refunds made through the provider; for `insurance`, also the
+ * sandbox insurance gateway's own books of what it settled and reversed), with the faults planted for
  * that day and channel (`plantStatementFault`) applied in the order they were planted.
  */
 export function sandboxSettlementChannel(sql: Sql, timezone: string): SettlementChannel {
+  const gateway = sandboxInsuranceGateway(sql);
   return {
     async statement(channel, day) {
-      let lines = await carepathLines(sql, channel, day, timezone);
+      let lines = await providerLines(sql, channel, day, timezone);
+      if (channel === 'insurance') lines.push(...(await gateway.statement!(day, timezone)));
       const faults = await sql<{ kind: 'payment' | 'refund'; order_id: string; fault: StatementFault; amount: number | null }[]>`
         select kind, order_id, fault, amount from sandbox_statement_faults where channel = ${channel} and day = ${day} order by id`;
       for (const f of faults) {

@@ -1,5 +1,6 @@
 // The HTTP API: createApi(deps) builds the Hono app. One router per resource, zod at the edge,
 // one error mapper, problem+json everywhere, request ids and pino logs that carry ids only.
+import { paymentRoutes, sandboxInsuranceRoutes } from './routes/payments.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -100,7 +101,9 @@ export function createApi(deps: ApiDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/prices', priceRoutes(deps));
   app.route('/v1/guide', guideRoutes(deps));
   app.route('/v1/information-changes', informationChangeRoutes(deps));
+  app.route('/v1/payments', paymentRoutes(deps));
   if (deps.sandboxStatements !== false) app.route('/v1/sandbox/statement-faults', sandboxStatementRoutes(deps));
+  if (deps.insurance && deps.sandboxStatements !== false) app.route('/v1/sandbox/insurance-rules', sandboxInsuranceRoutes(deps));
   if (deps.codecServer) app.route('/codec', codecRoutes(deps.secrets.jwt, deps.codecServer));
   app.route('/v1/stream', streamRoutes(deps, new ChangeFeed(deps.sql, deps.log)));
 

@@ -7,6 +7,7 @@ import type { AuditSubject } from './audit.js';
 import type { TokenKey, User } from './auth.js';
 import type { CodecServerOptions } from './codec.js';
 import type { PrescriptionSigner } from '../activities/signing.js';
+import type { InsuranceGateway } from '../activities/insurance.js';
 
 export interface ApiDeps {
   temporal: Client;
@@ -31,6 +32,8 @@ export interface ApiDeps {
   signer?: PrescriptionSigner;
   /** The hospital's time zone: the days reconciliation counts in (default Asia/Shanghai). */
   hospitalTimezone?: string;
+  /** The medical-insurance gateway (activities/insurance.ts); unset: the insurance routes answer 503. */
+  insurance?: InsuranceGateway;
   /** The sandbox channels' statement faults route (development and tests); off in production. */
   sandboxStatements?: boolean;
   /** Temporal and PostgreSQL reachable. */

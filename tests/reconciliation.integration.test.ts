@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exceptionTaskId } from '../activities/reconciliation.js';
 import { startStack, type Stack } from './support/stack.js';
 import { json, problem } from './support/http.js';
-import { verifiedClinician, verifiedPatient } from './support/people.js';
+import { verifiedClinician } from './support/people.js';
+import { booked } from './support/visits.js';
 
 type Json = Record<string, any>;
 let stack: Stack;
@@ -27,16 +28,7 @@ afterAll(async () => {
 
 /** A registration fee paid yesterday through `channel`: its order id. */
 async function paidYesterday(doctorId: string, channel: 'wechat' | 'alipay'): Promise<string> {
-  const p = await verifiedPatient(stack, admin, { name: '对账患者', phone: '+8613800000091', birthDate: '1966-06-06', sex: 'F' });
-  const token = await stack.token('patient', p.id);
-  const j = await json(await stack.call('POST', '/v1/journeys', { token, body: { patientId: p.id, mode: 'offline', complaint: '高血压，最近头晕' } }), 201);
-  const start = new Date(Date.now() + 3_600_000);
-  const slot = await json(
-    await stack.call('POST', '/v1/slots', { token: admin, body: { doctorId, department: 'cardiology', start: start.toISOString(), end: new Date(start.getTime() + 1_800_000).toISOString(), capacity: 4, mode: 'offline' } }),
-    201,
-  );
-  const booked = await json(await stack.call('POST', `/v1/journeys/${j.id}/appointment`, { token, body: { slotId: slot.id } }), 200);
-  const orderId = booked.payment.orderId as string;
+  const { orderId } = await booked(stack, { admin, doctorId, department: 'cardiology', complaint: '高血压，最近头晕', patient: { name: '对账患者', phone: '+8613800000091', birthDate: '1966-06-06', sex: 'F' } });
   expect((await stack.payWebhook({ orderId, status: 'paid', amount: FEE, paidAt: yesterdayAt10, channel })).status).toBe(204);
   return orderId;
 }

@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
 import { databaseAddress, readiness, reportReachability } from './services.js';
 import { startTracing } from './telemetry.js';
 import { payloadDataConverter } from './codec.js';
-import { apiSecrets, configuredSigner, lazyClient } from './wiring.js';
+import { apiSecrets, configuredInsurance, configuredSigner, lazyClient } from './wiring.js';
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
@@ -25,10 +25,12 @@ const tracing = startTracing(config.tracing, 'carepath-api');
 const addresses = { temporal: config.temporal.address ?? 'localhost:7233', postgres: databaseAddress(config.databaseUrl) };
 const { client, connection } = lazyClient(config.temporal, addresses.temporal, dataConverter, tracing);
 const ready = readiness(sql, connection);
+const insurance = configuredInsurance(config, sql);
 const app = createApi({
   temporal: client,
   hospitalTimezone: config.reconciliation.timezone,
   sandboxStatements: config.env !== 'production',
+  ...(insurance ? { insurance } : {}),
   sql,
   log,
   secrets: apiSecrets(config),

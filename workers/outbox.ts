@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { Sql } from '../activities/db.js';
 import { deliverNotification, type NotifyWebhook } from '../activities/notifications.js';
+import { dispatchReversal, type InsuranceGateway } from '../activities/insurance.js';
 import { tellPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 
 export interface OutboxOptions {
@@ -18,6 +19,8 @@ export interface OutboxOptions {
   webhook?: NotifyWebhook;
   /** The payment provider told of `payment-request` rows (queued only when it wants telling). */
   payments?: PaymentProvider;
+  /** The insurance gateway that reverses `insurance-reversal` rows (an expired order's insured part). */
+  insurance?: InsuranceGateway;
   log: Logger;
   /** Stops the dispatcher when it answers false (the worker has stopped). */
   alive: () => boolean;
@@ -38,9 +41,9 @@ const RENEW_EVERY_MS = 1_000;
 export const retryDelaySeconds = (attempts: number): number => Math.min(2 ** Math.max(attempts, 1), 300);
 
 /** Claims up to `batch` due rows and delivers them, all at once; returns how many it claimed. */
-export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'payments' | 'log' | 'batch'>): Promise<number> {
+export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'payments' | 'insurance' | 'log' | 'batch'>): Promise<number> {
   const lease = LEASE_MS / 1000;
-  const claimed = await o.sql<{ id: string; attempts: number; kind: 'notification' | 'payment-request'; order_id: string | null }[]>`
+  const claimed = await o.sql<{ id: string; attempts: number; kind: 'notification' | 'payment-request' | 'insurance-reversal'; order_id: string | null }[]>`
     update outbox set next_attempt_at = now() + make_interval(secs => ${lease})
     where id in (
       select id from outbox
@@ -69,7 +72,9 @@ export async function dispatchOnce(o: Pick<OutboxOptions, 'sql' | 'webhook' | 'p
           const outcome =
             row.kind === 'payment-request'
               ? await tellPaymentProvider(o.sql, o.payments, row.id, row.order_id!)
-              : await deliverNotification(o.sql, required(o.webhook, 'a notification webhook'), row.id);
+              : row.kind === 'insurance-reversal'
+                ? await dispatchReversal(o.sql, o.insurance, row.id, row.order_id!)
+                : await deliverNotification(o.sql, required(o.webhook, 'a notification webhook'), row.id);
           inHand.delete(row.id);
           o.log.debug({ outboxId: row.id, kind: row.kind, outcome }, 'outbox delivery');
         } catch (err) {

@@ -19,7 +19,7 @@ import { PID_FILE, claimDataDir, portInUse, stopOrphanedDevServer, watchLauncher
 import { registerSearchAttributes, searchAttributesProblem } from './search-attributes.js';
 import { openDatabase, prepareDatabase, readiness } from './services.js';
 import { startTracing, tracingClientInterceptors } from './telemetry.js';
-import { apiSecrets, configuredPartners, configuredSigner, connectWorker, createJourneyWorker, installRuntime, runtimeOptions, temporalConnectionOptions } from './wiring.js';
+import { apiSecrets, configuredInsurance, configuredPartners, configuredSigner, connectWorker, createJourneyWorker, installRuntime, runtimeOptions, temporalConnectionOptions } from './wiring.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /**
@@ -148,6 +148,7 @@ try {
     log,
   };
   const partners = config.sandbox.partners === 'auto' ? { payments: sandboxPaymentProvider(db.sql, sandbox), courier: sandboxCourier(sandbox) } : configuredPartners(config);
+  const insurance = configuredInsurance(config, db.sql);
   const worker = await createJourneyWorker({
     ...(tracing ? { tracing } : {}),
     dataConverter,
@@ -159,6 +160,7 @@ try {
     ...partners,
     facilityWebhookSecret: config.secrets.notifyWebhook,
     reconciliation: config.reconciliation,
+    ...(insurance ? { insurance } : {}),
     ...(notifyWebhook ? { notifyWebhook } : {}),
   });
   const running = worker.run();
@@ -172,6 +174,7 @@ try {
     temporal: client,
     hospitalTimezone: config.reconciliation.timezone,
     sandboxStatements: config.env !== 'production',
+    ...(insurance ? { insurance } : {}),
     ...(config.metrics.token ? { metricsToken: config.metrics.token } : {}),
     ...(tracing ? { tracer: tracing.tracer } : {}),
     sql: db.sql,

@@ -1,5 +1,6 @@
 // Builds the pieces every entry point shares: the Temporal connection and client, the SQL pool, and
 // a worker with its activities. Entry points (worker.ts, api.ts, start.ts) and tests wire from here.
+import { sandboxInsuranceGateway, type InsuranceGateway } from '../activities/insurance.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { IllegalStateError, type DataConverter } from '@temporalio/common';
@@ -145,6 +146,8 @@ export interface WorkerWiring {
   tracing?: Tracing;
   /** The hospital's time zone, and the daily reconciliation's local time (its Schedule is made at start when set). */
   reconciliation?: { at?: string; timezone: string };
+  /** The medical-insurance gateway (`configuredInsurance`): reverses insured parts on refund and expiry. */
+  insurance?: InsuranceGateway;
 }
 
 function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
@@ -158,6 +161,7 @@ function journeyActivities(w: Omit<WorkerWiring, 'connection' | 'namespace'>) {
     facilityWebhookSecret: w.facilityWebhookSecret,
     ...(w.signer ? { signer: w.signer } : {}),
     ...(w.reconciliation ? { hospitalTimezone: w.reconciliation.timezone } : {}),
+    ...(w.insurance ? { insurance: w.insurance } : {}),
     async startJourney(input) {
       try {
         await w.client.workflow.start(PATIENT_JOURNEY_WORKFLOW, {
@@ -207,12 +211,13 @@ export async function createJourneyWorker(w: WorkerWiring): Promise<Worker> {
   });
   const r = w.reconciliation;
   if (r?.at) await ensureReconciliationSchedule(w.client, { at: r.at, timezone: r.timezone, ...(w.taskQueue ? { taskQueue: w.taskQueue } : {}) }, w.log);
-  // Notifications to deliver, or orders to tell a payment provider of: the outbox dispatcher beside the worker.
-  if (w.notifyWebhook || w.payments?.requested) {
+  // Notifications to deliver, orders to tell a payment provider of, insured parts to reverse: the outbox dispatcher beside the worker.
+  if (w.notifyWebhook || w.payments?.requested || w.insurance) {
     startOutboxDispatcher({
       sql: w.sql,
       ...(w.notifyWebhook ? { webhook: w.notifyWebhook } : {}),
       ...(w.payments ? { payments: w.payments } : {}),
+      ...(w.insurance ? { insurance: w.insurance } : {}),
       log: w.log,
       alive: () => !['STOPPING', 'DRAINING', 'DRAINED', 'STOPPED', 'FAILED'].includes(worker.getState()),
     });
@@ -239,6 +244,15 @@ export function configuredSigner(cfg: Pick<Config, 'signingKeys'>, sql: Sql): Pr
  * signing its requests with the secret its webhooks use; otherwise none, and the worker falls back to the
  * development ledger and the courier that tells nobody.
  */
+/**
+ * The medical-insurance gateway: the sandbox (coverage by PUT /v1/sandbox/insurance-rules) outside
+ * production; in production none yet (a provincial gateway's client implements `InsuranceGateway`),
+ * and the insurance routes answer 503.
+ */
+export function configuredInsurance(cfg: Pick<Config, 'env'>, sql: Sql): InsuranceGateway | undefined {
+  return cfg.env === 'production' ? undefined : sandboxInsuranceGateway(sql);
+}
+
 export function configuredPartners(cfg: Pick<Config, 'partners' | 'secrets'>): { payments?: PaymentProvider; courier?: Courier } {
   const { paymentProviderUrl, courierUrl } = cfg.partners;
   return {

@@ -11,7 +11,7 @@ import { searchAttributesProblem } from './search-attributes.js';
 import { databaseAddress, prepareDatabase, untilReachable } from './services.js';
 import { startTracing } from './telemetry.js';
 import { payloadDataConverter } from './codec.js';
-import { configuredPartners, connectClient, connectWorker, createJourneyWorker, installRuntime, runtimeOptions } from './wiring.js';
+import { configuredInsurance, configuredPartners, connectClient, connectWorker, createJourneyWorker, installRuntime, runtimeOptions } from './wiring.js';
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
@@ -39,6 +39,7 @@ if (searchAttributes) {
   log.fatal(searchAttributes);
   process.exit(1);
 }
+const insurance = configuredInsurance(config, sql);
 const worker = await createJourneyWorker({
   dataConverter,
   connection,
@@ -48,6 +49,7 @@ const worker = await createJourneyWorker({
   log,
   facilityWebhookSecret: config.secrets.notifyWebhook,
   reconciliation: config.reconciliation,
+  ...(insurance ? { insurance } : {}),
   // The real payment provider and courier (required in production); else the ledger and the awaiting courier.
   ...configuredPartners(config),
   ...(config.notifyWebhookUrl ? { notifyWebhook: { url: config.notifyWebhookUrl, secret: config.secrets.notifyWebhook } } : {}),

@@ -1,33 +1,25 @@
 // Signed partner webhooks: payments, courier, lab results and facilities' answers to referrals. The
 // signature covers the raw body and is checked before anything else; a bad one is 401 and changes nothing.
 import { createRoute, z } from '@hono/zod-openapi';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
 import { getItem } from '../../activities/items.js';
-import { findOrder, type OrderSubject } from '../../activities/payments.js';
+import { selfPayDue } from '../../activities/insurance.js';
+import { findOrder } from '../../activities/payments.js';
+import { deliverPayment } from '../payment-delivery.js';
 import { findDelivery } from '../../activities/prescriptions.js';
 import { patientExists } from '../../activities/reference.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../activities/signature.js';
 import { recordIdentityVerification } from '../../activities/verification.js';
-import type { latePaymentRefund } from '../../workflows/late-payment.js';
 import {
-  JOURNEY_TASK_QUEUE,
-  LATE_PAYMENT_WORKFLOW,
-  consultationWorkflowId,
   courierUpdate,
   examResultUpdate,
   examWorkflowId,
-  journeyWorkflowId,
-  latePaymentWorkflowId,
-  paymentUpdate,
   prescriptionWorkflowId,
   referralAttendedUpdate,
   referralResponseUpdate,
   referralWorkflowId,
   type CourierReport,
   type ExamSnapshot,
-  type LatePaymentInput,
-  type PaymentReceived,
   type ReferralSnapshot,
 } from '../../workflows/definitions.js';
 import { auditSubject } from '../audit.js';
@@ -35,14 +27,6 @@ import { jsonBody, newRouter, problems } from '../openapi.js';
 import { ApiProblem, isWorkflowClosed, itemClosed, notFound, problemResponse, unprocessable } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps, AppEnv } from '../types.js';
-
-/** The workflow that waits for an order's payment: its subject's (journey, prescription or exam). */
-const PAYMENT_WORKFLOW: Record<OrderSubject['type'], (id: string) => string> = {
-  journey: journeyWorkflowId,
-  prescription: prescriptionWorkflowId,
-  exam: examWorkflowId,
-  consultation: consultationWorkflowId,
-};
 
 /** Checks the partner's signature; once it holds, the partner is the request's actor (api/audit.ts). */
 function signed(secret: string, partner: string): MiddlewareHandler<AppEnv> {
@@ -67,28 +51,6 @@ export function webhookRoutes(deps: ApiDeps) {
   /** Every call into the engine has a deadline: a stalled engine is a 503 (the partner retries), not a hung request. */
   const engine = <R>(fn: () => Promise<R>): Promise<R> => deps.temporal.withDeadline(Date.now() + (deps.engineTimeoutMs ?? 30_000), fn);
 
-  /**
-   * Starts latePaymentRefund for the order, or joins the one already running, and waits for its
-   * result: it has refunded the order and projected it by then. One that has already completed is
-   * refused as already started; its result is at hand.
-   */
-  async function refundLatePayment(paid: LatePaymentInput): Promise<void> {
-    const workflowId = latePaymentWorkflowId(paid.orderId);
-    const handle = await deps.temporal.workflow
-      .start<typeof latePaymentRefund>(LATE_PAYMENT_WORKFLOW, {
-        taskQueue: JOURNEY_TASK_QUEUE,
-        workflowId,
-        args: [paid],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      })
-      .catch((err: unknown) => {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) return deps.temporal.workflow.getHandle<typeof latePaymentRefund>(workflowId);
-        throw err;
-      });
-    await handle.result();
-  }
-
   r.openapi(
     createRoute({
       method: 'post',
@@ -108,24 +70,14 @@ export function webhookRoutes(deps: ApiDeps) {
       auditSubject(c, { resource: `order:${p.orderId}` });
       const order = await findOrder(deps.sql, p.orderId);
       if (!order) throw notFound('order');
-      if (p.amount !== order.amount) throw unprocessable('amount-mismatch', `the order is for ${order.amount} fen, not ${p.amount}`);
+      // Of an order whose medical-insurance part has settled, the provider takes the self-paid rest.
+      const due = await selfPayDue(deps.sql, p.orderId, order.amount, p.status === 'paid' && order.status === 'pending' ? p.amount : undefined);
+      if (due === 'settling') throw new ApiProblem(503, 'insurance-settling', 'Service unavailable', "the order's insured part is being settled: try again in a moment");
+      if (p.amount !== due.due) throw unprocessable('amount-mismatch', `the order is for ${due.due} fen${due.due === order.amount ? '' : ` after insurance (of ${order.amount})`}, not ${p.amount}`);
       const { subject } = order;
       c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, subjectType: subject.type, subjectId: subject.id, status: p.status }, 'payment webhook');
       if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
-      const payment: PaymentReceived = { orderId: p.orderId, amount: p.amount, paidAt: p.paidAt, channel: p.channel };
-      // Both answers come once the payment is projected, so a GET right after the 204 shows it.
-      await engine(async () => {
-        try {
-          const handle = deps.temporal.workflow.getHandle(PAYMENT_WORKFLOW[subject.type](subject.id));
-          const taken = await handle.executeUpdate(paymentUpdate, { args: [payment] });
-          c.get('log').info({ orderId: p.orderId, outcome: taken.outcome }, 'payment taken');
-        } catch (err) {
-          if (!isWorkflowClosed(err)) throw err;
-          // The subject's workflow has closed (a lapsed or cancelled journey, an expired or cancelled
-          // prescription or exam): refund the money durably, and answer once it is refunded.
-          await refundLatePayment({ orderId: p.orderId, paidAt: p.paidAt, channel: p.channel });
-        }
-      });
+      await deliverPayment(deps, order, { orderId: p.orderId, amount: order.amount, paidAt: p.paidAt, channel: p.channel }, c.get('log'));
       return c.body(null, 204);
     },
   );

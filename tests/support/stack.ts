@@ -17,6 +17,7 @@ import { createLogger } from '../../workers/logger.js';
 import { readiness } from '../../workers/services.js';
 import { TRACING_WORKFLOW_MODULES, tracingClientInterceptors, type Tracing } from '../../workers/telemetry.js';
 import { createJourneyWorker } from '../../workers/wiring.js';
+import { sandboxInsuranceGateway } from '../../activities/insurance.js';
 import { createSql } from '../../activities/db.js';
 import { TEST_DATABASE_URL, testDb, type TestDb } from './db.js';
 import { forward, freePort } from './ports.js';
@@ -193,6 +194,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       log,
       notifyWebhook,
       facilityWebhookSecret: SECRETS.notifyWebhook,
+      insurance: sandboxInsuranceGateway(sql),
       ...partners,
       bundle: { code },
       ...(opts.tracing ? { tracing: opts.tracing } : {}),
@@ -209,6 +211,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       sql,
       log,
       secrets: SECRETS,
+      insurance: sandboxInsuranceGateway(sql),
       ...(opts.engineTimeoutMs ? { engineTimeoutMs: opts.engineTimeoutMs } : {}),
       ...(opts.web ? { web: opts.web } : {}),
       ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
