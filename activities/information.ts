@@ -96,40 +96,46 @@ export async function getDrugInformation(sql: Sql, code: string): Promise<(Parti
   };
 }
 
-/** Appends one admin edit to the history, in the edit's transaction. */
-async function recordChange(tx: Sql, c: { kind: string; key: string; version: number; data: unknown; by: string }): Promise<void> {
-  await tx`insert into information_changes (kind, key, version, data, changed_by) values (${c.kind}, ${c.key}, ${c.version}, ${tx.json(c.data as never)}, ${c.by})`;
+/**
+ * One admin edit: `write` stores it in a transaction and answers the row's new version (none: no such
+ * row), and the edit, with what it set, who and that version, is appended to information_changes in
+ * the same transaction.
+ */
+async function versionedEdit(
+  sql: Sql,
+  change: { kind: string; key: string; data: unknown; by: string },
+  write: (tx: Sql) => Promise<{ version: number }[]>,
+): Promise<number | undefined> {
+  return sql.begin(async (raw) => {
+    const tx = raw as unknown as Sql;
+    const [row] = await write(tx);
+    if (!row) return undefined;
+    await tx`insert into information_changes (kind, key, version, data, changed_by) values (${change.kind}, ${change.key}, ${row.version}, ${tx.json(change.data as never)}, ${change.by})`;
+    return row.version;
+  }) as Promise<number | undefined>;
 }
 
 /** An admin's edit of a drug's information: the next version, and its history row. Undefined for an unknown drug. */
 export async function setDrugInformation(sql: Sql, code: string, info: DrugInformationInput, by: string): Promise<number | undefined> {
-  return sql.begin(async (raw) => {
-    const tx = raw as unknown as Sql;
+  return versionedEdit(sql, { kind: 'drug-information', key: code, data: info, by }, async (tx) => {
     const [drug] = await tx`select code from drugs where code = ${code} for update`;
-    if (!drug) return undefined;
-    const [row] = await tx<{ version: number }[]>`
+    if (!drug) return [];
+    return tx<{ version: number }[]>`
       insert into drug_information (code, usage, contraindications, leaflet, updated_by)
       values (${code}, ${tx.json(info.usage as never)}, ${tx.json(info.contraindications as never)}, ${tx.json(info.leaflet as never)}, ${by})
       on conflict (code) do update set usage = excluded.usage, contraindications = excluded.contraindications, leaflet = excluded.leaflet,
         version = drug_information.version + 1, updated_at = now(), updated_by = excluded.updated_by
       returning version`;
-    await recordChange(tx, { kind: 'drug-information', key: code, version: row!.version, data: info, by });
-    return row!.version;
-  }) as Promise<number | undefined>;
+  });
 }
 
 /** An admin's new price for a drug (per unit) or an exam: kept across restarts (the seed no longer resets it). */
 export async function setPrice(sql: Sql, kind: 'drug' | 'exam', code: string, amount: number, by: string): Promise<number | undefined> {
-  return sql.begin(async (raw) => {
-    const tx = raw as unknown as Sql;
-    const rows =
-      kind === 'drug'
-        ? await tx<{ version: number }[]>`update drugs set unit_price = ${amount}, price_version = price_version + 1 where code = ${code} returning price_version as version`
-        : await tx<{ version: number }[]>`update exam_catalogue set price = ${amount}, price_version = price_version + 1 where code = ${code} returning price_version as version`;
-    if (!rows[0]) return undefined;
-    await recordChange(tx, { kind: `${kind}-price`, key: code, version: rows[0].version, data: { amount }, by });
-    return rows[0].version;
-  }) as Promise<number | undefined>;
+  return versionedEdit(sql, { kind: `${kind}-price`, key: code, data: { amount }, by }, (tx) =>
+    kind === 'drug'
+      ? tx<{ version: number }[]>`update drugs set unit_price = ${amount}, price_version = price_version + 1 where code = ${code} returning price_version as version`
+      : tx<{ version: number }[]>`update exam_catalogue set price = ${amount}, price_version = price_version + 1 where code = ${code} returning price_version as version`,
+  );
 }
 
 export interface GuideDepartment {
@@ -159,33 +165,29 @@ export async function getGuide(sql: Sql): Promise<{ departments: (GuideDepartmen
 
 /** An admin's edit of a department's entry (a new one is added at the end): its version. */
 export async function setGuideDepartment(sql: Sql, d: GuideDepartment, by: string): Promise<number> {
-  return sql.begin(async (raw) => {
-    const tx = raw as unknown as Sql;
+  return (await versionedEdit(sql, { kind: 'guide-department', key: d.code, data: d, by }, (tx) => {
     const j = (v: unknown) => tx.json(v as never);
-    const [row] = await tx<{ version: number }[]>`
+    return tx<{ version: number }[]>`
       insert into guide_departments (code, position, name, building, floor, location, hours, updated_by)
       values (${d.code}, (select coalesce(max(position), 0) + 1 from guide_departments), ${j(d.name)}, ${j(d.building)}, ${d.floor}, ${j(d.location)}, ${j(d.hours)}, ${by})
       on conflict (code) do update set name = excluded.name, building = excluded.building, floor = excluded.floor, location = excluded.location,
         hours = excluded.hours, version = guide_departments.version + 1, updated_at = now(), updated_by = excluded.updated_by
       returning version`;
-    await recordChange(tx, { kind: 'guide-department', key: d.code, version: row!.version, data: d, by });
-    return row!.version;
-  }) as Promise<number>;
+  }))!;
 }
 
 /** An admin's edit of a procedure (a new one is added at the end): its version. */
 export async function setGuideProcedure(sql: Sql, p: GuideProcedure, by: string): Promise<number> {
-  return sql.begin(async (raw) => {
-    const tx = raw as unknown as Sql;
-    const [row] = await tx<{ version: number }[]>`
+  return (await versionedEdit(
+    sql,
+    { kind: 'guide-procedure', key: p.code, data: p, by },
+    (tx) => tx<{ version: number }[]>`
       insert into guide_procedures (code, position, title, steps, updated_by)
       values (${p.code}, (select coalesce(max(position), 0) + 1 from guide_procedures), ${tx.json(p.title as never)}, ${tx.json(p.steps as never)}, ${by})
       on conflict (code) do update set title = excluded.title, steps = excluded.steps,
         version = guide_procedures.version + 1, updated_at = now(), updated_by = excluded.updated_by
-      returning version`;
-    await recordChange(tx, { kind: 'guide-procedure', key: p.code, version: row!.version, data: p, by });
-    return row!.version;
-  }) as Promise<number>;
+      returning version`,
+  ))!;
 }
 
 export interface InformationChange {

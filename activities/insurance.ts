@@ -41,7 +41,7 @@ export interface InsuranceGateway {
   /** Settles the insured part; throws InsuranceRefused('reversed') when the order was reversed first. */
   settle(r: { orderId: string; preSettlementId: string; insured: number }): Promise<{ settlementId: string; settledAt: string }>;
   /** Reverses the order's settlement (none yet: nothing is settled for it afterwards). */
-  reverse(r: { orderId: string; reason: string }): Promise<{ reversalId: string }>;
+  reverse(r: { orderId: string; reason: string }): Promise<{ reversalId: string; reversedAt: string }>;
   /** The gateway's lines for the hospital's local day (reconciliation). */
   statement?(day: string, timezone: string): Promise<{ kind: 'payment' | 'refund'; orderId: string; amount: number; at: string }[]>;
 }
@@ -119,7 +119,8 @@ export function sandboxInsuranceGateway(sql: Sql): InsuranceGateway {
           values ('reversal', ${r.orderId}, ${reference('rev', r.orderId)},
                   coalesce((select amount from sandbox_insurance_ledger where kind = 'settlement' and order_id = ${r.orderId}), 0))
           on conflict do nothing`;
-        return { reversalId: reference('rev', r.orderId) };
+        const [row] = await tx<{ reference: string; at: Date }[]>`select reference, at from sandbox_insurance_ledger where kind = 'reversal' and order_id = ${r.orderId}`;
+        return { reversalId: row!.reference, reversedAt: iso(row!.at)! };
       });
     },
     async statement(day, timezone) {
@@ -145,6 +146,8 @@ export interface InsuranceSettlement {
   settledAt?: string;
   reversedAt?: string;
   reversalReason?: string;
+  /** Whether the insured part counts toward the order's payment (false: the provider took the whole amount, and it was reversed). */
+  counted: boolean;
 }
 
 interface SettlementRow {
@@ -160,6 +163,7 @@ interface SettlementRow {
   settled_at: Date | null;
   reversed_at: Date | null;
   reversal_reason: string | null;
+  counted: boolean;
 }
 
 const view = (r: SettlementRow): InsuranceSettlement => ({
@@ -173,6 +177,7 @@ const view = (r: SettlementRow): InsuranceSettlement => ({
   ...(r.settled_at ? { settledAt: iso(r.settled_at)! } : {}),
   ...(r.reversed_at ? { reversedAt: iso(r.reversed_at)! } : {}),
   ...(r.reversal_reason ? { reversalReason: r.reversal_reason } : {}),
+  counted: r.counted,
 });
 
 async function settlementRow(sql: Sql, orderId: string): Promise<SettlementRow | undefined> {
@@ -203,7 +208,9 @@ export async function preSettle(sql: Sql, gateway: InsuranceGateway, orderId: st
     select p.status, p.amount, invoice_items(p) as items from payments p where p.order_id = ${orderId}`;
   if (!order || order.status !== 'pending') throw new SettlementRefused('order-not-pending', `the order is ${order?.status ?? 'unknown'}, not pending`);
   const now = await settlementRow(sql, orderId);
-  if (now && now.status !== 'pre-settled' && now.status !== 'voided') throw new SettlementRefused('insurance-settled', `the insured part is ${now.status}`);
+  // Voided: the order was paid in full (or claimed for it by the provider's payment) meanwhile.
+  if (now?.status === 'voided') throw new SettlementRefused('order-not-pending', 'the order is being paid in full');
+  if (now && now.status !== 'pre-settled') throw new SettlementRefused('insurance-settled', `the insured part is ${now.status}`);
   const items = (order.items ?? []).map((i) => ({ kind: i.kind, code: i.code, name: i.name, amount: i.amount }));
   if (items.length === 0) throw new SettlementRefused('no-items', 'the order has nothing insurance could cover');
   let pre: PreSettlement;
@@ -219,9 +226,9 @@ export async function preSettle(sql: Sql, gateway: InsuranceGateway, orderId: st
     values (${orderId}, 'pre-settled', ${order.amount}, ${insured}, ${order.amount - insured}, ${sql.json(pre.items as never)}, ${pre.preSettlementId})
     on conflict (order_id) do update set status = 'pre-settled', total = excluded.total, insured = excluded.insured, self = excluded.self,
       items = excluded.items, pre_settlement_id = excluded.pre_settlement_id, pre_settled_at = now()
-    where insurance_settlements.status in ('pre-settled', 'voided')
+    where insurance_settlements.status = 'pre-settled'
     returning *`;
-  if (!row) throw new SettlementRefused('insurance-settled', 'the insured part was settled meanwhile');
+  if (!row) throw new SettlementRefused('order-not-pending', 'the order was paid in full or settled meanwhile');
   return view(row);
 }
 
@@ -252,24 +259,62 @@ export async function settle(sql: Sql, gateway: InsuranceGateway, orderId: strin
     await sql`update insurance_settlements set status = 'reversed', reversed_at = coalesce(reversed_at, now()) where order_id = ${orderId} and status = 'settling'`;
     throw new SettlementRefused('order-not-pending', 'the order expired before its insured part settled');
   }
+  // Recorded even when the order was reversed meanwhile (it expired): the gateway settled it, and the
+  // reversal paid it back; reconciliation sees both.
   const [done] = await sql<SettlementRow[]>`
-    update insurance_settlements set status = 'settled', settlement_id = ${settled.settlementId}, settled_at = ${settled.settledAt}
-    where order_id = ${orderId} and status = 'settling' returning *`;
-  return { settlement: view(done ?? (await settlementRow(sql, orderId))!), settledNow: done !== undefined };
+    update insurance_settlements set status = case when status = 'settling' then 'settled' else status end,
+      settlement_id = ${settled.settlementId}, settled_at = ${settled.settledAt}
+    where order_id = ${orderId} and settled_at is null returning *`;
+  if (done?.status === 'settled') {
+    // A provider told of the order (its prepay order) is told again: it is to take the self-paid part now.
+    await sql`
+      insert into outbox (id, via, kind, order_id)
+      select ${`payment:${orderId}:after-insurance`}, 'dispatcher', 'payment-request', ${orderId}
+      where exists (select 1 from outbox where id = ${`payment:${orderId}`})
+      on conflict (id) do nothing`;
+  }
+  const after = done ?? (await settlementRow(sql, orderId))!;
+  if (after.status !== 'settled') throw new SettlementRefused('order-not-pending', 'the order expired while its insured part settled: it was reversed');
+  return { settlement: view(after), settledNow: done !== undefined };
 }
 
 /**
- * The amount the payment webhook must carry for the order: its self-paid part once insurance has
- * settled, else the whole amount (and a pre-settlement is voided when `reported`, a payment of a pending
- * order, is the whole amount: the insured part can then no longer be settled).
- * `settling`: the insured part is being settled right now; the provider is to retry.
+ * The amount the payment webhook must carry for a payment of the order, and what it does to the
+ * order's insured part. `reported` is the amount of a payment of a pending or expired order (undefined
+ * for a failed one or a repeat):
+ * - nothing settled: the whole amount; a payment of it voids a pre-settlement (or claims the order
+ *   with a voided row when none was asked for), so insurance can no longer settle an order paid in full;
+ * - settled: the self-paid part; a payment of the whole amount after all is taken, and the insured
+ *   part reversed as the excess (it no longer counts toward the order);
+ * - reversed after it settled (the order expired): the self-paid part the patient was told of, or the
+ *   whole amount (the insured part then counts no more: the late refund pays all of it back);
+ * - `settling`: the insured part is being settled right now; the provider is to retry.
  */
-export async function selfPayDue(sql: Sql, orderId: string, total: number, reported?: number): Promise<{ due: number } | 'settling'> {
+export async function selfPayDue(sql: Sql, gateway: InsuranceGateway | undefined, orderId: string, total: number, reported?: number): Promise<{ due: number } | 'settling'> {
   for (;;) {
     const row = await settlementRow(sql, orderId);
-    if (!row || row.status === 'voided' || row.status === 'reversed') return { due: total };
+    if (!row) {
+      if (reported !== total) return { due: total };
+      const [claimed] = await sql`
+        insert into insurance_settlements (order_id, status, total, insured, self, items, pre_settlement_id)
+        values (${orderId}, 'voided', ${total}, 0, ${total}, '[]', '') on conflict (order_id) do nothing returning order_id`;
+      if (claimed) return { due: total };
+      continue; // pre-settled meanwhile
+    }
+    if (row.status === 'voided') return { due: total };
     if (row.status === 'settling') return 'settling';
-    if (row.status === 'settled') return { due: row.self };
+    if (row.status === 'reversed') {
+      if (!row.settled_at || !row.counted || row.self === total) return { due: total };
+      if (reported !== total) return { due: row.self };
+      // The whole amount paid late for an order whose insured part was reversed: it counts no more.
+      await sql`update insurance_settlements set counted = false where order_id = ${orderId} and status = 'reversed'`;
+      return { due: total };
+    }
+    if (row.status === 'settled') {
+      if (reported !== total || row.self === total || !gateway) return { due: row.self };
+      await reverseInsured(sql, gateway, orderId, 'paid-in-full', { uncount: true });
+      return { due: total };
+    }
     if (reported !== total) return { due: total };
     const [voided] = await sql`update insurance_settlements set status = 'voided' where order_id = ${orderId} and status = 'pre-settled' returning order_id`;
     if (voided) return { due: total };
@@ -278,24 +323,26 @@ export async function selfPayDue(sql: Sql, orderId: string, total: number, repor
 
 /**
  * Reverses the order's insured part through the gateway, once: a settled one (or one cut short while
- * settling, which the gateway then never settles). Returns the amount reversed (0 when none was settled).
+ * settling, which the gateway then never settles). `uncount`: it no longer counts toward the order (the
+ * provider took the whole amount). Returns the amount reversed that counted toward the order.
  */
-export async function reverseInsured(sql: Sql, gateway: InsuranceGateway, orderId: string, reason: string): Promise<number> {
+export async function reverseInsured(sql: Sql, gateway: InsuranceGateway, orderId: string, reason: string, o: { uncount?: boolean } = {}): Promise<number> {
   const row = await settlementRow(sql, orderId);
   if (!row) return 0;
-  if (row.status === 'reversed') return row.settled_at ? row.insured : 0;
+  if (row.status === 'reversed') return row.settled_at && row.counted ? row.insured : 0;
   if (row.status !== 'settled' && row.status !== 'settling') return 0;
-  const { reversalId } = await gateway.reverse({ orderId, reason });
+  const { reversalId, reversedAt } = await gateway.reverse({ orderId, reason });
   await sql`
-    update insurance_settlements set status = 'reversed', reversal_id = ${reversalId}, reversal_reason = ${reason}, reversed_at = now()
+    update insurance_settlements set status = 'reversed', reversal_id = ${reversalId}, reversal_reason = ${reason}, reversed_at = ${reversedAt},
+      counted = counted and ${!o.uncount}
     where order_id = ${orderId} and status in ('settled', 'settling')`;
-  return row.settled_at ? row.insured : 0;
+  return row.settled_at && !o.uncount ? row.insured : 0;
 }
 
-/** The insured part settled for the order (0 when none). */
+/** The part of the order medical insurance paid (db/migrations/021_insurance.sql `insured_part`): 0 when none. */
 export async function settledInsured(sql: Sql, orderId: string): Promise<number> {
-  const [row] = await sql<{ insured: number }[]>`select insured from insurance_settlements where order_id = ${orderId} and settled_at is not null`;
-  return row?.insured ?? 0;
+  const [row] = await sql<{ insured: number }[]>`select insured_part(${orderId}) as insured`;
+  return row!.insured;
 }
 
 /**

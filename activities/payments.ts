@@ -80,7 +80,9 @@ export async function markPayment(
       paid_at = coalesce(${r.paidAt ?? null}::timestamptz, paid_at), channel = coalesce(${r.channel ?? null}, channel)
     where order_id = ${r.orderId} and status = 'pending' returning order_id`;
   // In the same transaction: its medical-insurance part voided or queued for reversal (activities/insurance.ts).
-  if (moved) await onOrderClosed(sql, r.orderId, r.status);
+  // Also when the order had moved already: a retried activity whose first attempt was cut short between
+  // the two (outside a transaction) still does it; it is idempotent.
+  if (moved || (await sql`select 1 from payments where order_id = ${r.orderId} and status = ${r.status}`).length > 0) await onOrderClosed(sql, r.orderId, r.status);
 }
 
 /**
@@ -103,7 +105,8 @@ export async function tellPaymentProvider(sql: Sql, provider: PaymentProvider | 
     const order = await findOrder(sql, orderId);
     if (!order) throw new Error(`outbox: no order ${orderId}`);
     if (!provider?.requested) throw new Error('outbox: no payment provider configured to tell');
-    await provider.requested({ orderId, amount: order.amount, dueBy: order.dueBy });
+    // What the provider is to take: the self-paid part once medical insurance has settled its part.
+    await provider.requested({ orderId, amount: order.amount - (await settledInsured(sql, orderId)), dueBy: order.dueBy });
   });
   return told ? 'told' : 'already-told';
 }
@@ -302,7 +305,7 @@ export async function paymentDetail(sql: Sql, orderId: string): Promise<PaymentD
   const [{ patient_id: patientId } = { patient_id: null }] = await sql<{ patient_id: string | null }[]>`
     select invoice_patient(p) as patient_id from payments p where p.order_id = ${orderId}`;
   const insurance = await findSettlement(sql, orderId);
-  const split = insurance && insurance.status !== 'voided' && !(insurance.status === 'reversed' && !insurance.settledAt);
+  const split = insurance && insurance.counted && insurance.status !== 'voided' && !(insurance.status === 'reversed' && !insurance.settledAt);
   const self: PaymentPart = { payer: 'self', amount: split ? insurance.self : order.amount, status: order.status, ...(order.channel ? { channel: order.channel } : {}) };
   const parts: PaymentPart[] = split ? [{ payer: 'insurance', amount: insurance.insured, status: insurance.status as 'settled' }, self] : [self];
   const due = order.status !== 'pending' ? 0 : insurance?.status === 'settled' || insurance?.status === 'settling' ? insurance.self : order.amount;

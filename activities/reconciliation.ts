@@ -89,9 +89,8 @@ const lines = (rows: LineRow[]): SettlementLine[] => rows.map((r) => ({ kind: r.
 async function providerLines(sql: Sql, channel: SettlementChannelName, day: string, timezone: string): Promise<SettlementLine[]> {
   const { from, to } = dayBounds(sql, day, timezone);
   return lines(await sql<LineRow[]>`
-    select 'payment' as kind, p.order_id, p.amount - coalesce(s.insured, 0) as amount, p.paid_at as at
-    from payments p left join insurance_settlements s on s.order_id = p.order_id and s.settled_at is not null
-    where p.channel = ${channel} and p.status in ('paid', 'refunded') and p.paid_at >= ${from} and p.paid_at < ${to} and p.amount - coalesce(s.insured, 0) > 0
+    select 'payment' as kind, p.order_id, p.amount - insured_part(p.order_id) as amount, p.paid_at as at from payments p
+    where p.channel = ${channel} and p.status in ('paid', 'refunded') and p.paid_at >= ${from} and p.paid_at < ${to} and p.amount - insured_part(p.order_id) > 0
     union all
     select 'refund', r.order_id, r.amount, r.created_at from refunds r join payments p using (order_id)
     where p.channel = ${channel} and r.created_at >= ${from} and r.created_at < ${to}

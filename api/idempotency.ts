@@ -14,6 +14,7 @@ import type { Sql } from '../activities/db.js';
 import { ApiProblem, conflict, problemResponse, unprocessable } from './problems.js';
 import { IDEMPOTENCY_KEY } from './schemas.js';
 import type { AppEnv } from './types.js';
+import { actorName } from '../workflows/definitions.js';
 
 /**
  * The id a POST under an Idempotency-Key creates (a UUID, version 8, name-based, from the caller and
@@ -48,7 +49,7 @@ export function idempotent(sql: Sql, engineTimeoutMs = 30_000): MiddlewareHandle
     // The caller: the token's user, or the partner whose signature held (an institution's intake).
     const user = c.get('user') as AppEnv['Variables']['user'] | undefined;
     const partner = c.get('partner');
-    const caller = user ? `${user.role}:${user.id}` : partner ? `partner:${partner}` : undefined;
+    const caller = user ? actorName(user) : partner ? `partner:${partner}` : undefined;
     if (caller === undefined) return next();
     // The body through Hono's cache: a middleware before this one (a partner's signature check) may have read it.
     const raw = await c.req.arrayBuffer();

@@ -44,6 +44,12 @@ export const INT4_MAX = 2_147_483_647;
 const inCareEra = (iso: string): boolean => iso >= '1900' && iso < '3000';
 /** "Not in the future" for a calendar date: compared with today where the day is furthest ahead (UTC+14). */
 const notAfterToday = (d: string): boolean => d <= new Date(Date.now() + 14 * 3_600_000).toISOString().slice(0, 10);
+/** A calendar day, YYYY-MM-DD, that exists (a hospital's local day: reconciliation). */
+export const Day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date, YYYY-MM-DD')
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'a real date')
+  .openapi({ example: '2026-11-29' });
 export const Timestamp = z.iso
   .datetime({ offset: true })
   .refine(inCareEra, 'a time between the years 1900 and 2999')

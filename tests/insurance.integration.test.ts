@@ -53,9 +53,9 @@ describe('a registration fee split between medical insurance and WeChat Pay', ()
     expect((await json(await stack.call('POST', `/v1/payments/${orderId}/insurance/settlement`, { token }), 200)).insurance.settledAt).toBe(settled.insurance.settledAt);
     expect(await stack.db.sql`select kind, amount from sandbox_insurance_ledger where order_id = ${orderId}`).toEqual([{ kind: 'settlement', amount: 750 }]);
 
-    // The provider must take the self-paid 750 fen now, not the whole fee.
+    // The provider takes the self-paid 750 fen now: another amount is refused.
     const paidAt = new Date().toISOString();
-    expect((await problem(await stack.payWebhook({ orderId, status: 'paid', amount: FEE, paidAt, channel: 'wechat' }), 422)).type).toMatch(/amount-mismatch$/);
+    expect((await problem(await stack.payWebhook({ orderId, status: 'paid', amount: 700, paidAt, channel: 'wechat' }), 422)).detail).toContain('750 fen after insurance');
     expect((await stack.payWebhook({ orderId, status: 'paid', amount: 750, paidAt, channel: 'wechat' })).status).toBe(204);
     const journey = await json(await stack.call('GET', `/v1/journeys/${journeyId}`, { token }), 200);
     expect(journey.payment).toMatchObject({ orderId, amount: FEE, status: 'paid' });
@@ -107,6 +107,24 @@ describe('a registration fee split between medical insurance and WeChat Pay', ()
     } finally {
       await json(await stack.call('PUT', '/v1/sandbox/insurance-rules', { token: admin, body: DEFAULT_COVERAGE_RULES }), 200);
     }
+  });
+
+  it('the whole fee taken by the provider after insurance settled: the insured part is reversed, the provider part refunded whole on cancellation', async () => {
+    const { token, journeyId, orderId } = await bookedFee();
+    await json(await stack.call('POST', `/v1/payments/${orderId}/insurance/pre-settlement`, { token }), 200);
+    await json(await stack.call('POST', `/v1/payments/${orderId}/insurance/settlement`, { token }), 200);
+    expect((await stack.payWebhook({ orderId, status: 'paid', amount: FEE, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
+    expect(await json(await stack.call('GET', `/v1/payments/${orderId}`, { token }), 200)).toMatchObject({
+      status: 'paid',
+      parts: [{ payer: 'self', amount: FEE, status: 'paid', channel: 'wechat' }],
+      insurance: { status: 'reversed', reversalReason: 'paid-in-full', counted: false },
+    });
+    await json(await stack.call('POST', `/v1/journeys/${journeyId}/cancel`, { token, body: { reason: '改期' } }), 200);
+    expect(await stack.db.sql`select amount from refunds where order_id = ${orderId}`).toEqual([{ amount: FEE }]);
+    expect(await stack.db.sql`select kind, amount from sandbox_insurance_ledger where order_id = ${orderId} order by kind`).toEqual([
+      { kind: 'reversal', amount: 750 },
+      { kind: 'settlement', amount: 750 },
+    ]);
   });
 
   it("reconciles the day's insurance channel against the gateway's books: a dropped line becomes one finance exception", async () => {

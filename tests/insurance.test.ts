@@ -11,13 +11,14 @@ import {
   cover,
   findSettlement,
   preSettle,
+  reverseInsured,
   sandboxInsuranceGateway,
   selfPayDue,
   setCoverageRules,
   settle,
   type InsuranceGateway,
 } from '../activities/insurance.js';
-import { markPayment, paymentDetail, refundClosedJourneyPayment, refundPayment, type PaymentProvider } from '../activities/payments.js';
+import { markPayment, paymentDetail, refundClosedJourneyPayment, refundPayment, storeOrder, tellPaymentProvider, type PaymentProvider } from '../activities/payments.js';
 import { carepathLines, matchStatement, plantStatementFault, sandboxSettlementChannel } from '../activities/reconciliation.js';
 import { dispatchOnce } from '../workers/outbox.js';
 import { testDb, type TestDb } from './support/db.js';
@@ -69,6 +70,16 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** Runs the outbox dispatcher until nothing is due (at most 10 rounds). */
+async function dispatchAll(gateway: InsuranceGateway): Promise<void> {
+  const log = createLogger('silent');
+  for (let round = 0; round < 10; round++) {
+    await db.sql`update outbox set next_attempt_at = now() where delivered_at is null and kind = 'insurance-reversal'`;
+    if ((await dispatchOnce({ sql: db.sql, insurance: gateway, log })) === 0) return;
+  }
+  throw new Error('the outbox still has due rows after 10 rounds');
+}
+
 async function order(orderId: string, amount: number, subject: { type: string; id: string } = { type: 'journey', id: 'j-ins' }): Promise<void> {
   await db.sql`
     insert into payments (order_id, journey_id, subject_type, subject_id, amount, status, due_by)
@@ -109,11 +120,11 @@ describe('a split order', () => {
       ['metformin-500mg', 1680, 1344],
     ]);
     // Before settlement the provider is to take the whole amount.
-    expect(await selfPayDue(db.sql, 'rx-ins-pay', total)).toEqual({ due: total });
+    expect(await selfPayDue(db.sql, gateway, 'rx-ins-pay', total)).toEqual({ due: total });
     expect((await settle(db.sql, gateway, 'rx-ins-pay')).settledNow).toBe(true);
     expect((await settle(db.sql, gateway, 'rx-ins-pay')).settledNow).toBe(false);
     expect(gateway.calls.settle).toEqual(['rx-ins-pay']);
-    expect(await selfPayDue(db.sql, 'rx-ins-pay', total, 756)).toEqual({ due: 756 });
+    expect(await selfPayDue(db.sql, gateway, 'rx-ins-pay', total, 756)).toEqual({ due: 756 });
     expect((await paymentDetail(db.sql, 'rx-ins-pay'))!).toMatchObject({
       due: 756,
       parts: [
@@ -202,12 +213,8 @@ describe('an order that expires unpaid with its insured part settled', () => {
     await settle(db.sql, gateway, 'j-ins-exp');
     await db.sql.begin((tx) => markPayment(tx as never, { orderId: 'j-ins-exp', status: 'expired' }));
     expect(await db.sql`select kind, order_id from outbox where id = 'insurance-reversal:j-ins-exp'`).toEqual([{ kind: 'insurance-reversal', order_id: 'j-ins-exp' }]);
-    const log = createLogger('silent');
-    while ((await db.sql`select 1 from outbox where id = 'insurance-reversal:j-ins-exp' and delivered_at is null`).length > 0) {
-      await db.sql`update outbox set next_attempt_at = now() where id = 'insurance-reversal:j-ins-exp'`;
-      await dispatchOnce({ sql: db.sql, insurance: gateway, log });
-    }
-    await dispatchOnce({ sql: db.sql, insurance: gateway, log });
+    await dispatchAll(gateway);
+    await dispatchAll(gateway);
     expect(gateway.calls.reverse).toEqual(['j-ins-exp']);
     expect(await findSettlement(db.sql, 'j-ins-exp')).toMatchObject({ status: 'reversed', reversalReason: 'expired', insured: 750 });
     expect(await db.sql`select amount from sandbox_insurance_ledger where kind = 'reversal' and order_id = 'j-ins-exp'`).toEqual([{ amount: 750 }]);
@@ -230,7 +237,7 @@ describe('an order that expires unpaid with its insured part settled', () => {
     await preSettle(db.sql, gateway, 'j-ins-cut', 'p-ins');
     // A settlement cut short after it was marked settling, before the gateway was asked.
     await db.sql`update insurance_settlements set status = 'settling' where order_id = 'j-ins-cut'`;
-    expect(await selfPayDue(db.sql, 'j-ins-cut', 1500, 1500)).toBe('settling');
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-cut', 1500, 1500)).toBe('settling');
     await gateway.reverse({ orderId: 'j-ins-cut', reason: 'expired' });
     await expect(settle(db.sql, gateway, 'j-ins-cut')).rejects.toMatchObject({ reason: 'order-not-pending' });
     expect(await db.sql`select kind, amount from sandbox_insurance_ledger where order_id = 'j-ins-cut'`).toEqual([{ kind: 'reversal', amount: 0 }]);
@@ -243,7 +250,7 @@ describe('a whole-amount payment and a settlement racing', () => {
     const gateway = countingGateway();
     await order('j-ins-race', 1500);
     await preSettle(db.sql, gateway, 'j-ins-race', 'p-ins');
-    expect(await selfPayDue(db.sql, 'j-ins-race', 1500, 1500)).toEqual({ due: 1500 });
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-race', 1500, 1500)).toEqual({ due: 1500 });
     expect((await findSettlement(db.sql, 'j-ins-race'))!.status).toBe('voided');
     await expect(settle(db.sql, gateway, 'j-ins-race')).rejects.toMatchObject({ reason: 'order-not-pending' });
     expect(gateway.calls.settle).toEqual([]);
@@ -253,7 +260,7 @@ describe('a whole-amount payment and a settlement racing', () => {
     const gateway = countingGateway();
     await order('j-ins-race2', 1500);
     await preSettle(db.sql, gateway, 'j-ins-race2', 'p-ins');
-    expect(await selfPayDue(db.sql, 'j-ins-race2', 1500, 750)).toEqual({ due: 1500 });
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-race2', 1500, 750)).toEqual({ due: 1500 });
     expect((await findSettlement(db.sql, 'j-ins-race2'))!.status).toBe('pre-settled');
   });
 
@@ -266,6 +273,126 @@ describe('a whole-amount payment and a settlement racing', () => {
     } finally {
       await setCoverageRules(db.sql, DEFAULT_COVERAGE_RULES);
     }
+  });
+});
+
+describe('the provider and insurance both paying', () => {
+  it('a whole-amount payment before any pre-settlement claims the order: insurance can then not pre-settle it', async () => {
+    const gateway = countingGateway();
+    await order('j-ins-claim', 1500);
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-claim', 1500, 1500)).toEqual({ due: 1500 });
+    await expect(preSettle(db.sql, gateway, 'j-ins-claim', 'p-ins')).rejects.toMatchObject({ reason: 'order-not-pending' });
+    await expect(settle(db.sql, gateway, 'j-ins-claim')).rejects.toMatchObject({ reason: 'order-not-pending' });
+    expect(gateway.calls.settle).toEqual([]);
+    expect((await paymentDetail(db.sql, 'j-ins-claim'))!.parts).toEqual([{ payer: 'self', amount: 1500, status: 'pending' }]);
+  });
+
+  it('the whole amount taken after insurance settled: the insured part is reversed as the excess, and a refund pays the provider part back whole', async () => {
+    const gateway = countingGateway();
+    const provider = countingProvider();
+    await order('j-ins-over', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-over', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-over');
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-over', 1500, 1500)).toEqual({ due: 1500 });
+    expect(gateway.calls.reverse).toEqual(['j-ins-over']);
+    expect(await findSettlement(db.sql, 'j-ins-over')).toMatchObject({ status: 'reversed', reversalReason: 'paid-in-full', counted: false });
+    await markPayment(db.sql, { orderId: 'j-ins-over', status: 'paid', paidAt: new Date().toISOString(), channel: 'wechat' });
+    const inv = (await patientInvoices(db.sql, 'p-ins', 50)).find((i) => i.orderId === 'j-ins-over')!;
+    expect(inv.payers).toEqual({ self: 1500, insurance: 0 });
+    expect((await paymentDetail(db.sql, 'j-ins-over'))!.parts).toEqual([{ payer: 'self', amount: 1500, status: 'paid', channel: 'wechat' }]);
+    const today = shanghaiDay();
+    expect((await carepathLines(db.sql, 'wechat', today, TZ)).filter((l) => l.orderId === 'j-ins-over').map((l) => [l.kind, l.amount])).toEqual([['payment', 1500]]);
+    expect((await carepathLines(db.sql, 'insurance', today, TZ)).filter((l) => l.orderId === 'j-ins-over').map((l) => [l.kind, l.amount]).sort()).toEqual([['payment', 750], ['refund', 750]]);
+    await refundPayment(db.sql, provider, { orderId: 'j-ins-over', amount: 1500, reason: 'cancelled' }, gateway);
+    expect(provider.refunds).toEqual([{ orderId: 'j-ins-over', amount: 1500 }]);
+    expect(gateway.calls.reverse).toEqual(['j-ins-over']);
+  });
+
+  it('paid late after the expired order had its insured part reversed: the self-paid part is taken and refunded; so is the whole amount', async () => {
+    const gateway = countingGateway();
+    const provider = countingProvider();
+    // Prescriptions of 3,780 fen: 3,024 insured, 756 self-paid.
+    for (const id of ['rx-ins-late-self', 'rx-ins-late-all']) {
+      await order(id, 3780, { type: 'prescription', id: 'rx-ins' });
+      await preSettle(db.sql, gateway, id, 'p-ins');
+      await settle(db.sql, gateway, id);
+      await markPayment(db.sql, { orderId: id, status: 'expired' });
+    }
+    await dispatchAll(gateway);
+    expect(gateway.calls.reverse.sort()).toEqual(['rx-ins-late-all', 'rx-ins-late-self']);
+    expect(await selfPayDue(db.sql, gateway, 'rx-ins-late-self', 3780, 756)).toEqual({ due: 756 });
+    await refundClosedJourneyPayment(db.sql, provider, 'rx-ins-late-self', {}, gateway);
+    expect(await selfPayDue(db.sql, gateway, 'rx-ins-late-all', 3780, 3780)).toEqual({ due: 3780 });
+    await refundClosedJourneyPayment(db.sql, provider, 'rx-ins-late-all', {}, gateway);
+    expect(provider.refunds).toEqual([
+      { orderId: 'rx-ins-late-self', amount: 756 },
+      { orderId: 'rx-ins-late-all', amount: 3780 },
+    ]);
+    // Nothing reversed twice.
+    expect(gateway.calls.reverse.sort()).toEqual(['rx-ins-late-all', 'rx-ins-late-self']);
+  });
+
+  it('a settlement the gateway made while the order expired is recorded beside its reversal', async () => {
+    const inner = countingGateway();
+    // The gateway settles, and before CarePath records it the order expires and is reversed.
+    const gateway: InsuranceGateway = {
+      ...inner,
+      async settle(r) {
+        const done = await inner.settle(r);
+        await markPayment(db.sql, { orderId: r.orderId, status: 'expired' });
+        await reverseInsured(db.sql, inner, r.orderId, 'expired');
+        return done;
+      },
+    };
+    await order('j-ins-crossed', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-crossed', 'p-ins');
+    await expect(settle(db.sql, gateway, 'j-ins-crossed')).rejects.toMatchObject({ reason: 'order-not-pending' });
+    expect(await findSettlement(db.sql, 'j-ins-crossed')).toMatchObject({ status: 'reversed', insured: 750, settledAt: expect.any(String), reversedAt: expect.any(String) });
+    const today = shanghaiDay();
+    const ours = (await carepathLines(db.sql, 'insurance', today, TZ)).filter((l) => l.orderId === 'j-ins-crossed');
+    const theirs = (await sandboxSettlementChannel(db.sql, TZ).statement('insurance', today)).filter((l) => l.orderId === 'j-ins-crossed');
+    expect(ours.map((l) => [l.kind, l.amount]).sort()).toEqual([['payment', 750], ['refund', 750]]);
+    expect(matchStatement(ours, theirs).mismatches).toEqual([]);
+  });
+
+  it('a provider told of the order is told again after settlement, to take the self-paid part', async () => {
+    const gateway = countingGateway();
+    const told: { orderId: string; amount: number }[] = [];
+    const provider: PaymentProvider = { refund: async () => undefined, requested: async (o) => void told.push({ orderId: o.orderId, amount: o.amount }) };
+    await storeOrder(db.sql, { orderId: 'j-ins-told', journeyId: 'j-ins', amount: 1500, dueBy: new Date(Date.now() + 900_000).toISOString() }, true);
+    expect(await tellPaymentProvider(db.sql, provider, 'payment:j-ins-told', 'j-ins-told')).toBe('told');
+    await preSettle(db.sql, gateway, 'j-ins-told', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-told');
+    await settle(db.sql, gateway, 'j-ins-told');
+    expect(await db.sql`select id from outbox where order_id = 'j-ins-told' order by id`).toEqual([{ id: 'payment:j-ins-told' }, { id: 'payment:j-ins-told:after-insurance' }]);
+    expect(await tellPaymentProvider(db.sql, provider, 'payment:j-ins-told:after-insurance', 'j-ins-told')).toBe('told');
+    expect(await tellPaymentProvider(db.sql, provider, 'payment:j-ins-told:after-insurance', 'j-ins-told')).toBe('already-told');
+    expect(told).toEqual([
+      { orderId: 'j-ins-told', amount: 1500 },
+      { orderId: 'j-ins-told', amount: 750 },
+    ]);
+  });
+
+  it('an expiry whose first attempt was cut short before it queued the reversal queues it when retried', async () => {
+    const gateway = countingGateway();
+    await order('j-ins-retry', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-retry', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-retry');
+    await db.sql`update payments set status = 'expired' where order_id = 'j-ins-retry'`; // the first attempt's update, then a crash
+    await markPayment(db.sql, { orderId: 'j-ins-retry', status: 'expired' });
+    expect(await db.sql`select kind from outbox where order_id = 'j-ins-retry'`).toEqual([{ kind: 'insurance-reversal' }]);
+  });
+
+  it('refunded through a provider that keeps no refund record here: the invoice is voided, none reissued', async () => {
+    const gateway = countingGateway();
+    const remote: PaymentProvider = { refund: async () => undefined };
+    await order('j-ins-remote', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-remote', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-remote');
+    await markPayment(db.sql, { orderId: 'j-ins-remote', status: 'paid', paidAt: new Date().toISOString(), channel: 'wechat' });
+    await refundPayment(db.sql, remote, { orderId: 'j-ins-remote', amount: 1500, reason: 'cancelled' }, gateway);
+    const invoices = (await patientInvoices(db.sql, 'p-ins', 100)).filter((i) => i.orderId === 'j-ins-remote');
+    expect(invoices.map((i) => i.status)).toEqual(['voided']);
   });
 });
 

@@ -95,6 +95,12 @@ afterAll(async () => {
 
 describe('search attributes on the dev server', () => {
   it('finds a no-show, a cancelled journey, a journey at its step and the overdue ones of a department, each by one query', async () => {
+    const absent = await newPatient();
+    const present = await newPatient();
+    const leaving = await newPatient();
+    const waiting = await newPatient();
+    const [noShow, checkedIn, cancelled, booking] = await Promise.all([journeyFor(absent), journeyFor(present), journeyFor(leaving), journeyFor(waiting)]);
+    // The slot is made once everyone has a journey: the bookings go in within its 3 s, however loaded the machine.
     const start = new Date(Date.now() + 3_000);
     const slot = await json<{ id: string }>(
       await stack.call('POST', '/v1/slots', {
@@ -103,11 +109,6 @@ describe('search attributes on the dev server', () => {
       }),
       201,
     );
-    const absent = await newPatient();
-    const present = await newPatient();
-    const leaving = await newPatient();
-    const waiting = await newPatient();
-    const [noShow, checkedIn, cancelled, booking] = await Promise.all([journeyFor(absent), journeyFor(present), journeyFor(leaving), journeyFor(waiting)]);
     await bookAndPay(noShow, absent, slot.id);
     await bookAndPay(checkedIn, present, slot.id);
     await json(await stack.call('POST', `/v1/journeys/${checkedIn}/check-in`, { token: present.token }), 200);

@@ -341,6 +341,29 @@ describe('the dashboard in Chromium', () => {
     await page.context().close();
   });
 
+  it('shows staff the price list and the hospital guide; an admin changes a drug price from the page, kept in the history', async () => {
+    const viewer = await signedIn(pharmacist1, '/app/information', 'en');
+    expect(await viewer.locator('#prices [data-price="registration:standard-outpatient"]').textContent()).toContain('Registration');
+    expect(await viewer.locator('#guide-departments tr').count()).toBeGreaterThan(3);
+    expect(await viewer.locator('[data-procedure]').count()).toBeGreaterThan(0);
+    // Only admins change prices.
+    expect(await viewer.locator('#prices form').count()).toBe(0);
+    await viewer.context().close();
+
+    const before = (await json(await stack.call('GET', '/v1/prices?kind=drug&query=amlodipine-5mg', { token: admin }), 200)).items[0];
+    const page = await signedIn(admin, '/app/information');
+    const row = page.locator('[data-price="drug:amlodipine-5mg"]');
+    expect(await row.textContent()).toContain(`¥${(before.amount / 100).toFixed(2)}`);
+    await row.getByLabel('新价格（元）').fill('1.65');
+    await row.getByRole('button', { name: '调价' }).click();
+    await page.waitForURL(/flash=info\.priceSet/);
+    expect(await page.locator('[data-price="drug:amlodipine-5mg"]').textContent()).toContain('¥1.65');
+    expect((await json(await stack.call('GET', '/v1/prices?kind=drug&query=amlodipine-5mg', { token: admin }), 200)).items[0].amount).toBe(165);
+    const changes = (await json(await stack.call('GET', '/v1/information-changes?kind=drug-price&key=amlodipine-5mg', { token: admin }), 200)).items;
+    expect(changes[0]).toMatchObject({ changedBy: 'admin:admin-1', data: { amount: 165 } });
+    await page.context().close();
+  });
+
   it('lets the doctor revise a prescription the pharmacist rejected, from the journey page', async () => {
     const { journeyId, prescriptionId } = await prescribed();
     await json(await post(`/v1/prescriptions/${prescriptionId}/review`, pharmacist1, { decision: 'reject', reason: '请改为两天疗程' }), 200);

@@ -12,10 +12,10 @@ import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { signToken, verifyToken, type TokenKey } from '../api/auth.js';
-import { DEPARTMENTS } from '../api/schemas.js';
+import { DEPARTMENTS, Day } from '../api/schemas.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
-import { boardFragment, boardPage, doctorActions, doctorFragment, financeDayPage, financePage, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, consultationPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
+import { boardFragment, boardPage, doctorActions, doctorFragment, financeDayPage, financePage, informationPage, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, consultationPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
 
 export interface WebOptions {
   /** The API's fetch: every page reads and acts through it, in process. */
@@ -391,7 +391,6 @@ export function createWeb(opts: WebOptions): Hono {
     };
   }
   // ---- finance (admins): reconciliation days and their exceptions ------------------------------
-  const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
   const dayParam = (c: Context): string => {
     const d = Day.safeParse(c.req.param('date'));
     if (!d.success) throw new ApiError(404, 'not found');
@@ -408,6 +407,29 @@ export function createWeb(opts: WebOptions): Hono {
   );
   app.get('/finance/:date', staffPage(['admin'], async (c, s) => page(c, financeDayPage(ctxOf(c, s), await api(s, 'GET', `/v1/reconciliations/${dayParam(c)}`)))));
   app.post('/finance/:date/runs', action(['admin'], async (s, c) => (await api(s, 'POST', `/v1/reconciliations/${dayParam(c)}/runs`), 'finance.rerunDone')));
+
+  // ---- the price list and the hospital guide (all staff; admins change drug and exam prices) ----
+  app.get(
+    '/information',
+    staffPage(['coordinator', 'admin', 'doctor', 'pharmacist'], async (c, s) => {
+      const [prices, guide] = await Promise.all([api(s, 'GET', '/v1/prices?limit=500'), api(s, 'GET', '/v1/guide')]);
+      return page(c, informationPage(ctxOf(c, s), { prices: prices.items as Json[], guide, admin: s.user.role === 'admin' }));
+    }),
+  );
+  const PriceTarget = z.object({ kind: z.enum(['drug', 'exam']), code: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/) });
+  app.post(
+    '/prices/:kind/:code',
+    action(['admin'], async (s, c, f) => {
+      const target = PriceTarget.safeParse({ kind: c.req.param('kind'), code: c.req.param('code') });
+      if (!target.success) throw new ApiError(404, 'not found');
+      const yuan = /^\d{1,7}(\.\d{1,2})?$/.exec((f.yuan ?? '').trim());
+      if (!yuan) throw new ApiError(400, 'the price is a number of yuan, with at most two decimals');
+      const amount = Math.round(Number(yuan[0]) * 100);
+      const { kind, code } = target.data;
+      await api(s, 'PUT', kind === 'drug' ? `/v1/drugs/${code}/price` : `/v1/exam-catalogue/${code}/price`, { amount });
+      return 'info.priceSet';
+    }),
+  );
 
   app.get('/doctor', staffPage(['doctor'], async (c, s) => page(c, doctorPage(ctxOf(c, s), await doctorData(s)))));
   app.get('/doctor/fragment', staffPage(['doctor'], async (c, s) => page(c, doctorFragment(ctxOf(c, s), await doctorData(s)))));

@@ -15,14 +15,12 @@ export interface PageContext {
   flash?: MessageKey;
 }
 
+const INFORMATION = { href: '/app/information', key: 'nav.information' } as const;
 const ROLE_HOME: Partial<Record<Role, { href: string; key: MessageKey }[]>> = {
-  coordinator: [{ href: '/app/board', key: 'nav.board' }],
-  admin: [
-    { href: '/app/board', key: 'nav.board' },
-    { href: '/app/finance', key: 'nav.finance' },
-  ],
-  doctor: [{ href: '/app/doctor', key: 'nav.doctor' }],
-  pharmacist: [{ href: '/app/pharmacy', key: 'nav.pharmacy' }],
+  coordinator: [{ href: '/app/board', key: 'nav.board' }, INFORMATION],
+  admin: [{ href: '/app/board', key: 'nav.board' }, { href: '/app/finance', key: 'nav.finance' }, INFORMATION],
+  doctor: [{ href: '/app/doctor', key: 'nav.doctor' }, INFORMATION],
+  pharmacist: [{ href: '/app/pharmacy', key: 'nav.pharmacy' }, INFORMATION],
 };
 
 export function layout(ctx: PageContext, title: string, body: Html): Html {
@@ -574,5 +572,36 @@ ${mismatches.map(
 </li>`,
 )}
 </ol>`,
+  );
+}
+
+/**
+ * The price list (价格公示) and the hospital guide (就诊指南), for every member of staff; admins change
+ * a drug's or an exam's price here (registration and consultation fees change with a template version).
+ */
+export function informationPage(ctx: PageContext, d: { prices: Json[]; guide: Json; admin: boolean }): Html {
+  const t = translator(ctx.lang);
+  const local = (x: Json) => x[ctx.lang] ?? x['zh-CN'];
+  const back = '/app/information';
+  const editable = (p: Json) => d.admin && (p.kind === 'drug' || p.kind === 'exam');
+  return layout(
+    ctx,
+    t('info.title'),
+    html`<h2>${t('info.prices')}</h2>
+<table id="prices"><thead><tr><th>${t('info.kind')}</th><th>${t('info.code')}</th><th>${t('info.name')}</th><th>${t('info.price')}</th>${d.admin ? html`<th>${t('info.setPrice')}</th>` : ''}</tr></thead><tbody>
+${d.prices.map(
+  (p) => html`<tr data-price="${p.kind}:${p.code}"><td>${t(`info.kind.${p.kind as 'drug'}`)}</td><td>${p.code}</td><td>${local(p.name)}</td><td class="amount">${yuan(p.amount)} / ${p.unit}</td>${
+    d.admin
+      ? html`<td>${editable(p) ? html`<form method="post" action="/app/prices/${p.kind}/${p.code}" class="inline"><input type="hidden" name="back" value="${back}"><label class="visually-hidden" for="price-${p.kind}-${p.code}">${t('info.newPrice')}</label><input id="price-${p.kind}-${p.code}" name="yuan" required inputmode="decimal" pattern="[0-9]{1,7}([.][0-9]{1,2})?" size="8"> <button type="submit">${t('info.setPrice')}</button></form>` : ''}</td>`
+      : ''
+  }</tr>`,
+)}
+</tbody></table>
+<h2>${t('info.guide')}</h2>
+<table id="guide-departments"><thead><tr><th>${t('info.department')}</th><th>${t('info.where')}</th><th>${t('info.floor')}</th><th>${t('info.hours')}</th></tr></thead><tbody>
+${(d.guide.departments as Json[]).map((g) => html`<tr data-department="${g.code}"><td>${local(g.name)}</td><td>${local(g.building)} · ${local(g.location)}</td><td>${g.floor}</td><td>${local(g.hours)}</td></tr>`)}
+</tbody></table>
+<h3>${t('info.procedures')}</h3>
+${(d.guide.procedures as Json[]).map((p) => html`<section data-procedure="${p.code}"><h4>${local(p.title)}</h4><ol>${(p.steps as Json[]).map((st) => html`<li>${local(st)}</li>`)}</ol></section>`)}`,
   );
 }

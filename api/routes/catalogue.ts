@@ -14,6 +14,7 @@ import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.
 import { notFound } from '../problems.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
+import { actorName } from '../../workflows/definitions.js';
 
 /** Anyone who works at the hospital; patients have no use for the catalogue (403). */
 const clinicians = requireRole('doctor', 'pharmacist', 'coordinator', 'admin');
@@ -73,7 +74,7 @@ export function drugRoutes(deps: ApiDeps) {
     async (c) => {
       const { code } = c.req.valid('param');
       const user = c.get('user');
-      if ((await setDrugInformation(deps.sql, code, c.req.valid('json'), `${user.role}:${user.id}`)) === undefined) throw notFound('drug');
+      if ((await setDrugInformation(deps.sql, code, c.req.valid('json'), actorName(user))) === undefined) throw notFound('drug');
       return c.json((await getDrugInformation(deps.sql, code))!, 200);
     },
   );
@@ -97,7 +98,7 @@ const setPriceOf = (deps: ApiDeps, kind: 'drug' | 'exam') => async (c: Context<A
   const { code } = c.req.valid('param');
   const { amount } = c.req.valid('json');
   const user = c.get('user');
-  const version = await setPrice(deps.sql, kind, code, amount, `${user.role}:${user.id}`);
+  const version = await setPrice(deps.sql, kind, code, amount, actorName(user));
   if (version === undefined) throw notFound(kind);
   return c.json({ code, amount, version }, 200);
 };

@@ -3,7 +3,7 @@
 // updates on the exam's workflow, which refuses what its state does not allow.
 import { createRoute } from '@hono/zod-openapi';
 import { getItem, type ItemView } from '../../activities/items.js';
-import { cancelExamUpdate, examResultUpdate, examWorkflowId, type ExamSnapshot } from '../../workflows/definitions.js';
+import { actorName, cancelExamUpdate, examResultUpdate, examWorkflowId, type ExamSnapshot } from '../../workflows/definitions.js';
 import { authenticate, ownerMaySee, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { isWorkflowClosed, itemClosed, notFound } from '../problems.js';
@@ -70,7 +70,7 @@ export function examRoutes(deps: ApiDeps) {
       const user = c.get('user');
       const exam = await visible(user, id);
       const body = c.req.valid('json');
-      await engine(() => wf(id).executeUpdate(examResultUpdate, { args: [{ summary: body.summary, abnormal: body.abnormal, actor: `${user.role}:${user.id}` }] }));
+      await engine(() => wf(id).executeUpdate(examResultUpdate, { args: [{ summary: body.summary, abnormal: body.abnormal, actor: actorName(user) }] }));
       c.get('log').info({ examId: id, journeyId: exam.journeyId }, 'exam result recorded');
       return c.json(await read(id), 200);
     },

@@ -7,6 +7,7 @@ import { authenticate, requireRole } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
 import * as s from '../schemas.js';
 import type { ApiDeps } from '../types.js';
+import { actorName } from '../../workflows/definitions.js';
 
 export function priceRoutes(deps: ApiDeps) {
   const r = newRouter();
@@ -48,42 +49,38 @@ export function guideRoutes(deps: ApiDeps) {
     }),
     async (c) => c.json(await getGuide(deps.sql), 200),
   );
-  r.openapi(
-    createRoute({
-      method: 'put',
-      path: '/departments/{code}',
-      tags: ['information'],
-      summary: "Set a department's guide entry (admin); a new code is added at the end. Every edit is kept (GET /v1/information-changes)",
-      security: bearer,
-      middleware: [admin] as const,
-      request: { params: s.CodeParam, body: jsonBody(s.GuideDepartmentInput) },
-      responses: { 200: jsonResponse(z.object({ code: z.string(), version: z.number().int() }), 'Stored, with its version'), ...problems(400, 401, 403, 413) },
-    }),
-    async (c) => {
-      const { code } = c.req.valid('param');
-      const user = c.get('user');
-      const version = await setGuideDepartment(deps.sql, { code, ...c.req.valid('json') }, `${user.role}:${user.id}`);
-      return c.json({ code, version }, 200);
-    },
+  /** A PUT of one guide entry by its code (admin): stored by `set` with its history row, answered with its version. */
+  function guideEdit<B extends typeof s.GuideDepartmentInput | typeof s.GuideProcedureInput>(
+    path: string,
+    summary: string,
+    body: B,
+    set: (entry: z.infer<B> & { code: string }, by: string) => Promise<number>,
+  ) {
+    r.openapi(
+      createRoute({
+        method: 'put',
+        path,
+        tags: ['information'],
+        summary,
+        security: bearer,
+        middleware: [admin] as const,
+        request: { params: s.CodeParam, body: jsonBody(body) },
+        responses: { 200: jsonResponse(z.object({ code: z.string(), version: z.number().int() }), 'Stored, with its version'), ...problems(400, 401, 403, 413) },
+      }),
+      async (c) => {
+        const { code } = c.req.valid('param');
+        const version = await set({ code, ...(c.req.valid('json') as z.infer<B>) }, actorName(c.get('user')));
+        return c.json({ code, version }, 200);
+      },
+    );
+  }
+  guideEdit(
+    '/departments/{code}',
+    "Set a department's guide entry (admin); a new code is added at the end. Every edit is kept (GET /v1/information-changes)",
+    s.GuideDepartmentInput,
+    (d, by) => setGuideDepartment(deps.sql, d, by),
   );
-  r.openapi(
-    createRoute({
-      method: 'put',
-      path: '/procedures/{code}',
-      tags: ['information'],
-      summary: 'Set a procedure of the guide (admin); a new code is added at the end. Every edit is kept',
-      security: bearer,
-      middleware: [admin] as const,
-      request: { params: s.CodeParam, body: jsonBody(s.GuideProcedureInput) },
-      responses: { 200: jsonResponse(z.object({ code: z.string(), version: z.number().int() }), 'Stored, with its version'), ...problems(400, 401, 403, 413) },
-    }),
-    async (c) => {
-      const { code } = c.req.valid('param');
-      const user = c.get('user');
-      const version = await setGuideProcedure(deps.sql, { code, ...c.req.valid('json') }, `${user.role}:${user.id}`);
-      return c.json({ code, version }, 200);
-    },
-  );
+  guideEdit('/procedures/{code}', 'Set a procedure of the guide (admin); a new code is added at the end. Every edit is kept', s.GuideProcedureInput, (p, by) => setGuideProcedure(deps.sql, p, by));
   return r;
 }
 

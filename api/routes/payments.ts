@@ -29,7 +29,8 @@ const InsuranceSettlement = z
     preSettledAt: s.Timestamp,
     settledAt: s.Timestamp.optional(),
     reversedAt: s.Timestamp.optional(),
-    reversalReason: z.string().optional(),
+    reversalReason: z.string().optional().openapi({ description: '`cancelled`, `expired`, `late-payment`…; `paid-in-full`: the provider took the whole amount after all' }),
+    counted: z.boolean().openapi({ description: "Whether the insured part counts toward the order's payment (false once reversed as `paid-in-full`)" }),
   })
   .openapi('InsuranceSettlement');
 const Part = z

@@ -5,21 +5,16 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { DEFAULT_HOSPITAL_TIMEZONE, SETTLEMENT_CHANNELS, getReconciliationDay, listReconciliationDays, localDate, reconciliationRunning, plantStatementFault } from '../../activities/reconciliation.js';
-import { JOURNEY_TASK_QUEUE, RECONCILIATION_WORKFLOW, reconciliationWorkflowId, type ReconciliationInput } from '../../workflows/definitions.js';
+import { JOURNEY_TASK_QUEUE, RECONCILIATION_WORKFLOW, actorName, reconciliationWorkflowId, type ReconciliationInput } from '../../workflows/definitions.js';
 import type { dailyReconciliation } from '../../workflows/reconciliation.js';
 import { auditSubject } from '../audit.js';
 import { authenticate, requireRole } from '../auth.js';
 import { idempotent } from '../idempotency.js';
 import { bearer, jsonBody, jsonResponse, newRouter, problems } from '../openapi.js';
-import { IdempotencyHeaders } from '../schemas.js';
+import { Day, IdempotencyHeaders } from '../schemas.js';
 import { ApiProblem, conflict, notFound, unprocessable } from '../problems.js';
 import type { ApiDeps } from '../types.js';
 
-const Day = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date, YYYY-MM-DD')
-  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'a real date')
-  .openapi({ example: '2026-11-29' });
 const Amount = z.number().int().min(0).max(100_000_000);
 const Side = z.object({ amount: Amount, at: z.string() });
 const Counts = z.object({ ours: z.number().int(), theirs: z.number().int(), matched: z.number().int(), mismatched: z.number().int() });
@@ -148,7 +143,7 @@ export function reconciliationRoutes(deps: ApiDeps) {
       if (await reconciliationRunning(deps.sql, date)) throw conflict('run-in-progress', `a run of ${date} is in progress`);
       const user = c.get('user');
       const runId = `reconciliation:${date}:${randomUUID()}`;
-      const input: ReconciliationInput = { trigger: 'admin', day: date, requestedBy: `${user.role}:${user.id}`, runId };
+      const input: ReconciliationInput = { trigger: 'admin', day: date, requestedBy: actorName(user), runId };
       try {
         await engine(async () => {
           const handle = await deps.temporal.workflow.start<typeof dailyReconciliation>(RECONCILIATION_WORKFLOW, {

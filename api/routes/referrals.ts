@@ -5,7 +5,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { getItem, type ItemView } from '../../activities/items.js';
 import { journeyOwner } from '../../activities/journeys.js';
-import { referralAttendedUpdate, referralResponseUpdate, referralWorkflowId, type ReferralSnapshot } from '../../workflows/definitions.js';
+import { actorName, referralAttendedUpdate, referralResponseUpdate, referralWorkflowId, type ReferralSnapshot } from '../../workflows/definitions.js';
 import { authenticate, isStaff, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
 import { isWorkflowClosed, itemClosed, notFound } from '../problems.js';
@@ -75,7 +75,7 @@ export function referralRoutes(deps: ApiDeps) {
       const body = c.req.valid('json');
       const input = {
         decision: body.decision,
-        actor: `${user.role}:${user.id}`,
+        actor: actorName(user),
         ...(body.appointmentAt ? { appointmentAt: body.appointmentAt } : {}),
         ...(body.note ? { note: body.note } : {}),
       };
@@ -101,7 +101,7 @@ export function referralRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const user = c.get('user');
       const referral = await visible(user, id);
-      await engine(() => wf(id).executeUpdate(referralAttendedUpdate, { args: [{ summary: c.req.valid('json').summary, actor: `${user.role}:${user.id}` }] }));
+      await engine(() => wf(id).executeUpdate(referralAttendedUpdate, { args: [{ summary: c.req.valid('json').summary, actor: actorName(user) }] }));
       c.get('log').info({ referralId: id, journeyId: referral.journeyId }, 'referral attended');
       return c.json(await read(id), 200);
     },

@@ -2,7 +2,7 @@
 // first, and closing by hand the tasks that no workflow action completes.
 import { createRoute, z } from '@hono/zod-openapi';
 import { completeTask, getTask, listTasks, type TaskView } from '../../activities/tasks.js';
-import type { TaskKind } from '../../workflows/definitions.js';
+import { actorName, type TaskKind } from '../../workflows/definitions.js';
 import { auditSubject } from '../audit.js';
 import { authenticate, requireRole, type User } from '../auth.js';
 import { bearer, jsonBody, jsonResponse, newRouter, opaqueIds, problems } from '../openapi.js';
@@ -78,7 +78,7 @@ export function taskRoutes(deps: ApiDeps) {
       const elsewhere = ACTED_ON_ITEM[task.kind];
       if (elsewhere) throw conflict('task-needs-action', `a ${task.kind} task is completed by acting on the item: ${elsewhere}`);
       if (task.status !== 'open') throw conflict('task-closed', `the task is ${task.status} already`);
-      const done = await completeTask(deps.sql, { id, by: `${user.role}:${user.id}`, note: c.req.valid('json').note });
+      const done = await completeTask(deps.sql, { id, by: actorName(user), note: c.req.valid('json').note });
       if (!done) throw conflict('task-closed', 'the task was closed meanwhile');
       c.get('log').info({ taskId: id, kind: task.kind, journeyId: task.journeyId }, 'task completed');
       return c.json(done, 200);

@@ -71,7 +71,7 @@ export function webhookRoutes(deps: ApiDeps) {
       const order = await findOrder(deps.sql, p.orderId);
       if (!order) throw notFound('order');
       // Of an order whose medical-insurance part has settled, the provider takes the self-paid rest.
-      const due = await selfPayDue(deps.sql, p.orderId, order.amount, p.status === 'paid' && order.status === 'pending' ? p.amount : undefined);
+      const due = await selfPayDue(deps.sql, deps.insurance, p.orderId, order.amount, p.status === 'paid' && (order.status === 'pending' || order.status === 'expired') ? p.amount : undefined);
       if (due === 'settling') throw new ApiProblem(503, 'insurance-settling', 'Service unavailable', "the order's insured part is being settled: try again in a moment");
       if (p.amount !== due.due) throw unprocessable('amount-mismatch', `the order is for ${due.due} fen${due.due === order.amount ? '' : ` after insurance (of ${order.amount})`}, not ${p.amount}`);
       const { subject } = order;

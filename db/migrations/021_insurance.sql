@@ -21,8 +21,18 @@ create table insurance_settlements (
   pre_settled_at timestamptz not null default now(),
   settled_at timestamptz,
   reversed_at timestamptz,
+  -- Whether the insured part counts toward the order's payment: false once the provider took the whole
+  -- amount after all (the insured part then reversed as the excess).
+  counted boolean not null default true,
   check (insured + self = total)
 );
+
+-- The part of an order that medical insurance paid: settled and counted toward the order (reversed
+-- since or not). What the provider took (or takes) is the rest. Used by invoices, reconciliation and
+-- refunds alike.
+create function insured_part(order_id text) returns integer language sql stable as $$
+  select coalesce((select s.insured from insurance_settlements s where s.order_id = insured_part.order_id and s.settled_at is not null and s.counted), 0)
+$$;
 create index insurance_settlements_settled on insurance_settlements (settled_at) where settled_at is not null;
 create index insurance_settlements_reversed on insurance_settlements (reversed_at) where reversed_at is not null;
 
@@ -58,7 +68,7 @@ declare
   insured integer;
   refunded integer;
 begin
-  insured := coalesce((select s.insured from insurance_settlements s where s.order_id = new.order_id and s.settled_at is not null), 0);
+  insured := insured_part(new.order_id);
   if new.status = 'paid' and old.status is distinct from 'paid' then
     insert into invoices (id, number, order_id, patient_id, status, items, payers, amount, channel)
     values ('inv:' || new.order_id, invoice_number(), new.order_id, invoice_patient(new), 'issued', coalesce(invoice_items(new), '[]'),
@@ -66,13 +76,10 @@ begin
     on conflict do nothing;
   elsif new.status = 'refunded' and old.status is distinct from 'refunded' then
     update invoices set status = 'voided', voided_at = now() where order_id = new.order_id and status = 'issued' returning * into prior;
-    refunded := (select r.amount from refunds r where r.order_id = new.order_id);
-    if refunded is null and insured = 0 then
-      refunded := new.amount;
-    else
-      refunded := coalesce(refunded, 0)
-        + coalesce((select s.insured from insurance_settlements s where s.order_id = new.order_id and s.status = 'reversed' and s.settled_at is not null), 0);
-    end if;
+    -- The provider's part as its refund record says (without one, a provider that keeps its own: all of
+    -- it), and insurance's part when it was reversed.
+    refunded := coalesce((select r.amount from refunds r where r.order_id = new.order_id), new.amount - insured)
+      + case when exists (select 1 from insurance_settlements s where s.order_id = new.order_id and s.status = 'reversed') then insured else 0 end;
     if prior.id is not null and refunded < new.amount then
       insert into invoices (id, number, order_id, patient_id, status, items, payers, amount, channel, replaces)
       values (prior.id || ':r', invoice_number(), new.order_id, prior.patient_id, 'issued',
