@@ -324,19 +324,16 @@ export async function selfPayDue(sql: Sql, gateway: InsuranceGateway | undefined
 /**
  * Reverses the order's insured part through the gateway, once: a settled one (or one cut short while
  * settling, which the gateway then never settles). `uncount`: it no longer counts toward the order (the
- * provider took the whole amount). Returns the amount reversed that counted toward the order.
+ * provider took the whole amount).
  */
-export async function reverseInsured(sql: Sql, gateway: InsuranceGateway, orderId: string, reason: string, o: { uncount?: boolean } = {}): Promise<number> {
+export async function reverseInsured(sql: Sql, gateway: InsuranceGateway, orderId: string, reason: string, o: { uncount?: boolean } = {}): Promise<void> {
   const row = await settlementRow(sql, orderId);
-  if (!row) return 0;
-  if (row.status === 'reversed') return row.settled_at && row.counted ? row.insured : 0;
-  if (row.status !== 'settled' && row.status !== 'settling') return 0;
+  if (row?.status !== 'settled' && row?.status !== 'settling') return;
   const { reversalId, reversedAt } = await gateway.reverse({ orderId, reason });
   await sql`
     update insurance_settlements set status = 'reversed', reversal_id = ${reversalId}, reversal_reason = ${reason}, reversed_at = ${reversedAt},
       counted = counted and ${!o.uncount}
     where order_id = ${orderId} and status in ('settled', 'settling')`;
-  return row.settled_at && !o.uncount ? row.insured : 0;
 }
 
 /** The part of the order medical insurance paid (db/migrations/021_insurance.sql `insured_part`): 0 when none. */
@@ -349,8 +346,7 @@ export async function settledInsured(sql: Sql, orderId: string): Promise<number>
  * In the transaction that moves an order out of pending: a pre-settlement nobody settled is voided, and
  * an insured part settled (or settling) for an order that expired is queued for reversal.
  */
-export async function onOrderClosed(tx: Sql, orderId: string, status: 'paid' | 'expired' | 'refunded' | 'pending'): Promise<void> {
-  if (status !== 'paid' && status !== 'expired') return;
+export async function onOrderClosed(tx: Sql, orderId: string, status: 'paid' | 'expired'): Promise<void> {
   await tx`update insurance_settlements set status = 'voided' where order_id = ${orderId} and status = 'pre-settled'`;
   if (status === 'expired') {
     await tx`

@@ -82,6 +82,7 @@ export async function markPayment(
   // In the same transaction: its medical-insurance part voided or queued for reversal (activities/insurance.ts).
   // Also when the order had moved already: a retried activity whose first attempt was cut short between
   // the two (outside a transaction) still does it; it is idempotent.
+  if (r.status !== 'paid' && r.status !== 'expired') return;
   if (moved || (await sql`select 1 from payments where order_id = ${r.orderId} and status = ${r.status}`).length > 0) await onOrderClosed(sql, r.orderId, r.status);
 }
 

@@ -9,6 +9,7 @@ import { patientInvoices } from '../activities/invoices.js';
 import {
   DEFAULT_COVERAGE_RULES,
   cover,
+  dispatchReversal,
   findSettlement,
   preSettle,
   reverseInsured,
@@ -393,6 +394,91 @@ describe('the provider and insurance both paying', () => {
     await refundPayment(db.sql, remote, { orderId: 'j-ins-remote', amount: 1500, reason: 'cancelled' }, gateway);
     const invoices = (await patientInvoices(db.sql, 'p-ins', 100)).filter((i) => i.orderId === 'j-ins-remote');
     expect(invoices.map((i) => i.status)).toEqual(['voided']);
+  });
+});
+
+describe('what each step refuses', () => {
+  it('settles nothing not pre-settled, pre-settles nothing settled, and settles no order that is no longer pending', async () => {
+    const gateway = countingGateway();
+    await order('j-ins-ref1', 1500);
+    await expect(settle(db.sql, gateway, 'j-ins-ref1')).rejects.toMatchObject({ reason: 'not-pre-settled' });
+    await preSettle(db.sql, gateway, 'j-ins-ref1', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-ref1');
+    await expect(preSettle(db.sql, gateway, 'j-ins-ref1', 'p-ins')).rejects.toMatchObject({ reason: 'insurance-settled' });
+    // Reversed: neither settled again nor pre-settled again.
+    await reverseInsured(db.sql, gateway, 'j-ins-ref1', 'cancelled');
+    await expect(settle(db.sql, gateway, 'j-ins-ref1')).rejects.toMatchObject({ reason: 'insurance-settled' });
+    await expect(preSettle(db.sql, gateway, 'j-ins-ref1', 'p-ins')).rejects.toMatchObject({ reason: 'insurance-settled' });
+    // Pre-settled, then the order paid in full by another path that did not void it: not settled.
+    await order('j-ins-ref2', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-ref2', 'p-ins');
+    await db.sql`update payments set status = 'paid' where order_id = 'j-ins-ref2'`;
+    await expect(settle(db.sql, gateway, 'j-ins-ref2')).rejects.toMatchObject({ reason: 'order-not-pending' });
+    expect(gateway.calls.settle).toEqual(['j-ins-ref1']);
+  });
+
+  it("passes on a gateway's failure as it is (to be retried): the settlement stays settling and is asked again", async () => {
+    const inner = countingGateway();
+    let down = true;
+    const gateway: InsuranceGateway = {
+      ...inner,
+      preSettle: async (r) => (down ? Promise.reject(new Error('gateway unreachable')) : inner.preSettle(r)),
+      settle: async (r) => (down ? Promise.reject(new Error('gateway unreachable')) : inner.settle(r)),
+    };
+    await order('j-ins-down', 1500);
+    await expect(preSettle(db.sql, gateway, 'j-ins-down', 'p-ins')).rejects.toThrow('gateway unreachable');
+    down = false;
+    await preSettle(db.sql, gateway, 'j-ins-down', 'p-ins');
+    down = true;
+    await expect(settle(db.sql, gateway, 'j-ins-down')).rejects.toThrow('gateway unreachable');
+    expect((await findSettlement(db.sql, 'j-ins-down'))!.status).toBe('settling');
+    down = false;
+    expect(await settle(db.sql, gateway, 'j-ins-down')).toMatchObject({ settledNow: true, settlement: { status: 'settled', insured: 750 } });
+  });
+
+  it('reverses nothing that was never settled', async () => {
+    const gateway = countingGateway();
+    await reverseInsured(db.sql, gateway, 'no-such-order', 'cancelled');
+    await order('j-ins-rev0', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-rev0', 'p-ins');
+    await reverseInsured(db.sql, gateway, 'j-ins-rev0', 'cancelled');
+    expect(gateway.calls.reverse).toEqual([]);
+    expect((await findSettlement(db.sql, 'j-ins-rev0'))!.status).toBe('pre-settled');
+  });
+
+  it('takes the whole amount of an order nothing was asked of insurance for, claiming it only for a payment of that amount', async () => {
+    const gateway = countingGateway();
+    await order('j-ins-due', 1500);
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-due', 1500, 700)).toEqual({ due: 1500 });
+    expect(await findSettlement(db.sql, 'j-ins-due')).toBeUndefined();
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-due', 1500)).toEqual({ due: 1500 });
+    expect(await findSettlement(db.sql, 'j-ins-due')).toBeUndefined();
+    // After a reversal as paid-in-full, or one of a settlement that never happened, the whole amount is due.
+    await order('j-ins-due2', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-due2', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-due2');
+    await selfPayDue(db.sql, gateway, 'j-ins-due2', 1500, 1500);
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-due2', 1500, 750)).toEqual({ due: 1500 });
+    await order('j-ins-due3', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-due3', 'p-ins');
+    await db.sql`update insurance_settlements set status = 'reversed' where order_id = 'j-ins-due3'`;
+    expect(await selfPayDue(db.sql, gateway, 'j-ins-due3', 1500, 750)).toEqual({ due: 1500 });
+  });
+
+  it('leaves an insurance-reversal row undelivered, its error kept, while no gateway is configured; delivered once there is one', async () => {
+    const gateway = countingGateway();
+    await order('j-ins-nogw', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-nogw', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-nogw');
+    await markPayment(db.sql, { orderId: 'j-ins-nogw', status: 'expired' });
+    const id = 'insurance-reversal:j-ins-nogw';
+    await expect(dispatchReversal(db.sql, undefined, id, 'j-ins-nogw')).rejects.toThrow(/no insurance gateway/);
+    expect(await db.sql`select attempts, last_error, delivered_at from outbox where id = ${id}`).toEqual([
+      { attempts: 1, last_error: 'outbox: no insurance gateway configured to reverse with', delivered_at: null },
+    ]);
+    expect(await dispatchReversal(db.sql, gateway, id, 'j-ins-nogw')).toBe('reversed');
+    expect(await dispatchReversal(db.sql, gateway, id, 'j-ins-nogw')).toBe('already-reversed');
+    expect(gateway.calls.reverse).toEqual(['j-ins-nogw']);
   });
 });
 
