@@ -40,8 +40,11 @@ export interface InsuranceGateway {
   preSettle(r: { orderId: string; patientId: string; items: CoverageItem[]; total: number }): Promise<PreSettlement>;
   /** Settles the insured part; throws InsuranceRefused('reversed') when the order was reversed first. */
   settle(r: { orderId: string; preSettlementId: string; insured: number }): Promise<{ settlementId: string; settledAt: string }>;
-  /** Reverses the order's settlement (none yet: nothing is settled for it afterwards). */
-  reverse(r: { orderId: string; reason: string }): Promise<{ reversalId: string; reversedAt: string }>;
+  /**
+   * Reverses the order's settlement (none yet: nothing is settled for it afterwards), answering the
+   * settlement it reversed, if any (one CarePath may not have recorded, cut short while settling).
+   */
+  reverse(r: { orderId: string; reason: string }): Promise<{ reversalId: string; reversedAt: string; settled?: { settlementId: string; settledAt: string } }>;
   /** The gateway's lines for the hospital's local day (reconciliation). */
   statement?(day: string, timezone: string): Promise<{ kind: 'payment' | 'refund'; orderId: string; amount: number; at: string }[]>;
 }
@@ -120,7 +123,8 @@ export function sandboxInsuranceGateway(sql: Sql): InsuranceGateway {
                   coalesce((select amount from sandbox_insurance_ledger where kind = 'settlement' and order_id = ${r.orderId}), 0))
           on conflict do nothing`;
         const [row] = await tx<{ reference: string; at: Date }[]>`select reference, at from sandbox_insurance_ledger where kind = 'reversal' and order_id = ${r.orderId}`;
-        return { reversalId: row!.reference, reversedAt: iso(row!.at)! };
+        const [set] = await tx<{ reference: string; at: Date }[]>`select reference, at from sandbox_insurance_ledger where kind = 'settlement' and order_id = ${r.orderId}`;
+        return { reversalId: row!.reference, reversedAt: iso(row!.at)!, ...(set ? { settled: { settlementId: set.reference, settledAt: iso(set.at)! } } : {}) };
       });
     },
     async statement(day, timezone) {
@@ -250,6 +254,10 @@ export async function settle(sql: Sql, gateway: InsuranceGateway, orderId: strin
   if (row.status === 'settled') return { settlement: view(row), settledNow: false };
   if (row.status === 'pre-settled') throw new SettlementRefused('order-not-pending', 'the order is no longer pending');
   if (row.status !== 'settling') throw new SettlementRefused(row.status === 'voided' ? 'order-not-pending' : 'insurance-settled', `the insured part is ${row.status}`);
+  // A settlement cut short is asked again only while the order is pending: an expired one is reversed.
+  if (!moved && (await sql`select 1 from payments where order_id = ${orderId} and status = 'pending'`).length === 0) {
+    throw new SettlementRefused('order-not-pending', 'the order is no longer pending');
+  }
   let settled: { settlementId: string; settledAt: string };
   try {
     settled = await gateway.settle({ orderId, preSettlementId: row.pre_settlement_id, insured: row.insured });
@@ -261,18 +269,21 @@ export async function settle(sql: Sql, gateway: InsuranceGateway, orderId: strin
   }
   // Recorded even when the order was reversed meanwhile (it expired): the gateway settled it, and the
   // reversal paid it back; reconciliation sees both.
-  const [done] = await sql<SettlementRow[]>`
-    update insurance_settlements set status = case when status = 'settling' then 'settled' else status end,
-      settlement_id = ${settled.settlementId}, settled_at = ${settled.settledAt}
-    where order_id = ${orderId} and settled_at is null returning *`;
-  if (done?.status === 'settled') {
-    // A provider told of the order (its prepay order) is told again: it is to take the self-paid part now.
-    await sql`
-      insert into outbox (id, via, kind, order_id)
-      select ${`payment:${orderId}:after-insurance`}, 'dispatcher', 'payment-request', ${orderId}
-      where exists (select 1 from outbox where id = ${`payment:${orderId}`})
-      on conflict (id) do nothing`;
-  }
+  // In the same transaction, the payment provider is queued to be told the self-paid part it is now to
+  // take (its prepay order was for the whole amount; the dispatcher tells a provider that wants telling).
+  const done = (await sql.begin(async (raw) => {
+    const tx = raw as unknown as Sql;
+    const [r] = await tx<SettlementRow[]>`
+      update insurance_settlements set status = case when status = 'settling' then 'settled' else status end,
+        settlement_id = ${settled.settlementId}, settled_at = ${settled.settledAt}
+      where order_id = ${orderId} and settled_at is null returning *`;
+    if (r?.status === 'settled' && r.self > 0) {
+      await tx`
+        insert into outbox (id, via, kind, order_id) values (${`payment:${orderId}:after-insurance`}, 'dispatcher', 'payment-request', ${orderId})
+        on conflict (id) do nothing`;
+    }
+    return r;
+  })) as SettlementRow | undefined;
   const after = done ?? (await settlementRow(sql, orderId))!;
   if (after.status !== 'settled') throw new SettlementRefused('order-not-pending', 'the order expired while its insured part settled: it was reversed');
   return { settlement: view(after), settledNow: done !== undefined };
@@ -294,7 +305,7 @@ export async function selfPayDue(sql: Sql, gateway: InsuranceGateway | undefined
   for (;;) {
     const row = await settlementRow(sql, orderId);
     if (!row) {
-      if (reported !== total) return { due: total };
+      if (reported !== total || !gateway) return { due: total };
       const [claimed] = await sql`
         insert into insurance_settlements (order_id, status, total, insured, self, items, pre_settlement_id)
         values (${orderId}, 'voided', ${total}, 0, ${total}, '[]', '') on conflict (order_id) do nothing returning order_id`;
@@ -311,9 +322,10 @@ export async function selfPayDue(sql: Sql, gateway: InsuranceGateway | undefined
       return { due: total };
     }
     if (row.status === 'settled') {
-      if (reported !== total || row.self === total || !gateway) return { due: row.self };
+      // Covered whole (nothing was left for the provider to take), or not the whole amount: the self-paid part.
+      if (reported !== total || row.self === 0 || row.self === total || !gateway) return { due: row.self };
       await reverseInsured(sql, gateway, orderId, 'paid-in-full', { uncount: true });
-      return { due: total };
+      continue; // reversed now (by this or, first, by an expiry's reversal): the reversed branch uncounts it
     }
     if (reported !== total) return { due: total };
     const [voided] = await sql`update insurance_settlements set status = 'voided' where order_id = ${orderId} and status = 'pre-settled' returning order_id`;
@@ -329,10 +341,12 @@ export async function selfPayDue(sql: Sql, gateway: InsuranceGateway | undefined
 export async function reverseInsured(sql: Sql, gateway: InsuranceGateway, orderId: string, reason: string, o: { uncount?: boolean } = {}): Promise<void> {
   const row = await settlementRow(sql, orderId);
   if (row?.status !== 'settled' && row?.status !== 'settling') return;
-  const { reversalId, reversedAt } = await gateway.reverse({ orderId, reason });
+  const { reversalId, reversedAt, settled } = await gateway.reverse({ orderId, reason });
+  // A settlement cut short (never recorded here) that the gateway had made is recorded with its reversal.
   await sql`
     update insurance_settlements set status = 'reversed', reversal_id = ${reversalId}, reversal_reason = ${reason}, reversed_at = ${reversedAt},
-      counted = counted and ${!o.uncount}
+      counted = counted and ${!o.uncount},
+      settlement_id = coalesce(settlement_id, ${settled?.settlementId ?? null}), settled_at = coalesce(settled_at, ${settled?.settledAt ?? null}::timestamptz)
     where order_id = ${orderId} and status in ('settled', 'settling')`;
 }
 

@@ -105,9 +105,14 @@ export async function tellPaymentProvider(sql: Sql, provider: PaymentProvider | 
   const told = await attemptOutboxRow(sql, outboxId, async () => {
     const order = await findOrder(sql, orderId);
     if (!order) throw new Error(`outbox: no order ${orderId}`);
-    if (!provider?.requested) throw new Error('outbox: no payment provider configured to tell');
     // What the provider is to take: the self-paid part once medical insurance has settled its part.
-    await provider.requested({ orderId, amount: order.amount - (await settledInsured(sql, orderId)), dueBy: order.dueBy });
+    const amount = order.amount - (await settledInsured(sql, orderId));
+    const afterInsurance = outboxId.endsWith(':after-insurance');
+    // After insurance settled, there is nothing to tell a provider that is not told of orders, nor of an
+    // order no longer pending or left with nothing to pay.
+    if (afterInsurance && (!provider?.requested || order.status !== 'pending' || amount === 0)) return;
+    if (!provider?.requested) throw new Error('outbox: no payment provider configured to tell');
+    await provider.requested({ orderId, amount, dueBy: order.dueBy });
   });
   return told ? 'told' : 'already-told';
 }

@@ -53,6 +53,8 @@ describe('a registration fee split between medical insurance and WeChat Pay', ()
     expect((await json(await stack.call('POST', `/v1/payments/${orderId}/insurance/settlement`, { token }), 200)).insurance.settledAt).toBe(settled.insurance.settledAt);
     expect(await stack.db.sql`select kind, amount from sandbox_insurance_ledger where order_id = ${orderId}`).toEqual([{ kind: 'settlement', amount: 750 }]);
 
+    // A failure notice of the prepay order for the whole fee changes nothing.
+    expect((await stack.payWebhook({ orderId, status: 'failed', amount: FEE, paidAt: new Date().toISOString(), channel: 'wechat' })).status).toBe(204);
     // The provider takes the self-paid 750 fen now: another amount is refused.
     const paidAt = new Date().toISOString();
     expect((await problem(await stack.payWebhook({ orderId, status: 'paid', amount: 700, paidAt, channel: 'wechat' }), 422)).detail).toContain('750 fen after insurance');

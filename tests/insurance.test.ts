@@ -381,7 +381,7 @@ describe('the provider and insurance both paying', () => {
     await settle(db.sql, gateway, 'j-ins-retry');
     await db.sql`update payments set status = 'expired' where order_id = 'j-ins-retry'`; // the first attempt's update, then a crash
     await markPayment(db.sql, { orderId: 'j-ins-retry', status: 'expired' });
-    expect(await db.sql`select kind from outbox where order_id = 'j-ins-retry'`).toEqual([{ kind: 'insurance-reversal' }]);
+    expect(await db.sql`select kind from outbox where order_id = 'j-ins-retry' and kind = 'insurance-reversal'`).toEqual([{ kind: 'insurance-reversal' }]);
   });
 
   it('refunded through a provider that keeps no refund record here: the invoice is voided, none reissued', async () => {
@@ -479,6 +479,87 @@ describe('what each step refuses', () => {
     expect(await dispatchReversal(db.sql, gateway, id, 'j-ins-nogw')).toBe('reversed');
     expect(await dispatchReversal(db.sql, gateway, id, 'j-ins-nogw')).toBe('already-reversed');
     expect(gateway.calls.reverse).toEqual(['j-ins-nogw']);
+  });
+});
+
+describe('the second review', () => {
+  it('a whole-amount payment racing the expiry reversal leaves the insured part uncounted, so all of it is refunded', async () => {
+    const inner = countingGateway();
+    const provider = countingProvider();
+    await order('rx-ins-race', 3780, { type: 'prescription', id: 'rx-ins' });
+    await preSettle(db.sql, inner, 'rx-ins-race', 'p-ins');
+    await settle(db.sql, inner, 'rx-ins-race');
+    await markPayment(db.sql, { orderId: 'rx-ins-race', status: 'expired' });
+    // The dispatcher's reversal lands between the webhook's read and its own reversal.
+    const racing: InsuranceGateway = {
+      ...inner,
+      async reverse(r) {
+        await reverseInsured(db.sql, inner, r.orderId, 'expired');
+        return inner.reverse(r);
+      },
+    };
+    expect(await selfPayDue(db.sql, racing, 'rx-ins-race', 3780, 3780)).toEqual({ due: 3780 });
+    expect(await findSettlement(db.sql, 'rx-ins-race')).toMatchObject({ status: 'reversed', counted: false });
+    await refundClosedJourneyPayment(db.sql, provider, 'rx-ins-race', {}, inner);
+    expect(provider.refunds).toEqual([{ orderId: 'rx-ins-race', amount: 3780 }]);
+  });
+
+  it('an order insurance covered whole is never reversed for a provider payment: nothing was left to take', async () => {
+    const gateway = countingGateway();
+    await setCoverageRules(db.sql, { ...DEFAULT_COVERAGE_RULES, ratios: { registration: 1 } });
+    try {
+      await order('j-ins-whole', 1500);
+      await preSettle(db.sql, gateway, 'j-ins-whole', 'p-ins');
+      await settle(db.sql, gateway, 'j-ins-whole');
+      expect(await selfPayDue(db.sql, gateway, 'j-ins-whole', 1500, 1500)).toEqual({ due: 0 });
+      expect(gateway.calls.reverse).toEqual([]);
+      // Nothing for the provider to be told either.
+      expect(await db.sql`select 1 from outbox where order_id = 'j-ins-whole'`).toEqual([]);
+    } finally {
+      await setCoverageRules(db.sql, DEFAULT_COVERAGE_RULES);
+    }
+  });
+
+  it('a settlement cut short after the gateway made it, then reversed on expiry, is recorded with its reversal', async () => {
+    const gateway = countingGateway();
+    await order('j-ins-short', 1500);
+    const pre = await preSettle(db.sql, gateway, 'j-ins-short', 'p-ins');
+    await db.sql`update insurance_settlements set status = 'settling' where order_id = 'j-ins-short'`;
+    const row = (await db.sql<{ pre_settlement_id: string }[]>`select pre_settlement_id from insurance_settlements where order_id = 'j-ins-short'`)[0]!;
+    await gateway.settle({ orderId: 'j-ins-short', preSettlementId: row.pre_settlement_id, insured: pre.insured }); // then the crash
+    await markPayment(db.sql, { orderId: 'j-ins-short', status: 'expired' });
+    // Retried after the expiry: not asked of the gateway again.
+    await expect(settle(db.sql, gateway, 'j-ins-short')).rejects.toMatchObject({ reason: 'order-not-pending' });
+    expect(gateway.calls.settle).toEqual(['j-ins-short']);
+    await dispatchAll(gateway);
+    expect(await findSettlement(db.sql, 'j-ins-short')).toMatchObject({ status: 'reversed', settledAt: expect.any(String), reversedAt: expect.any(String) });
+    const today = shanghaiDay();
+    const ours = (await carepathLines(db.sql, 'insurance', today, TZ)).filter((l) => l.orderId === 'j-ins-short');
+    const theirs = (await sandboxSettlementChannel(db.sql, TZ).statement('insurance', today)).filter((l) => l.orderId === 'j-ins-short');
+    expect(ours.map((l) => [l.kind, l.amount]).sort()).toEqual([['payment', 750], ['refund', 750]]);
+    expect(matchStatement(ours, theirs).mismatches).toEqual([]);
+  });
+
+  it('claims no order where no gateway is configured, and tells no provider after insurance when there is nothing to tell', async () => {
+    await order('j-ins-nogw2', 1500);
+    expect(await selfPayDue(db.sql, undefined, 'j-ins-nogw2', 1500, 1500)).toEqual({ due: 1500 });
+    expect(await findSettlement(db.sql, 'j-ins-nogw2')).toBeUndefined();
+    const gateway = countingGateway();
+    const told: number[] = [];
+    const provider: PaymentProvider = { refund: async () => undefined, requested: async (o) => void told.push(o.amount) };
+    await order('j-ins-tell', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-tell', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-tell');
+    // A provider that is not told of orders (the development ledger): the row is done with.
+    expect(await tellPaymentProvider(db.sql, { refund: async () => undefined }, 'payment:j-ins-tell:after-insurance', 'j-ins-tell')).toBe('told');
+    expect(await db.sql`select delivered_at is not null as done from outbox where id = 'payment:j-ins-tell:after-insurance'`).toEqual([{ done: true }]);
+    // An order no longer pending: nothing told.
+    await order('j-ins-tell2', 1500);
+    await preSettle(db.sql, gateway, 'j-ins-tell2', 'p-ins');
+    await settle(db.sql, gateway, 'j-ins-tell2');
+    await markPayment(db.sql, { orderId: 'j-ins-tell2', status: 'paid', paidAt: new Date().toISOString(), channel: 'wechat' });
+    await tellPaymentProvider(db.sql, provider, 'payment:j-ins-tell2:after-insurance', 'j-ins-tell2');
+    expect(told).toEqual([]);
   });
 });
 

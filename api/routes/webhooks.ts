@@ -73,7 +73,9 @@ export function webhookRoutes(deps: ApiDeps) {
       // Of an order whose medical-insurance part has settled, the provider takes the self-paid rest.
       const due = await selfPayDue(deps.sql, deps.insurance, p.orderId, order.amount, p.status === 'paid' && (order.status === 'pending' || order.status === 'expired') ? p.amount : undefined);
       if (due === 'settling') throw new ApiProblem(503, 'insurance-settling', 'Service unavailable', "the order's insured part is being settled: try again in a moment");
-      if (p.amount !== due.due) throw unprocessable('amount-mismatch', `the order is for ${due.due} fen${due.due === order.amount ? '' : ` after insurance (of ${order.amount})`}, not ${p.amount}`);
+      // A failure notice of the prepay order made before insurance settled carries the whole amount.
+      const failedWhole = p.status === 'failed' && p.amount === order.amount;
+      if (p.amount !== due.due && !failedWhole) throw unprocessable('amount-mismatch', `the order is for ${due.due} fen${due.due === order.amount ? '' : ` after insurance (of ${order.amount})`}, not ${p.amount}`);
       const { subject } = order;
       c.get('log').info({ orderId: p.orderId, journeyId: order.journeyId, subjectType: subject.type, subjectId: subject.id, status: p.status }, 'payment webhook');
       if (p.status === 'failed' || order.status === 'paid' || order.status === 'refunded') return c.body(null, 204);
