@@ -12,7 +12,7 @@ import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { signToken, verifyToken, type TokenKey } from '../api/auth.js';
-import { DEPARTMENTS, Day } from '../api/schemas.js';
+import { CodeParam, DEPARTMENTS, Day } from '../api/schemas.js';
 import { journeyWorkflowId, type Role } from '../workflows/definitions.js';
 import { LANGS, translator, type Lang, type MessageKey, MESSAGES } from './i18n.js';
 import { boardFragment, boardPage, doctorActions, doctorFragment, financeDayPage, financePage, informationPage, revisionForm, doctorPage, journeyFragment, journeyListPage, journeyPage, messagePage, outcomePage, pharmacyPage, programPage, consultationPage, RX_ROWS, signInPage, type BoardFilters, type Html, type OutcomeCatalogue, type PageContext } from './pages.js';
@@ -416,7 +416,7 @@ export function createWeb(opts: WebOptions): Hono {
       return page(c, informationPage(ctxOf(c, s), { prices: prices.items as Json[], guide, admin: s.user.role === 'admin' }));
     }),
   );
-  const PriceTarget = z.object({ kind: z.enum(['drug', 'exam']), code: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/) });
+  const PriceTarget = z.object({ kind: z.enum(['drug', 'exam']), code: CodeParam.shape.code });
   app.post(
     '/prices/:kind/:code',
     action(['admin'], async (s, c, f) => {

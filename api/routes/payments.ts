@@ -163,10 +163,10 @@ export function paymentRoutes(deps: ApiDeps) {
       auditSubject(c, { resource: `order:${id}`, ...(p.patientId ? { patientId: p.patientId } : {}) });
       const { settlement } = await settle(deps.sql, gateway(), id).catch(refused);
       c.get('log').info({ orderId: id, insured: settlement.insured, self: settlement.self }, 'insurance settled');
-      const now = (await paymentDetail(deps.sql, id))!;
-      // Insurance covered it all: the order is paid (again, when a first call was cut short before this).
-      if (settlement.self === 0 && now.status === 'pending') {
-        await deliverPayment(deps, now, { orderId: id, amount: now.amount, paidAt: settlement.settledAt!, channel: 'insurance' }, c.get('log'));
+      // Insurance covered it all: the order is paid (again, when a first call was cut short before this;
+      // the workflow takes a repeated payment as a duplicate).
+      if (settlement.self === 0 && p.status === 'pending') {
+        await deliverPayment(deps, p, { orderId: id, amount: p.amount, paidAt: settlement.settledAt!, channel: 'insurance' }, c.get('log'));
       }
       return c.json(view((await paymentDetail(deps.sql, id))!) as never, 200);
     },
