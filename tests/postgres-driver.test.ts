@@ -4,10 +4,18 @@
 // `npm install` applies patches/postgres+3.4.9.patch (patch-package). The outage test
 // (database-outage.integration.test.ts) hit the crash under load before the patch; this checks that the
 // installed driver, ESM and CommonJS, carries it, so a driver upgrade that drops it fails here first.
+//
+// The same driver also drops the promise of its array-types query, the first statement of every new
+// connection: when the connection is lost while that query runs, its rejection is unhandled and Node
+// exits (porsager/postgres#1192, #1205, #1223, open). CI's outage test saw it as an unhandled
+// ECONNREFUSED. The second test below plays that loss through a forwarder and counts unhandled rejections.
 import { readFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { createSql } from '../activities/db.js';
+import { TEST_DATABASE_URL } from './support/db.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'postgres');
 
@@ -18,6 +26,50 @@ describe('postgres.js, as installed', () => {
     expect(nextWrite).toMatch(/if \(socket === null\) \{[^}]*chunk = nextWriteTimer = null[^}]*return false/);
     // nextWrite's own two resets, then terminate() and closed(): 1 before the patch.
     expect(source.match(/clearImmediate\(nextWriteTimer\)\n\s+chunk = nextWriteTimer = null/g)).toHaveLength(4);
+    // The array-types query's promise is handled (the test below plays the loss on the ESM build).
+    expect(source).toContain('return fetchArrayTypes().catch(noop)');
+  });
+  it('survives a connection lost while it fetches the array types: the query fails, nothing is left unhandled', async () => {
+    const upstream = new URL(TEST_DATABASE_URL);
+    const sockets: Socket[] = [];
+    let cut = 0;
+    // Passes bytes to PostgreSQL until the client sends the array-types query; then cuts both sides and
+    // stops listening, so the driver's reconnect is refused, as when the database stops at that moment.
+    const forwarder = createServer((client) => {
+      const server = connect(Number(upstream.port || 5432), upstream.hostname);
+      sockets.push(client, server);
+      server.on('data', (d) => client.write(d));
+      client.on('data', (d) => {
+        if (d.includes('pg_catalog.pg_type')) {
+          cut += 1;
+          forwarder.close();
+          for (const s of sockets) s.destroy();
+          return;
+        }
+        server.write(d);
+      });
+      client.on('error', () => {});
+      server.on('error', () => {});
+    });
+    await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
+    const port = (forwarder.address() as { port: number }).port;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const url = new URL(TEST_DATABASE_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String(port);
+    const sql = createSql(url.toString(), { max: 1 });
+    try {
+      await expect(sql`select 1 as one`).rejects.toMatchObject({ code: expect.stringMatching(/^(CONNECTION_CLOSED|CONNECTION_DESTROYED|ECONNREFUSED)$/) });
+      // Unhandled rejections are reported after the microtasks drain: give them a few turns.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(cut).toBe(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await sql.end({ timeout: 1 });
+    }
   });
   it('is the version the patch is for', () => {
     expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version).toBe('3.4.9');
