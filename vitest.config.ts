@@ -1,12 +1,12 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
+import { LONG_WAITS } from './tests/support/long-waits.js';
 
 /**
- * The files that spend minutes waiting in real time (a program's doses a minute apart, `npm start`
- * stopped across a scheduled run), started first so that the rest of the suite runs beside them. A
- * clean clone has no timing cache, and vitest would otherwise start them whenever their size says.
+ * The files that wait in real time, started first when vitest runs the whole suite by itself, so that
+ * the rest runs beside them (`npm test` runs them in a process of their own, scripts/test.ts). A clean
+ * clone has no timing cache, and vitest would otherwise start them whenever their size says.
  */
-const LONG_WAITS = ['tests/programs-downtime.integration.test.ts', 'tests/stack-restart.integration.test.ts'];
 
 class LongWaitsFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

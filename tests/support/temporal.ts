@@ -121,16 +121,19 @@ async function bundleCode(interceptorModules: readonly string[]): Promise<string
 }
 
 /**
- * Under Stryker, the bundle's code from a file shared by every mutant of the run. The instrumented
- * sources in the sandbox are the same for every mutant (only the banner of withActiveMutant differs),
- * so webpack runs once per run instead of once per test file and mutant, which was a third of the
- * time of a mutant that survives. The file is named by a hash of every source file in workflows/:
- * another run, or code changed in between, gets a file of its own.
+ * The bundle's code, from a file shared by every test file of a run (and by the runs after it, until
+ * its inputs change). webpack took about 2 s of CPU for each of the 45 files that start a worker, on a
+ * 2-core machine that runs two files at a time; under Stryker it was a third of the time of a mutant
+ * that survives. The instrumented sources in a Stryker sandbox are the same for every mutant (only the
+ * banner of withActiveMutant differs). The file is named by a hash of what goes into the bundle: every
+ * source file in workflows/ (which imports nothing else but types), the interceptor modules, and
+ * package-lock.json (the SDK's and webpack's versions). Code changed in between gets a file of its own.
  */
 async function cachedBundleCode(interceptorModules: readonly string[]): Promise<string> {
   const dir = dirname(WORKFLOWS_PATH);
   const hash = createHash('sha256');
   for (const module of interceptorModules) hash.update(module).update('\0');
+  hash.update(await readFile(join(ROOT, 'package-lock.json')).catch(() => Buffer.alloc(0))).update('\0');
   for (const name of (await readdir(dir, { recursive: true })).sort()) {
     if (!name.endsWith('.ts')) continue;
     hash.update(name).update('\0').update(await readFile(join(dir, name))).update('\0');
@@ -148,8 +151,9 @@ async function cachedBundleCode(interceptorModules: readonly string[]): Promise<
 
 const bundles = new Map<string, { mutant: string | undefined; built: Promise<WorkflowBundle> }>();
 /**
- * The workflow bundle, built once per test file; under Stryker, built once per run and given each
- * mutant's id in a banner: a bundle is never reused for another mutant. `workflowInterceptorModules`:
+ * The workflow bundle, built once for the code it bundles (cachedBundleCode) and read once per test
+ * file; under Stryker, given each mutant's id in a banner: a bundle is never reused for another mutant.
+ * `workflowInterceptorModules`:
  * the tracing workflow interceptors (workers/telemetry.ts), in a bundle of their own.
  */
 export function workflowBundle(opts: { workflowInterceptorModules?: readonly string[] } = {}): Promise<WorkflowBundle> {
@@ -158,7 +162,7 @@ export function workflowBundle(opts: { workflowInterceptorModules?: readonly str
   const mutant = activeMutant();
   let bundle = bundles.get(key);
   if (!bundle || bundle.mutant !== mutant) {
-    const code = mutant === undefined ? bundleCode(modules) : cachedBundleCode(modules).then((c) => withActiveMutant(c, mutant));
+    const code = cachedBundleCode(modules).then((c) => (mutant === undefined ? c : withActiveMutant(c, mutant)));
     bundle = { mutant, built: code.then((c) => ({ code: c })) };
     bundles.set(key, bundle);
   }
