@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,7 +146,19 @@ async function cachedBundleCode(interceptorModules: readonly string[]): Promise<
   const partial = `${file}.${process.pid}.${Date.now()}`;
   await writeFile(partial, code);
   await rename(partial, file);
+  await pruneBundles();
   return code;
+}
+
+/** Bundles of code unused for a week (every run reads its bundle, so its time of access is fresh) are removed. */
+async function pruneBundles(): Promise<void> {
+  const weekAgo = Date.now() - 7 * 86_400_000;
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    if (!/^carepath-workflows-[0-9a-f]{16}\.js$/.test(name)) continue;
+    const path = join(tmpdir(), name);
+    const s = await stat(path).catch(() => undefined);
+    if (s && Math.max(s.atimeMs, s.mtimeMs) < weekAgo) await rm(path, { force: true });
+  }
 }
 
 const bundles = new Map<string, { mutant: string | undefined; built: Promise<WorkflowBundle> }>();
