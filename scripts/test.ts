@@ -19,9 +19,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
 
 /** Runs a command to its end; its output to `out` (a file descriptor) or this process's. */
-function run(cmd: string, args: string[], out: number | 'inherit' = 'inherit', group = false, nice = 0): { child: ChildProcess; exited: Promise<number> } {
-  // `group`: in a process group of its own, so that stop() reaches vitest's workers and the servers they started.
-  const child = spawn(bin(cmd), args, { cwd: ROOT, stdio: ['ignore', out, out], detached: group });
+function run(cmd: string, args: string[], out: number | 'inherit' = 'inherit', nice = 0): { child: ChildProcess; exited: Promise<number> } {
+  // In a process group of its own, so that a signal reaches vitest's workers and the servers they started (signalGroup).
+  const child = spawn(bin(cmd), args, { cwd: ROOT, stdio: ['ignore', out, out], detached: true });
   // `nice`: a lower priority, which the processes it starts inherit.
   if (nice && child.pid) {
     try {
@@ -40,8 +40,35 @@ function run(cmd: string, args: string[], out: number | 'inherit' = 'inherit', g
   return { child, exited };
 }
 
+/** Signals a step's whole process group. */
+function signalGroup(child: ChildProcess, s: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, s);
+  } catch {
+    // the group has ended
+  }
+}
+
+/** Every step started, to stop with the script; the folder of their logs, to remove. */
+const steps: ChildProcess[] = [];
+const scratch: { dir?: string } = {};
+// Stopped itself (Ctrl-C, or CI cancelling the run): every step's whole group is killed at once. vitest's
+// workers ignore SIGINT and SIGTERM meant for their parent (they outlived it, with their Temporal
+// servers), a terminal's Ctrl-C does not reach groups of their own, and npm does not wait for this script.
+for (const [s, number] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+  process.on(s, () => {
+    for (const child of steps) signalGroup(child, 'SIGKILL');
+    if (scratch.dir !== undefined) rmSync(scratch.dir, { recursive: true, force: true });
+    process.exit(128 + number);
+  });
+}
+
 const extra = process.argv.slice(2);
-if (extra.length > 0) process.exit(await run('vitest', ['run', ...extra]).exited);
+if (extra.length > 0) {
+  const only = run('vitest', ['run', ...extra]);
+  steps.push(only.child);
+  process.exit(await only.exited);
+}
 
 /**
  * The priority of everything beside the long waits. Those mostly sleep, and what they do when they wake
@@ -50,39 +77,21 @@ if (extra.length > 0) process.exit(await run('vitest', ['run', ...extra]).exited
 const BESIDE = 5;
 
 const dir = mkdtempSync(join(tmpdir(), 'carepath-test-'));
+scratch.dir = dir;
 const logFile = join(dir, 'long-waits.log');
 const log = openSync(logFile, 'w');
 console.log(`[test] ${LONG_WAITS.join(', ')}: started beside the rest, output below once they end`);
-const long = run('vitest', ['run', ...LONG_WAITS], log, true);
-function signalLong(s: NodeJS.Signals): void {
-  try {
-    process.kill(-long.child.pid!, s);
-  } catch {
-    // the group has ended
-  }
-}
-let stopped = false;
-/** Stops the long waits: Ctrl-C to their whole process group, then (below, once vitest has ended) a kill of whatever is left of it. */
-function stop(): void {
-  stopped = true;
-  signalLong('SIGINT');
-  setTimeout(() => signalLong('SIGKILL'), 10_000).unref();
-}
-// Stopped with the script (Ctrl-C, or CI cancelling the run): the long waits stop with it.
-for (const s of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(s, () => {
-    stop();
-    signalLong('SIGKILL');
-    process.exit(130);
-  });
-}
+const long = run('vitest', ['run', ...LONG_WAITS], log);
+steps.push(long.child);
 
 // The type-check and the lint side by side (each takes one core for half a minute), each one's output
 // kept until both end; then the rest of the suite.
 const checks = (['tsc', 'eslint'] as const).map((cmd) => {
   const file = join(dir, `${cmd}.log`);
   const fd = openSync(file, 'w');
-  return { cmd, file, fd, ...run(cmd, cmd === 'tsc' ? ['--noEmit'] : ['.'], fd, false, BESIDE) };
+  const step = run(cmd, cmd === 'tsc' ? ['--noEmit'] : ['.'], fd, BESIDE);
+  steps.push(step.child);
+  return { cmd, file, fd, ...step };
 });
 let code = 0;
 for (const check of checks) {
@@ -92,10 +101,15 @@ for (const check of checks) {
   if (exited !== 0) console.log(`[test] ${check.cmd} failed (exit ${exited})`);
   code ||= exited;
 }
-if (code === 0) code = await run('vitest', ['run', ...LONG_WAITS.flatMap((f) => ['--exclude', f])], 'inherit', false, BESIDE).exited;
-if (code !== 0) stop();
+if (code === 0) {
+  const rest = run('vitest', ['run', ...LONG_WAITS.flatMap((f) => ['--exclude', f])], 'inherit', BESIDE);
+  steps.push(rest.child);
+  code = await rest.exited;
+} else {
+  // The long waits are left to finish (3 minutes at most), so that they stop what they started themselves.
+  console.log(`[test] waiting for ${LONG_WAITS.join(', ')} to finish`);
+}
 const longCode = await long.exited;
-if (stopped) signalLong('SIGKILL');
 closeSync(log);
 console.log(`\n[test] ${LONG_WAITS.join(', ')}:\n`);
 process.stdout.write(readFileSync(logFile));

@@ -26,8 +26,8 @@ describe('postgres.js, as installed', () => {
     expect(nextWrite).toMatch(/if \(socket === null\) \{[^}]*chunk = nextWriteTimer = null[^}]*return false/);
     // nextWrite's own two resets, then terminate() and closed(): 1 before the patch.
     expect(source.match(/clearImmediate\(nextWriteTimer\)\n\s+chunk = nextWriteTimer = null/g)).toHaveLength(4);
-    // The array-types query's promise is handled (the test below plays the loss on the ESM build).
-    expect(source).toContain('return fetchArrayTypes().catch(noop)');
+    // The array-types query's promise is handled (the tests below play both failures on the ESM build).
+    expect(source).toContain('return fetchArrayTypes().catch(() => socket && end())');
   });
   it('survives a connection lost while it fetches the array types: the query fails, nothing is left unhandled', async () => {
     const upstream = new URL(TEST_DATABASE_URL);
@@ -69,6 +69,53 @@ describe('postgres.js, as installed', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await sql.end({ timeout: 1 });
+    }
+  });
+  it('closes a live connection whose array-types query was refused, so the next one fetches the types: arrays still parse', async () => {
+    const upstream = new URL(TEST_DATABASE_URL);
+    let refused = 0;
+    // Passes bytes to PostgreSQL, but answers the first connection's array-types query itself with an
+    // ErrorResponse (57014, as a statement timeout would) and ReadyForQuery, keeping the connection up.
+    const forwarder = createServer((client) => {
+      const server = connect(Number(upstream.port || 5432), upstream.hostname);
+      server.on('data', (d) => client.write(d));
+      client.on('data', (d) => {
+        if (refused === 0 && d.includes('pg_catalog.pg_type')) {
+          refused += 1;
+          const fields = Buffer.from('SERROR\0VERROR\0C57014\0Mcanceling statement due to statement timeout\0\0');
+          const error = Buffer.alloc(5);
+          error.write('E');
+          error.writeInt32BE(4 + fields.length, 1);
+          client.write(Buffer.concat([error, fields, Buffer.from([0x5a, 0, 0, 0, 5, 0x49])]));
+          return;
+        }
+        server.write(d);
+      });
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+      client.on('close', () => server.destroy());
+    });
+    await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
+    const url = new URL(TEST_DATABASE_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String((forwarder.address() as { port: number }).port);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const sql = createSql(url.toString(), { max: 1 });
+    try {
+      // The first query fails with the refusal, as it did before the patch (which then exited the process).
+      await expect(sql`select 1 as one`).rejects.toMatchObject({ code: '57014' });
+      // The next connection fetches the types: a text[] comes back as an array, and an array parameter binds.
+      const [row] = await sql<{ v: string[]; n: number }[]>`select '{a,b}'::text[] as v, cardinality(${['x', 'y', 'z']}::text[]) as n`;
+      expect(row).toEqual({ v: ['a', 'b'], n: 3 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(refused).toBe(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await sql.end({ timeout: 1 });
+      forwarder.close();
     }
   });
   it('is the version the patch is for', () => {
