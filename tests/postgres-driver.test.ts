@@ -10,14 +10,38 @@
 // exits (porsager/postgres#1192, #1205, #1223, open). CI's outage test saw it as an unhandled
 // ECONNREFUSED. The second test below plays that loss through a forwarder and counts unhandled rejections.
 import { readFileSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createSql } from '../activities/db.js';
+import { createSql, type Sql } from '../activities/db.js';
 import { TEST_DATABASE_URL } from './support/db.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'postgres');
+
+/**
+ * Runs `body` with a pool of one connection to PostgreSQL through `forwarder`, and answers the
+ * rejections left unhandled meanwhile (reported once the microtasks drain: a few turns are given).
+ */
+async function unhandledThrough(forwarder: Server, body: (sql: Sql) => Promise<void>): Promise<unknown[]> {
+  await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
+  const url = new URL(TEST_DATABASE_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String((forwarder.address() as { port: number }).port);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const sql = createSql(url.toString(), { max: 1 });
+  try {
+    await body(sql);
+    await new Promise((r) => setTimeout(r, 200));
+    return unhandled;
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await sql.end({ timeout: 1 });
+    forwarder.close();
+  }
+}
 
 describe('postgres.js, as installed', () => {
   it.each(['src/connection.js', 'cjs/src/connection.js'])('%s drops a deferred write whose socket has closed, and resets the write timer on close', (file) => {
@@ -51,25 +75,11 @@ describe('postgres.js, as installed', () => {
       client.on('error', () => {});
       server.on('error', () => {});
     });
-    await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
-    const port = (forwarder.address() as { port: number }).port;
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    const url = new URL(TEST_DATABASE_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(port);
-    const sql = createSql(url.toString(), { max: 1 });
-    try {
+    const unhandled = await unhandledThrough(forwarder, async (sql) => {
       await expect(sql`select 1 as one`).rejects.toMatchObject({ code: expect.stringMatching(/^(CONNECTION_CLOSED|CONNECTION_DESTROYED|ECONNREFUSED)$/) });
-      // Unhandled rejections are reported after the microtasks drain: give them a few turns.
-      await new Promise((r) => setTimeout(r, 200));
-      expect(cut).toBe(1);
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-      await sql.end({ timeout: 1 });
-    }
+    });
+    expect(cut).toBe(1);
+    expect(unhandled).toEqual([]);
   });
   it('closes a live connection whose array-types query was refused, so the next one fetches the types: arrays still parse', async () => {
     const upstream = new URL(TEST_DATABASE_URL);
@@ -95,28 +105,15 @@ describe('postgres.js, as installed', () => {
       server.on('error', () => client.destroy());
       client.on('close', () => server.destroy());
     });
-    await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
-    const url = new URL(TEST_DATABASE_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String((forwarder.address() as { port: number }).port);
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    const sql = createSql(url.toString(), { max: 1 });
-    try {
+    const unhandled = await unhandledThrough(forwarder, async (sql) => {
       // The first query fails with the refusal, as it did before the patch (which then exited the process).
       await expect(sql`select 1 as one`).rejects.toMatchObject({ code: '57014' });
       // The next connection fetches the types: a text[] comes back as an array, and an array parameter binds.
       const [row] = await sql<{ v: string[]; n: number }[]>`select '{a,b}'::text[] as v, cardinality(${['x', 'y', 'z']}::text[]) as n`;
       expect(row).toEqual({ v: ['a', 'b'], n: 3 });
-      await new Promise((r) => setTimeout(r, 200));
-      expect(refused).toBe(1);
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-      await sql.end({ timeout: 1 });
-      forwarder.close();
-    }
+    });
+    expect(refused).toBe(1);
+    expect(unhandled).toEqual([]);
   });
   it('is the version the patch is for', () => {
     expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version).toBe('3.4.9');
