@@ -7,7 +7,6 @@ import { LONG_WAITS } from './tests/support/long-waits.js';
  * the rest runs beside them (`npm test` runs them in a process of their own, scripts/test.ts). A clean
  * clone has no timing cache, and vitest would otherwise start them whenever their size says.
  */
-
 class LongWaitsFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);

@@ -4,8 +4,8 @@
 // program's doses a minute apart, `npm start` stopped across a scheduled run) run in a vitest process
 // of their own from the start. Beside them run the type-check and the lint (side by side), then the
 // rest of the suite, two files at a time as before, at a lower priority than the long waits (BESIDE).
-// In one pool of two, the long waits held both workers for three minutes while the machine idled. Their output is printed once they end; the exit
-// code is the first failure's.
+// In one pool of two, the long waits held both workers for three minutes while the machine idled.
+// Their output is printed once they end; the exit code is the first failure's.
 //
 // `npm test -- <vitest arguments>` runs only vitest with those arguments (a file, `-t name`…).
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -81,6 +81,17 @@ async function dispatchAll(gateway: InsuranceGateway): Promise<void> {
   throw new Error('the outbox still has due rows after 10 rounds');
 }
 
+/**
+ * The insurance channel's lines of one order today: CarePath's, as `[kind, amount]` sorted, and whether
+ * they match the sandbox gateway's statement line for line.
+ */
+async function insuranceBooks(orderId: string): Promise<{ ours: [string, number][]; mismatches: unknown[] }> {
+  const today = shanghaiDay();
+  const ours = (await carepathLines(db.sql, 'insurance', today, TZ)).filter((l) => l.orderId === orderId);
+  const theirs = (await sandboxSettlementChannel(db.sql, TZ).statement('insurance', today)).filter((l) => l.orderId === orderId);
+  return { ours: ours.map((l): [string, number] => [l.kind, l.amount]).sort(), mismatches: matchStatement(ours, theirs).mismatches };
+}
+
 async function order(orderId: string, amount: number, subject: { type: string; id: string } = { type: 'journey', id: 'j-ins' }): Promise<void> {
   await db.sql`
     insert into payments (order_id, journey_id, subject_type, subject_id, amount, status, due_by)
@@ -349,11 +360,7 @@ describe('the provider and insurance both paying', () => {
     await preSettle(db.sql, gateway, 'j-ins-crossed', 'p-ins');
     await expect(settle(db.sql, gateway, 'j-ins-crossed')).rejects.toMatchObject({ reason: 'order-not-pending' });
     expect(await findSettlement(db.sql, 'j-ins-crossed')).toMatchObject({ status: 'reversed', insured: 750, settledAt: expect.any(String), reversedAt: expect.any(String) });
-    const today = shanghaiDay();
-    const ours = (await carepathLines(db.sql, 'insurance', today, TZ)).filter((l) => l.orderId === 'j-ins-crossed');
-    const theirs = (await sandboxSettlementChannel(db.sql, TZ).statement('insurance', today)).filter((l) => l.orderId === 'j-ins-crossed');
-    expect(ours.map((l) => [l.kind, l.amount]).sort()).toEqual([['payment', 750], ['refund', 750]]);
-    expect(matchStatement(ours, theirs).mismatches).toEqual([]);
+    expect(await insuranceBooks('j-ins-crossed')).toEqual({ ours: [['payment', 750], ['refund', 750]], mismatches: [] });
   });
 
   it('a provider told of the order is told again after settlement, to take the self-paid part', async () => {
@@ -533,11 +540,7 @@ describe('the second review', () => {
     expect(gateway.calls.settle).toEqual(['j-ins-short']);
     await dispatchAll(gateway);
     expect(await findSettlement(db.sql, 'j-ins-short')).toMatchObject({ status: 'reversed', settledAt: expect.any(String), reversedAt: expect.any(String) });
-    const today = shanghaiDay();
-    const ours = (await carepathLines(db.sql, 'insurance', today, TZ)).filter((l) => l.orderId === 'j-ins-short');
-    const theirs = (await sandboxSettlementChannel(db.sql, TZ).statement('insurance', today)).filter((l) => l.orderId === 'j-ins-short');
-    expect(ours.map((l) => [l.kind, l.amount]).sort()).toEqual([['payment', 750], ['refund', 750]]);
-    expect(matchStatement(ours, theirs).mismatches).toEqual([]);
+    expect(await insuranceBooks('j-ins-short')).toEqual({ ours: [['payment', 750], ['refund', 750]], mismatches: [] });
   });
 
   it('claims no order where no gateway is configured, and tells no provider after insurance when there is nothing to tell', async () => {
